@@ -1,0 +1,130 @@
+"""Ingest: one reader per input format, all yielding the canonical model.
+
+:func:`ingest` is the single entry point: it picks the reader (``fmt`` or
+sniffing), skips inputs whose bytes were ingested before, writes each batch in
+one transaction and returns an :class:`IngestSummary`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from ..store.db import Store, file_sha256
+from ..store.normalize import install_macros
+from .base import Batch, IngestError, Reader
+from .ira_csv import IRACsvReader
+
+#: Registered readers by ``--format`` name, in sniffing order (most specific first).
+READERS: dict[str, type[Reader]] = {r.name: r for r in (IRACsvReader,)}
+
+
+def register(reader: type[Reader]) -> type[Reader]:
+    """Add a reader class to :data:`READERS` (usable as a decorator)."""
+    READERS[reader.name] = reader
+    return reader
+
+
+@dataclass
+class IngestSummary:
+    """What one ``ingest`` call did."""
+
+    path: str
+    format: str
+    dataset: str
+    rows_read: int = 0
+    posts_added: int = 0
+    accounts_added: int = 0
+    errors: int = 0
+    skipped: bool = False          # True when the same bytes were ingested before
+    error_samples: list[str] = field(default_factory=list)
+
+
+def detect_format(path: Path) -> str:
+    """Name of the first reader whose ``sniff`` accepts ``path``.
+
+    Raises
+    ------
+    IngestError
+        No reader recognises the input; the message lists the formats tried.
+    """
+    for name, reader in READERS.items():
+        try:
+            if reader.sniff(path):
+                return name
+        except (OSError, UnicodeError, ValueError):
+            continue
+    raise IngestError(f"{path}: format not recognised; pass --format (one of: {', '.join(READERS)})")
+
+
+def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: str | None = None,
+           reader: Reader | None = None, progress: Callable[[int], None] | None = None) -> IngestSummary:
+    """Read ``path`` into ``store``.
+
+    Parameters
+    ----------
+    store : Store
+    path : str or Path
+        A file, or a folder for layouts that span files (``ira-csv``).
+    fmt : str, optional
+        A key of :data:`READERS`; detected from the content when omitted.
+    dataset : str, optional
+        Name recorded on every row; default: the input's file/folder name.
+    reader : Reader, optional
+        A configured reader instance (e.g. a column mapping); overrides ``fmt``.
+    progress : callable, optional
+        Called with the number of records done since the last call.
+
+    Returns
+    -------
+    IngestSummary
+        Counts; ``skipped`` is True when these bytes were ingested before
+        (a re-run is idempotent: it adds nothing).
+
+    Raises
+    ------
+    IngestError
+        The input is missing or cannot be read at all (the message names it).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise IngestError(f"{path}: no such file or folder")
+    if reader is None:
+        fmt = fmt or detect_format(path)
+        if fmt not in READERS:
+            raise IngestError(f"{path}: unknown format {fmt!r}; known: {', '.join(READERS)}")
+        reader = READERS[fmt]()
+    fmt = reader.name
+    dataset = dataset or path.stem
+    sha = file_sha256(path)
+    summary = IngestSummary(path=str(path), format=fmt, dataset=dataset)
+    if store.already_ingested(sha, fmt):
+        summary.skipped = True
+        return summary
+    store.ensure_dataset(dataset)
+    scratch = duckdb.connect()
+    scratch.execute("SET enable_progress_bar = false")
+    install_macros(scratch)
+    try:
+        for batch in reader.read(path, scratch, progress):
+            res = store.add_batch(dataset=dataset, source_file=batch.source_file or str(path),
+                                  posts=batch.posts, accounts=batch.accounts, errors=batch.errors)
+            summary.rows_read += batch.rows_read
+            summary.posts_added += res.posts_added
+            summary.accounts_added += res.accounts_added
+            summary.errors += res.errors
+            if batch.errors is not None and len(summary.error_samples) < 5:
+                for r in batch.errors.slice(0, 5 - len(summary.error_samples)).to_pylist():
+                    summary.error_samples.append(
+                        f"{r['file']}:{r['line'] or '?'} [{r['field'] or 'row'}] {r['reason']}")
+    except (duckdb.IOException, duckdb.InvalidInputException, UnicodeError) as exc:
+        raise IngestError(f"{path}: cannot be read as {fmt}: {exc}") from exc
+    finally:
+        scratch.close()
+    store.record_file(sha, str(path), fmt, dataset, summary.rows_read, summary.posts_added, summary.errors)
+    return summary
+
+
+__all__ = ["Batch", "IngestError", "IngestSummary", "READERS", "Reader", "detect_format", "ingest", "register"]

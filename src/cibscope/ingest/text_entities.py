@@ -1,0 +1,44 @@
+"""SQL expressions that pull entities out of post text, for formats without entity fields.
+
+Used by readers whose data keeps links, hashtags and mentions only inline
+(the IRA CSV, CrowdTangle messages, the coordination-network-toolkit layout).
+Patterns follow Twitter's own rules closely enough for co-action work: a hashtag
+is ``#`` + letters/digits/underscore (Unicode), not preceded by a word character
+or ``&`` (HTML entities); a mention is ``@`` + 1-15 word characters; a URL runs
+from ``http(s)://`` to the next whitespace, minus trailing punctuation.
+"""
+from __future__ import annotations
+
+# A leading "RT @user:" marks a retweet in text-only exports.
+RT_PREFIX_RE = r"^\s*RT\s+@(\w{1,15}):?\s*"
+
+
+def urls_sql(col: str) -> str:
+    """SQL expression: list of URLs in text column ``col`` (trailing punctuation removed)."""
+    return (f"list_transform(regexp_extract_all({col}, 'https?://[^\\s\"<>\\x{{2026}}]+'), "
+            f"lambda u: rtrim(u, '.,;:!?)]}}''\"'))")
+
+
+def hashtags_sql(col: str) -> str:
+    """SQL expression: list of hashtags (without '#') in text column ``col``."""
+    return f"regexp_extract_all({col}, '(?:^|[^&\\w])#([\\p{{L}}\\p{{N}}_]+)', 1)"
+
+
+def mentions_sql(col: str) -> str:
+    """SQL expression: list of mentioned handles (without '@'), the RT source excluded."""
+    return (f"regexp_extract_all(regexp_replace({col}, '{RT_PREFIX_RE}', ''), "
+            f"'(?:^|[^\\w])@(\\w{{1,15}})', 1)")
+
+
+def rt_source_sql(col: str) -> str:
+    """SQL expression: the handle after a leading 'RT @', or NULL."""
+    return f"nullif(regexp_extract({col}, '{RT_PREFIX_RE}', 1), '')"
+
+
+def repost_key_sql(col: str) -> str:
+    """SQL expression: object key of a repost known only by its text: ``text:<md5(norm_text)>``.
+
+    The same key is produced with or without the "RT @user:" prefix, so retweets
+    exported with and without it compare equal.
+    """
+    return f"CASE WHEN norm_text({col}) <> '' THEN 'text:' || md5(norm_text({col})) END"

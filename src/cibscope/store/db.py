@@ -1,0 +1,394 @@
+"""The embedded store: one DuckDB file holding the canonical data model.
+
+``Store`` opens (and creates) the file, installs the schema and the
+normalisation macros, and owns every write of ingested data so that readers
+never touch tables directly. Actions are derived from posts here, in SQL.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from .normalize import SHORTENER_HOSTS, canonical_urls_sql, install_macros
+from .schema import DATA_TABLES, DDL, RESULT_TABLES
+
+DEFAULT_DB = "cibscope.duckdb"
+
+#: Canonical post columns with their Arrow types; readers fill what they know.
+POST_COLUMNS: dict[str, pa.DataType] = {
+    "platform": pa.string(),
+    "post_id": pa.string(),
+    "account_id": pa.string(),
+    "handle": pa.string(),
+    "created_at": pa.timestamp("us"),
+    "kind": pa.string(),
+    "text": pa.string(),
+    "lang": pa.string(),
+    "repost_of": pa.string(),
+    "reply_to": pa.string(),
+    "urls": pa.list_(pa.string()),
+    "hashtags": pa.list_(pa.string()),
+    "mentions": pa.list_(pa.string()),
+    "media": pa.list_(pa.string()),
+    "client": pa.string(),
+    "source_row": pa.int64(),
+}
+ACCOUNT_COLUMNS: dict[str, pa.DataType] = {
+    "platform": pa.string(),
+    "account_id": pa.string(),
+    "handle": pa.string(),
+    "display_name": pa.string(),
+    "created_at": pa.timestamp("us"),
+    "description": pa.string(),
+    "location": pa.string(),
+    "lang": pa.string(),
+    "followers": pa.int64(),
+    "following": pa.int64(),
+    "label": pa.string(),
+}
+ERROR_COLUMNS: dict[str, pa.DataType] = {
+    "file": pa.string(),
+    "line": pa.int64(),
+    "field": pa.string(),
+    "reason": pa.string(),
+    "raw_value": pa.string(),
+}
+
+#: Minimum number of tokens of normalised text for an exact-text (co-tweet) object:
+#: "lol" or "thank you" posted by two accounts says nothing.
+MIN_TEXT_TOKENS = 4
+
+
+def conform(table: pa.Table | None, columns: dict[str, pa.DataType]) -> pa.Table:
+    """Return ``table`` with exactly ``columns`` (missing ones as nulls, in order, cast)."""
+    if table is None:
+        return pa.table({c: pa.array([], t) for c, t in columns.items()})
+    n = table.num_rows
+    cols = []
+    for name, typ in columns.items():
+        if name in table.column_names:
+            col = table.column(name)
+            cols.append(col if col.type == typ else col.cast(typ))
+        else:
+            cols.append(pa.nulls(n, typ))
+    return pa.table(cols, names=list(columns))
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (a directory: of its sorted files' names and bytes)."""
+    h = hashlib.sha256()
+    paths = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for p in paths:
+        if path.is_dir():
+            h.update(str(p.relative_to(path)).encode())
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class BatchResult:
+    """Counts from adding one batch: rows that were new, and errors recorded."""
+
+    posts_added: int
+    accounts_added: int
+    errors: int
+
+
+class Store:
+    """A cibscope store in one DuckDB file.
+
+    Parameters
+    ----------
+    path : str or Path, default ``"cibscope.duckdb"``
+        The database file; created with the full schema if absent. ``":memory:"``
+        gives a throw-away store (tests).
+    read_only : bool, default False
+
+    Raises
+    ------
+    duckdb.IOException
+        The file cannot be opened (locked by another process, not a DuckDB file).
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False):
+        self.path = str(path)
+        self.con = duckdb.connect(self.path, read_only=read_only)
+        self.con.execute("SET enable_progress_bar = false")
+        if not read_only:
+            self.con.execute(DDL)
+        install_macros(self.con)
+
+    # -- lifecycle ---------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- ingest bookkeeping -------------------------------------------------
+    def already_ingested(self, sha256: str, fmt: str) -> bool:
+        """True if a file with these bytes was ingested before in this format."""
+        row = self.con.execute(
+            "SELECT 1 FROM ingested_files WHERE file_sha256 = ? AND format = ?", [sha256, fmt]
+        ).fetchone()
+        return row is not None
+
+    def ensure_dataset(self, dataset: str) -> None:
+        self.con.execute(
+            "INSERT INTO datasets SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM datasets WHERE dataset = ?)",
+            [dataset, _now(), dataset],
+        )
+
+    def record_file(self, sha256: str, path: str, fmt: str, dataset: str,
+                    rows_read: int, posts_added: int, errors: int) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [sha256, path, fmt, dataset, rows_read, posts_added, errors, _now()],
+        )
+
+    # -- writes ------------------------------------------------------------
+    def add_batch(self, *, dataset: str, source_file: str, posts: pa.Table | None = None,
+                  accounts: pa.Table | None = None, errors: pa.Table | None = None) -> BatchResult:
+        """Add one reader batch in a single transaction.
+
+        Posts whose ``post_key`` exists already are skipped (re-ingest adds
+        nothing); accounts are inserted when new and otherwise have their NULL
+        fields filled in; errors are appended. Actions are derived from the new
+        posts (see :meth:`_derive_actions`).
+
+        Parameters
+        ----------
+        posts : pyarrow.Table
+            Columns of :data:`POST_COLUMNS` (missing columns are NULL). Rows with
+            a NULL ``post_id``, ``account_id`` or ``created_at`` are a reader bug
+            and raise ``ValueError``.
+        accounts : pyarrow.Table
+            Columns of :data:`ACCOUNT_COLUMNS`. Accounts seen only as post authors
+            are created from the posts.
+        errors : pyarrow.Table
+            Columns of :data:`ERROR_COLUMNS`.
+        """
+        posts = conform(posts, POST_COLUMNS)
+        accounts = conform(accounts, ACCOUNT_COLUMNS)
+        errors = conform(errors, ERROR_COLUMNS)
+        for col in ("platform", "post_id", "account_id", "created_at"):
+            if posts.column(col).null_count:
+                raise ValueError(f"reader produced posts with NULL {col} from {source_file}")
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.register("_in_posts", posts)
+            con.register("_in_accounts", accounts)
+            con.register("_in_errors", errors)
+            con.execute(
+                """
+                CREATE OR REPLACE TEMP TABLE _new_posts AS
+                SELECT DISTINCT ON (post_key) * FROM (
+                    SELECT p.platform || ':' || p.post_id AS post_key, p.platform, p.post_id,
+                           p.platform || ':' || p.account_id AS account_key,
+                           p.created_at, coalesce(p.kind, 'post') AS kind, p.text, p.lang,
+                           p.repost_of, p.reply_to, p.urls, p.hashtags, p.mentions, p.media,
+                           p.client, ? AS dataset, ? AS source_file, p.source_row
+                    FROM _in_posts p) n
+                WHERE NOT EXISTS (SELECT 1 FROM posts o WHERE o.post_key = n.post_key)
+                ORDER BY post_key, source_row
+                """,
+                [dataset, source_file],
+            )
+            n_posts = con.execute("SELECT count(*) FROM _new_posts").fetchone()[0]
+            con.execute("INSERT INTO posts SELECT * FROM _new_posts")
+            n_acc = self._merge_accounts(dataset)
+            con.execute(
+                "INSERT INTO ingest_errors SELECT ?, coalesce(file, ?), line, field, reason, "
+                "left(raw_value, 2000), ? FROM _in_errors",
+                [dataset, source_file, _now()],
+            )
+            self._derive_actions()
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            for name in ("_in_posts", "_in_accounts", "_in_errors"):
+                con.unregister(name)
+        return BatchResult(n_posts, n_acc, errors.num_rows)
+
+    def _merge_accounts(self, dataset: str) -> int:
+        con = self.con
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _batch_accounts AS
+            WITH given AS (
+                SELECT platform || ':' || account_id AS account_key, platform, account_id, handle,
+                       display_name, created_at, description, location, lang, followers, following, label
+                FROM _in_accounts WHERE account_id IS NOT NULL
+            ), from_posts AS (
+                SELECT account_key, platform, substr(account_key, length(platform) + 2) AS account_id,
+                       NULL AS handle, NULL AS display_name, NULL::TIMESTAMP AS created_at,
+                       NULL AS description, NULL AS location, NULL AS lang, NULL::BIGINT AS followers,
+                       NULL::BIGINT AS following, NULL AS label
+                FROM _new_posts
+            ), handles AS (
+                SELECT platform || ':' || account_id AS account_key, max(handle) AS handle
+                FROM _in_posts GROUP BY ALL
+            )
+            SELECT a.account_key, any_value(a.platform) AS platform,
+                   any_value(substr(a.account_key, length(a.platform) + 2)) AS account_id,
+                   coalesce(max(a.handle), max(h.handle)) AS handle, max(a.display_name) AS display_name,
+                   min(a.created_at) AS created_at, max(a.description) AS description,
+                   max(a.location) AS location, max(a.lang) AS lang, max(a.followers) AS followers,
+                   max(a.following) AS following, max(a.label) AS label
+            FROM (SELECT * FROM given UNION ALL SELECT * FROM from_posts) a
+            LEFT JOIN handles h USING (account_key)
+            GROUP BY a.account_key
+            """
+        )
+        n_new = con.execute(
+            "SELECT count(*) FROM _batch_accounts b WHERE NOT EXISTS "
+            "(SELECT 1 FROM accounts a WHERE a.account_key = b.account_key)"
+        ).fetchone()[0]
+        con.execute(
+            """
+            UPDATE accounts SET
+                handle = coalesce(accounts.handle, b.handle),
+                display_name = coalesce(accounts.display_name, b.display_name),
+                created_at = coalesce(accounts.created_at, b.created_at),
+                description = coalesce(accounts.description, b.description),
+                location = coalesce(accounts.location, b.location),
+                lang = coalesce(accounts.lang, b.lang),
+                followers = coalesce(accounts.followers, b.followers),
+                following = coalesce(accounts.following, b.following),
+                label = coalesce(accounts.label, b.label)
+            FROM _batch_accounts b WHERE accounts.account_key = b.account_key
+            """
+        )
+        con.execute(
+            "INSERT INTO accounts SELECT b.*, ? FROM _batch_accounts b WHERE NOT EXISTS "
+            "(SELECT 1 FROM accounts a WHERE a.account_key = b.account_key)",
+            [dataset],
+        )
+        return n_new
+
+    def _derive_actions(self) -> None:
+        """Turn the posts in ``_new_posts`` into actions (one row per post and object).
+
+        repost  : ``repost_of`` (a native post key, or ``text:<md5 of norm_text>`` when
+                  the data only has the reposted text)
+        link    : ``canonical_url`` of each URL (NULL/blank URLs produce nothing)
+        domain  : ``url_host`` of each URL, except shorteners (:data:`SHORTENER_HOSTS`)
+        hashtag : lower-cased tag without ``#``
+        mention : ``<platform>:<lower-cased handle>``
+        reply   : ``reply_to`` post key
+        text    : ``md5(norm_text(text))`` for non-reposts with at least
+                  :data:`MIN_TEXT_TOKENS` tokens
+        image   : each media id
+        """
+        shorteners = ", ".join(f"'{h}'" for h in SHORTENER_HOSTS)
+        self.con.execute(
+            f"""
+            INSERT INTO actions
+            WITH p AS (SELECT * FROM _new_posts),
+            raw_u AS (SELECT account_key, created_at, post_key, dataset, unnest(urls) AS raw_url FROM p),
+            u AS ({canonical_urls_sql('raw_u', 'raw_url')})
+            SELECT account_key, 'repost', repost_of, created_at, post_key, dataset
+              FROM p WHERE repost_of IS NOT NULL AND repost_of <> ''
+            UNION ALL
+            SELECT DISTINCT account_key, 'link', url, created_at, post_key, dataset
+              FROM u WHERE url IS NOT NULL
+            UNION ALL
+            SELECT DISTINCT account_key, 'domain', host, created_at, post_key, dataset
+              FROM u WHERE host IS NOT NULL AND host NOT IN ({shorteners})
+            UNION ALL
+            SELECT DISTINCT account_key, 'hashtag', tag, created_at, post_key, dataset
+              FROM (SELECT *, lower(trim(unnest(hashtags), '# ')) AS tag FROM p) WHERE tag <> ''
+            UNION ALL
+            SELECT DISTINCT account_key, 'mention', platform || ':' || m, created_at, post_key, dataset
+              FROM (SELECT *, lower(trim(unnest(mentions), '@ ')) AS m FROM p) WHERE m <> ''
+            UNION ALL
+            SELECT account_key, 'reply', reply_to, created_at, post_key, dataset
+              FROM p WHERE reply_to IS NOT NULL AND reply_to <> ''
+            UNION ALL
+            SELECT account_key, 'text', md5(nt), created_at, post_key, dataset
+              FROM (SELECT *, norm_text(text) AS nt FROM p WHERE kind <> 'repost')
+              WHERE len(string_split(nt, ' ')) >= {MIN_TEXT_TOKENS}
+            UNION ALL
+            SELECT DISTINCT account_key, 'image', img, created_at, post_key, dataset
+              FROM (SELECT *, unnest(media) AS img FROM p) WHERE img IS NOT NULL AND img <> ''
+            """
+        )
+
+    def add_errors(self, dataset: str, errors: pa.Table) -> int:
+        """Append reader errors outside a post batch (e.g. a file-level problem)."""
+        return self.add_batch(dataset=dataset, source_file="", errors=errors).errors
+
+    # -- parquet exchange ----------------------------------------------------
+    def export_parquet(self, folder: str | Path) -> list[Path]:
+        """Write every table to ``<folder>/<table>.parquet``; returns the paths written."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        out = []
+        for t in DATA_TABLES + RESULT_TABLES:
+            p = folder / f"{t}.parquet"
+            self.con.execute(f"COPY {t} TO '{_sql_str(p)}' (FORMAT parquet)")
+            out.append(p)
+        return out
+
+    def import_parquet(self, folder: str | Path) -> dict[str, int]:
+        """Load ``<table>.parquet`` files written by :meth:`export_parquet`.
+
+        Rows whose primary key exists already are skipped, so importing twice adds
+        nothing. Returns rows added per table.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``folder`` holds none of the expected files.
+        """
+        folder = Path(folder)
+        found = [t for t in DATA_TABLES + RESULT_TABLES if (folder / f"{t}.parquet").exists()]
+        if not found:
+            raise FileNotFoundError(f"{folder}: no cibscope parquet tables (e.g. posts.parquet) found")
+        keys = {
+            "datasets": ["dataset"], "ingested_files": ["file_sha256", "format"],
+            "accounts": ["account_key"], "posts": ["post_key"], "runs": ["run_id"],
+            "clusters": ["run_id", "cluster_id"],
+        }
+        added = {}
+        for t in found:
+            src = f"read_parquet('{_sql_str(folder / f'{t}.parquet')}')"
+            before = self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            if t in keys:
+                cond = " AND ".join(f"o.{k} = n.{k}" for k in keys[t])
+                self.con.execute(f"INSERT INTO {t} SELECT * FROM {src} n WHERE NOT EXISTS "
+                                 f"(SELECT 1 FROM {t} o WHERE {cond})")
+            else:
+                self.con.execute(f"INSERT INTO {t} SELECT * FROM {src} EXCEPT SELECT * FROM {t}")
+            added[t] = self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] - before
+        if "runs" in found:
+            top = self.con.execute("SELECT coalesce(max(run_id), 0) FROM runs").fetchone()[0]
+            self.con.execute(f"DROP SEQUENCE IF EXISTS run_seq; CREATE SEQUENCE run_seq START {top + 1}")
+        return added
+
+    # -- reads ---------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Row count of each table."""
+        return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in DATA_TABLES + RESULT_TABLES}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _sql_str(p: Path | str) -> str:
+    return str(p).replace("'", "''")
