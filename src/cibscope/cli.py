@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -60,7 +61,7 @@ def ingest(
                       f"{summary.posts_added:,} posts added, {summary.accounts_added:,} new accounts, "
                       f"{summary.errors:,} bad records kept in ingest_errors")
             for s in summary.error_samples:
-                out.print(f"  [yellow]bad:[/yellow] {s}", markup=True, highlight=False)
+                out.print(f"  [yellow]bad:[/yellow] {escape(s)}", highlight=False)
 
 
 @app.command()

@@ -33,27 +33,27 @@ SHORTENER_HOSTS = (
 TRACKING_PARAM_RE = r"^(utm_[^=]*|fbclid|gclid|igshid|mc_cid|mc_eid|ref_src|ref_url|_ga|spm)(=|$)"
 
 _MACROS = rf"""
-CREATE OR REPLACE MACRO _url_parts(u) AS
+CREATE OR REPLACE TEMP MACRO _url_parts(u) AS
     regexp_extract(trim(u),
         '^(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:[^@/?#]*@)?([^/?#:]*)(?::[0-9]*)?([^?#]*)(?:\?([^#]*))?',
         ['host', 'path', 'query']);
 
-CREATE OR REPLACE MACRO _host_of(parts) AS
+CREATE OR REPLACE TEMP MACRO _host_of(parts) AS
     nullif(regexp_replace(lower(parts.host), '^www\.', ''), '');
 
-CREATE OR REPLACE MACRO _canonical_of(host, parts) AS
+CREATE OR REPLACE TEMP MACRO _canonical_of(host, parts) AS
     host || rtrim(parts.path, '/')
     || coalesce('?' || nullif(array_to_string(list_sort(list_filter(
            string_split(parts.query, '&'),
            lambda p: p <> '' AND NOT regexp_matches(lower(p), '{TRACKING_PARAM_RE}'))), '&'), ''), '');
 
-CREATE OR REPLACE MACRO url_host(u) AS
+CREATE OR REPLACE TEMP MACRO url_host(u) AS
     CASE WHEN u IS NULL OR trim(u) = '' THEN NULL ELSE _host_of(_url_parts(u)) END;
 
-CREATE OR REPLACE MACRO canonical_url(u) AS
+CREATE OR REPLACE TEMP MACRO canonical_url(u) AS
     CASE WHEN url_host(u) IS NULL THEN NULL ELSE _canonical_of(url_host(u), _url_parts(u)) END;
 
-CREATE OR REPLACE MACRO norm_text(t) AS
+CREATE OR REPLACE TEMP MACRO norm_text(t) AS
     trim(regexp_replace(
         regexp_replace(
             regexp_replace(lower(coalesce(t, '')), '(https?://|www\.)\S+', ' ', 'g'),
