@@ -14,8 +14,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pydantic import ValidationError
+
+from .detect import DEFAULT_SIGNALS, STEPS, DetectionParams, parse_duration
+from .detect import detect as detect_run
 from .ingest import READERS, IngestError, ingest as ingest_path
 from .store.db import DEFAULT_DB, Store
+from .store.schema import ACTION_TYPES
 
 app = typer.Typer(help="Find coordinated inauthentic behaviour (CIB) and share it as STIX 2.1.",
                   no_args_is_help=True, add_completion=False)
@@ -94,6 +99,136 @@ def import_cmd(folder: Path = typer.Argument(..., help="Folder holding <table>.p
             _fail(str(exc))
         for t, n in added.items():
             out.print(f"{t}: {n:,} rows added")
+
+
+SignalsOption = typer.Option(",".join(DEFAULT_SIGNALS), "--signals",
+                             help=f"Comma-separated signals: {', '.join(ACTION_TYPES)}.")
+TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
+
+
+def _params(window: str, signals: str, min_coactions: int, min_account_actions: int,
+            max_object_accounts: int, alpha: float, no_significance: bool, no_discount: bool,
+            min_cluster_size: int, resolution: float, seed: int,
+            datasets: Optional[list[str]]) -> DetectionParams:
+    try:
+        return DetectionParams(
+            window_s=parse_duration(window), signals=[x.strip() for x in signals.split(",") if x.strip()],
+            min_coactions=min_coactions, min_account_actions=min_account_actions,
+            max_object_accounts=max_object_accounts, alpha=alpha, significance=not no_significance,
+            discount=not no_discount, min_cluster_size=min_cluster_size, resolution=resolution, seed=seed,
+            datasets=datasets or None)
+    except (ValueError, ValidationError) as exc:
+        _fail(f"bad detection parameters: {exc}")
+        raise  # unreachable
+
+
+def _run_detection(store: Store, params: DetectionParams) -> int:
+    with progress_bar() as bar:
+        task = bar.add_task("detect", total=len(STEPS))
+        state = {"first": True}
+
+        def step(name: str) -> None:
+            if not state["first"]:
+                bar.advance(task)
+            state["first"] = False
+            bar.update(task, description=f"detect: {name}")
+
+        result = detect_run(store, params, progress=step)
+        bar.update(task, completed=len(STEPS), description="detect: done")
+    out.print(f"run {result.run_id}: {result.n_actions:,} actions of {result.n_accounts:,} accounts -> "
+              f"{result.n_candidate_pairs:,} candidate pairs, {result.n_edges:,} significant edges, "
+              f"{result.n_clusters:,} clusters in {result.seconds:.1f} s")
+    return result.run_id
+
+
+def _write(store: Store, run_id: int, out_dir: Path, tlp: str, top: int) -> None:
+    if tlp not in TLP_LEVELS:
+        _fail(f"--tlp must be one of {', '.join(TLP_LEVELS)}")
+    from .report import write_outputs
+
+    with progress_bar() as bar:
+        bar.add_task(f"write outputs to {out_dir}", total=None)
+        written = write_outputs(store, run_id, out_dir, tlp=tlp, top_clusters=top)
+    for name, path in written.items():
+        out.print(f"  {name}: {path}")
+
+
+@app.command()
+def detect(
+    out_dir: Path = typer.Option(Path("out"), "--out", help="Folder for report.html, bundle.json, CSVs."),
+    window: str = typer.Option("60s", "--window", help="Co-action time window, e.g. 30s, 5m, 1h."),
+    signals: str = SignalsOption,
+    min_coactions: int = typer.Option(3, help="Minimum distinct co-acted objects per account pair."),
+    min_account_actions: int = typer.Option(2, help="Ignore accounts with fewer actions."),
+    max_object_accounts: int = typer.Option(1000, help="Do not expand objects shared by more accounts."),
+    alpha: float = typer.Option(0.01, help="False-discovery rate for edges."),
+    no_significance: bool = typer.Option(False, "--no-significance",
+                                         help="Keep every pair with min-coactions (parity mode)."),
+    no_discount: bool = typer.Option(False, "--no-discount", help="Weigh every object 1 (no popularity discount)."),
+    min_cluster_size: int = typer.Option(3, help="Smallest reported cluster."),
+    resolution: float = typer.Option(1.0, help="Leiden resolution."),
+    seed: int = typer.Option(42, help="Leiden seed."),
+    dataset: Optional[list[str]] = typer.Option(None, "--dataset", help="Restrict to these datasets."),
+    tlp: str = typer.Option("amber", help=f"TLP 2.0 marking of bundle.json: {', '.join(TLP_LEVELS)}."),
+    top: int = typer.Option(50, help="Clusters drawn in full in report.html."),
+    db: Path = DbOption,
+) -> None:
+    """Detect coordinated account networks, save the run in the store and write its outputs."""
+    params = _params(window, signals, min_coactions, min_account_actions, max_object_accounts, alpha,
+                     no_significance, no_discount, min_cluster_size, resolution, seed, dataset)
+    with Store(db) as store:
+        if store.con.execute("SELECT count(*) FROM actions").fetchone()[0] == 0:
+            _fail(f"{db}: the store holds no actions; run `cibscope ingest` first")
+        run_id = _run_detection(store, params)
+        _write(store, run_id, out_dir, tlp, top)
+
+
+@app.command()
+def report(
+    run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
+    out_dir: Path = typer.Option(Path("out"), "--out"),
+    tlp: str = typer.Option("amber", help=f"TLP 2.0 marking: {', '.join(TLP_LEVELS)}."),
+    top: int = typer.Option(50, help="Clusters drawn in full in report.html."),
+    db: Path = DbOption,
+) -> None:
+    """Rebuild a saved run's outputs from the store, without recomputing detection."""
+    with Store(db, read_only=True) as store:
+        if run is None:
+            run = store.con.execute("SELECT max(run_id) FROM runs").fetchone()[0]
+        if run is None or not store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run]).fetchone():
+            _fail(f"{db}: no detection run {run if run is not None else ''} (run `cibscope detect` first)")
+        _write(store, run, out_dir, tlp, top)
+
+
+@app.command()
+def runs(db: Path = DbOption) -> None:
+    """List saved detection runs with their parameters."""
+    with Store(db, read_only=True) as store:
+        t = Table("run", "created (UTC)", "accounts", "edges", "clusters", "seconds", "parameters")
+        for r in store.con.execute("SELECT run_id, created_at, n_accounts, n_edges, n_clusters, seconds, params "
+                                   "FROM runs ORDER BY run_id").fetchall():
+            t.add_row(str(r[0]), f"{r[1]:%Y-%m-%d %H:%M:%S}", f"{r[2]:,}", f"{r[3]:,}", f"{r[4]:,}",
+                      f"{r[5]:.1f}", r[6])
+        out.print(t)
+
+
+@app.command()
+def demo(
+    sample: Path = typer.Argument(Path("data/sample/ira-sample"), help="The shipped real IRA sample."),
+    out_dir: Path = typer.Option(Path("out"), "--out"),
+    db: Path = DbOption,
+) -> None:
+    """The main job on the shipped sample: ingest, detect (60 s window), write out/."""
+    with Store(db) as store:
+        try:
+            summary = ingest_path(store, sample, fmt="ira-csv", dataset="ira-sample")
+        except IngestError as exc:
+            _fail(str(exc))
+        out.print(f"{sample}: " + ("already ingested" if summary.skipped else
+                                   f"{summary.posts_added:,} posts, {summary.errors:,} bad records"))
+        run_id = _run_detection(store, DetectionParams(datasets=["ira-sample"]))
+        _write(store, run_id, out_dir, "amber", 50)
+    out.print(f"open {out_dir / 'report.html'}")
 
 
 def main() -> None:  # pragma: no cover - console entry

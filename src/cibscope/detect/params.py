@@ -1,0 +1,102 @@
+"""Detection parameters: one documented, validated set shared by every engine.
+
+docs/detection.md explains each parameter; ``tests/test_detect_params_doc.py``
+keeps that page in sync with :class:`DetectionParams`.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..store.schema import ACTION_TYPES
+
+Signal = Literal["repost", "link", "domain", "hashtag", "mention", "reply", "text", "image"]
+
+#: Signals on by default. ``domain`` and ``mention`` are off: a shared news domain or a mentioned
+#: celebrity links too many organic accounts to be evidence on its own.
+DEFAULT_SIGNALS: tuple[str, ...] = ("repost", "link", "hashtag", "reply", "text", "image")
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds from ``60``, ``"60s"``, ``"5m"``, ``"2h"`` or ``"1d"``.
+
+    Raises
+    ------
+    ValueError
+        Not a non-negative number with an optional s/m/h/d unit.
+    """
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+        mult = units.get(text[-1:], None)
+        number = text[:-1] if mult else text
+        try:
+            seconds = float(number) * (mult or 1)
+        except ValueError:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 60s, 5m, 2h)") from None
+    if seconds < 0:
+        raise ValueError(f"duration must not be negative: {value!r}")
+    return seconds
+
+
+class DetectionParams(BaseModel):
+    """Parameters of one coordination-detection run.
+
+    Attributes
+    ----------
+    window_s : float
+        Time window W in seconds: two actions on the same object are a co-action
+        when ``|t_a - t_b| <= W`` on exact timestamps (a sliding window, not bins).
+    signals : list of str
+        Action types used (see ``cibscope.store.schema.ACTION_TYPES``).
+    min_coactions : int
+        Minimum distinct co-acted objects (signal, object) for a pair to be an edge.
+    min_account_actions : int
+        Accounts with fewer actions (all signals) are ignored (minimum participation).
+    max_object_accounts : int
+        Objects acted on by more distinct accounts than this are not expanded into
+        pairs (a viral post carries no evidence of coordination and would explode
+        the pair count); they still count towards account activity.
+    alpha : float
+        False-discovery rate for edges (Benjamini-Hochberg q-value) and clusters.
+    significance : bool
+        When False, every pair with ``min_coactions`` is an edge (parity mode with
+        window-count tools such as coordination-network-toolkit).
+    discount : bool
+        When True, an object's weight is its inverse document frequency
+        ``log(N_s / k_o)`` (Pacheco et al. 2021); when False every object weighs 1.
+    min_cluster_size : int
+        Smaller connected groups are not reported as clusters.
+    resolution : float
+        Leiden resolution (modularity objective); higher gives smaller clusters.
+    seed : int
+        Random seed of Leiden: the same input and parameters give the same result.
+    datasets : list of str or None
+        Restrict the run to these datasets (None: all data in the store).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_s: float = Field(60.0, gt=0)
+    signals: list[Signal] = Field(default_factory=lambda: list(DEFAULT_SIGNALS), min_length=1)
+    min_coactions: int = Field(3, ge=1)
+    min_account_actions: int = Field(2, ge=1)
+    max_object_accounts: int = Field(1000, ge=2)
+    alpha: float = Field(0.01, gt=0, lt=1)
+    significance: bool = True
+    discount: bool = True
+    min_cluster_size: int = Field(3, ge=2)
+    resolution: float = Field(1.0, gt=0)
+    seed: int = 42
+    datasets: list[str] | None = None
+
+    @field_validator("signals")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - set(ACTION_TYPES))
+        if unknown:
+            raise ValueError(f"unknown signals {unknown}; known: {list(ACTION_TYPES)}")
+        return sorted(set(v), key=list(ACTION_TYPES).index)
