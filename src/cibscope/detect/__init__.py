@@ -80,7 +80,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pairs AS
         SELECT p.account_a, p.account_b, count(*) AS n_coactions, sum(n_post_pairs) AS n_post_pairs,
-               sum(o.w_o) AS weight, list(DISTINCT p.signal ORDER BY p.signal) AS signals,
+               sum(o.w_o ORDER BY p.signal, p.object) AS weight, list(DISTINCT p.signal ORDER BY p.signal) AS signals,
                count(*) FILTER (WHERE gap_s > 0) AS a_first, count(*) FILTER (WHERE gap_s < 0) AS b_first,
                median(abs(gap_s)) AS median_gap_s,
                to_timestamp(min(least(t_a, t_b)))::TIMESTAMP AS first_seen,
@@ -165,7 +165,7 @@ def _save_clusters(con, run_id: int, clusters: dict[str, list[str]], params: Det
             JOIN _members_in mb ON mb.account = p.account_b AND mb.cluster_id = ma.cluster_id
             GROUP BY ma.cluster_id, p.signal
         ), exp AS (
-            SELECT m.cluster_id, sum(kp.kappa * (s.sk * s.sk - s.sk2) / 2.0) AS expected
+            SELECT m.cluster_id, sum(kp.kappa * (s.sk * s.sk - s.sk2) / 2.0 ORDER BY s.signal) AS expected
             FROM (SELECT m.cluster_id, k.signal, sum(k.k) AS sk, sum(k.k * k.k) AS sk2
                   FROM _members_in m JOIN _acc_sig k ON k.account = m.account
                   GROUP BY m.cluster_id, k.signal) s
@@ -208,7 +208,7 @@ def _save_clusters(con, run_id: int, clusters: dict[str, list[str]], params: Det
     con.executemany("INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out_rows)
     con.execute(f"""
         INSERT INTO cluster_members
-        SELECT ?, m.cluster_id, m.account, count(e.account_a), coalesce(sum(e.weight), 0),
+        SELECT ?, m.cluster_id, m.account, count(e.account_a), coalesce(sum(e.weight ORDER BY e.account_a, e.account_b), 0),
                coalesce(max(least(-log10(greatest(e.q_value, 1e-300)), {MAX_SCORE})), 0)
         FROM _members_in m
         LEFT JOIN (

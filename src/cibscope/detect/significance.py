@@ -41,15 +41,19 @@ def kappa_sql() -> str:
     return """
         CREATE OR REPLACE TEMP TABLE _kappa AS
         WITH m AS (SELECT signal, sum(k) AS m_s FROM _acc_sig GROUP BY signal)
-        SELECT o.signal, sum(o.k_o * (o.k_o - 1.0) * o.p_o) / (any_value(m.m_s) * any_value(m.m_s)) AS kappa
+        SELECT o.signal,
+               sum(o.k_o * (o.k_o - 1.0) * o.p_o ORDER BY o.object) / (any_value(m.m_s) * any_value(m.m_s)) AS kappa
         FROM _obj o JOIN m USING (signal) GROUP BY o.signal
     """
 
 
 def expected_pairs_sql(pairs_table: str) -> str:
-    """SQL: ``E_ij`` for each (account_a, account_b) of ``pairs_table``."""
+    """SQL: ``E_ij`` for each (account_a, account_b) of ``pairs_table``.
+
+    Floating-point sums are ordered so that results are bit-identical across runs.
+    """
     return f"""
-        SELECT p.account_a, p.account_b, coalesce(sum(ka.k * kb.k * kp.kappa), 0) AS expected
+        SELECT p.account_a, p.account_b, coalesce(sum(ka.k * kb.k * kp.kappa ORDER BY ka.signal), 0) AS expected
         FROM {pairs_table} p
         JOIN _acc_sig ka ON ka.account = p.account_a
         JOIN _acc_sig kb ON kb.account = p.account_b AND kb.signal = ka.signal
