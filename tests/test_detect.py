@@ -145,7 +145,7 @@ def test_significance_separates_planted_group_from_organic(store):
     ops = {f"twitter:op{m:02d}" for m in range(12)}
     assert len(flagged & ops) >= 11
     assert not any(a.startswith("twitter:org") for a in flagged)
-    top = store.con.execute("SELECT n_accounts, p_value, summary FROM clusters WHERE run_id = ? AND rank = 1",
+    top = store.con.execute("SELECT n_accounts, p_value, summary FROM clusters WHERE run_id = ? AND rank = 1 AND flagged",
                             [run.run_id]).fetchone()
     assert top[0] >= 11 and top[1] < 1e-6 and "repost" in top[2]
 

@@ -188,11 +188,14 @@ def _save_clusters(con, run_id: int, clusters: dict[str, list[str]], params: Det
     """).to_arrow_table().to_pylist()
     top_objects = _top_objects(con)
     n_members = {cid: len(m) for cid, m in clusters.items()}
-    observed = np.array([s["n_coactions"] for s in stats])
-    expected = np.array([s["expected"] for s in stats])
+    observed = np.array([float(s["n_coactions"]) for s in stats])
+    expected = np.array([float(s["expected"]) for s in stats])
     p = poisson_pvalues(observed, expected)
     score = poisson_scores(observed, expected)
-    order = sorted(range(len(stats)), key=lambda i: (-score[i], -n_members[stats[i]["cluster_id"]],
+    q = benjamini_hochberg(p)
+    lift = observed / np.maximum(expected, 1e-12)
+    flagged = (q <= params.alpha) & (lift >= params.min_lift) if params.significance else np.ones(len(p), bool)
+    order = sorted(range(len(stats)), key=lambda i: (not flagged[i], -score[i], -lift[i],
                                                       stats[i]["cluster_id"]))
     rank = {stats[i]["cluster_id"]: r + 1 for r, i in enumerate(order)}
     out_rows = []
@@ -200,12 +203,12 @@ def _save_clusters(con, run_id: int, clusters: dict[str, list[str]], params: Det
         counts = json.loads(s["signal_counts"])
         total = sum(counts.values())
         shares = {k: round(v / total, 4) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
-        summary = _summary(n_members[s["cluster_id"]], s, expected[i], p[i], shares,
+        summary = _summary(n_members[s["cluster_id"]], s, expected[i], p[i], lift[i], shares,
                            top_objects.get(s["cluster_id"], []), params.window_s)
         out_rows.append((run_id, s["cluster_id"], rank[s["cluster_id"]], n_members[s["cluster_id"]],
                          s["n_edges"], int(s["n_coactions"]), float(expected[i]), float(p[i]),
-                         float(score[i]), json.dumps(shares), s["first_seen"], s["last_seen"], summary))
-    con.executemany("INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out_rows)
+                         float(score[i]), float(lift[i]), bool(flagged[i]), json.dumps(shares), s["first_seen"], s["last_seen"], summary))
+    con.executemany("INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out_rows)
     con.execute(f"""
         INSERT INTO cluster_members
         SELECT ?, m.cluster_id, m.account, count(e.account_a), coalesce(sum(e.weight ORDER BY e.account_a, e.account_b), 0),
@@ -243,13 +246,14 @@ def _top_objects(con, k: int = 3) -> dict[str, list[tuple[str, str, int]]]:
     return out
 
 
-def _summary(n: int, s: dict, expected: float, p: float, shares: dict, top: list, window_s: float) -> str:
+def _summary(n: int, s: dict, expected: float, p: float, lift: float, shares: dict, top: list,
+             window_s: float) -> str:
     """One paragraph, machine-written, saying why the cluster was flagged."""
     main = ", ".join(f"{sig} {share:.0%}" for sig, share in list(shares.items())[:3])
     objs = "; ".join(f"{sig} {_short(obj)} ({npairs} pairs)" for sig, obj, npairs in top)
     return (f"{n} accounts made {int(s['n_coactions']):,} co-actions (same object within ±{window_s:g} s) "
             f"between {s['first_seen']:%Y-%m-%d %H:%M} and {s['last_seen']:%Y-%m-%d %H:%M} UTC, "
-            f"against {expected:,.1f} expected by chance (p = {p:.1e}). Signals: {main}. "
+            f"against {expected:,.1f} expected by chance ({lift:,.0f}x, p = {p:.1e}). Signals: {main}. "
             f"Top shared objects: {objs}.")
 
 

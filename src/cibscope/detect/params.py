@@ -70,6 +70,10 @@ class DetectionParams(BaseModel):
         ``log(N_s / k_o)`` (Pacheco et al. 2021); when False every object weighs 1.
     min_cluster_size : int
         Smaller connected groups are not reported as clusters.
+    min_lift : float
+        A cluster is flagged as a candidate operation only if its members co-act at
+        least this many times more often than the null model expects (an effect
+        size: with millions of actions, tiny excesses are "significant" too).
     resolution : float
         Leiden resolution (modularity objective); higher gives smaller clusters.
     seed : int
@@ -89,6 +93,7 @@ class DetectionParams(BaseModel):
     significance: bool = True
     discount: bool = True
     min_cluster_size: int = Field(3, ge=2)
+    min_lift: float = Field(20.0, ge=1)
     resolution: float = Field(1.0, gt=0)
     seed: int = 42
     datasets: list[str] | None = None
