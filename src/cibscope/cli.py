@@ -108,14 +108,15 @@ TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
 
 def _params(window: str, signals: str, min_coactions: int, min_account_actions: int,
             max_object_accounts: int, alpha: float, no_significance: bool, no_discount: bool,
-            min_cluster_size: int, resolution: float, seed: int,
+            min_cluster_size: int, min_lift: float, resolution: float, seed: int,
             datasets: Optional[list[str]]) -> DetectionParams:
     try:
         return DetectionParams(
             window_s=parse_duration(window), signals=[x.strip() for x in signals.split(",") if x.strip()],
             min_coactions=min_coactions, min_account_actions=min_account_actions,
             max_object_accounts=max_object_accounts, alpha=alpha, significance=not no_significance,
-            discount=not no_discount, min_cluster_size=min_cluster_size, resolution=resolution, seed=seed,
+            discount=not no_discount, min_cluster_size=min_cluster_size, min_lift=min_lift,
+            resolution=resolution, seed=seed,
             datasets=datasets or None)
     except (ValueError, ValidationError) as exc:
         _fail(f"bad detection parameters: {exc}")
@@ -166,6 +167,7 @@ def detect(
                                          help="Keep every pair with min-coactions (parity mode)."),
     no_discount: bool = typer.Option(False, "--no-discount", help="Weigh every object 1 (no popularity discount)."),
     min_cluster_size: int = typer.Option(3, help="Smallest reported cluster."),
+    min_lift: float = typer.Option(20.0, help="Flag a cluster only at this many times the expected co-actions."),
     resolution: float = typer.Option(1.0, help="Leiden resolution."),
     seed: int = typer.Option(42, help="Leiden seed."),
     dataset: Optional[list[str]] = typer.Option(None, "--dataset", help="Restrict to these datasets."),
@@ -175,7 +177,7 @@ def detect(
 ) -> None:
     """Detect coordinated account networks, save the run in the store and write its outputs."""
     params = _params(window, signals, min_coactions, min_account_actions, max_object_accounts, alpha,
-                     no_significance, no_discount, min_cluster_size, resolution, seed, dataset)
+                     no_significance, no_discount, min_cluster_size, min_lift, resolution, seed, dataset)
     with Store(db) as store:
         if store.con.execute("SELECT count(*) FROM actions").fetchone()[0] == 0:
             _fail(f"{db}: the store holds no actions; run `cibscope ingest` first")
