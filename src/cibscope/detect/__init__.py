@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from ..store.db import Store
 from .cluster import leiden_clusters
-from .coaction import build_actions, coaction_pairs, object_stats
+from ..store.schema import ACTION_TYPES
+from .coaction import WEIGHT_SCALE, build_actions, coaction_pairs, object_stats
 from .params import DEFAULT_SIGNALS, DetectionParams, parse_duration
 from .significance import (MAX_SCORE, benjamini_hochberg, expected_pairs_sql, kappa_sql,
                            poisson_pvalues, poisson_scores)
@@ -69,7 +70,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
 
     say(STEPS[0])
     n_actions = build_actions(con, params)
-    n_accounts = con.execute("SELECT count(DISTINCT account) FROM _act").fetchone()[0]
+    n_accounts = con.execute("SELECT count(*) FROM _acc_map").fetchone()[0]
     say(STEPS[1])
     object_stats(con, params)
     con.execute(kappa_sql())
@@ -77,21 +78,28 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     coaction_pairs(con, params)
 
     say(STEPS[3])
+    signal_list = "[" + ", ".join(f"'{x}'" for x in ACTION_TYPES) + "]"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pairs AS
-        SELECT p.account_a, p.account_b, count(*) AS n_coactions, sum(n_post_pairs) AS n_post_pairs,
-               sum(o.w_o ORDER BY p.signal, p.object) AS weight, list(DISTINCT p.signal ORDER BY p.signal) AS signals,
-               count(*) FILTER (WHERE gap_s > 0) AS a_first, count(*) FILTER (WHERE gap_s < 0) AS b_first,
-               median(abs(gap_s)) AS median_gap_s,
-               to_timestamp(min(least(t_a, t_b)))::TIMESTAMP AS first_seen,
-               to_timestamp(max(greatest(t_a, t_b)))::TIMESTAMP AS last_seen
-        FROM _pair_obj p JOIN _obj o USING (signal, object)
-        GROUP BY p.account_a, p.account_b
-        HAVING count(*) >= {int(params.min_coactions)}
+        SELECT acc_a, acc_b, n_coactions, n_post_pairs, weight_fixed / {WEIGHT_SCALE}.0 AS weight,
+               list_filter({signal_list}, lambda x, i: (signal_mask >> (i - 1)) & 1 = 1) AS signals,
+               a_first, b_first, median_gap_s, first_seen, last_seen
+        FROM (
+            SELECT p.acc_a, p.acc_b, count(*) AS n_coactions, sum(p.n_post_pairs) AS n_post_pairs,
+                   sum(o.w_fixed) AS weight_fixed,
+                   bit_or(1 << (list_position({signal_list}, p.signal) - 1)) AS signal_mask,
+                   count(*) FILTER (WHERE p.gap_s > 0) AS a_first, count(*) FILTER (WHERE p.gap_s < 0) AS b_first,
+                   median(abs(p.gap_s)) AS median_gap_s,
+                   to_timestamp(min(least(p.t_a, p.t_b)))::TIMESTAMP AS first_seen,
+                   to_timestamp(max(greatest(p.t_a, p.t_b)))::TIMESTAMP AS last_seen
+            FROM _pair_obj p JOIN _obj o USING (oid)
+            GROUP BY p.acc_a, p.acc_b
+            HAVING count(*) >= {int(params.min_coactions)}
+        )
     """)
     pairs = con.sql(f"""
-        SELECT p.*, e.expected FROM _pairs p JOIN ({expected_pairs_sql('_pairs')}) e
-        USING (account_a, account_b) ORDER BY account_a, account_b
+        SELECT p.*, e.expected FROM _pairs p JOIN ({expected_pairs_sql('_pairs')}) e USING (acc_a, acc_b)
+        ORDER BY acc_a, acc_b
     """).to_arrow_table()
     n_candidates = pairs.num_rows
     observed = pairs.column("n_coactions").to_numpy()
@@ -103,9 +111,10 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     edges = edges.filter(pa.array(keep))
 
     say(STEPS[4])
-    a = edges.column("account_a").to_numpy(zero_copy_only=False)
-    b = edges.column("account_b").to_numpy(zero_copy_only=False)
-    clusters = leiden_clusters(a, b, edges.column("weight").to_numpy(), resolution=params.resolution,
+    keys = np.array([""] + [r[0] for r in con.execute("SELECT account_key FROM _acc_map ORDER BY acc").fetchall()],
+                    dtype=object)
+    clusters = leiden_clusters(edges.column("acc_a").to_numpy(), edges.column("acc_b").to_numpy(),
+                               edges.column("weight").to_numpy(), keys=keys, resolution=params.resolution,
                                seed=params.seed, min_size=params.min_cluster_size)
 
     say(STEPS[5])
@@ -124,8 +133,10 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     except Exception:
         con.execute("ROLLBACK")
         raise
-    for t in ("_act", "_obj", "_acc_sig", "_pair_obj", "_pairs", "_kappa", "_edges_in", "_members_in"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    finally:
+        for t in ("_act", "_acc_map", "_obj_map", "_post_map", "_obj", "_acc_sig", "_pair_obj", "_pairs",
+                  "_kappa", "_edges_in", "_members_in"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
     return RunResult(run_id, n_actions, n_accounts, n_candidates, edges.num_rows, n_clusters,
                      time.perf_counter() - started)
 
@@ -136,23 +147,30 @@ def _save_edges(con, run_id: int, edges: pa.Table) -> None:
     con.unregister("_edges_arrow")
     con.execute("""
         INSERT INTO edges
-        SELECT ?, account_a, account_b, n_coactions, n_post_pairs, weight, expected, p_value, q_value,
+        SELECT ?, ma.account_key, mb.account_key, n_coactions, n_post_pairs, weight, expected, p_value, q_value,
                signals, a_first, b_first, median_gap_s, first_seen, last_seen
-        FROM _edges_in
+        FROM _edges_in e JOIN _acc_map ma ON ma.acc = e.acc_a JOIN _acc_map mb ON mb.acc = e.acc_b
+        ORDER BY e.acc_a, e.acc_b
     """, [run_id])
-    con.execute("""
+    con.execute(f"""
         INSERT INTO edge_evidence
-        SELECT ?, p.account_a, p.account_b, p.signal, p.object, p.n_post_pairs, p.post_a, p.post_b,
-               to_timestamp(p.t_a)::TIMESTAMP, to_timestamp(p.t_b)::TIMESTAMP, p.gap_s, o.w_o
-        FROM _pair_obj p JOIN _edges_in e USING (account_a, account_b) JOIN _obj o USING (signal, object)
+        SELECT ?, ma.account_key, mb.account_key, p.signal, om.object, p.n_post_pairs, pa.post_key, pb.post_key,
+               to_timestamp(p.t_a)::TIMESTAMP, to_timestamp(p.t_b)::TIMESTAMP, p.gap_s,
+               o.w_fixed / {WEIGHT_SCALE}.0
+        FROM _pair_obj p SEMI JOIN _edges_in e ON e.acc_a = p.acc_a AND e.acc_b = p.acc_b
+        JOIN _obj o USING (oid) JOIN _obj_map om USING (oid)
+        JOIN _acc_map ma ON ma.acc = p.acc_a JOIN _acc_map mb ON mb.acc = p.acc_b
+        JOIN _post_map pa ON pa.pid = p.pid_a JOIN _post_map pb ON pb.pid = p.pid_b
+        ORDER BY p.acc_a, p.acc_b, p.oid
     """, [run_id])
 
 
-def _save_clusters(con, run_id: int, clusters: dict[str, list[str]], params: DetectionParams) -> int:
+def _save_clusters(con, run_id: int, clusters: dict[str, np.ndarray], params: DetectionParams) -> int:
     if not clusters:
         return 0
-    rows = [(cid, acc) for cid, members in clusters.items() for acc in members]
-    con.register("_members_arrow", pa.table({"cluster_id": [r[0] for r in rows], "account": [r[1] for r in rows]}))
+    cids = np.concatenate([np.full(len(m), cid, dtype=object) for cid, m in clusters.items()])
+    accs = np.concatenate(list(clusters.values()))
+    con.register("_members_arrow", pa.table({"cluster_id": pa.array(cids, pa.string()), "acc": accs}))
     con.execute("CREATE OR REPLACE TEMP TABLE _members_in AS SELECT * FROM _members_arrow")
     con.unregister("_members_arrow")
     # Internal co-actions (every co-acting member pair, not only edges) and the null expectation
@@ -161,22 +179,22 @@ def _save_clusters(con, run_id: int, clusters: dict[str, list[str]], params: Det
         WITH internal AS (
             SELECT ma.cluster_id, p.signal, count(*) AS n
             FROM _pair_obj p
-            JOIN _members_in ma ON ma.account = p.account_a
-            JOIN _members_in mb ON mb.account = p.account_b AND mb.cluster_id = ma.cluster_id
+            JOIN _members_in ma ON ma.acc = p.acc_a
+            JOIN _members_in mb ON mb.acc = p.acc_b AND mb.cluster_id = ma.cluster_id
             GROUP BY ma.cluster_id, p.signal
         ), exp AS (
-            SELECT m.cluster_id, sum(kp.kappa * (s.sk * s.sk - s.sk2) / 2.0 ORDER BY s.signal) AS expected
+            SELECT s.cluster_id, sum(kp.kappa * (s.sk * s.sk - s.sk2) / 2.0 ORDER BY s.signal) AS expected
             FROM (SELECT m.cluster_id, k.signal, sum(k.k) AS sk, sum(k.k * k.k) AS sk2
-                  FROM _members_in m JOIN _acc_sig k ON k.account = m.account
+                  FROM _members_in m JOIN _acc_sig k ON k.acc = m.acc
                   GROUP BY m.cluster_id, k.signal) s
-            JOIN _kappa kp USING (signal) JOIN (SELECT DISTINCT cluster_id FROM _members_in) m USING (cluster_id)
-            GROUP BY m.cluster_id
+            JOIN _kappa kp USING (signal)
+            GROUP BY s.cluster_id
         ), edge_stats AS (
             SELECT ma.cluster_id, count(*) AS n_edges, min(e.first_seen) AS first_seen,
                    max(e.last_seen) AS last_seen
             FROM _edges_in e
-            JOIN _members_in ma ON ma.account = e.account_a
-            JOIN _members_in mb ON mb.account = e.account_b AND mb.cluster_id = ma.cluster_id
+            JOIN _members_in ma ON ma.acc = e.acc_a
+            JOIN _members_in mb ON mb.acc = e.acc_b AND mb.cluster_id = ma.cluster_id
             GROUP BY ma.cluster_id
         )
         SELECT i.cluster_id, sum(i.n) AS n_coactions, any_value(coalesce(x.expected, 0)) AS expected,
@@ -202,25 +220,32 @@ def _save_clusters(con, run_id: int, clusters: dict[str, list[str]], params: Det
     for i, s in enumerate(stats):
         counts = json.loads(s["signal_counts"])
         total = sum(counts.values())
-        shares = {k: round(v / total, 4) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+        shares = {k: round(v / total, 4) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
         summary = _summary(n_members[s["cluster_id"]], s, expected[i], p[i], lift[i], shares,
                            top_objects.get(s["cluster_id"], []), params.window_s)
         out_rows.append((run_id, s["cluster_id"], rank[s["cluster_id"]], n_members[s["cluster_id"]],
                          s["n_edges"], int(s["n_coactions"]), float(expected[i]), float(p[i]),
-                         float(score[i]), float(lift[i]), bool(flagged[i]), json.dumps(shares), s["first_seen"], s["last_seen"], summary))
+                         float(score[i]), float(lift[i]), bool(flagged[i]), json.dumps(shares),
+                         s["first_seen"], s["last_seen"], summary))
     con.executemany("INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out_rows)
     con.execute(f"""
         INSERT INTO cluster_members
-        SELECT ?, m.cluster_id, m.account, count(e.account_a), coalesce(sum(e.weight ORDER BY e.account_a, e.account_b), 0),
-               coalesce(max(least(-log10(greatest(e.q_value, 1e-300)), {MAX_SCORE})), 0)
-        FROM _members_in m
-        LEFT JOIN (
-            SELECT e.*, ma.cluster_id FROM _edges_in e
-            JOIN _members_in ma ON ma.account = e.account_a
-            JOIN _members_in mb ON mb.account = e.account_b AND mb.cluster_id = ma.cluster_id
-        ) e ON e.cluster_id = m.cluster_id AND m.account IN (e.account_a, e.account_b)
-        GROUP BY m.cluster_id, m.account
-        ORDER BY m.cluster_id, m.account
+        WITH inside AS (
+            SELECT ma.cluster_id, e.acc_a, e.acc_b, e.weight_fixed,
+                   least(-log10(greatest(e.q_value, 1e-300)), {MAX_SCORE}) AS s
+            FROM (SELECT *, CAST(round(weight * {WEIGHT_SCALE}) AS BIGINT) AS weight_fixed FROM _edges_in) e
+            JOIN _members_in ma ON ma.acc = e.acc_a
+            JOIN _members_in mb ON mb.acc = e.acc_b AND mb.cluster_id = ma.cluster_id
+        ), ends AS (
+            SELECT cluster_id, acc_a AS acc, weight_fixed, s FROM inside
+            UNION ALL SELECT cluster_id, acc_b, weight_fixed, s FROM inside
+        )
+        SELECT ?, m.cluster_id, am.account_key, count(e.acc), coalesce(sum(e.weight_fixed), 0) / {WEIGHT_SCALE}.0,
+               coalesce(max(e.s), 0)
+        FROM _members_in m JOIN _acc_map am USING (acc)
+        LEFT JOIN ends e ON e.cluster_id = m.cluster_id AND e.acc = m.acc
+        GROUP BY m.cluster_id, am.account_key
+        ORDER BY m.cluster_id, am.account_key
     """, [run_id])
     return len(out_rows)
 
@@ -229,16 +254,17 @@ def _top_objects(con, k: int = 3) -> dict[str, list[tuple[str, str, int]]]:
     """Top ``k`` objects per cluster by the number of member pairs co-acting on them."""
     rows = con.execute(f"""
         WITH per_obj AS (
-            SELECT ma.cluster_id, p.signal, p.object, count(*) AS n_pairs
+            SELECT ma.cluster_id, p.oid, count(*) AS n_pairs
             FROM _pair_obj p
-            JOIN _members_in ma ON ma.account = p.account_a
-            JOIN _members_in mb ON mb.account = p.account_b AND mb.cluster_id = ma.cluster_id
+            JOIN _members_in ma ON ma.acc = p.acc_a
+            JOIN _members_in mb ON mb.acc = p.acc_b AND mb.cluster_id = ma.cluster_id
             GROUP BY ALL
         )
-        SELECT cluster_id, signal, object, n_pairs FROM (
-            SELECT *, row_number() OVER (PARTITION BY cluster_id ORDER BY n_pairs DESC, signal, object) AS r
-            FROM per_obj) WHERE r <= {k}
-        ORDER BY cluster_id, r
+        SELECT t.cluster_id, om.signal, om.object, t.n_pairs FROM (
+            SELECT *, row_number() OVER (PARTITION BY cluster_id ORDER BY n_pairs DESC, oid) AS r
+            FROM per_obj) t JOIN _obj_map om USING (oid)
+        WHERE t.r <= {k}
+        ORDER BY t.cluster_id, t.r
     """).fetchall()
     out: dict[str, list[tuple[str, str, int]]] = {}
     for cid, sig, obj, n in rows:

@@ -15,33 +15,35 @@ import igraph as ig
 import numpy as np
 
 
-def leiden_clusters(account_a: np.ndarray, account_b: np.ndarray, weight: np.ndarray, *,
-                    resolution: float = 1.0, seed: int = 42, min_size: int = 3) -> dict[str, list[str]]:
+def leiden_clusters(acc_a: np.ndarray, acc_b: np.ndarray, weight: np.ndarray, *, keys: np.ndarray,
+                    resolution: float = 1.0, seed: int = 42, min_size: int = 3) -> dict[str, np.ndarray]:
     """Cluster a weighted undirected account graph.
 
     Parameters
     ----------
-    account_a, account_b : ndarray of shape (n_edges,), str
-        Edge end points (account keys).
+    acc_a, acc_b : ndarray of shape (n_edges,), int
+        Edge end points as integer account ids.
     weight : ndarray of shape (n_edges,), float > 0
+    keys : ndarray of shape (max_id + 1,), str
+        ``keys[acc]`` is the account key of id ``acc`` (for stable cluster ids).
     resolution : float
         Modularity resolution (1.0 = classic modularity).
     seed : int
-        Seed for Leiden's random choices; node order is sorted, so the same edges
-        give the same clusters.
+        Seed for Leiden's random choices; nodes are numbered in sorted id order,
+        so the same edges give the same clusters.
     min_size : int
         Communities with fewer members are dropped.
 
     Returns
     -------
     dict
-        ``{cluster_id: sorted member keys}``; ``cluster_id`` is ``"C" + md5(members)[:10]``,
-        stable across re-runs that find the same members.
+        ``{cluster_id: ndarray of member ids (sorted by key)}``; ``cluster_id`` is
+        ``"C" + md5(sorted member keys)[:10]``, stable across re-runs that find the same members.
     """
-    if len(account_a) == 0:
+    if len(acc_a) == 0:
         return {}
-    nodes, inverse = np.unique(np.concatenate([account_a, account_b]), return_inverse=True)
-    n = len(account_a)
+    nodes, inverse = np.unique(np.concatenate([acc_a, acc_b]), return_inverse=True)
+    n = len(acc_a)
     g = ig.Graph(n=len(nodes), edges=np.column_stack([inverse[:n], inverse[n:]]).tolist(), directed=False)
     g.es["weight"] = np.asarray(weight, dtype=float).tolist()
     state = random.getstate()
@@ -52,10 +54,11 @@ def leiden_clusters(account_a: np.ndarray, account_b: np.ndarray, weight: np.nda
     finally:
         ig.set_random_number_generator(random)
         random.setstate(state)
-    out: dict[str, list[str]] = {}
+    out: dict[str, np.ndarray] = {}
     for members in parts:
         if len(members) < min_size:
             continue
-        keys = sorted(nodes[members].tolist())
-        out["C" + hashlib.md5("\n".join(keys).encode()).hexdigest()[:10]] = keys
+        ids = nodes[members]
+        ids = ids[np.argsort(keys[ids])]
+        out["C" + hashlib.md5("\n".join(keys[ids]).encode()).hexdigest()[:10]] = ids
     return out

@@ -16,13 +16,14 @@ expanded at all (see :class:`~cibscope.detect.params.DetectionParams`).
 
 Tables produced (TEMP, on the given connection)
 -----------------------------------------------
-``_act``        account, signal, object, t (epoch seconds, UTC), post, b (bucket)
-``_obj``        signal, object, k_o (distinct accounts), n_o (actions), w_o (weight),
-                pairs_in_window (action pairs within W), p_o (share of the object's
-                action pairs within W)
-``_acc_sig``    account, signal, k (distinct eligible objects of the account)
-``_pair_obj``   account_a < account_b, signal, object, n_post_pairs, and the closest
-                post pair (post_a, post_b, t_a, t_b, gap_s = t_b - t_a)
+``_acc_map``, ``_obj_map``, ``_post_map``  integer ids of accounts, objects, posts
+``_act``        acc, signal, oid, t (epoch seconds, UTC), pid, b (bucket)
+``_obj``        signal, oid, k_o (distinct accounts), n_o (actions), w_fixed (weight
+                x ``WEIGHT_SCALE``), pairs_in_window (action pairs within W), p_o (share
+                of the object's action pairs within W)
+``_acc_sig``    acc, signal, k (distinct eligible objects of the account)
+``_pair_obj``   acc_a < acc_b, signal, oid, n_post_pairs, and the closest post pair
+                (pid_a, pid_b, t_a, t_b, gap_s = t_b - t_a)
 
 References
 ----------
@@ -39,9 +40,15 @@ from .params import DetectionParams
 
 
 def build_actions(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> int:
-    """Create ``_act`` from the store's ``actions`` for the run's signals and datasets.
+    """Create ``_act`` (integer-keyed actions) and the key maps for the run.
 
-    Returns the number of actions kept (after the minimum-participation filter).
+    ``_acc_map(acc, account_key)`` numbers accounts in key order (so ``acc_a < acc_b``
+    exactly when ``account_a < account_b``), ``_obj_map(oid, signal, object)`` numbers
+    objects, ``_post_map(pid, post_key)`` numbers posts. ``_act(acc, signal, oid, t, pid, b)``
+    holds the actions of accounts with at least ``min_account_actions`` actions; joins
+    and aggregations run on these integers, strings are joined back only for output.
+
+    Returns the number of actions kept.
     """
     signals = ", ".join(f"'{s}'" for s in params.signals)
     where = f"action_type IN ({signals})"
@@ -49,99 +56,122 @@ def build_actions(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> in
         where += " AND dataset IN (" + ", ".join("'" + d.replace("'", "''") + "'" for d in params.datasets) + ")"
     w = float(params.window_s)
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _act AS
-        WITH a AS (
-            SELECT account_key AS account, action_type AS signal, object_key AS object,
-                   epoch(ts) AS t, post_key AS post
-            FROM actions WHERE {where}
-        ), active AS (
-            SELECT account FROM a GROUP BY account HAVING count(*) >= {int(params.min_account_actions)}
-        )
-        SELECT a.*, CAST(floor(a.t / {w}) AS BIGINT) AS b
-        FROM a JOIN active USING (account)
+        CREATE OR REPLACE TEMP TABLE _acc_map AS
+        SELECT CAST(row_number() OVER (ORDER BY account_key) AS INTEGER) AS acc, account_key
+        FROM actions WHERE {where}
+        GROUP BY account_key HAVING count(*) >= {int(params.min_account_actions)}
     """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _raw AS
+        SELECT m.acc, a.action_type AS signal, a.object_key AS object, epoch(a.ts) AS t, a.post_key
+        FROM actions a JOIN _acc_map m USING (account_key) WHERE {where.replace("action_type", "a.action_type").replace("dataset", "a.dataset")}
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _obj_map AS
+        SELECT CAST(row_number() OVER (ORDER BY signal, object) AS INTEGER) AS oid, signal, object
+        FROM (SELECT DISTINCT signal, object FROM _raw)
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _post_map AS
+        SELECT CAST(row_number() OVER (ORDER BY post_key) AS BIGINT) AS pid, post_key
+        FROM (SELECT DISTINCT post_key FROM _raw)
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _act AS
+        SELECT r.acc, r.signal, om.oid, r.t, pm.pid, CAST(floor(r.t / {w}) AS BIGINT) AS b
+        FROM _raw r
+        JOIN _obj_map om USING (signal, object)
+        JOIN _post_map pm USING (post_key)
+    """)
+    con.execute("DROP TABLE _raw")
     return con.execute("SELECT count(*) FROM _act").fetchone()[0]
+
+
+#: Fixed-point scale for object weights: integer sums are exact, so results do not depend on
+#: the order in which a parallel aggregation adds them up.
+WEIGHT_SCALE = 1_000_000
 
 
 def object_stats(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> None:
     """Create ``_obj`` (per-object popularity, weight, in-window pair share) and ``_acc_sig``.
 
-    ``p_o`` counts, with a window function sorted by time, how many of the
-    object's ``n_o (n_o - 1) / 2`` action pairs lie within W: O(n log n) per
-    object whatever its popularity.
+    Objects with fewer than 2 or more than ``max_object_accounts`` accounts are
+    dropped first; for the rest ``p_o`` counts, with a window function sorted by
+    time, how many of the object's ``n_o (n_o - 1) / 2`` action pairs lie within W:
+    O(n log n) per object whatever its popularity.
     """
     w = float(params.window_s)
+    weight = "ln(n_s * 1.0 / k_o) + 1e-3" if params.discount else "1.0"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _obj AS
-        WITH win AS (
-            SELECT signal, object,
-                   count(*) OVER (PARTITION BY signal, object ORDER BY t
-                                  RANGE BETWEEN CURRENT ROW AND {w} FOLLOWING) - 1 AS ahead
-            FROM _act
-        ), pairs AS (
-            SELECT signal, object, sum(ahead) AS pairs_in_window FROM win GROUP BY signal, object
-        ), pop AS (
-            SELECT signal, object, count(DISTINCT account) AS k_o, count(*) AS n_o
-            FROM _act GROUP BY signal, object
+        WITH pop AS (
+            SELECT signal, oid, count(DISTINCT acc) AS k_o, count(*) AS n_o
+            FROM _act GROUP BY signal, oid
         ), n_acc AS (
-            SELECT signal, count(DISTINCT account) AS n_s FROM _act GROUP BY signal
+            SELECT signal, count(DISTINCT acc) AS n_s FROM _act GROUP BY signal
+        ), eligible AS (
+            SELECT * FROM pop WHERE k_o >= 2 AND k_o <= {int(params.max_object_accounts)}
+        ), win AS (
+            SELECT a.oid,
+                   count(*) OVER (PARTITION BY a.oid ORDER BY a.t
+                                  RANGE BETWEEN CURRENT ROW AND {w} FOLLOWING) - 1 AS ahead
+            FROM _act a SEMI JOIN eligible e ON e.oid = a.oid
+        ), pairs AS (
+            SELECT oid, sum(ahead) AS pairs_in_window FROM win GROUP BY oid
         )
-        SELECT pop.signal, pop.object, k_o, n_o,
-               {"ln(n_s * 1.0 / k_o) + 1e-3" if params.discount else "1.0"} AS w_o,
+        SELECT e.signal, e.oid, e.k_o, e.n_o,
+               CAST(round(({weight}) * {WEIGHT_SCALE}) AS BIGINT) AS w_fixed,
                pairs_in_window,
-               CASE WHEN n_o > 1 THEN pairs_in_window * 2.0 / (n_o * (n_o - 1.0)) ELSE 0 END AS p_o
-        FROM pop JOIN pairs USING (signal, object) JOIN n_acc USING (signal)
-        WHERE k_o >= 2 AND k_o <= {int(params.max_object_accounts)} AND pairs_in_window > 0
+               pairs_in_window * 2.0 / (e.n_o * (e.n_o - 1.0)) AS p_o
+        FROM eligible e JOIN pairs USING (oid) JOIN n_acc USING (signal)
+        WHERE pairs_in_window > 0
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _acc_sig AS
-        SELECT a.account, a.signal, count(DISTINCT a.object) AS k
-        FROM _act a JOIN _obj o USING (signal, object)
-        GROUP BY a.account, a.signal
+        SELECT a.acc, a.signal, count(DISTINCT a.oid) AS k
+        FROM _act a SEMI JOIN _obj o ON o.oid = a.oid
+        GROUP BY a.acc, a.signal
     """)
 
 
 def coaction_pairs(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> int:
-    """Create ``_pair_obj``: one row per (account pair, signal, object) with a co-action.
+    """Create ``_pair_obj``: one row per (account pair, object) with a co-action.
 
-    Returns the number of rows.
+    Columns: acc_a < acc_b, signal, oid, n_post_pairs, and the closest post pair
+    (pid_a, pid_b, t_a, t_b, gap_s = t_b - t_a). Returns the number of rows.
     """
     w = float(params.window_s)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pair_obj AS
         WITH x AS (
-            SELECT a.* FROM _act a JOIN _obj o USING (signal, object)
+            SELECT a.acc, a.oid, a.t, a.pid, a.b FROM _act a SEMI JOIN _obj o ON o.oid = a.oid
         ), raw AS (
-            SELECT x.signal, x.object, x.account AS acc_x, y.account AS acc_y,
-                   x.post AS post_x, y.post AS post_y, x.t AS t_x, y.t AS t_y
-            FROM x JOIN x AS y
-              ON x.signal = y.signal AND x.object = y.object AND x.b = y.b
-             AND x.account < y.account
+            SELECT x.oid, x.acc AS acc_x, y.acc AS acc_y, x.pid AS pid_x, y.pid AS pid_y, x.t AS t_x, y.t AS t_y
+            FROM x JOIN x AS y ON x.oid = y.oid AND x.b = y.b AND x.acc < y.acc
             WHERE abs(x.t - y.t) <= {w}
             UNION ALL
-            SELECT x.signal, x.object, x.account, y.account, x.post, y.post, x.t, y.t
-            FROM x JOIN x AS y
-              ON x.signal = y.signal AND x.object = y.object AND y.b = x.b + 1
-             AND x.account <> y.account
+            SELECT x.oid, x.acc, y.acc, x.pid, y.pid, x.t, y.t
+            FROM x JOIN x AS y ON x.oid = y.oid AND y.b = x.b + 1 AND x.acc <> y.acc
             WHERE y.t - x.t <= {w}
         ), oriented AS (
-            SELECT signal, object,
-                   least(acc_x, acc_y) AS account_a, greatest(acc_x, acc_y) AS account_b,
-                   CASE WHEN acc_x < acc_y THEN post_x ELSE post_y END AS post_a,
-                   CASE WHEN acc_x < acc_y THEN post_y ELSE post_x END AS post_b,
+            SELECT oid,
+                   least(acc_x, acc_y) AS acc_a, greatest(acc_x, acc_y) AS acc_b,
+                   CASE WHEN acc_x < acc_y THEN pid_x ELSE pid_y END AS pid_a,
+                   CASE WHEN acc_x < acc_y THEN pid_y ELSE pid_x END AS pid_b,
                    CASE WHEN acc_x < acc_y THEN t_x ELSE t_y END AS t_a,
                    CASE WHEN acc_x < acc_y THEN t_y ELSE t_x END AS t_b
             FROM raw
         )
-        SELECT account_a, account_b, signal, object, n_post_pairs,
-               closest.post_a, closest.post_b, closest.t_a, closest.t_b, closest.t_b - closest.t_a AS gap_s
+        SELECT g.acc_a, g.acc_b, o.signal, g.oid, g.n_post_pairs,
+               g.closest.pid_a, g.closest.pid_b, g.closest.t_a, g.closest.t_b,
+               g.closest.t_b - g.closest.t_a AS gap_s
         FROM (
-            SELECT account_a, account_b, signal, object, count(*) AS n_post_pairs,
-                   -- the closest post pair; ties broken by post keys so the result is deterministic
-                   arg_min(struct_pack(post_a, post_b, t_a, t_b),
-                           struct_pack(d := abs(t_b - t_a), post_a, post_b)) AS closest
+            SELECT acc_a, acc_b, oid, count(*) AS n_post_pairs,
+                   -- the closest post pair; ties broken by post ids so the result is deterministic
+                   arg_min(struct_pack(pid_a, pid_b, t_a, t_b),
+                           struct_pack(d := abs(t_b - t_a), pid_a, pid_b)) AS closest
             FROM oriented
-            GROUP BY account_a, account_b, signal, object
-        )
+            GROUP BY acc_a, acc_b, oid
+        ) g JOIN _obj o USING (oid)
     """)
     return con.execute("SELECT count(*) FROM _pair_obj").fetchone()[0]
