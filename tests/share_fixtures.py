@@ -18,7 +18,10 @@ TAXII = "application/taxii+json;version=2.1"
 
 #: org name -> sector; user "<org>-analyst" belongs to each.
 ORGS = {"Platform A": "platform", "Platform B": "platform", "Gov Agency": "government",
-        "Police": "law-enforcement", "NGO Lab": "civil-society", "University": "research"}
+        "Ministry": "government", "Police": "law-enforcement", "NGO Lab": "civil-society",
+        "University": "research"}
+#: the one user with a password (HTTP Basic); Argon2 hashing is deliberately slow.
+BASIC_USER, BASIC_PASSWORD = "platform-a", "correct horse battery staple"
 
 
 @dataclass
@@ -47,7 +50,7 @@ def make_hub(db, max_content_length: int = 10 * 1024 * 1024) -> HubFixture:
     fx = HubFixture(hub)
     for org, sector in ORGS.items():
         hub.add_org(org, sector)
-        hub.add_user(user_of(org), org, password="correct horse " + org)
+        hub.add_user(user_of(org), org, password=BASIC_PASSWORD if user_of(org) == BASIC_USER else None)
         fx.tokens[user_of(org)] = hub.add_token(user_of(org))
         hub.grant(org, COLLECTION, read=True, write=True)
     return fx

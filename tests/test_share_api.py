@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cibscope.share.api import create_app
-from share_fixtures import COLLECTION, ROOT, TAXII, ira_objects, make_hub
+from share_fixtures import BASIC_PASSWORD, BASIC_USER, COLLECTION, ROOT, TAXII, ira_objects, make_hub
 
 OBJ = f"/{ROOT}/collections/{COLLECTION}/objects/"
 
@@ -44,7 +44,7 @@ def test_media_types_auth_and_size(env):
     assert c.get("/taxii2/", headers={**h, "Authorization": "Bearer cbs_wrong"}).status_code == 401
     no_auth = {k: v for k, v in h.items() if k != "Authorization"}
     assert c.get("/taxii2/", headers=no_auth).status_code == 401
-    basic = c.get("/taxii2/", headers=no_auth, auth=("platform-a", "correct horse Platform A"))
+    basic = c.get("/taxii2/", headers=no_auth, auth=(BASIC_USER, BASIC_PASSWORD))
     assert basic.status_code == 200
     assert c.get("/taxii2/", headers=no_auth, auth=("platform-a", "wrong")).status_code == 401
     r = c.post(OBJ, content=b"{}", headers={**h, "Content-Type": "application/json"})
