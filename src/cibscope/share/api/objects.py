@@ -85,7 +85,6 @@ def get_object(collection_id: str, object_id: str, ctx: Context = Depends(readab
         raise TaxiiError(400, "Bad Request", str(exc)) from None
     if not page.rows:
         if page.withheld:
-            ctx.hub.audit_read(ctx.who, ctx.purpose, collection_id, "object", page)
             raise Refusal(page.withheld[0]["rule"])
         raise NotFound(f"object {object_id!r} not found")
     ctx.hub.audit_read(ctx.who, ctx.purpose, collection_id, "object", page)

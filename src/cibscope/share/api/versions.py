@@ -26,11 +26,11 @@ def get_versions(collection_id: str, object_id: str, ctx: Context = Depends(read
         page = ctx.hub.read_page(collection_id, ctx.who, ctx.purpose, f, p.limit, p.next)
     except ValueError as exc:
         raise TaxiiError(400, "Bad Request", str(exc)) from None
-    ctx.hub.audit_read(ctx.who, ctx.purpose, collection_id, "versions", page)
     if not page.rows:
         if page.withheld:
             raise Refusal(page.withheld[0]["rule"])
         raise NotFound(f"object {object_id!r} not found")
+    ctx.hub.audit_read(ctx.who, ctx.purpose, collection_id, "versions", page)
     body: dict[str, Any] = {"more": page.more, "versions": [r["version"] for r in page.rows]}
     if page.next:
         body["next"] = page.next
