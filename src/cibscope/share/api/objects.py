@@ -7,18 +7,15 @@ served, withheld (with the rule) and redacted.
 from __future__ import annotations
 
 import json
-from typing import Any
-
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from ..hub import Filters, NotFound
-from ..policy import Refusal
+from ..hub import Filters
 from .deps import Context, _media_ok, readable, writable
 from .errors import TaxiiError, taxii_response
 from .models import TAXII_MEDIA, Envelope, EnvelopeIn, Status
-from .query import Paging, filters, page_response, paging
+from .query import Paging, envelope, filters, paging, read, read_one
 
 router = APIRouter()
 
@@ -30,15 +27,9 @@ _POST_BODY = {"requestBody": {"required": True, "content": {
 def get_objects(collection_id: str, ctx: Context = Depends(readable), f: Filters = Depends(filters),
                 p: Paging = Depends(paging)) -> JSONResponse:
     """A page of objects (latest version by default) the requester may receive."""
-    try:
-        page = ctx.hub.read_page(collection_id, ctx.who, ctx.purpose, f, p.limit, p.next)
-    except ValueError as exc:
-        raise TaxiiError(400, "Bad Request", str(exc)) from None
+    page = read(ctx, collection_id, f, p)
     ctx.hub.audit_read(ctx.who, ctx.purpose, collection_id, "objects", page)
-    body: dict[str, Any] = {"more": page.more, "objects": [r["obj"] for r in page.rows]}
-    if page.next:
-        body["next"] = page.next
-    return page_response(body, page)
+    return envelope(page, "objects", [r["obj"] for r in page.rows])
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
@@ -78,20 +69,8 @@ async def post_objects(request: Request, collection_id: str, ctx: Context = Depe
 def get_object(collection_id: str, object_id: str, ctx: Context = Depends(readable),
                f: Filters = Depends(filters), p: Paging = Depends(paging)) -> JSONResponse:
     """Versions of one object (latest by default); 403 naming the rule if every version is refused."""
-    f.ids = [object_id]
-    try:
-        page = ctx.hub.read_page(collection_id, ctx.who, ctx.purpose, f, p.limit, p.next)
-    except ValueError as exc:
-        raise TaxiiError(400, "Bad Request", str(exc)) from None
-    if not page.rows:
-        if page.withheld:
-            raise Refusal(page.withheld[0]["rule"])
-        raise NotFound(f"object {object_id!r} not found")
-    ctx.hub.audit_read(ctx.who, ctx.purpose, collection_id, "object", page)
-    body: dict[str, Any] = {"more": page.more, "objects": [r["obj"] for r in page.rows]}
-    if page.next:
-        body["next"] = page.next
-    return page_response(body, page)
+    page = read_one(ctx, collection_id, object_id, f, p, "object")
+    return envelope(page, "objects", [r["obj"] for r in page.rows])
 
 
 @router.delete("/{api_root}/collections/{collection_id}/objects/{object_id}/", tags=["objects"])

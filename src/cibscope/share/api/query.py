@@ -7,7 +7,8 @@ from typing import Optional
 from fastapi import Query
 from fastapi.responses import JSONResponse
 
-from ..hub import Filters, Page, parse_filter_list
+from ..hub import Filters, NotFound, Page, parse_filter_list
+from ..policy import Refusal
 from ..store import norm_ts
 from .errors import TaxiiError, taxii_response
 
@@ -57,3 +58,31 @@ def page_response(body: dict, page: Page) -> JSONResponse:
         headers = {"X-TAXII-Date-Added-First": page.rows[0]["date_added"],
                    "X-TAXII-Date-Added-Last": page.rows[-1]["date_added"]}
     return taxii_response(200, body, headers)
+
+
+def read(ctx, collection_id: str, f: Filters, p: Paging) -> Page:
+    """One policy-filtered page for ``ctx`` (a :class:`~.deps.Context`); 400 on a bad ``next``."""
+    try:
+        return ctx.hub.read_page(collection_id, ctx.who, ctx.purpose, f, p.limit, p.next)
+    except ValueError as exc:
+        raise TaxiiError(400, "Bad Request", str(exc)) from None
+
+
+def read_one(ctx, collection_id: str, object_id: str, f: Filters, p: Paging, endpoint: str) -> Page:
+    """Versions of one object: 403 naming the rule if all are refused, 404 if none exist; audited."""
+    f.ids = [object_id]
+    page = read(ctx, collection_id, f, p)
+    if not page.rows:
+        if page.withheld:
+            raise Refusal(page.withheld[0]["rule"])
+        raise NotFound(f"object {object_id!r} not found")
+    ctx.hub.audit_read(ctx.who, ctx.purpose, collection_id, endpoint, page)
+    return page
+
+
+def envelope(page: Page, key: str, items: list) -> JSONResponse:
+    """A paged TAXII body ``{more, next?, <key>: items}`` with the date-added headers."""
+    body: dict = {"more": page.more, key: items}
+    if page.next:
+        body["next"] = page.next
+    return page_response(body, page)
