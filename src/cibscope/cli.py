@@ -235,3 +235,4 @@ def demo(
 
 def main() -> None:  # pragma: no cover - console entry
     app()
+from .share.cli import register as _register_share; _register_share(app)

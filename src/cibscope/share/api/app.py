@@ -1,0 +1,22 @@
+"""The FastAPI application factory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from ..hub import Hub
+from . import collections, discovery, manifest, objects, status, versions
+from .errors import install_handlers
+
+
+def create_app(db: str | Path | Hub) -> FastAPI:
+    """Build the TAXII 2.1 app over a hub database (SQLite path, SQLAlchemy URL or a :class:`Hub`)."""
+    app = FastAPI(title="cibscope sharing hub", version="2.1",
+                  description="TAXII 2.1 server with TLP 2.0, purpose limitation and a hash-chained audit log.")
+    app.state.hub = db if isinstance(db, Hub) else Hub(db)
+    install_handlers(app)
+    # Order matters: the collection routes must be matched before the generic API root route.
+    for r in (collections, objects, versions, manifest, status, discovery):
+        app.include_router(r.router)
+    return app

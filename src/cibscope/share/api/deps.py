@@ -1,0 +1,106 @@
+"""Dependencies shared by every route: media type, authentication, declared purpose and policy context.
+
+``policy_context`` is the one dependency every TAXII route uses; it runs, in order,
+the Accept check (406), authentication (401), the declared-purpose rules (403) and
+the API root lookup (404). ``readable``/``writable`` add the collection rights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
+
+from ..auth import AuthError, Principal, authenticate_password, authenticate_token
+from ..hub import Hub
+from ..policy import PURPOSE_HEADER, Refusal, check_declared_purpose
+from .errors import TaxiiError
+
+_bearer = HTTPBearer(auto_error=False, description="API token created with `cibscope admin add-token`.")
+_basic = HTTPBasic(auto_error=False, description="User name and password (Argon2-hashed on the server).")
+
+
+def _media_ok(value: str, kind: str = "application/taxii+json") -> bool:
+    """True if a media type (or one of an Accept list) is ``kind`` with version 2.1 or no version."""
+    for part in value.split(","):
+        fields = [p.strip() for p in part.split(";")]
+        if fields[0].lower() != kind:
+            continue
+        params = dict(p.split("=", 1) for p in fields[1:] if "=" in p)
+        if params.get("version", "2.1").strip() == "2.1":
+            return True
+    return False
+
+
+def hub_of(request: Request) -> Hub:
+    """The :class:`~cibscope.share.hub.Hub` the app serves."""
+    return request.app.state.hub
+
+
+def accept_taxii(accept: Optional[str] = Header(None)) -> None:
+    """406 unless the Accept header allows ``application/taxii+json;version=2.1``."""
+    if not accept or not _media_ok(accept):
+        raise TaxiiError(406, "Not Acceptable", "Accept must include application/taxii+json;version=2.1")
+
+
+def principal(request: Request, bearer: Optional[HTTPAuthorizationCredentials] = Security(_bearer),
+              basic: Optional[HTTPBasicCredentials] = Security(_basic)) -> Principal:
+    """The authenticated user (Bearer token or HTTP Basic); :class:`AuthError` (401) otherwise."""
+    hub = hub_of(request)
+    with hub.engine.connect() as conn:
+        if bearer is not None:
+            who = authenticate_token(conn, bearer.credentials)
+        elif basic is not None:
+            who = authenticate_password(conn, basic.username, basic.password)
+        else:
+            raise AuthError("missing credentials (Bearer token or HTTP Basic)")
+    request.state.principal = who
+    return who
+
+
+@dataclass
+class Context:
+    """What a route knows after the policy dependency: hub, user, declared purpose and API root."""
+
+    hub: Hub
+    who: Principal
+    purpose: str
+    api_root: dict[str, Any]
+
+
+def policy_context(request: Request, api_root: str, _a: None = Depends(accept_taxii),
+                   who: Principal = Depends(principal),
+                   purpose: Optional[str] = Header(None, alias=PURPOSE_HEADER,
+                                                   description="Declared purpose of the request.")) -> Context:
+    """The policy dependency of every API-root route (406, 401, 403 purpose rules, 404 root)."""
+    request.state.purpose = purpose
+    check_declared_purpose(who, purpose)
+    assert purpose is not None
+    hub = hub_of(request)
+    return Context(hub, who, purpose, hub.api_root(api_root))
+
+
+def readable(collection_id: str, ctx: Context = Depends(policy_context)) -> Context:
+    """``policy_context`` plus an existing collection the user's organisation may read (403 otherwise)."""
+    col = ctx.hub.collection(ctx.api_root["name"], collection_id, ctx.who)
+    if not col["can_read"]:
+        raise Refusal("collection-read")
+    return ctx
+
+
+def writable(collection_id: str, ctx: Context = Depends(policy_context)) -> Context:
+    """``policy_context`` plus an existing collection the user's organisation may write (403 otherwise)."""
+    col = ctx.hub.collection(ctx.api_root["name"], collection_id, ctx.who)
+    if not col["can_write"]:
+        raise Refusal("collection-write")
+    return ctx
+
+
+def discovery_context(request: Request, _a: None = Depends(accept_taxii), who: Principal = Depends(principal),
+                      purpose: Optional[str] = Header(None, alias=PURPOSE_HEADER)) -> Context:
+    """The policy dependency of the discovery route (no API root yet)."""
+    request.state.purpose = purpose
+    check_declared_purpose(who, purpose)
+    assert purpose is not None
+    return Context(hub_of(request), who, purpose, {})

@@ -1,0 +1,76 @@
+"""TAXII error responses and the exception handlers that produce them."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..auth import AuthError
+from ..hub import NotFound
+from ..policy import Refusal
+from .models import TAXII_MEDIA
+
+
+class TaxiiError(Exception):
+    """An HTTP error answered as a TAXII error message."""
+
+    def __init__(self, status: int, title: str, description: str, headers: dict[str, str] | None = None,
+                 details: dict[str, Any] | None = None):
+        super().__init__(description)
+        self.status, self.title, self.description = status, title, description
+        self.headers, self.details = headers or {}, details
+
+
+def taxii_response(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A JSON response with the TAXII 2.1 media type."""
+    return JSONResponse(body, status_code=status, media_type=TAXII_MEDIA, headers=headers)
+
+
+def error_body(status: int, title: str, description: str, details: dict[str, Any] | None = None) -> dict:
+    """A TAXII error message (section 3.6.1)."""
+    body: dict[str, Any] = {"title": title, "description": description, "http_status": str(status)}
+    if details:
+        body["details"] = details
+    return body
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Map hub exceptions to TAXII errors; audit refusals and authentication failures."""
+
+    @app.exception_handler(TaxiiError)
+    async def _taxii(_req: Request, exc: TaxiiError) -> JSONResponse:
+        return taxii_response(exc.status, error_body(exc.status, exc.title, exc.description, exc.details),
+                              exc.headers)
+
+    @app.exception_handler(Refusal)
+    def _refusal(req: Request, exc: Refusal) -> JSONResponse:
+        hub = req.app.state.hub
+        hub.refuse(getattr(req.state, "principal", None), getattr(req.state, "purpose", None),
+                   req.path_params.get("collection_id"), exc, method=req.method, path=req.url.path)
+        return taxii_response(403, error_body(403, "Forbidden", f"{exc.rule}: {exc.detail}",
+                                              {"rule": exc.rule}))
+
+    @app.exception_handler(AuthError)
+    def _auth(req: Request, exc: AuthError) -> JSONResponse:
+        req.app.state.hub.record(None, "refusal", None, req.path_params.get("collection_id"),
+                                 {"rule": "authentication", "reason": str(exc), "method": req.method,
+                                  "path": req.url.path})
+        return taxii_response(401, error_body(401, "Unauthorized", str(exc)),
+                              {"WWW-Authenticate": 'Bearer realm="cibscope", Basic realm="cibscope"'})
+
+    @app.exception_handler(NotFound)
+    async def _notfound(_req: Request, exc: NotFound) -> JSONResponse:
+        return taxii_response(404, error_body(404, "Not Found", str(exc)))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        msg = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return taxii_response(400, error_body(400, "Bad Request", msg))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return taxii_response(exc.status_code, error_body(exc.status_code, str(exc.detail), str(exc.detail)),
+                              getattr(exc, "headers", None))

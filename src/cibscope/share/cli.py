@@ -1,0 +1,189 @@
+"""CLI for the sharing hub: ``serve-taxii``, ``admin ...``, ``audit ...`` and ``share push|pull``.
+
+``register(app)`` adds them to the main ``cibscope`` Typer app; each command wraps
+the Python API (:class:`~cibscope.share.hub.Hub`, :mod:`~cibscope.share.audit`,
+:mod:`~cibscope.share.client`).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from .store import DEFAULT_HUB_DB
+
+console = Console(stderr=True)
+out = Console()
+HubDb = typer.Option(DEFAULT_HUB_DB, "--db", help="Hub database: SQLite file or SQLAlchemy URL.")
+
+admin_app = typer.Typer(help="Create API roots, collections, organisations, users, tokens and rights.",
+                        no_args_is_help=True)
+audit_app = typer.Typer(help="Verify and export the hash-chained audit log.", no_args_is_help=True)
+share_app = typer.Typer(help="Push bundles to and pull objects from a TAXII 2.1 server.", no_args_is_help=True)
+
+
+def _fail(msg: str) -> None:
+    console.print(f"[red]error:[/red] {msg}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+def _hub(db: str):
+    from .hub import Hub
+    return Hub(db)
+
+
+def _admin(fn, *args, **kw):
+    from .auth import AdminError
+    try:
+        return fn(*args, **kw)
+    except AdminError as exc:
+        _fail(str(exc))
+
+
+@admin_app.command("add-root")
+def add_root(name: str, title: str = typer.Option(..., "--title"), description: str = "",
+             max_content_length: int = typer.Option(10 * 1024 * 1024, help="Bytes (413 above)."),
+             db: str = HubDb) -> None:
+    """Create an API root served at /NAME/."""
+    _admin(_hub(db).add_api_root, name, title, description, max_content_length)
+    out.print(f"API root {name}")
+
+
+@admin_app.command("add-collection")
+def add_collection(root: str, title: str, description: str = "",
+                   collection_id: Optional[str] = typer.Option(None, "--id"), db: str = HubDb) -> None:
+    """Create a collection under an API root; prints its id."""
+    out.print(_admin(_hub(db).add_collection, root, title, description, collection_id))
+
+
+@admin_app.command("add-org")
+def add_org(name: str, sector: str = typer.Option(..., help="platform, government, law-enforcement, "
+                                                            "civil-society or research"),
+            db: str = HubDb) -> None:
+    """Create an organisation in a sector."""
+    _admin(_hub(db).add_org, name, sector)
+    out.print(f"organisation {name} ({sector})")
+
+
+@admin_app.command("add-user")
+def add_user(name: str, org: str = typer.Option(..., "--org"),
+             password: bool = typer.Option(False, "--password", help="Prompt for a password (HTTP Basic)."),
+             db: str = HubDb) -> None:
+    """Create a user of an organisation."""
+    pw = typer.prompt("password", hide_input=True, confirmation_prompt=True) if password else None
+    _admin(_hub(db).add_user, name, org, pw)
+    out.print(f"user {name} of {org}")
+
+
+@admin_app.command("add-token")
+def add_token(user: str, label: Optional[str] = None, db: str = HubDb) -> None:
+    """Create an API token; it is printed once and only its hash is stored."""
+    out.print(_admin(_hub(db).add_token, user, label), highlight=False)
+
+
+@admin_app.command("revoke-tokens")
+def revoke_tokens(user: str, db: str = HubDb) -> None:
+    """Revoke every token of a user."""
+    out.print(f"{_admin(_hub(db).revoke_tokens, user)} token(s) revoked")
+
+
+@admin_app.command("grant")
+def grant(org: str, collection_id: str, read: bool = typer.Option(True, "--read/--no-read"),
+          write: bool = typer.Option(False, "--write/--no-write"), db: str = HubDb) -> None:
+    """Set an organisation's read/write rights on a collection."""
+    _admin(_hub(db).grant, org, collection_id, read, write)
+    out.print(f"{org} on {collection_id}: read={read} write={write}")
+
+
+@admin_app.command("purge-expired")
+def purge_expired(db: str = HubDb) -> None:
+    """Delete object versions past their retention."""
+    out.print(f"{_hub(db).purge_expired()} expired object version(s) deleted")
+
+
+@audit_app.command("verify")
+def audit_verify(file: Optional[Path] = typer.Option(None, "--file", help="Verify a JSON Lines export "
+                                                                          "instead of the database."),
+                 db: str = HubDb) -> None:
+    """Check the hash chain; exit 1 and list the problems if any entry was edited, removed or reordered."""
+    from . import audit
+    try:
+        items = audit.read_export(file) if file else audit.entries(_hub(db).engine)
+        res = audit.verify(items)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    if res.ok:
+        out.print(f"audit log OK: {res.checked} entries, chain intact")
+        return
+    for p in res.problems:
+        out.print(f"[red]{p}[/red]", highlight=False)
+    out.print(f"audit log BROKEN: {len(res.problems)} problem(s) in {res.checked} entries")
+    raise typer.Exit(code=1)
+
+
+@audit_app.command("export")
+def audit_export(path: Path, db: str = HubDb) -> None:
+    """Write the audit log as JSON Lines for oversight."""
+    from . import audit
+    out.print(f"{audit.export(_hub(db).engine, path)} entries -> {path}")
+
+
+def _conn_opts(token: Optional[str], user: Optional[str], password: Optional[str]) -> dict:
+    return {"token": token, "user": user, "password": password}
+
+
+Server = typer.Option(..., "--server", help="API root URL, e.g. http://127.0.0.1:9000/hub/")
+Collection = typer.Option(..., "--collection", help="Collection id.")
+Purpose = typer.Option(..., "--purpose", help="Declared purpose.")
+Token = typer.Option(None, "--token", envvar="CIBSCOPE_TOKEN", help="API token (or CIBSCOPE_TOKEN).")
+User = typer.Option(None, "--user", help="HTTP Basic user (instead of a token).")
+Password = typer.Option(None, "--password", envvar="CIBSCOPE_PASSWORD", help="HTTP Basic password.")
+
+
+@share_app.command("push")
+def push(bundle: Path, server: str = Server, collection: str = Collection, purpose: str = Purpose,
+         token: Optional[str] = Token, user: Optional[str] = User, password: Optional[str] = Password) -> None:
+    """Post a STIX bundle; prints the status and exits 1 when any object was rejected."""
+    from .client import ShareError, push as do_push
+    try:
+        status = do_push(bundle, server, collection, purpose, **_conn_opts(token, user, password))
+    except ShareError as exc:
+        _fail(str(exc))
+    out.print(f"{status['success_count']} stored, {status['failure_count']} rejected (status {status['id']})")
+    for f in status.get("failures", []):
+        out.print(f"  [yellow]rejected[/yellow] {f['id']}: {f.get('message', '')}", highlight=False)
+    if status["failure_count"]:
+        raise typer.Exit(code=1)
+
+
+@share_app.command("pull")
+def pull(folder: Path, server: str = Server, collection: str = Collection, purpose: str = Purpose,
+         token: Optional[str] = Token, user: Optional[str] = User, password: Optional[str] = Password,
+         added_after: Optional[str] = typer.Option(None, help="Override the saved high-water mark.")) -> None:
+    """Fetch new object versions into FOLDER (bundle files plus a state file for incremental pulls)."""
+    from .client import ShareError, pull as do_pull
+    try:
+        res = do_pull(folder, server, collection, purpose, added_after=added_after,
+                      **_conn_opts(token, user, password))
+    except ShareError as exc:
+        _fail(str(exc))
+    out.print(f"{res.count} object version(s) -> {res.path or '(nothing new)'}; next added_after {res.last}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the hub's commands to the ``cibscope`` app."""
+
+    @app.command("serve-taxii")
+    def serve_taxii(db: str = HubDb, host: str = typer.Option("127.0.0.1", "--host"),
+                    port: int = typer.Option(9000, "--port")) -> None:
+        """Run the TAXII 2.1 server (FastAPI + Uvicorn)."""
+        import uvicorn
+        from .api import create_app
+        uvicorn.run(create_app(db), host=host, port=port, log_level="warning")
+
+    app.add_typer(admin_app, name="admin")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(share_app, name="share")

@@ -1,0 +1,123 @@
+"""TAXII 2.1 behaviour of the hub's HTTP API, in-process (FastAPI TestClient)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cibscope.share.api import create_app
+from share_fixtures import BASIC_PASSWORD, BASIC_USER, COLLECTION, ROOT, TAXII, ira_objects, make_hub
+
+OBJ = f"/{ROOT}/collections/{COLLECTION}/objects/"
+
+
+@pytest.fixture()
+def env(tmp_path):
+    fx = make_hub(tmp_path / "hub.sqlite", max_content_length=200_000)
+    return fx, TestClient(create_app(fx.hub))
+
+
+def post(client, fx, objs, user="platform-a", purpose="platform-integrity", **kw):
+    return client.post(OBJ, content=json.dumps({"objects": objs}), headers=fx.headers(user, purpose), **kw)
+
+
+def test_discovery_root_collections(env):
+    fx, c = env
+    h = fx.headers("platform-a", "platform-integrity")
+    d = c.get("/taxii2/", headers=h)
+    assert d.status_code == 200 and d.headers["content-type"].startswith("application/taxii+json")
+    assert d.json()["api_roots"] == ["http://testserver/hub/"]
+    r = c.get(f"/{ROOT}/", headers=h).json()
+    assert r["versions"] == [TAXII] and r["max_content_length"] == 200_000
+    cols = c.get(f"/{ROOT}/collections/", headers=h).json()["collections"]
+    assert [x["id"] for x in cols] == [COLLECTION] and cols[0]["can_write"]
+    assert c.get(f"/{ROOT}/collections/{COLLECTION}/", headers=h).json()["title"] == "CIB findings"
+    assert c.get("/nope/", headers=h).status_code == 404
+
+
+def test_media_types_auth_and_size(env):
+    fx, c = env
+    h = fx.headers("platform-a", "platform-integrity")
+    assert c.get("/taxii2/", headers={**h, "Accept": "application/json"}).status_code == 406
+    assert c.get("/taxii2/", headers={**h, "Accept": "application/taxii+json;version=2.0"}).status_code == 406
+    assert c.get("/taxii2/", headers={**h, "Authorization": "Bearer cbs_wrong"}).status_code == 401
+    no_auth = {k: v for k, v in h.items() if k != "Authorization"}
+    assert c.get("/taxii2/", headers=no_auth).status_code == 401
+    basic = c.get("/taxii2/", headers=no_auth, auth=(BASIC_USER, BASIC_PASSWORD))
+    assert basic.status_code == 200
+    assert c.get("/taxii2/", headers=no_auth, auth=("platform-a", "wrong")).status_code == 401
+    r = c.post(OBJ, content=b"{}", headers={**h, "Content-Type": "application/json"})
+    assert r.status_code == 415
+    assert c.post(OBJ, content=b"{not json", headers=h).status_code == 400
+    assert c.post(OBJ, content=b"[]", headers=h).status_code == 400
+    big = json.dumps({"objects": ira_objects("green", ["platform-integrity"]) * 300}).encode()
+    assert len(big) > 200_000
+    assert c.post(OBJ, content=big, headers=h).status_code == 413
+
+
+def test_post_then_get_every_endpoint(env):
+    fx, c = env
+    objs = ira_objects("green", ["platform-integrity", "research"])
+    bad = {"type": "indicator", "spec_version": "2.1", "id": "indicator--not-a-uuid"}
+    unmarked = {k: v for k, v in objs[2].items() if k != "object_marking_refs"}
+    unmarked["id"] = "user-account--3c4d9b0e-8f8e-5b7e-9a53-2d3c2a0b1f11"
+    r = post(c, fx, objs + [bad, unmarked])
+    assert r.status_code == 202
+    st = r.json()
+    assert st["status"] == "complete" and st["total_count"] == len(objs) + 2
+    assert st["success_count"] == len(objs) and st["failure_count"] == 2
+    reasons = {f["id"]: f["message"] for f in st["failures"]}
+    assert reasons["indicator--not-a-uuid"].startswith("stix-invalid:")
+    assert reasons[unmarked["id"]].startswith("tlp-missing:")
+    h = fx.headers("platform-b", "platform-integrity")
+    assert c.get(f"/{ROOT}/status/{st['id']}/", headers=fx.headers("platform-a", "platform-integrity")).json() == st
+    assert c.get(f"/{ROOT}/status/{st['id']}/", headers=h).status_code == 404  # other organisation
+
+    got = c.get(OBJ, headers=h)
+    assert got.status_code == 200
+    ids = [o["id"] for o in got.json()["objects"]]
+    assert ids == [o["id"] for o in objs]
+    assert got.headers["X-TAXII-Date-Added-First"] < got.headers["X-TAXII-Date-Added-Last"]
+    # pagination: limit 2 walks everything exactly once via next
+    seen, nxt = [], None
+    while True:
+        params = {"limit": 2, **({"next": nxt} if nxt else {})}
+        page = c.get(OBJ, headers=h, params=params).json()
+        seen += [o["id"] for o in page["objects"]]
+        if not page["more"]:
+            break
+        nxt = page["next"]
+    assert seen == ids
+    # filters
+    ua = c.get(OBJ, headers=h, params={"match[type]": "user-account"}).json()["objects"]
+    assert {o["account_login"] for o in ua} == {"TEN_GOP", "Jenn_Abrams", "Pamela_Moore13"}
+    one = c.get(OBJ, headers=h, params={"match[id]": objs[1]["id"]}).json()["objects"]
+    assert [o["id"] for o in one] == [objs[1]["id"]]
+    assert c.get(OBJ, headers=h, params={"match[spec_version]": "2.0"}).json()["objects"] == []
+    last_added = got.headers["X-TAXII-Date-Added-Last"]
+    assert c.get(OBJ, headers=h, params={"added_after": last_added}).json()["objects"] == []
+    assert c.get(OBJ, headers=h, params={"added_after": "yesterday"}).status_code == 400
+    man = c.get(f"/{ROOT}/collections/{COLLECTION}/manifest/", headers=h).json()["objects"]
+    assert [m["id"] for m in man] == ids and man[1]["version"] == "2018-02-16T00:00:00.000000Z"
+
+    # a new version: versions lists both, objects shows the latest, match[version]=first the old one
+    ta = dict(objs[1], modified="2018-03-01T00:00:00.000Z", revoked=True)
+    assert post(c, fx, [ta]).json()["success_count"] == 1
+    vurl = f"{OBJ}{ta['id']}/versions/"
+    assert c.get(vurl, headers=h).json()["versions"] == ["2018-02-16T00:00:00.000000Z",
+                                                        "2018-03-01T00:00:00.000000Z"]
+    latest = c.get(f"{OBJ}{ta['id']}/", headers=h).json()["objects"]
+    assert len(latest) == 1 and latest[0]["revoked"] is True
+    first = c.get(f"{OBJ}{ta['id']}/", headers=h, params={"match[version]": "first"}).json()["objects"]
+    assert "revoked" not in first[0]
+    both = c.get(f"{OBJ}{ta['id']}/", headers=h, params={"match[version]": "all"}).json()["objects"]
+    assert len(both) == 2
+    # re-posting the same version adds nothing
+    again = post(c, fx, [ta]).json()
+    assert again["successes"][0]["message"] == "already stored"
+    assert len(c.get(vurl, headers=h).json()["versions"]) == 2
+    # delete
+    assert c.delete(f"{OBJ}{ta['id']}/", headers=h).status_code == 200
+    assert c.get(f"{OBJ}{ta['id']}/", headers=h).status_code == 404
+    assert c.delete(f"{OBJ}{ta['id']}/", headers=h).status_code == 404
