@@ -235,3 +235,6 @@ def demo(
 
 def main() -> None:  # pragma: no cover - console entry
     app()
+
+
+from .intel.cli import register as _register_intel; _register_intel(app)
