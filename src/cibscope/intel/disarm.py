@@ -292,11 +292,15 @@ class DisarmCatalogue:
 
 
 # --- source readers -----------------------------------------------------------------------------
-def _bundle_techniques(path: Path) -> dict[str, tuple[str, str, str]]:
+def _read_json(path: Path, what: str) -> Any:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise DisarmError(f"{path}: cannot read the DISARM STIX bundle ({exc})") from exc
+        raise DisarmError(f"{path}: cannot read the {what} ({exc})") from exc
+
+
+def _bundle_techniques(path: Path) -> dict[str, tuple[str, str, str]]:
+    data = _read_json(path, "DISARM STIX bundle")
     out = {}
     for o in data.get("objects", []):
         if o.get("type") != "attack-pattern":
@@ -353,10 +357,7 @@ def _stale_references(path: Path) -> set[str]:
 
 
 def _galaxy_techniques(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DisarmError(f"{path}: cannot read the MISP galaxy ({exc})") from exc
+    data = _read_json(path, "MISP galaxy")
     out = {}
     for v in data.get("values", []):
         eid = (v.get("meta") or {}).get("external_id")

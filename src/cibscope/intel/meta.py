@@ -111,6 +111,14 @@ class _FileImport:
         self.summary.rows_failed += 1
         self.result.errors.append(ImportIssue(self.file, row, fld, reason, (raw or "")[:300]))
 
+    def classify(self, row: int, fld: str, value: str) -> Observable | Text | None:
+        """:func:`classify` the cell; on failure record the error and return None."""
+        try:
+            return classify(value)
+        except ValueError as exc:
+            self.error(row, fld, str(exc), value)
+            return None
+
     def attack_pattern(self, procedure: str, tactic: str) -> str | None:
         """The kill-chain attack-pattern of a procedure cell, added once, that the network ``uses``."""
         m = _PROC_RX.match(procedure or "")
@@ -296,10 +304,8 @@ def _import_classic(path: Path, ts: str) -> ImportResult:
             obs = Observable("software", value, sco("software", name=value),
                              f"[software:name = {pattern_string(value)}]", comment=f"{what}; {comment}")
         else:
-            try:
-                obs = classify(value)
-            except ValueError as exc:
-                fi.error(row, "indicator_value", str(exc), value)
+            obs = fi.classify(row, "indicator_value", value)
+            if obs is None:
                 continue
             if isinstance(obs, Text) or obs.kind not in CLASSIC_TYPES[itype]:
                 got = "text" if isinstance(obs, Text) else obs.kind
@@ -344,10 +350,8 @@ def _import_killchain(path: Path, ts: str) -> ImportResult:
             else:  # "the network used this procedure": its object is the intrusion-set `uses` relationship
                 fi.summary.rows_imported += 1
             continue
-        try:
-            obs = classify(value)
-        except ValueError as exc:
-            fi.error(row, "Indicator", str(exc), value)
+        obs = fi.classify(row, "Indicator", value)
+        if obs is None:
             continue
         if isinstance(obs, Text):
             if notes:
@@ -404,10 +408,8 @@ def _import_markdown(path: Path, ts: str) -> ImportResult:
         if kinds is None:
             fi.error(row, "Indicator Type", f"unknown Indicator Type {itype!r}", ln)
             continue
-        try:
-            obs = classify(value)
-        except ValueError as exc:
-            fi.error(row, "Indicator Value", str(exc), value)
+        obs = fi.classify(row, "Indicator Value", value)
+        if obs is None:
             continue
         if isinstance(obs, Text) or obs.kind not in kinds:
             got = "text" if isinstance(obs, Text) else obs.kind
