@@ -236,3 +236,6 @@ def demo(
 def main() -> None:  # pragma: no cover - console entry
     app()
 from .share.cli import register as _register_share; _register_share(app)
+
+
+from .intel.cli import register as _register_intel; _register_intel(app)
