@@ -235,7 +235,9 @@ def demo(
 
 def main() -> None:  # pragma: no cover - console entry
     app()
-from .share.cli import register as _register_share; _register_share(app)
+# Command groups of the later pipeline stages register themselves on the same app.
+from .intel.cli import register as _register_intel  # noqa: E402
+from .share.cli import register as _register_share  # noqa: E402
 
-
-from .intel.cli import register as _register_intel; _register_intel(app)
+_register_share(app)
+_register_intel(app)
