@@ -15,10 +15,13 @@ import duckdb
 from ..store.db import Store, file_sha256
 from ..store.normalize import install_macros
 from .base import Batch, IngestError, Reader
+from .cnt_csv import CntCsvReader
 from .ira_csv import IRACsvReader
+from .mapped import MappedCsvReader, MappedParquetReader, Mapping
 
 #: Registered readers by ``--format`` name, in sniffing order (most specific first).
-READERS: dict[str, type[Reader]] = {r.name: r for r in (IRACsvReader,)}
+READERS: dict[str, type[Reader]] = {r.name: r for r in (IRACsvReader, CntCsvReader, MappedCsvReader,
+                                                        MappedParquetReader)}
 
 
 def register(reader: type[Reader]) -> type[Reader]:
@@ -106,6 +109,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     store.ensure_dataset(dataset)
     scratch = duckdb.connect()
     scratch.execute("SET enable_progress_bar = false")
+    scratch.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> TIMESTAMP casts give UTC
     install_macros(scratch)
     try:
         for batch in reader.read(path, scratch, progress):
@@ -127,4 +131,4 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     return summary
 
 
-__all__ = ["Batch", "IngestError", "IngestSummary", "READERS", "Reader", "detect_format", "ingest", "register"]
+__all__ = ["Batch", "IngestError", "IngestSummary", "Mapping", "READERS", "Reader", "detect_format", "ingest", "register"]

@@ -1,0 +1,311 @@
+"""Column-mapped tables (``--format csv`` / ``--format parquet``) and the mapping core other readers reuse.
+
+A :class:`Mapping` says which input column holds which canonical post field.
+:func:`map_posts` turns a loaded table (see :mod:`.tabular`) into canonical
+posts and error rows in SQL; the fixed layouts of the coordination-network-
+toolkit (:mod:`.cnt_csv`) and CooRTweet (:mod:`.coortweet`) are mappings too.
+
+Mapping rules
+    post_id              -> post_id; when unmapped, the md5 of account, time, text and the
+                            ordinal of identical rows (deterministic, so re-ingest adds nothing)
+    account_id           -> account_id (required)
+    created_at           -> created_at (required): POSIX seconds, ISO 8601 (an offset is
+                            converted to UTC; none means UTC) or the reader's ``time_format``
+    repost_of, reply_to  -> ``<platform>:<value>``: the native id of the other post
+    urls                 -> list: a list column as is, a string split on whitespace
+    hashtags, mentions,
+    media                -> list: a list column as is, a string split on blanks, ``,`` or ``;``
+    (urls/hashtags/mentions unmapped and text mapped: extracted from the text)
+    platform             -> per-row platform; blank cells take the reader's default platform
+    kind                 -> post|repost|quote|reply; when unmapped: repost if repost_of,
+                            reply if reply_to, else post
+    handle, text, lang, client -> as is
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import duckdb
+
+from .base import Batch, IngestError, Reader
+from .tabular import (Check, chunked_posts, concat_errors, duplicate_errors, header_fields, id_list_sql,
+                      load_csv, load_parquet, require_columns, split_checked, time_sql)
+from .text_entities import hashtags_sql, mentions_sql, urls_sql
+
+#: Canonical post fields an input column can be mapped to (``--map column=field``).
+POST_FIELDS = ("post_id", "account_id", "handle", "created_at", "text", "lang", "platform", "kind",
+               "repost_of", "reply_to", "urls", "hashtags", "mentions", "media", "client")
+REQUIRED_FIELDS = ("account_id", "created_at")
+LIST_FIELDS = ("urls", "hashtags", "mentions", "media")
+KINDS = ("post", "repost", "quote", "reply")
+#: Separators of list cells in text: URLs by whitespace only (a URL may hold ',' or ';').
+URL_SEP = r"\s+"
+ID_SEP = r"[\s,;]+"
+
+
+def _q(col: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + col.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    """A quoted SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass
+class Mapping:
+    """Which input column holds which canonical field, plus defaults.
+
+    Attributes
+    ----------
+    columns : dict
+        Canonical field (one of :data:`POST_FIELDS`) -> input column name.
+    platform : str, optional
+        Platform of every row (or of rows whose mapped platform cell is blank).
+    time_format : str, optional
+        ``strptime`` pattern of ``created_at``; default: POSIX seconds or ISO 8601.
+    kind : str, optional
+        A fixed kind for every row (a layout of reposts only).
+    """
+
+    columns: dict[str, str] = field(default_factory=dict)
+    platform: str | None = None
+    time_format: str | None = None
+    kind: str | None = None
+
+    @classmethod
+    def from_pairs(cls, pairs: dict[str, str] | list[str] | None, **kw) -> "Mapping":
+        """Build from ``column=field`` pairs (CLI ``--map``) or a ``{column: field}`` dict.
+
+        Raises
+        ------
+        IngestError
+            A pair is malformed, names an unknown field, or maps two columns to one field.
+        """
+        if isinstance(pairs, dict):
+            items = list(pairs.items())
+        else:
+            items = []
+            for p in pairs or []:
+                col, sep, fld = p.partition("=")
+                if not sep or not col.strip() or not fld.strip():
+                    raise IngestError(f"--map {p!r}: expected column=field")
+                items.append((col.strip(), fld.strip()))
+        columns: dict[str, str] = {}
+        for col, fld in items:
+            if fld not in POST_FIELDS:
+                raise IngestError(f"--map {col}={fld}: unknown field {fld!r}; fields: {', '.join(POST_FIELDS)}")
+            if fld in columns:
+                raise IngestError(f"--map: field {fld!r} mapped twice ({columns[fld]!r} and {col!r})")
+            columns[fld] = col
+        return cls(columns=columns, **kw)
+
+    def resolved(self, path: Path, found: list[str], fmt: str) -> "Mapping":
+        """This mapping completed for a file with columns ``found``.
+
+        A column named like a canonical field maps to it unless that field is
+        mapped explicitly.
+
+        Raises
+        ------
+        IngestError
+            A mapped column is not in the file, a required field is unmapped,
+            or neither a platform column nor a default platform is given
+            (the message names the file and the column or field).
+        """
+        cols = {f: c for f, c in ((f, f) for f in POST_FIELDS if f in found)
+                if f not in self.columns and c not in self.columns.values()}
+        cols.update(self.columns)
+        require_columns(path, found, list(cols.values()), fmt)
+        missing = [f for f in REQUIRED_FIELDS if f not in cols]
+        if missing:
+            raise IngestError(f"{path}: no column mapped to {', '.join(missing)} (use --map column=field; "
+                              f"columns: {', '.join(found)})")
+        if "platform" not in cols and not self.platform:
+            raise IngestError(f"{path}: no platform column; pass --platform")
+        return Mapping(columns=cols, platform=self.platform, time_format=self.time_format, kind=self.kind)
+
+
+def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
+              types: dict[str, str] | None = None) -> tuple[str, object]:
+    """Map loaded table ``src`` to canonical posts in temp table ``_posts``.
+
+    Parameters
+    ----------
+    src : str
+        A table from :func:`.tabular.load_csv` / ``load_parquet``.
+    m : Mapping
+        A resolved mapping (every column exists).
+    types : dict, optional
+        DuckDB type of each input column (list columns are used as lists).
+
+    Returns
+    -------
+    table : str
+        ``"_posts"``: :data:`~cibscope.store.db.POST_COLUMNS` plus ``rec``.
+    errors : pyarrow.Table or None
+        Rows with a missing account id / post id or an unparsable time, and
+        repeats of a post id with other values.
+    """
+    types = types or {}
+    c = {f: _q(col) for f, col in m.columns.items()}
+
+    def text_of(f: str) -> str:
+        return f"nullif(trim(CAST({c[f]} AS VARCHAR)), '')" if f in c else "NULL::VARCHAR"
+
+    default_platform = _lit(m.platform) if m.platform else "NULL"
+    platform = f"coalesce({text_of('platform')}, {default_platform})" if "platform" in c else default_platform
+
+    def ref(f: str) -> str:  # a native id of another post -> its post key
+        return f"{platform} || ':' || {text_of(f)}" if f in c else "NULL::VARCHAR"
+
+    def as_list(f: str, sep: str, from_text) -> str:
+        if f in c:
+            if types.get(m.columns[f], "").endswith("[]"):
+                return f"CAST({c[f]} AS VARCHAR[])"
+            return id_list_sql(c[f], sep)
+        return from_text("_text") if "text" in c else "NULL::VARCHAR[]"
+
+    if m.kind:
+        kind = _lit(m.kind)
+    elif "kind" in c:
+        kind = f"lower({text_of('kind')})"
+    else:
+        kind = (f"CASE WHEN {text_of('repost_of')} IS NOT NULL THEN 'repost' "
+                f"WHEN {text_of('reply_to')} IS NOT NULL THEN 'reply' ELSE 'post' END")
+    post_id = text_of("post_id") if "post_id" in c else (
+        "md5(concat_ws('|', _acc, _raw_time, _text, "
+        "row_number() OVER (PARTITION BY _acc, _raw_time, _text ORDER BY rec)))")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _mapped AS
+        SELECT filename, rec, line, _raw_time, _raw_kind, {platform} AS platform,
+               {post_id} AS post_id,
+               _acc AS account_id, {text_of('handle')} AS handle, {time_sql('_raw_time', m.time_format)} AS created_at,
+               _kind AS kind, _text AS text, {text_of('lang')} AS lang,
+               {ref('repost_of')} AS repost_of, {ref('reply_to')} AS reply_to,
+               {as_list('urls', URL_SEP, urls_sql)} AS urls,
+               {as_list('hashtags', ID_SEP, hashtags_sql)} AS hashtags,
+               {as_list('mentions', ID_SEP, mentions_sql)} AS mentions,
+               {as_list('media', ID_SEP, lambda _: 'NULL::VARCHAR[]')} AS media,
+               {text_of('client')} AS client, line - 1 AS source_row
+        FROM (SELECT *, {text_of('account_id')} AS _acc, CAST({c['created_at']} AS VARCHAR) AS _raw_time,
+                     {text_of('text')} AS _text, {kind} AS _kind,
+                     {text_of('kind') if 'kind' in c else 'NULL'} AS _raw_kind
+              FROM {src})""")
+    checks = [Check(m.columns["account_id"], "account_id IS NULL", "missing account id", "NULL"),
+              Check(m.columns["created_at"], "created_at IS NULL",
+                    "missing or unparsable time (expected " + (f"format {m.time_format}" if m.time_format
+                                                               else "ISO 8601 or POSIX seconds") + ")",
+                    "_raw_time"),
+              Check(m.columns.get("platform", "platform"), "platform IS NULL", "missing platform", "NULL")]
+    if "post_id" in c:
+        checks.append(Check(m.columns["post_id"], "post_id IS NULL", "missing post id", "NULL"))
+    if "kind" in c and not m.kind:
+        checks.append(Check(m.columns["kind"], f"kind NOT IN {KINDS}",
+                            f"unknown kind (expected one of {', '.join(KINDS)})", "_raw_kind"))
+    good, bad = split_checked(con, "_mapped", checks)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _good AS SELECT * FROM _mapped WHERE {good}")
+    dups = None
+    if "post_id" in c and con.execute(
+            "SELECT count(*) > count(DISTINCT (platform, post_id)) FROM _good").fetchall()[0][0]:
+        dups = duplicate_errors(con, "_good", "post_id",
+                                ["platform", "account_id", "created_at", "kind", "text", "repost_of",
+                                 "reply_to", "urls", "hashtags", "mentions", "media"])
+    from ..store.db import POST_COLUMNS
+
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM _good")
+    con.execute("DROP TABLE _mapped; DROP TABLE _good")
+    return "_posts", concat_errors(bad, dups)
+
+
+class MappedCsvReader(Reader):
+    """A CSV file whose columns are mapped to canonical fields (``--format csv``).
+
+    Parameters
+    ----------
+    mapping : Mapping, dict or list of str, optional
+        A :class:`Mapping`, ``{column: field}`` or ``["column=field", ...]``.
+        Columns named like a canonical field need no entry.
+    platform : str, optional
+        Default platform (required when no column maps to ``platform``).
+    time_format : str, optional
+        ``strptime`` pattern of the time column.
+    """
+
+    name = "csv"
+    description = "any CSV with a column mapping (--map column=field, --platform, --time-format)"
+    #: The layout's fixed mapping (subclasses for known layouts); empty: the user's mapping.
+    layout: Mapping | None = None
+
+    def __init__(self, mapping: Mapping | dict | list | None = None, *, platform: str | None = None,
+                 time_format: str | None = None):
+        if isinstance(mapping, Mapping):
+            self.mapping = mapping
+        elif self.layout is not None and not mapping:
+            self.mapping = self.layout
+        else:
+            self.mapping = Mapping.from_pairs(mapping, platform=platform, time_format=time_format)
+        if platform:
+            self.mapping.platform = platform
+        if time_format:
+            self.mapping.time_format = time_format
+
+    @classmethod
+    def sniff(cls, path: Path) -> bool:
+        """A CSV whose header names the required canonical fields (``account_id``, ``created_at``)."""
+        if path.is_dir() or path.suffix.lower() not in (".csv", ".txt"):
+            return False
+        found = header_fields(path)
+        return all(f in found for f in REQUIRED_FIELDS) and ("platform" in found or cls.layout is not None)
+
+    def read(self, path: Path, con: duckdb.DuckDBPyConnection,
+             progress: Callable[[int], None] | None = None) -> Iterator[Batch]:
+        if path.is_dir():
+            raise IngestError(f"{path}: is a folder; format {self.name} reads one CSV file")
+        found = header_fields(path)
+        m = self.mapping.resolved(path, found, self.name)
+        rejects = load_csv(con, "_src", [path], found)
+        yield from self._emit(con, path, m, rejects, {}, progress)
+
+    def _emit(self, con, path, m, rejects, types, progress):
+        n_read = con.execute("SELECT count(*) FROM _src").fetchall()[0][0] + (rejects.num_rows if rejects else 0)
+        posts, errors = map_posts(con, "_src", m, types)
+        con.execute("DROP TABLE _src")
+        yield from chunked_posts(con, posts, errors=concat_errors(rejects, errors), rows_read=n_read,
+                                 source_file=str(path), progress=progress)
+
+
+class MappedParquetReader(MappedCsvReader):
+    """A Parquet file whose columns are mapped to canonical fields (``--format parquet``).
+
+    Same options as :class:`MappedCsvReader`; list columns (``VARCHAR[]``) are
+    taken as lists and timestamp columns as they are (a ``TIMESTAMPTZ`` is
+    converted to UTC). ``line`` in errors is the 1-based row number.
+    """
+
+    name = "parquet"
+    description = "any Parquet file with a column mapping (--map column=field, --platform, --time-format)"
+
+    @classmethod
+    def sniff(cls, path: Path) -> bool:
+        """A ``PAR1`` file whose schema names the required canonical fields and ``platform``."""
+        if path.is_dir():
+            return False
+        with open(path, "rb") as f:
+            if f.read(4) != b"PAR1":
+                return False
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+        return all(f in names for f in (*REQUIRED_FIELDS, "platform"))
+
+    def read(self, path: Path, con: duckdb.DuckDBPyConnection,
+             progress: Callable[[int], None] | None = None) -> Iterator[Batch]:
+        if path.is_dir():
+            raise IngestError(f"{path}: is a folder; format parquet reads one Parquet file")
+        types = load_parquet(con, "_src", path)
+        m = self.mapping.resolved(path, list(types), self.name)
+        yield from self._emit(con, path, m, None, types, progress)

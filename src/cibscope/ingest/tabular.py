@@ -1,0 +1,221 @@
+"""Shared machinery for tabular inputs (CSV, Parquet): scanning, line numbers, row checks, times.
+
+Every tabular reader loads its input into a DuckDB temp table with three
+bookkeeping columns and then maps it to canonical posts in one SQL query:
+
+``filename``
+    the file the row came from;
+``rec``
+    the record's ordinal in the scan (file order; DuckDB preserves insertion order);
+``line``
+    the record's 1-based line in its file, header = line 1, counted the way
+    DuckDB's CSV rejects count it (a quoted field spanning several lines keeps
+    one number), so good rows and rejected rows share one numbering. For
+    Parquet it is the 1-based row number.
+
+CSV rows that do not parse (broken quoting, too few/many fields, bytes that
+are not UTF-8) are kept by DuckDB's ``store_rejects`` and returned as error
+rows; rows that parse but hold a bad value are found by :func:`split_checked`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from .base import IngestError, read_header
+
+#: Rows per batch handed to the store (bounds the Arrow tables held in memory).
+BATCH_ROWS = 500_000
+
+#: A number of seconds since 1970-01-01 UTC (POSIX time), optionally with a fraction.
+POSIX_RE = r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"
+
+
+def header_fields(path: Path) -> list[str]:
+    """Column names of a CSV file's header line (quotes and blanks stripped)."""
+    return [h.strip().strip('"').strip() for h in read_header(path).split(",")]
+
+
+def require_columns(path: Path, found: list[str], required: list[str], fmt: str) -> None:
+    """Raise :class:`IngestError` naming ``path`` and every column of ``required`` missing from ``found``."""
+    missing = [c for c in required if c not in found]
+    if missing:
+        raise IngestError(f"{path}: column(s) {', '.join(missing)} missing for format {fmt} "
+                          f"(found: {', '.join(found) or 'no header'})")
+
+
+def posix_ts_sql(col: str) -> str:
+    """SQL: POSIX seconds in VARCHAR ``col`` as a UTC ``TIMESTAMP`` (NULL when not a number)."""
+    return (f"CASE WHEN regexp_matches({col}, '{POSIX_RE}') "
+            f"THEN make_timestamp(CAST(round(CAST(trim({col}) AS DOUBLE) * 1e6) AS BIGINT)) END")
+
+
+def time_sql(col: str, time_format: str | None = None) -> str:
+    """SQL: the UTC ``TIMESTAMP`` in ``col`` (any type; NULL when it cannot be parsed).
+
+    With ``time_format`` (a ``strptime`` pattern, ``%z`` allowed) only that
+    pattern is tried. Otherwise POSIX seconds, then ISO 8601 (``T`` or blank
+    separator; an offset such as ``+02:00`` is converted to UTC, no offset
+    means UTC). Needs the connection's ``TimeZone`` set to UTC (``ingest``
+    does this), which makes the ``TIMESTAMPTZ -> TIMESTAMP`` cast a UTC one.
+    """
+    v = f"trim(CAST({col} AS VARCHAR))"
+    if time_format:
+        fmt = time_format.replace("'", "''")
+        return f"CAST(try_strptime({v}, '{fmt}') AS TIMESTAMP)"
+    return f"coalesce({posix_ts_sql(v)}, CAST(try_cast({v} AS TIMESTAMPTZ) AS TIMESTAMP))"
+
+
+def id_list_sql(col: str, sep: str = r"[\s,;]+") -> str:
+    """SQL: a delimited string column as a list of non-empty items (NULL string -> empty list)."""
+    return (f"list_filter(string_split_regex(trim(coalesce(CAST({col} AS VARCHAR), '')), '{sep}'), "
+            f"lambda x: x <> '')")
+
+
+def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
+             columns: list[str]) -> pa.Table | None:
+    """Scan CSV ``files`` (header line, comma, ``"`` quoting) into temp table ``table``.
+
+    Every column is read as ``VARCHAR`` under the names ``columns`` (in file
+    order); ``filename``, ``rec`` and ``line`` are added (see the module doc).
+
+    Returns
+    -------
+    pyarrow.Table or None
+        The rows DuckDB rejected, as an errors table (file, line, field,
+        reason, raw line), or None when there are none.
+
+    Raises
+    ------
+    duckdb.IOException, duckdb.InvalidInputException
+        A file cannot be opened or scanned at all (``ingest`` turns these into
+        an :class:`IngestError` naming the input).
+    """
+    params = {"files": [str(f) for f in files], "cols": {c: "VARCHAR" for c in columns}}
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _scan AS
+        SELECT *, row_number() OVER () AS rec
+        FROM read_csv($files, columns=$cols, header=true, auto_detect=false, delim=',', quote='"',
+                      escape='"', store_rejects=true, filename=true, null_padding=false)""", params)
+    rejects = con.sql("""
+        SELECT s.file_path AS file, e.line::BIGINT AS line, e.column_name AS field,
+               lower(e.error_type::VARCHAR) || ': ' || e.error_message AS reason, e.csv_line AS raw_value
+        FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id)
+        ORDER BY file, line""").to_arrow_table()
+    con.execute("DELETE FROM reject_errors; DELETE FROM reject_scans")
+    # A good record's line = its ordinal in its file + 1 (header) + the rejected
+    # records before it. Reject j (1-based, in line order) follows g_j = line_j - 1 - j
+    # good records, so it precedes good record r exactly when g_j < r.
+    con.register("_rejects", rejects)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        WITH s AS (SELECT *, rec - min(rec) OVER (PARTITION BY filename) + 1 AS r FROM _scan),
+        j AS (SELECT file, line - 1 - row_number() OVER (PARTITION BY file ORDER BY line) AS g,
+                     row_number() OVER (PARTITION BY file ORDER BY line) AS n_before
+              FROM _rejects)
+        SELECT s.* EXCLUDE (r), s.r + 1 + coalesce(j.n_before, 0) AS line
+        FROM s ASOF LEFT JOIN j ON s.filename = j.file AND s.r > j.g
+        ORDER BY s.rec""")
+    con.unregister("_rejects")
+    con.execute("DROP TABLE _scan")
+    return rejects if rejects.num_rows else None
+
+
+def load_parquet(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> dict[str, str]:
+    """Load a Parquet file into temp table ``table`` (``filename``, ``rec``, ``line`` added).
+
+    ``line`` is the 1-based row number. Returns the file's columns and their DuckDB types.
+    """
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS rec, file_row_number + 1 AS line
+        FROM read_parquet($f, filename=true, file_row_number=true)""", {"f": str(path)})
+    return {r[0]: r[1] for r in con.execute(f"DESCRIBE {table}").fetchall()
+            if r[0] not in ("filename", "rec", "line")}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row-level rule: rows where ``bad`` (SQL) holds become error rows.
+
+    ``field`` names the input column at fault, ``reason`` says what is wrong and
+    ``raw`` (SQL) is the offending value kept with the error.
+    """
+
+    field: str
+    bad: str
+    reason: str
+    raw: str
+
+
+def split_checked(con: duckdb.DuckDBPyConnection, table: str, checks: list[Check]) -> tuple[str, pa.Table | None]:
+    """Error rows of ``table`` for every failed check, and the SQL condition of the good rows.
+
+    A row failing several checks gives one error row per failed check.
+
+    Returns
+    -------
+    good : str
+        SQL boolean: the row passes every check (use it in ``WHERE``).
+    errors : pyarrow.Table or None
+    """
+    if not checks:
+        return "true", None
+    union = " UNION ALL ".join(
+        f"SELECT filename AS file, line, '{c.field.replace(chr(39), chr(39) * 2)}' AS field, "
+        f"'{c.reason.replace(chr(39), chr(39) * 2)}' AS reason, CAST({c.raw} AS VARCHAR) AS raw_value "
+        f"FROM {table} WHERE coalesce({c.bad}, true)" for c in checks)
+    errors = con.sql(f"SELECT * FROM ({union}) ORDER BY file, line").to_arrow_table()
+    good = " AND ".join(f"NOT coalesce({c.bad}, true)" for c in checks)
+    return good, errors if errors.num_rows else None
+
+
+def duplicate_errors(con: duckdb.DuckDBPyConnection, table: str, key: str, payload: list[str]) -> pa.Table | None:
+    """Error rows for records of ``table`` that repeat an earlier record's ``key`` with other values.
+
+    Records identical in ``payload`` (SQL expressions) to the first record of
+    their key are plain repeats: the store keeps the first one and nothing is
+    reported. A repeat that differs cannot be kept (one post, one row): it
+    becomes an error row pointing at the line that was kept.
+    """
+    fp = f"md5(CAST(row({', '.join(payload)}) AS VARCHAR))"
+    t = con.sql(f"""
+        SELECT filename AS file, line, '{key}' AS field,
+               'duplicate post id with other values than line ' || first_line || ', which is kept' AS reason,
+               CAST(k AS VARCHAR) AS raw_value
+        FROM (SELECT filename, line, {key} AS k, {fp} AS fp,
+                     first_value(line) OVER w AS first_line, first_value({fp}) OVER w AS first_fp
+              FROM {table} WINDOW w AS (PARTITION BY {key} ORDER BY rec))
+        WHERE fp <> first_fp ORDER BY file, line""").to_arrow_table()
+    return t if t.num_rows else None
+
+
+def concat_errors(*tables: pa.Table | None) -> pa.Table | None:
+    """One errors table from several (None entries skipped); None when all are empty."""
+    from ..store.db import ERROR_COLUMNS, conform
+
+    parts = [conform(t, ERROR_COLUMNS) for t in tables if t is not None and t.num_rows]
+    return pa.concat_tables(parts) if parts else None
+
+
+def chunked_posts(con: duckdb.DuckDBPyConnection, table: str, *, errors: pa.Table | None = None,
+                  rows_read: int = 0, source_file: str = "", progress=None):
+    """Yield :class:`~cibscope.ingest.base.Batch` es of at most :data:`BATCH_ROWS` posts from ``table``.
+
+    ``table`` holds canonical post columns plus ``rec`` (file order, dropped
+    here); ``errors`` and ``rows_read`` go with the first batch. At least one
+    batch is yielded, so errors of an input without a good row still arrive.
+    """
+    from .base import Batch
+
+    lo, hi = con.execute(f"SELECT coalesce(min(rec), 0), coalesce(max(rec), -1) FROM {table}").fetchall()[0]
+    for i, start in enumerate(range(lo, hi + 1, BATCH_ROWS) or [lo]):
+        posts = con.sql(f"SELECT * EXCLUDE (rec) FROM {table} WHERE rec >= {start} "
+                        f"AND rec < {start + BATCH_ROWS} ORDER BY rec").to_arrow_table()
+        if progress:
+            progress(posts.num_rows)
+        yield Batch(posts=posts, errors=errors if i == 0 else None, rows_read=rows_read if i == 0 else 0,
+                    source_file=source_file)
