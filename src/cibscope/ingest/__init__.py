@@ -16,11 +16,13 @@ from ..store.db import Store, file_sha256
 from ..store.normalize import install_macros
 from .base import Batch, IngestError, Reader
 from .cnt_csv import CntCsvReader
+from .coortweet import CooRTweetReader
 from .ira_csv import IRACsvReader
+from .twitter_v1 import TwitterV1Reader
 from .mapped import MappedCsvReader, MappedParquetReader, Mapping
 
 #: Registered readers by ``--format`` name, in sniffing order (most specific first).
-READERS: dict[str, type[Reader]] = {r.name: r for r in (IRACsvReader, CntCsvReader, MappedCsvReader,
+READERS: dict[str, type[Reader]] = {r.name: r for r in (IRACsvReader, CooRTweetReader, CntCsvReader, TwitterV1Reader, MappedCsvReader,
                                                         MappedParquetReader)}
 
 

@@ -151,10 +151,13 @@ class Check:
     raw: str
 
 
-def split_checked(con: duckdb.DuckDBPyConnection, table: str, checks: list[Check]) -> tuple[str, pa.Table | None]:
+def split_checked(con: duckdb.DuckDBPyConnection, table: str, checks: list[Check],
+                  field_prefix: str = "''") -> tuple[str, pa.Table | None]:
     """Error rows of ``table`` for every failed check, and the SQL condition of the good rows.
 
     A row failing several checks gives one error row per failed check.
+    ``field_prefix`` (SQL over ``table``) is put before each field name, e.g.
+    the path of an embedded record; an empty ``Check.field`` gives NULL.
 
     Returns
     -------
@@ -164,9 +167,13 @@ def split_checked(con: duckdb.DuckDBPyConnection, table: str, checks: list[Check
     """
     if not checks:
         return "true", None
+
+    def lit(s: str) -> str:
+        return "'" + s.replace("'", "''") + "'"
+
     union = " UNION ALL ".join(
-        f"SELECT filename AS file, line, '{c.field.replace(chr(39), chr(39) * 2)}' AS field, "
-        f"'{c.reason.replace(chr(39), chr(39) * 2)}' AS reason, CAST({c.raw} AS VARCHAR) AS raw_value "
+        f"SELECT filename AS file, line, {f'{field_prefix} || {lit(c.field)}' if c.field else 'NULL'} AS field, "
+        f"{lit(c.reason)} AS reason, CAST({c.raw} AS VARCHAR) AS raw_value "
         f"FROM {table} WHERE coalesce({c.bad}, true)" for c in checks)
     errors = con.sql(f"SELECT * FROM ({union}) ORDER BY file, line").to_arrow_table()
     good = " AND ".join(f"NOT coalesce({c.bad}, true)" for c in checks)
