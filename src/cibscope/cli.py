@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from .detect import DEFAULT_SIGNALS, STEPS, DetectionParams, parse_duration
 from .detect import detect as detect_run
-from .ingest import READERS, IngestError, ingest as ingest_path
+from .ingest import READERS, IngestError, ingest as ingest_path, make_reader
 from .store.db import DEFAULT_DB, Store
 from .store.schema import ACTION_TYPES
 
@@ -47,18 +47,33 @@ def ingest(
     fmt: Optional[str] = typer.Option(None, "--format", "-f",
                                       help=f"Input format (detected when omitted): {', '.join(READERS)}."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: input name)."),
+    mapping: Optional[list[str]] = typer.Option(
+        None, "--map", help="column=field: map an input column to a canonical post field (csv, parquet; repeat)."),
+    platform: Optional[str] = typer.Option(
+        None, "--platform", help="Platform of the rows (csv, parquet: default for blank cells; cnt-csv, coortweet)."),
+    time_format: Optional[str] = typer.Option(
+        None, "--time-format", help="strptime pattern of the time column (csv, parquet); default ISO 8601 or "
+                                    "POSIX seconds."),
     db: Path = DbOption,
 ) -> None:
     """Read exports into the store. Bad rows go to ingest_errors; re-ingesting adds nothing."""
+    reader = None
+    if mapping or platform or time_format:
+        if not fmt:
+            _fail("--map, --platform and --time-format need --format")
+        try:
+            reader = make_reader(fmt, mapping=mapping, platform=platform, time_format=time_format)
+        except IngestError as exc:
+            _fail(escape(str(exc)))
     with Store(db) as store:
         for path in paths:
             try:
                 with progress_bar() as bar:
                     task = bar.add_task(f"ingest {path.name}", total=None)
-                    summary = ingest_path(store, path, fmt=fmt, dataset=dataset,
+                    summary = ingest_path(store, path, fmt=fmt, dataset=dataset, reader=reader,
                                           progress=lambda n: bar.advance(task, n))
             except IngestError as exc:
-                _fail(str(exc))
+                _fail(escape(str(exc)))
             if summary.skipped:
                 out.print(f"{path}: already ingested as {summary.format} (nothing added)")
                 continue

@@ -47,6 +47,33 @@ class IngestSummary:
     error_samples: list[str] = field(default_factory=list)
 
 
+def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, platform: str | None = None,
+                time_format: str | None = None) -> Reader:
+    """A configured reader of format ``fmt`` (the CLI's ``--map``/``--platform``/``--time-format``).
+
+    ``mapping`` (``column=field`` pairs or ``{column: field}``) and
+    ``time_format`` apply to ``csv`` and ``parquet``; ``platform`` also to
+    ``cnt-csv`` and ``coortweet`` (the platform of their rows).
+
+    Raises
+    ------
+    IngestError
+        Unknown format, an option the format does not take, or a bad mapping.
+    """
+    if fmt not in READERS:
+        raise IngestError(f"unknown format {fmt!r}; known: {', '.join(READERS)}")
+    cls = READERS[fmt]
+    if issubclass(cls, MappedCsvReader) and cls.layout is None:
+        return cls(mapping, platform=platform, time_format=time_format)
+    if mapping or time_format:
+        raise IngestError(f"--map and --time-format apply to formats csv and parquet, not {fmt}")
+    if platform:
+        if cls not in (CntCsvReader, CooRTweetReader):
+            raise IngestError(f"--platform applies to formats csv, parquet, cnt-csv and coortweet, not {fmt}")
+        return cls(platform=platform)
+    return cls()
+
+
 def detect_format(path: Path) -> str:
     """Name of the first reader whose ``sniff`` accepts ``path``.
 
@@ -133,4 +160,5 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     return summary
 
 
-__all__ = ["Batch", "IngestError", "IngestSummary", "Mapping", "READERS", "Reader", "detect_format", "ingest", "register"]
+__all__ = ["Batch", "IngestError", "IngestSummary", "Mapping", "READERS", "Reader", "detect_format", "ingest", "make_reader",
+           "register"]

@@ -13,7 +13,8 @@ Mapping (tweet file -> canonical post)
     repost_of     -> ``text:<md5(norm_text(content))>``: the data has no retweeted-tweet id
     post_id       -> md5 of author_id, publish_date, content and the duplicate's ordinal:
                      the data has no tweet id, so the key is derived, deterministically
-``authors.csv`` -> accounts: author -> handle, account_category -> label ``IRA:<category>``;
+``authors.csv`` -> accounts of the authors whose tweet files are read: author -> handle,
+account_category -> label ``IRA:<category>``;
 region -> location and followers/following (latest) come from the tweets.
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from .base import Batch, IngestError, Reader, read_header
+from .base import Batch, IngestError, Reader, errors_table
+from .tabular import concat_errors, header_fields, load_csv
 from .text_entities import hashtags_sql, mentions_sql, repost_key_sql, rt_source_sql, urls_sql
 
 TWEET_FIELDS = ("author_id", "content", "region", "language", "publish_date", "harvested_date",
@@ -50,13 +52,6 @@ def _authors_file(path: Path) -> Path | None:
     return None
 
 
-def _csv_source(files: list[Path], fields: tuple[str, ...]) -> tuple[str, dict]:
-    cols = {f: "VARCHAR" for f in fields}
-    sql = ("read_csv($files, columns=$cols, header=true, auto_detect=false, delim=',', quote='\"', "
-           "escape='\"', store_rejects=true, filename=true, null_padding=false)")
-    return sql, {"files": [str(f) for f in files], "cols": cols}
-
-
 class IRACsvReader(Reader):
     """IRA tweets by author (``--format ira-csv``): a folder with ``authors.csv``, or one tweet file."""
 
@@ -68,8 +63,7 @@ class IRACsvReader(Reader):
         files = _tweet_files(path) if path.is_dir() else [path]
         if not files or files[0].suffix.lower() != ".csv":
             return False
-        header = [h.strip().strip('"') for h in read_header(files[0]).split(",")]
-        return header[:5] == list(TWEET_FIELDS[:5])
+        return header_fields(files[0])[:5] == list(TWEET_FIELDS[:5])
 
     def read(self, path: Path, con: duckdb.DuckDBPyConnection,
              progress: Callable[[int], None] | None = None) -> Iterator[Batch]:
@@ -78,7 +72,7 @@ class IRACsvReader(Reader):
             raise IngestError(f"{path}: no tweet CSV files found for format ira-csv")
         good, errors = [], []
         for f in files:
-            header = [h.strip().strip('"') for h in read_header(f).split(",")]
+            header = header_fields(f)
             missing = [c for c in TWEET_FIELDS if c not in header]
             if header != list(TWEET_FIELDS):
                 errors.append(dict(file=str(f), line=1, field=",".join(missing) or None,
@@ -92,10 +86,9 @@ class IRACsvReader(Reader):
             raise IngestError(f"{path}: no file has the ira-csv header ({','.join(TWEET_FIELDS)})")
         authors = _authors_file(path)
         if errors:
-            from .base import errors_table
             yield Batch(errors=errors_table(errors), rows_read=0, source_file=str(path))
         if authors is not None:
-            yield self._authors_batch(authors, con)
+            yield self._authors_batch(authors, [f.stem for f in good], con)
         for i in range(0, len(good), FILES_PER_BATCH):
             chunk = good[i:i + FILES_PER_BATCH]
             batch = self._tweets_batch(chunk, con)
@@ -103,24 +96,25 @@ class IRACsvReader(Reader):
                 progress(batch.rows_read)
             yield batch
 
-    def _authors_batch(self, authors: Path, con: duckdb.DuckDBPyConnection) -> Batch:
-        header = [h.strip().strip('"') for h in read_header(authors).split(",")]
+    def _authors_batch(self, authors: Path, author_ids: list[str], con: duckdb.DuckDBPyConnection) -> Batch:
+        """Accounts (handle, label) of the authors whose tweet files are ingested (file stem = author_id)."""
+        header = header_fields(authors)
         if header[:len(AUTHOR_FIELDS)] != list(AUTHOR_FIELDS):
             raise IngestError(f"{authors}: not an IRA authors.csv (expected columns {','.join(AUTHOR_FIELDS)})")
-        src, params = _csv_source([authors], AUTHOR_FIELDS)
+        rejects = load_csv(con, "_authors", [authors], header)
         accounts = con.sql(
             f"""SELECT '{PLATFORM}' AS platform, author_id AS account_id, author AS handle,
                        'IRA:' || account_category AS label
-                FROM {src} WHERE coalesce(author_id, '') <> ''""", params=params).to_arrow_table()
-        return Batch(accounts=accounts, errors=_rejects(con), rows_read=0, source_file=str(authors))
+                FROM _authors WHERE author_id IN (SELECT unnest($ids))""", params={"ids": author_ids}).to_arrow_table()
+        con.execute("DROP TABLE _authors")
+        return Batch(accounts=accounts, errors=rejects, rows_read=0, source_file=str(authors))
 
     def _tweets_batch(self, files: list[Path], con: duckdb.DuckDBPyConnection) -> Batch:
-        src, params = _csv_source(files, TWEET_FIELDS)
+        rejects = load_csv(con, "_ira_src", files, list(TWEET_FIELDS))
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _ira AS
-            SELECT *, row_number() OVER () AS rec,
-                   try_strptime(trim(publish_date), {TIME_FORMATS!r}) AS ts
-            FROM {src}""", params)
+            SELECT *, try_strptime(trim(publish_date), {TIME_FORMATS!r}) AS ts FROM _ira_src;
+            DROP TABLE _ira_src""")
         posts = con.sql(f"""
             SELECT '{PLATFORM}' AS platform,
                    md5(author_id || '|' || publish_date || '|' || coalesce(content, '') || '|' ||
@@ -132,7 +126,7 @@ class IRACsvReader(Reader):
                    CASE WHEN post_type = 'R' OR retweet = '1' OR {rt_source_sql('content')} IS NOT NULL
                         THEN {repost_key_sql('content')} END AS repost_of,
                    {urls_sql('content')} AS urls, {hashtags_sql('content')} AS hashtags,
-                   {mentions_sql('content')} AS mentions
+                   {mentions_sql('content')} AS mentions, line - 1 AS source_row
             FROM _ira WHERE ts IS NOT NULL AND coalesce(author_id, '') <> ''
         """).to_arrow_table()
         accounts = con.sql(f"""
@@ -143,28 +137,15 @@ class IRACsvReader(Reader):
             FROM _ira WHERE ts IS NOT NULL AND coalesce(author_id, '') <> '' GROUP BY author_id
         """).to_arrow_table()
         bad = con.sql("""
-            SELECT filename AS file, NULL::BIGINT AS line,
+            SELECT filename AS file, line,
                    CASE WHEN ts IS NULL THEN 'publish_date' ELSE 'author_id' END AS field,
                    CASE WHEN ts IS NULL THEN 'unparsable or missing timestamp'
                         ELSE 'missing author_id' END AS reason,
                    CASE WHEN ts IS NULL THEN publish_date ELSE content END AS raw_value
             FROM _ira WHERE ts IS NULL OR coalesce(author_id, '') = ''
         """).to_arrow_table()
-        rejects = _rejects(con)
-        n_read = con.execute("SELECT count(*) FROM _ira").fetchone()[0] + (rejects.num_rows if rejects else 0)
-        import pyarrow as pa
-        errors = pa.concat_tables([t for t in (bad, rejects) if t is not None and t.num_rows],
-                                  promote_options="permissive") if (bad.num_rows or rejects) else None
+        n_read = con.execute("SELECT count(*) FROM _ira").fetchall()[0][0] + (rejects.num_rows if rejects else 0)
+        con.execute("DROP TABLE _ira")
+        errors = concat_errors(rejects, bad)
         return Batch(posts=posts, accounts=accounts, errors=errors, rows_read=n_read,
                      source_file=str(files[0].parent if len(files) > 1 else files[0]))
-
-
-def _rejects(con: duckdb.DuckDBPyConnection):
-    """DuckDB's CSV rejects of the last scan as an errors table (None when there are none)."""
-    t = con.sql("""
-        SELECT s.file_path AS file, e.line::BIGINT AS line, e.column_name AS field,
-               lower(e.error_type) || ': ' || e.error_message AS reason, e.csv_line AS raw_value
-        FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id)
-    """).to_arrow_table()
-    con.execute("DELETE FROM reject_errors; DELETE FROM reject_scans")
-    return t if t.num_rows else None
