@@ -58,15 +58,17 @@ def time_sql(col: str, time_format: str | None = None) -> str:
 
     With ``time_format`` (a ``strptime`` pattern, ``%z`` allowed) only that
     pattern is tried. Otherwise POSIX seconds, then ISO 8601 (``T`` or blank
-    separator; an offset such as ``+02:00`` is converted to UTC, no offset
-    means UTC). Needs the connection's ``TimeZone`` set to UTC (``ingest``
+    separator; an offset such as ``+02:00``, ``+0200`` or `` -0800`` is
+    converted to UTC, no offset means UTC). Needs the connection's ``TimeZone`` set to UTC (``ingest``
     does this), which makes the ``TIMESTAMPTZ -> TIMESTAMP`` cast a UTC one.
     """
     v = f"trim(CAST({col} AS VARCHAR))"
     if time_format:
         fmt = time_format.replace("'", "''")
         return f"CAST(try_strptime({v}, '{fmt}') AS TIMESTAMP)"
-    return f"coalesce({posix_ts_sql(v)}, CAST(try_cast({v} AS TIMESTAMPTZ) AS TIMESTAMP))"
+    # "2015-02-24 11:35:52 -0800" -> "2015-02-24 11:35:52-08:00", which the ISO cast accepts
+    iso = f"regexp_replace({v}, '\\s*([+-][0-9]{{2}}):?([0-9]{{2}})$', '\\1:\\2')"
+    return f"coalesce({posix_ts_sql(v)}, CAST(try_cast({iso} AS TIMESTAMPTZ) AS TIMESTAMP))"
 
 
 def id_list_sql(col: str, sep: str = r"[\s,;]+") -> str:
@@ -113,9 +115,8 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {table} AS
         WITH s AS (SELECT *, rec - min(rec) OVER (PARTITION BY filename) + 1 AS r FROM _scan),
-        j AS (SELECT file, line - 1 - row_number() OVER (PARTITION BY file ORDER BY line) AS g,
-                     row_number() OVER (PARTITION BY file ORDER BY line) AS n_before
-              FROM _rejects)
+        k AS (SELECT file, line, row_number() OVER (PARTITION BY file ORDER BY line) AS n_before FROM _rejects),
+        j AS (SELECT file, line - 1 - n_before AS g, max(n_before) AS n_before FROM k GROUP BY ALL)
         SELECT s.* EXCLUDE (r), s.r + 1 + coalesce(j.n_before, 0) AS line
         FROM s ASOF LEFT JOIN j ON s.filename = j.file AND s.r > j.g
         ORDER BY s.rec""")
