@@ -1,0 +1,52 @@
+"""Shared test helpers: the fixture folder, the shared data folder, a throw-away store, bad-CSV copies."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cibscope.store.db import Store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(config, items):
+    if SHARED.is_dir():
+        return
+    skip = pytest.mark.skip(reason=f"{SHARED} is absent")
+    for item in items:
+        if "shared" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def store():
+    s = Store(":memory:")
+    yield s
+    s.close()
+
+
+def rows(store: Store, sql: str, params=None) -> list[dict]:
+    """Query the store and return rows as dicts."""
+    cur = store.con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def errors(store: Store) -> dict[int, dict]:
+    """The store's ingest errors keyed by line."""
+    return {r["line"]: r for r in rows(store, "SELECT * FROM ingest_errors ORDER BY line")}
+
+
+def with_bad_rows(src: Path, dst: Path, bad: list[bytes]) -> list[int]:
+    """Copy CSV ``src`` to ``dst`` with the byte lines ``bad`` appended; returns their line numbers.
+
+    The source's lines stay where they were, so every good row keeps its line.
+    """
+    data = src.read_bytes()
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    first = data.count(b"\n") + 1
+    dst.write_bytes(data + b"".join(b + b"\n" for b in bad))
+    return list(range(first, first + len(bad)))
