@@ -212,7 +212,7 @@ class TwitterV1Reader(Reader):
             FROM _raw WHERE problem IS NULL""")
         con.unregister("_raw")
         bad_json = [Check("", "j IS NULL", f"invalid JSON{where}", "raw"),
-                    Check("", "json_type(j) <> 'OBJECT'", f"not a JSON object{where}", "left(raw, 200)")]
+                    Check("", "j IS NOT NULL AND json_type(j) <> 'OBJECT'", f"not a JSON object{where}", "left(raw, 200)")]
         _, bad_records = split_checked(con, "_records", bad_json)
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _tweets AS
