@@ -45,8 +45,9 @@ def with_bad_rows(src: Path, dst: Path, bad: list[bytes]) -> list[int]:
     The source's lines stay where they were, so every good row keeps its line.
     """
     data = src.read_bytes()
+    eol = b"\r\n" if b"\r\n" in data else b"\n"  # keep the file's line ending
     if not data.endswith(b"\n"):
-        data += b"\n"
+        data += eol
     first = data.count(b"\n") + 1
-    dst.write_bytes(data + b"".join(b + b"\n" for b in bad))
+    dst.write_bytes(data + b"".join(b + eol for b in bad))
     return list(range(first, first + len(bad)))

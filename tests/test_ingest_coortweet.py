@@ -43,7 +43,7 @@ def test_repeated_tweet_id_with_other_object_is_kept_once_and_reported(store):
     errs = errors(store)
     assert s.posts_added == 48
     assert list(errs) == [24, 43]
-    assert errs[24]["field"] == "post_id" and "line 23" in errs[24]["reason"]
+    assert errs[24]["field"] == "content_id" and "line 23" in errs[24]["reason"]
     assert errs[24]["raw_value"] == "77f7a2d01238779cf4f9c84e57dce19a"
 
 
@@ -119,6 +119,6 @@ def test_cli_ingest(tmp_path):
     res = runner.invoke(app, ["ingest", str(SHARES), "--format", "coortweet", "--db", str(db)])
     assert res.exit_code == 0, res.output
     assert "48 posts added" in res.output and "2 bad records" in res.output
-    assert "russian_coord_tweets.csv:24 [post_id] duplicate post id" in res.output
+    assert "russian_coord_tweets.csv:24 [content_id] duplicate post id" in res.output
     res = runner.invoke(app, ["ingest", str(SHARES), "--db", str(db)])
     assert "already ingested" in res.output

@@ -213,7 +213,7 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
             "SELECT count(*) > count(DISTINCT (platform, post_id)) FROM _good").fetchall()[0][0]:
         dups = duplicate_errors(con, "_good", "post_id",
                                 ["platform", "account_id", "created_at", "kind", "text", "repost_of",
-                                 "reply_to", "urls", "hashtags", "mentions", "media"])
+                                 "reply_to", "urls", "hashtags", "mentions", "media"], field=m.columns["post_id"])
     from ..store.db import POST_COLUMNS
 
     con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM _good")

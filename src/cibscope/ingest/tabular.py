@@ -181,8 +181,11 @@ def split_checked(con: duckdb.DuckDBPyConnection, table: str, checks: list[Check
     return good, errors if errors.num_rows else None
 
 
-def duplicate_errors(con: duckdb.DuckDBPyConnection, table: str, key: str, payload: list[str]) -> pa.Table | None:
+def duplicate_errors(con: duckdb.DuckDBPyConnection, table: str, key: str, payload: list[str],
+                     field: str | None = None) -> pa.Table | None:
     """Error rows for records of ``table`` that repeat an earlier record's ``key`` with other values.
+
+    ``field`` is the input column named in the errors (default: ``key``).
 
     Records identical in ``payload`` (SQL expressions) to the first record of
     their key are plain repeats: the store keeps the first one and nothing is
@@ -191,7 +194,7 @@ def duplicate_errors(con: duckdb.DuckDBPyConnection, table: str, key: str, paylo
     """
     fp = f"md5(CAST(row({', '.join(payload)}) AS VARCHAR))"
     t = con.sql(f"""
-        SELECT filename AS file, line, '{key}' AS field,
+        SELECT filename AS file, line, '{field or key}' AS field,
                'duplicate post id with other values than line ' || first_line || ', which is kept' AS reason,
                CAST(k AS VARCHAR) AS raw_value
         FROM (SELECT filename, line, {key} AS k, {fp} AS fp,
