@@ -1,6 +1,8 @@
 """Shared test helpers: the fixture folder, the shared data folder, a throw-away store, bad-CSV copies."""
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -42,12 +44,13 @@ def errors(store: Store) -> dict[int, dict]:
 def with_bad_rows(src: Path, dst: Path, bad: list[bytes]) -> list[int]:
     """Copy CSV ``src`` to ``dst`` with the byte lines ``bad`` appended; returns their line numbers.
 
-    The source's lines stay where they were, so every good row keeps its line.
+    Line numbers count records (header = 1), as DuckDB's CSV rejects do: a
+    quoted field spanning lines earlier in the file counts once.
     """
     data = src.read_bytes()
     eol = b"\r\n" if b"\r\n" in data else b"\n"  # keep the file's line ending
     if not data.endswith(b"\n"):
         data += eol
-    first = data.count(b"\n") + 1
+    first = len(list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))) + 1
     dst.write_bytes(data + b"".join(b + eol for b in bad))
     return list(range(first, first + len(bad)))

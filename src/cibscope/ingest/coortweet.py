@@ -46,7 +46,7 @@ from ..store.db import POST_COLUMNS
 from .base import Batch, IngestError, Reader
 from .mapped import MappedCsvReader, Mapping
 from .tabular import (Check, chunked_posts, concat_errors, duplicate_errors, header_fields, load_csv,
-                      posix_ts_sql, split_checked)
+                      posix_ts_sql, records_read, split_checked)
 
 SHARE_FIELDS = ("object_id", "account_id", "content_id", "timestamp_share")
 #: canonical field -> share-event column
@@ -127,7 +127,7 @@ class CooRTweetReader(Reader):
                                  'domain_id')}, []) AS urls,
                    coalesce({ids(f"'{ns}:' || trim(hashtag_id)", 'hashtag_id')}, []) AS hashtags,
                    coalesce({ids(f"'{ns}:' || trim(phash_id)", 'phash_id')}, []) AS media,
-                   min(line) - 1 AS source_row, min(line) AS line, min(rec) AS rec, any_value(filename) AS filename
+                   min(record) AS source_row, min(line) AS line, min(rec) AS rec, any_value(filename) AS filename
             FROM _rows WHERE {good}
             GROUP BY ALL""")
         dups = duplicate_errors(con, "_grouped", "post_id", ["account_id"])
@@ -135,7 +135,7 @@ class CooRTweetReader(Reader):
                          ("platform", "post_id", "account_id", "created_at", "kind", "urls", "hashtags",
                           "media", "source_row"))
         con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {cols}, rec FROM _grouped")
-        n_read = con.execute("SELECT count(*) FROM _src").fetchall()[0][0] + (rejects.num_rows if rejects else 0)
+        n_read = records_read(con, "_src", rejects)
         con.execute("DROP TABLE _src; DROP TABLE _rows; DROP TABLE _grouped")
         yield from chunked_posts(con, "_posts", errors=concat_errors(rejects, bad, dups), rows_read=n_read,
                                  source_file=str(path), progress=progress)

@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 import duckdb
 
 from .base import Batch, IngestError, Reader, errors_table
-from .tabular import concat_errors, header_fields, load_csv
+from .tabular import concat_errors, header_fields, load_csv, records_read
 from .text_entities import hashtags_sql, mentions_sql, repost_key_sql, rt_source_sql, urls_sql
 
 TWEET_FIELDS = ("author_id", "content", "region", "language", "publish_date", "harvested_date",
@@ -126,7 +126,7 @@ class IRACsvReader(Reader):
                    CASE WHEN post_type = 'R' OR retweet = '1' OR {rt_source_sql('content')} IS NOT NULL
                         THEN {repost_key_sql('content')} END AS repost_of,
                    {urls_sql('content')} AS urls, {hashtags_sql('content')} AS hashtags,
-                   {mentions_sql('content')} AS mentions, line - 1 AS source_row
+                   {mentions_sql('content')} AS mentions, record AS source_row
             FROM _ira WHERE ts IS NOT NULL AND coalesce(author_id, '') <> ''
         """).to_arrow_table()
         accounts = con.sql(f"""
@@ -144,7 +144,7 @@ class IRACsvReader(Reader):
                    CASE WHEN ts IS NULL THEN publish_date ELSE content END AS raw_value
             FROM _ira WHERE ts IS NULL OR coalesce(author_id, '') = ''
         """).to_arrow_table()
-        n_read = con.execute("SELECT count(*) FROM _ira").fetchall()[0][0] + (rejects.num_rows if rejects else 0)
+        n_read = records_read(con, "_ira", rejects)
         con.execute("DROP TABLE _ira")
         errors = concat_errors(rejects, bad)
         return Batch(posts=posts, accounts=accounts, errors=errors, rows_read=n_read,

@@ -31,7 +31,7 @@ import duckdb
 
 from .base import Batch, IngestError, Reader
 from .tabular import (Check, chunked_posts, concat_errors, duplicate_errors, header_fields, id_list_sql,
-                      load_csv, load_parquet, require_columns, split_checked, time_sql)
+                      load_csv, records_read, load_parquet, require_columns, split_checked, time_sql)
 from .text_entities import hashtags_sql, mentions_sql, urls_sql
 
 #: Canonical post fields an input column can be mapped to (``--map column=field``).
@@ -190,7 +190,7 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
                {as_list('hashtags', ID_SEP, hashtags_sql)} AS hashtags,
                {as_list('mentions', ID_SEP, mentions_sql)} AS mentions,
                {as_list('media', ID_SEP, lambda _: 'NULL::VARCHAR[]')} AS media,
-               {text_of('client')} AS client, line - 1 AS source_row
+               {text_of('client')} AS client, record AS source_row
         FROM (SELECT *, {text_of('account_id')} AS _acc, CAST({c['created_at']} AS VARCHAR) AS _raw_time,
                      {text_of('text')} AS _text, {kind} AS _kind,
                      {text_of('kind') if 'kind' in c else 'NULL'} AS _raw_kind
@@ -271,7 +271,7 @@ class MappedCsvReader(Reader):
         yield from self._emit(con, path, m, rejects, {}, progress)
 
     def _emit(self, con, path, m, rejects, types, progress):
-        n_read = con.execute("SELECT count(*) FROM _src").fetchall()[0][0] + (rejects.num_rows if rejects else 0)
+        n_read = records_read(con, "_src", rejects)
         posts, errors = map_posts(con, "_src", m, types)
         con.execute("DROP TABLE _src")
         yield from chunked_posts(con, posts, errors=concat_errors(rejects, errors), rows_read=n_read,

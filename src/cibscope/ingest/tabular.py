@@ -11,7 +11,9 @@ bookkeeping columns and then maps it to canonical posts in one SQL query:
     the record's 1-based line in its file, header = line 1, counted the way
     DuckDB's CSV rejects count it (a quoted field spanning several lines keeps
     one number), so good rows and rejected rows share one numbering. For
-    Parquet it is the 1-based row number.
+    Parquet it is the 1-based row number;
+``record``
+    the 1-based record number, header excluded (the posts' ``source_row``).
 
 CSV rows that do not parse (broken quoting, too few/many fields, bytes that
 are not UTF-8) are kept by DuckDB's ``store_rejects`` and returned as error
@@ -82,7 +84,7 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
     """Scan CSV ``files`` (header line, comma, ``"`` quoting) into temp table ``table``.
 
     Every column is read as ``VARCHAR`` under the names ``columns`` (in file
-    order); ``filename``, ``rec`` and ``line`` are added (see the module doc).
+    order); ``filename``, ``rec``, ``line`` and ``record`` are added (see the module doc).
 
     Returns
     -------
@@ -102,11 +104,13 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
         SELECT *, row_number() OVER () AS rec
         FROM read_csv($files, columns=$cols, header=true, auto_detect=false, delim=',', quote='"',
                       escape='"', store_rejects=true, filename=true, null_padding=false)""", params)
+    # DuckDB reports a row with n missing fields n times: keep the first field per line and error type
     rejects = con.sql("""
-        SELECT s.file_path AS file, e.line::BIGINT AS line, e.column_name AS field,
-               lower(e.error_type::VARCHAR) || ': ' || e.error_message AS reason, e.csv_line AS raw_value
+        SELECT s.file_path AS file, e.line::BIGINT AS line, arg_min(e.column_name, e.column_idx) AS field,
+               lower(e.error_type::VARCHAR) || ': ' || arg_min(e.error_message, e.column_idx) AS reason,
+               any_value(e.csv_line) AS raw_value
         FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id)
-        ORDER BY file, line""").to_arrow_table()
+        GROUP BY s.file_path, e.line, e.error_type ORDER BY file, line""").to_arrow_table()
     con.execute("DELETE FROM reject_errors; DELETE FROM reject_scans")
     # A good record's line = its ordinal in its file + 1 (header) + the rejected
     # records before it. Reject j (1-based, in line order) follows g_j = line_j - 1 - j
@@ -117,7 +121,7 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
         WITH s AS (SELECT *, rec - min(rec) OVER (PARTITION BY filename) + 1 AS r FROM _scan),
         k AS (SELECT file, line, row_number() OVER (PARTITION BY file ORDER BY line) AS n_before FROM _rejects),
         j AS (SELECT file, line - 1 - n_before AS g, max(n_before) AS n_before FROM k GROUP BY ALL)
-        SELECT s.* EXCLUDE (r), s.r + 1 + coalesce(j.n_before, 0) AS line
+        SELECT s.* EXCLUDE (r), s.r + 1 + coalesce(j.n_before, 0) AS line, s.r + coalesce(j.n_before, 0) AS record
         FROM s ASOF LEFT JOIN j ON s.filename = j.file AND s.r > j.g
         ORDER BY s.rec""")
     con.unregister("_rejects")
@@ -125,17 +129,26 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
     return rejects if rejects.num_rows else None
 
 
+def records_read(con: duckdb.DuckDBPyConnection, table: str, rejects: pa.Table | None) -> int:
+    """Records of a scan: the rows of ``table`` plus the distinct lines DuckDB rejected."""
+    n = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    if rejects is not None:
+        n += len(set(zip(rejects.column("file").to_pylist(), rejects.column("line").to_pylist())))
+    return n
+
+
 def load_parquet(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> dict[str, str]:
-    """Load a Parquet file into temp table ``table`` (``filename``, ``rec``, ``line`` added).
+    """Load a Parquet file into temp table ``table`` (``filename``, ``rec``, ``line``, ``record`` added).
 
     ``line`` is the 1-based row number. Returns the file's columns and their DuckDB types.
     """
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {table} AS
-        SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS rec, file_row_number + 1 AS line
+        SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS rec, file_row_number + 1 AS line,
+               file_row_number + 1 AS record
         FROM read_parquet($f, filename=true, file_row_number=true)""", {"f": str(path)})
     return {r[0]: r[1] for r in con.execute(f"DESCRIBE {table}").fetchall()
-            if r[0] not in ("filename", "rec", "line")}
+            if r[0] not in ("filename", "rec", "line", "record")}
 
 
 @dataclass(frozen=True)
