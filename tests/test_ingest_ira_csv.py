@@ -1,0 +1,64 @@
+"""IRA reader on real author files from ../shared/data/ira-troll-tweets-by-author."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import pytest
+
+from cibscope.ingest import detect_format, ingest
+from conftest import SHARED, errors, rows, with_bad_rows
+
+IRA = SHARED / "ira-troll-tweets-by-author"
+AUTHORS = {"A": ["AAAsssssHHH", "abbasshukri"], "N": ["nevichenko"]}
+
+
+@pytest.fixture
+def ira_folder(tmp_path):
+    """Three real author files and the real authors.csv, in the data set's own layout."""
+    root = tmp_path / "ira"
+    for letter, names in AUTHORS.items():
+        (root / letter).mkdir(parents=True)
+        for n in names:
+            shutil.copy(IRA / letter / f"{n}.csv", root / letter / f"{n}.csv")
+    shutil.copy(IRA / "authors.csv", root / "authors.csv")
+    return root
+
+
+@pytest.mark.shared
+def test_known_rows(store, ira_folder):
+    assert detect_format(ira_folder) == "ira-csv"
+    s = ingest(store, ira_folder)
+    assert s.posts_added == 71 + 1 + 1 and s.errors == 0
+    # only the ingested authors become accounts, labelled from authors.csv
+    acc = {r["account_id"]: r for r in rows(store, "SELECT * FROM accounts")}
+    assert set(acc) == {"AAAsssssHHH", "abbasshukri", "nevichenko"}
+    assert acc["AAAsssssHHH"]["label"] == "IRA:Fearmonger" and acc["nevichenko"]["label"] == "IRA:Unknown"
+    assert acc["abbasshukri"]["location"] == "United States" and acc["abbasshukri"]["followers"] == 104
+    # post_type R without an "RT @" prefix is still a repost, with a text key
+    p = rows(store, "SELECT * FROM posts WHERE account_key = 'twitter:abbasshukri'")[0]
+    assert p["kind"] == "repost" and p["repost_of"].startswith("text:")
+    assert p["urls"] == ["https://t.co/PW5CqanIEH"] and p["hashtags"] == ["RMCity"]
+    assert p["created_at"] == dt.datetime(2015, 12, 4, 11, 19) and p["lang"] == "Spanish"
+    first = rows(store, "SELECT * FROM posts WHERE account_key = 'twitter:AAAsssssHHH' AND source_row = 1")[0]
+    assert first["text"].startswith("Death penalty for Tsarnaev is good decision")
+    assert first["hashtags"] == ["TsarnaevsApology"] and first["kind"] == "post"
+    assert first["created_at"] == dt.datetime(2015, 6, 25, 20, 56)
+    assert ingest(store, ira_folder).skipped
+
+
+@pytest.mark.shared
+def test_bad_rows_keep_good_ones(store, tmp_path):
+    bad = tmp_path / "AAAsssssHHH.csv"
+    lines = with_bad_rows(IRA / "A" / "AAAsssssHHH.csv", bad, [
+        b"AAAsssssHHH,too few,United States",                                              # missing column
+        b"AAAsssssHHH,some text,United States,English,June 2015,x,30,44,316,,0",            # unparsable time
+        b'AAAsssssHHH,"quoted"tail,United States,English,2015-06-25 20:56:00,x,30,44,316,,0',  # broken quoting
+        b"AAAsssssHHH,caf\xe9,United States,English,2015-06-25 20:56:00,x,30,44,316,,0",  # latin-1 byte
+    ])
+    s = ingest(store, bad, fmt="ira-csv")
+    assert s.posts_added == 71 and s.rows_read == 75
+    e = errors(store)
+    assert {ln: e[ln]["field"] for ln in lines} == {
+        lines[0]: "language", lines[1]: "publish_date", lines[2]: "content", lines[3]: "content"}
+    assert e[lines[1]]["raw_value"] == "June 2015"
