@@ -207,17 +207,17 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
         checks.append(Check(m.columns["kind"], f"kind NOT IN {KINDS}",
                             f"unknown kind (expected one of {', '.join(KINDS)})", "_raw_kind"))
     good, bad = split_checked(con, "_mapped", checks)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _good AS SELECT * FROM _mapped WHERE {good}")
+    good_rows = f"(SELECT * FROM _mapped WHERE {good})"
     dups = None
     if "post_id" in c and con.execute(
-            "SELECT count(*) > count(DISTINCT (platform, post_id)) FROM _good").fetchall()[0][0]:
-        dups = duplicate_errors(con, "_good", "post_id",
+            f"SELECT count(*) > count(DISTINCT (platform, post_id)) FROM {good_rows}").fetchall()[0][0]:
+        dups = duplicate_errors(con, good_rows, "post_id",
                                 ["platform", "account_id", "created_at", "kind", "text", "repost_of",
                                  "reply_to", "urls", "hashtags", "mentions", "media"], field=m.columns["post_id"])
     from ..store.db import POST_COLUMNS
 
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM _good")
-    con.execute("DROP TABLE _mapped; DROP TABLE _good")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM {good_rows}")
+    con.execute("DROP TABLE _mapped")
     return "_posts", concat_errors(bad, dups)
 
 

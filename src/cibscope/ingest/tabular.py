@@ -99,11 +99,13 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
         an :class:`IngestError` naming the input).
     """
     params = {"files": [str(f) for f in files], "cols": {c: "VARCHAR" for c in columns}}
+    # one file without rejects (the common case): line and record follow from the scan order
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _scan AS
-        SELECT *, row_number() OVER () AS rec
-        FROM read_csv($files, columns=$cols, header=true, auto_detect=false, delim=',', quote='"',
-                      escape='"', store_rejects=true, filename=true, null_padding=false)""", params)
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT *, rec + 1 AS line, rec AS record FROM (
+            SELECT *, row_number() OVER () AS rec
+            FROM read_csv($files, columns=$cols, header=true, auto_detect=false, delim=',', quote='"',
+                          escape='"', store_rejects=true, filename=true, null_padding=false))""", params)
     # DuckDB reports a row with n missing fields n times: keep the first field per line and error type
     rejects = con.sql("""
         SELECT s.file_path AS file, e.line::BIGINT AS line, arg_min(e.column_name, e.column_idx) AS field,
@@ -112,20 +114,20 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
         FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id)
         GROUP BY s.file_path, e.line, e.error_type ORDER BY file, line""").to_arrow_table()
     con.execute("DELETE FROM reject_errors; DELETE FROM reject_scans")
-    # A good record's line = its ordinal in its file + 1 (header) + the rejected
-    # records before it. Reject j (1-based, in line order) follows g_j = line_j - 1 - j
-    # good records, so it precedes good record r exactly when g_j < r.
-    con.register("_rejects", rejects)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {table} AS
-        WITH s AS (SELECT *, rec - min(rec) OVER (PARTITION BY filename) + 1 AS r FROM _scan),
-        k AS (SELECT file, line, row_number() OVER (PARTITION BY file ORDER BY line) AS n_before FROM _rejects),
-        j AS (SELECT file, line - 1 - n_before AS g, max(n_before) AS n_before FROM k GROUP BY ALL)
-        SELECT s.* EXCLUDE (r), s.r + 1 + coalesce(j.n_before, 0) AS line, s.r + coalesce(j.n_before, 0) AS record
-        FROM s ASOF LEFT JOIN j ON s.filename = j.file AND s.r > j.g
-        ORDER BY s.rec""")
-    con.unregister("_rejects")
-    con.execute("DROP TABLE _scan")
+    if rejects.num_rows or len(files) > 1:
+        # A good record's line = its ordinal in its file + 1 (header) + the rejected
+        # records before it. Reject j (1-based, in line order) follows g_j = line_j - 1 - j
+        # good records, so it precedes good record r exactly when g_j < r.
+        con.register("_rejects", rejects)
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {table} AS
+            WITH s AS (SELECT * EXCLUDE (line, record), rec - min(rec) OVER (PARTITION BY filename) + 1 AS r
+                       FROM {table}),
+            k AS (SELECT file, line, row_number() OVER (PARTITION BY file ORDER BY line) AS n_before FROM _rejects),
+            j AS (SELECT file, line - 1 - n_before AS g, max(n_before) AS n_before FROM k GROUP BY ALL)
+            SELECT s.* EXCLUDE (r), s.r + 1 + coalesce(j.n_before, 0) AS line, s.r + coalesce(j.n_before, 0) AS record
+            FROM s ASOF LEFT JOIN j ON s.filename = j.file AND s.r > j.g""")
+        con.unregister("_rejects")
     return rejects if rejects.num_rows else None
 
 

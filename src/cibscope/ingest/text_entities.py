@@ -21,13 +21,15 @@ def urls_sql(col: str) -> str:
 
 def hashtags_sql(col: str) -> str:
     """SQL expression: list of hashtags (without '#') in text column ``col``."""
-    return f"regexp_extract_all({col}, '(?:^|[^&\\w])#([\\p{{L}}\\p{{N}}_]+)', 1)"
+    # the contains() test skips the regex on the many texts without '#'
+    return (f"CASE WHEN contains({col}, '#') THEN "
+            f"regexp_extract_all({col}, '(?:^|[^&\\w])#([\\p{{L}}\\p{{N}}_]+)', 1) ELSE [] END")
 
 
 def mentions_sql(col: str) -> str:
     """SQL expression: list of mentioned handles (without '@'), the RT source excluded."""
-    return (f"regexp_extract_all(regexp_replace({col}, '{RT_PREFIX_RE}', ''), "
-            f"'(?:^|[^\\w])@(\\w{{1,15}})', 1)")
+    return (f"CASE WHEN contains({col}, '@') THEN regexp_extract_all(regexp_replace({col}, '{RT_PREFIX_RE}', ''), "
+            f"'(?:^|[^\\w])@(\\w{{1,15}})', 1) ELSE [] END")
 
 
 def rt_source_sql(col: str) -> str:
