@@ -67,7 +67,8 @@ def test_bad_jsonl_lines(store, tmp_path):
     e = errors(store)
     assert {ln: (r["field"], r["reason"].split(" (")[0]) for ln, r in e.items()} == {
         4: (None, "invalid JSON"), 5: ("user.id_str", "tweet without user.id_str/user.id"),
-        6: ("created_at", "missing or unparsable created_at"), 7: (None, "not UTF-8: invalid continuation byte at byte 28"),
+        6: ("created_at", "missing or unparsable created_at"),
+        7: (None, "not UTF-8: invalid continuation byte at byte 28"),
         8: (None, "not a JSON object")}
     assert e[6]["raw_value"] == "yesterday"
 

@@ -18,12 +18,13 @@ from .base import Batch, IngestError, Reader
 from .cnt_csv import CntCsvReader
 from .coortweet import CooRTweetReader
 from .ira_csv import IRACsvReader
-from .twitter_v1 import TwitterV1Reader
 from .mapped import MappedCsvReader, MappedParquetReader, Mapping
+from .twitter_v1 import TwitterV1Reader
 
-#: Registered readers by ``--format`` name, in sniffing order (most specific first).
-READERS: dict[str, type[Reader]] = {r.name: r for r in (IRACsvReader, CooRTweetReader, CntCsvReader, TwitterV1Reader, MappedCsvReader,
-                                                        MappedParquetReader)}
+#: Registered readers by ``--format`` name, in sniffing order (most specific first; the
+#: column-mapped csv/parquet readers last: they match any file naming the canonical fields).
+READERS: dict[str, type[Reader]] = {r.name: r for r in (IRACsvReader, CooRTweetReader, CntCsvReader, TwitterV1Reader,
+                                                        MappedCsvReader, MappedParquetReader)}
 
 
 def register(reader: type[Reader]) -> type[Reader]:
@@ -63,7 +64,7 @@ def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, 
     if fmt not in READERS:
         raise IngestError(f"unknown format {fmt!r}; known: {', '.join(READERS)}")
     cls = READERS[fmt]
-    if issubclass(cls, MappedCsvReader) and cls.layout is None:
+    if cls in (MappedCsvReader, MappedParquetReader):
         return cls(mapping, platform=platform, time_format=time_format)
     if mapping or time_format:
         raise IngestError(f"--map and --time-format apply to formats csv and parquet, not {fmt}")
@@ -160,5 +161,5 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     return summary
 
 
-__all__ = ["Batch", "IngestError", "IngestSummary", "Mapping", "READERS", "Reader", "detect_format", "ingest", "make_reader",
-           "register"]
+__all__ = ["Batch", "IngestError", "IngestSummary", "Mapping", "READERS", "Reader", "detect_format", "ingest",
+           "make_reader", "register"]

@@ -39,8 +39,7 @@ class CntCsvReader(MappedCsvReader):
     """coordination-network-toolkit CSV (``--format cnt-csv``); see the module doc for the mapping."""
 
     name = "cnt-csv"
-    description = "coordination-network-toolkit CSV: message_id,user_id,username,repost_id,reply_id,message,timestamp,urls"
-    layout = Mapping(columns=CNT_MAPPING, platform=PLATFORM)
+    description = "coordination-network-toolkit CSV: " + ",".join(CNT_FIELDS)
 
     def __init__(self, *, platform: str | None = None):
         super().__init__(Mapping(columns=dict(CNT_MAPPING), platform=platform or PLATFORM))

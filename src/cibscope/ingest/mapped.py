@@ -23,7 +23,7 @@ Mapping rules
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -237,29 +237,20 @@ class MappedCsvReader(Reader):
 
     name = "csv"
     description = "any CSV with a column mapping (--map column=field, --platform, --time-format)"
-    #: The layout's fixed mapping (subclasses for known layouts); empty: the user's mapping.
-    layout: Mapping | None = None
 
     def __init__(self, mapping: Mapping | dict | list | None = None, *, platform: str | None = None,
                  time_format: str | None = None):
-        if isinstance(mapping, Mapping):
-            self.mapping = mapping
-        elif self.layout is not None and not mapping:
-            self.mapping = self.layout
-        else:
-            self.mapping = Mapping.from_pairs(mapping, platform=platform, time_format=time_format)
-        if platform:
-            self.mapping.platform = platform
-        if time_format:
-            self.mapping.time_format = time_format
+        base = mapping if isinstance(mapping, Mapping) else Mapping.from_pairs(mapping)
+        self.mapping = replace(base, platform=platform or base.platform,
+                               time_format=time_format or base.time_format)
 
     @classmethod
     def sniff(cls, path: Path) -> bool:
-        """A CSV whose header names the required canonical fields (``account_id``, ``created_at``)."""
+        """A CSV whose header names ``account_id``, ``created_at`` and ``platform``."""
         if path.is_dir() or path.suffix.lower() not in (".csv", ".txt"):
             return False
         found = header_fields(path)
-        return all(f in found for f in REQUIRED_FIELDS) and ("platform" in found or cls.layout is not None)
+        return all(f in found for f in (*REQUIRED_FIELDS, "platform"))
 
     def read(self, path: Path, con: duckdb.DuckDBPyConnection,
              progress: Callable[[int], None] | None = None) -> Iterator[Batch]:

@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from .base import IngestError, read_header
+from .base import Batch, IngestError, read_header
 
 #: Rows per batch handed to the store (bounds the Arrow tables held in memory).
 BATCH_ROWS = 500_000
@@ -235,8 +235,6 @@ def chunked_posts(con: duckdb.DuckDBPyConnection, table: str, *, errors: pa.Tabl
     here); ``errors`` and ``rows_read`` go with the first batch. At least one
     batch is yielded, so errors of an input without a good row still arrive.
     """
-    from .base import Batch
-
     lo, hi = con.execute(f"SELECT coalesce(min(rec), 0), coalesce(max(rec), -1) FROM {table}").fetchall()[0]
     for i, start in enumerate(range(lo, hi + 1, BATCH_ROWS) or [lo]):
         posts = con.sql(f"SELECT * EXCLUDE (rec) FROM {table} WHERE rec >= {start} "

@@ -48,7 +48,6 @@ from typing import Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-from ..store.db import POST_COLUMNS
 from .base import Batch, IngestError, Reader, errors_table
 from .tabular import Check, concat_errors, split_checked
 
@@ -87,7 +86,8 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
             try:
                 text = b.decode("utf-8").strip()
             except UnicodeDecodeError as exc:
-                yield line_no, b.decode("utf-8", errors="replace").strip(), f"not UTF-8: {exc.reason} at byte {exc.start}"
+                yield (line_no, b.decode("utf-8", errors="replace").strip(),
+                       f"not UTF-8: {exc.reason} at byte {exc.start}")
                 continue
             if text:
                 yield line_no, text.lstrip("\ufeff") if line_no == 1 else text, None
@@ -212,7 +212,8 @@ class TwitterV1Reader(Reader):
             FROM _raw WHERE problem IS NULL""")
         con.unregister("_raw")
         bad_json = [Check("", "j IS NULL", f"invalid JSON{where}", "raw"),
-                    Check("", "j IS NOT NULL AND json_type(j) <> 'OBJECT'", f"not a JSON object{where}", "left(raw, 200)")]
+                    Check("", "j IS NOT NULL AND json_type(j) <> 'OBJECT'", f"not a JSON object{where}",
+                          "left(raw, 200)")]
         _, bad_records = split_checked(con, "_records", bad_json)
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _tweets AS
@@ -261,8 +262,8 @@ class TwitterV1Reader(Reader):
         con.execute("DROP TABLE _records; DROP TABLE _tweets")
         if progress:
             progress(len(chunk))
-        return Batch(posts=posts.select(list(c for c in POST_COLUMNS if c in posts.column_names)),
-                     accounts=accounts, errors=concat_errors(errors_table(problems), bad_records, bad_tweets),
+        return Batch(posts=posts, accounts=accounts,
+                     errors=concat_errors(errors_table(problems), bad_records, bad_tweets),
                      rows_read=len(chunk), source_file=str(path))
 
 
