@@ -54,6 +54,17 @@ def test_retweet_and_reply(store, tmp_path):
     assert got["552808620187217920"]["kind"] == "post" and got["552808620187217920"]["source_row"] == 1
 
 
+def test_embedded_tweet_field_named_by_its_path(store, tmp_path):
+    tweets = [json.loads(x) for x in JSONL.read_text().splitlines()]
+    broken = dict(tweets[4], created_at="not a date")
+    f = tmp_path / "rt.jsonl"
+    f.write_text(json.dumps(dict(tweets[0], id_str="900000000000000003", retweeted_status=broken)) + "\n")
+    s = ingest(store, f)
+    assert s.posts_added == 1  # the retweet itself; its broken original is reported
+    (e,) = rows(store, "SELECT * FROM ingest_errors")
+    assert (e["line"], e["field"], e["raw_value"]) == (1, "retweeted_status.created_at", "not a date")
+
+
 def test_bad_jsonl_lines(store, tmp_path):
     lines = JSONL.read_bytes().splitlines()
     t = json.loads(lines[0])

@@ -2,9 +2,10 @@
 
 Input: one tweet object per line (JSONL, as twarc1 / the streaming API write
 it) or one JSON array of tweet objects. Python only splits the input into
-records (constant memory: :data:`RECORDS_PER_BATCH` records at a time, arrays
-are decoded element by element); validation and the field mapping run in
-DuckDB's JSON functions over each batch.
+records (bounded memory: :data:`RECORDS_PER_BATCH` records at a time, arrays
+are decoded element by element); DuckDB validates each record and parses it
+once into the typed struct :data:`TWEET_STRUCT` (``json_transform``), and the
+mapping is SQL over that struct.
 
 Mapping (v1.1 field -> canonical)
     id_str (id)                      -> post_id
@@ -56,21 +57,26 @@ RECORDS_PER_BATCH = 20_000
 #: Largest single array element held while looking for its end.
 MAX_ELEMENT_CHARS = 64 << 20
 CREATED_AT_FORMAT = "%a %b %d %H:%M:%S %z %Y"
-#: Where tweets sit inside one record: the record itself and its embedded tweets.
-EMBEDDED_PATHS = ("$", "$.retweeted_status", "$.quoted_status", "$.retweeted_status.quoted_status")
-# v1.1 field names used by the mapping (JSON paths relative to a tweet).
-ID, ID_NUM = "$.id_str", "$.id"
-USER_ID, USER_ID_NUM = "$.user.id_str", "$.user.id"
-CREATED_AT = "$.created_at"
-TEXTS = ("$.extended_tweet.full_text", "$.full_text", "$.text")
-RETWEETED_ID = "$.retweeted_status.id_str"
-QUOTED_IDS = ("$.quoted_status.id_str", "$.quoted_status_id_str")
-REPLY_TO_ID = "$.in_reply_to_status_id_str"
-ENTITIES = ("$.extended_tweet.entities", "$.entities")
-EXTENDED_ENTITIES = ("$.extended_tweet.extended_entities", "$.extended_entities", "$.entities")
-USER_FIELDS = {"handle": "$.user.screen_name", "display_name": "$.user.name", "created_at": "$.user.created_at",
-               "description": "$.user.description", "location": "$.user.location", "lang": "$.user.lang",
-               "followers": "$.user.followers_count", "following": "$.user.friends_count"}
+_ENTITIES = {"urls": [{"url": "VARCHAR", "expanded_url": "VARCHAR"}], "hashtags": [{"text": "VARCHAR"}],
+             "user_mentions": [{"screen_name": "VARCHAR"}], "media": [{"id_str": "VARCHAR"}]}
+_MEDIA = {"media": [{"id_str": "VARCHAR"}]}
+#: The v1.1 fields read, as the DuckDB ``json_transform`` structure: each tweet is parsed once
+#: into this typed struct (other fields are skipped). Embedded tweets stay JSON and are
+#: transformed in turn.
+TWEET_STRUCT = {
+    "id_str": "VARCHAR", "id": "VARCHAR", "created_at": "VARCHAR", "text": "VARCHAR", "full_text": "VARCHAR",
+    "lang": "VARCHAR", "source": "VARCHAR", "in_reply_to_status_id_str": "VARCHAR",
+    "quoted_status_id_str": "VARCHAR",
+    "user": {"id_str": "VARCHAR", "id": "VARCHAR", "screen_name": "VARCHAR", "name": "VARCHAR",
+             "created_at": "VARCHAR", "description": "VARCHAR", "location": "VARCHAR", "lang": "VARCHAR",
+             "followers_count": "BIGINT", "friends_count": "BIGINT"},
+    "entities": _ENTITIES, "extended_entities": _MEDIA,
+    "extended_tweet": {"full_text": "VARCHAR", "entities": _ENTITIES, "extended_entities": _MEDIA},
+    "retweeted_status": "JSON", "quoted_status": "JSON",
+}
+#: Embedded tweets ingested as posts: (path prefix in error fields, parent prefix, struct field).
+EMBEDDED = (("retweeted_status.", "", "retweeted_status"), ("quoted_status.", "", "quoted_status"),
+            ("retweeted_status.quoted_status.", "retweeted_status.", "quoted_status"))
 
 
 def _first_char(path: Path) -> str:
@@ -149,15 +155,6 @@ def _array_records(path: Path, chunk_chars: int = 1 << 20) -> Iterator[tuple[int
             yield n + 1, None, f"not UTF-8 ({exc.reason}); rest of file not read"
 
 
-def _path_sql(j: str, paths: tuple[str, ...]) -> str:
-    """SQL: the first of several JSON paths present in ``j``, as text."""
-    return "coalesce(" + ", ".join(f"({j} ->> '{p}')" for p in paths) + ")"
-
-
-def _json_sql(j: str, paths: tuple[str, ...]) -> str:
-    return "coalesce(" + ", ".join(f"({j} -> '{p}')" for p in paths) + ")"
-
-
 class TwitterV1Reader(Reader):
     """Twitter/X API v1.1 tweets as JSON lines or a JSON array (``--format twitter-v1``).
 
@@ -202,62 +199,67 @@ class TwitterV1Reader(Reader):
         problems = [dict(file=str(path), line=r[0], field=None, reason=r[2] + where, raw_value=r[1])
                     for r in chunk if r[2] is not None]
         con.register("_raw", raw)
-        embedded = " UNION ALL ".join(
-            f"SELECT filename, line, '{p[2:] + '.' if p != '$' else ''}' AS embed_path, j -> '{p}' AS t "
-            f"FROM _records WHERE json_type(j -> '{p}') = 'OBJECT'" for p in EMBEDDED_PATHS)
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _records AS
-            SELECT '{_esc(path)}' AS filename, line, raw,
-                   CASE WHEN json_valid(raw) THEN CAST(raw AS JSON) END AS j
+            SELECT '{_esc(path)}' AS filename, line, raw, json_valid(raw) AS valid,
+                   CASE WHEN json_valid(raw) THEN json_type(raw) = 'OBJECT' ELSE false END AS is_object
             FROM _raw WHERE problem IS NULL""")
         con.unregister("_raw")
-        bad_json = [Check("", "j IS NULL", f"invalid JSON{where}", "raw"),
-                    Check("", "j IS NOT NULL AND json_type(j) <> 'OBJECT'", f"not a JSON object{where}",
-                          "left(raw, 200)")]
+        bad_json = [Check("", "NOT valid", f"invalid JSON{where}", "raw"),
+                    Check("", "valid AND NOT is_object", f"not a JSON object{where}", "left(raw, 200)")]
         _, bad_records = split_checked(con, "_records", bad_json)
+        struct = json.dumps(TWEET_STRUCT).replace("'", "''")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _tweets AS
-            SELECT *, row_number() OVER () AS rec,
-                   {_path_sql('t', (ID, ID_NUM))} AS post_id,
-                   {_path_sql('t', (USER_ID, USER_ID_NUM))} AS account_id,
-                   CAST(try_strptime(t ->> '{CREATED_AT}', '{CREATED_AT_FORMAT}') AS TIMESTAMP) AS created_at
-            FROM ({embedded})""")
-        checks = [Check("id_str", "post_id IS NULL", f"tweet without id_str/id{where}",
-                        "left(CAST(t AS VARCHAR), 200)"),
+            SELECT filename, line, '' AS embed_path, json_transform(raw, '{struct}') AS s
+            FROM _records WHERE is_object""")
+        for prefix, parent, fld in EMBEDDED:
+            con.execute(f"""
+                INSERT INTO _tweets
+                SELECT filename, line, '{prefix}', json_transform(s.{fld}, '{struct}') FROM _tweets
+                WHERE embed_path = '{parent}' AND coalesce(json_type(s.{fld}) = 'OBJECT', false)""")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _tweets AS
+            SELECT *, row_number() OVER (ORDER BY line, embed_path) AS rec,
+                   coalesce(s.id_str, s.id) AS post_id, coalesce(s.user.id_str, s.user.id) AS account_id,
+                   CAST(try_strptime(s.created_at, '{CREATED_AT_FORMAT}') AS TIMESTAMP) AS created_at
+            FROM _tweets""")
+        checks = [Check("id_str", "post_id IS NULL", f"tweet without id_str/id{where}", "s.text"),
                   Check("user.id_str", "account_id IS NULL", f"tweet without user.id_str/user.id{where}", "post_id"),
                   Check("created_at", "created_at IS NULL", "missing or unparsable created_at "
-                        f"(expected {CREATED_AT_FORMAT}){where}", f"t ->> '{CREATED_AT}'")]
+                        f"(expected {CREATED_AT_FORMAT}){where}", "s.created_at")]
         # an embedded tweet's field is named by its path, e.g. retweeted_status.created_at
         good, bad_tweets = split_checked(con, "_tweets", checks, field_prefix="embed_path")
-        ent, xent = _json_sql("t", ENTITIES), _json_sql("t", EXTENDED_ENTITIES)
-        rs_id, qs_id = f"(t ->> '{RETWEETED_ID}')", _path_sql("t", QUOTED_IDS)
-        reply = f"nullif(t ->> '{REPLY_TO_ID}', '')"
+        ent = "coalesce(s.extended_tweet.entities, s.entities)"
+        rs_id = "coalesce(s.retweeted_status ->> '$.id_str', s.retweeted_status ->> '$.id')"
+        qs_id = "coalesce(s.quoted_status ->> '$.id_str', s.quoted_status_id_str)"
+        reply = "nullif(s.in_reply_to_status_id_str, '')"
         posts = con.sql(f"""
-            SELECT '{PLATFORM}' AS platform, post_id, account_id, t ->> '$.user.screen_name' AS handle, created_at,
+            SELECT '{PLATFORM}' AS platform, post_id, account_id, s.user.screen_name AS handle, created_at,
                    CASE WHEN {rs_id} IS NOT NULL THEN 'repost' WHEN {qs_id} IS NOT NULL THEN 'quote'
                         WHEN {reply} IS NOT NULL THEN 'reply' ELSE 'post' END AS kind,
-                   {_path_sql('t', TEXTS)} AS text, t ->> '$.lang' AS lang,
+                   coalesce(s.extended_tweet.full_text, s.full_text, s.text) AS text, s.lang AS lang,
                    '{PLATFORM}:' || {rs_id} AS repost_of, '{PLATFORM}:' || {reply} AS reply_to,
-                   coalesce([coalesce(u ->> 'expanded_url', u ->> 'url') FOR u IN json_extract({ent}, '$.urls[*]')],
-                            []) AS urls,
-                   coalesce(json_extract_string({ent}, '$.hashtags[*].text'), []) AS hashtags,
-                   coalesce(json_extract_string({ent}, '$.user_mentions[*].screen_name'), []) AS mentions,
-                   coalesce(json_extract_string({xent}, '$.media[*].id_str'), []) AS media,
-                   nullif(trim(regexp_replace(t ->> '$.source', '<[^>]*>', '', 'g')), '') AS client,
+                   coalesce(list_transform({ent}.urls, lambda u: coalesce(u.expanded_url, u.url)), []) AS urls,
+                   coalesce(list_transform({ent}.hashtags, lambda h: h.text), []) AS hashtags,
+                   coalesce(list_transform({ent}.user_mentions, lambda m: m.screen_name), []) AS mentions,
+                   coalesce(list_transform(coalesce(s.extended_tweet.extended_entities.media,
+                                                    s.extended_entities.media, {ent}.media),
+                                           lambda m: m.id_str), []) AS media,
+                   nullif(trim(regexp_replace(s.source, '<[^>]*>', '', 'g')), '') AS client,
                    line AS source_row
             FROM _tweets WHERE {good} ORDER BY rec""").to_arrow_table()
-        user = {k: f"t ->> '{p}'" for k, p in USER_FIELDS.items()}
         accounts = con.sql(f"""
             SELECT '{PLATFORM}' AS platform, account_id,
-                   arg_max({user['handle']}, created_at) AS handle,
-                   arg_max({user['display_name']}, created_at) AS display_name,
-                   arg_max(CAST(try_strptime({user['created_at']}, '{CREATED_AT_FORMAT}') AS TIMESTAMP), created_at)
+                   arg_max(s.user.screen_name, created_at) AS handle,
+                   arg_max(s.user.name, created_at) AS display_name,
+                   arg_max(CAST(try_strptime(s.user.created_at, '{CREATED_AT_FORMAT}') AS TIMESTAMP), created_at)
                        AS created_at,
-                   arg_max({user['description']}, created_at) AS description,
-                   arg_max({user['location']}, created_at) AS location,
-                   arg_max({user['lang']}, created_at) AS lang,
-                   arg_max(try_cast({user['followers']} AS BIGINT), created_at) AS followers,
-                   arg_max(try_cast({user['following']} AS BIGINT), created_at) AS following
+                   arg_max(s.user.description, created_at) AS description,
+                   arg_max(s.user.location, created_at) AS location,
+                   arg_max(s.user.lang, created_at) AS lang,
+                   arg_max(s.user.followers_count, created_at) AS followers,
+                   arg_max(s.user.friends_count, created_at) AS following
             FROM _tweets WHERE {good} GROUP BY account_id""").to_arrow_table()
         con.execute("DROP TABLE _records; DROP TABLE _tweets")
         if progress:
