@@ -42,7 +42,6 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from ..store.db import POST_COLUMNS
 from .base import Batch, IngestError, Reader
 from .mapped import MappedCsvReader, Mapping
 from .tabular import (Check, chunked_posts, concat_errors, duplicate_errors, header_fields, load_csv,
@@ -131,10 +130,7 @@ class CooRTweetReader(Reader):
             FROM _rows WHERE {good}
             GROUP BY ALL""")
         dups = duplicate_errors(con, "_grouped", "post_id", ["account_id"])
-        cols = ", ".join(c for c in POST_COLUMNS if c in
-                         ("platform", "post_id", "account_id", "created_at", "kind", "urls", "hashtags",
-                          "media", "source_row"))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {cols}, rec FROM _grouped")
+        con.execute("CREATE OR REPLACE TEMP TABLE _posts AS SELECT * EXCLUDE (line, filename) FROM _grouped")
         n_read = records_read(con, "_src", rejects)
         con.execute("DROP TABLE _src; DROP TABLE _rows; DROP TABLE _grouped")
         yield from chunked_posts(con, "_posts", errors=concat_errors(rejects, bad, dups), rows_read=n_read,

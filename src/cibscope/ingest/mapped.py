@@ -28,17 +28,19 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from ..store.db import POST_COLUMNS
 from .base import Batch, IngestError, Reader
 from .tabular import (Check, chunked_posts, concat_errors, duplicate_errors, header_fields, id_list_sql,
-                      load_csv, records_read, load_parquet, require_columns, split_checked, time_sql)
+                      load_csv, load_parquet, records_read, require_columns, split_checked, time_sql)
 from .text_entities import hashtags_sql, mentions_sql, urls_sql
 
 #: Canonical post fields an input column can be mapped to (``--map column=field``).
 POST_FIELDS = ("post_id", "account_id", "handle", "created_at", "text", "lang", "platform", "kind",
                "repost_of", "reply_to", "urls", "hashtags", "mentions", "media", "client")
 REQUIRED_FIELDS = ("account_id", "created_at")
-LIST_FIELDS = ("urls", "hashtags", "mentions", "media")
 KINDS = ("post", "repost", "quote", "reply")
 #: Separators of list cells in text: URLs by whitespace only (a URL may hold ',' or ';').
 URL_SEP = r"\s+"
@@ -116,8 +118,8 @@ class Mapping:
             or neither a platform column nor a default platform is given
             (the message names the file and the column or field).
         """
-        cols = {f: c for f, c in ((f, f) for f in POST_FIELDS if f in found)
-                if f not in self.columns and c not in self.columns.values()}
+        cols = {f: f for f in POST_FIELDS
+                if f in found and f not in self.columns and f not in self.columns.values()}
         cols.update(self.columns)
         require_columns(path, found, list(cols.values()), fmt)
         missing = [f for f in REQUIRED_FIELDS if f not in cols]
@@ -130,7 +132,7 @@ class Mapping:
 
 
 def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
-              types: dict[str, str] | None = None) -> tuple[str, object]:
+              types: dict[str, str] | None = None) -> tuple[str, pa.Table | None]:
     """Map loaded table ``src`` to canonical posts in temp table ``_posts``.
 
     Parameters
@@ -214,8 +216,6 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
         dups = duplicate_errors(con, good_rows, "post_id",
                                 ["platform", "account_id", "created_at", "kind", "text", "repost_of",
                                  "reply_to", "urls", "hashtags", "mentions", "media"], field=m.columns["post_id"])
-    from ..store.db import POST_COLUMNS
-
     con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM {good_rows}")
     con.execute("DROP TABLE _mapped")
     return "_posts", concat_errors(bad, dups)
@@ -288,8 +288,6 @@ class MappedParquetReader(MappedCsvReader):
         with open(path, "rb") as f:
             if f.read(4) != b"PAR1":
                 return False
-        import pyarrow.parquet as pq
-
         names = pq.read_schema(path).names
         return all(f in names for f in (*REQUIRED_FIELDS, "platform"))
 

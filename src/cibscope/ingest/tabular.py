@@ -1,7 +1,7 @@
 """Shared machinery for tabular inputs (CSV, Parquet): scanning, line numbers, row checks, times.
 
-Every tabular reader loads its input into a DuckDB temp table with three
-bookkeeping columns and then maps it to canonical posts in one SQL query:
+Every tabular reader loads its input into a DuckDB temp table with four
+bookkeeping columns and then maps it to canonical posts in SQL:
 
 ``filename``
     the file the row came from;
