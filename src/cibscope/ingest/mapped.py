@@ -34,7 +34,8 @@ import pyarrow.parquet as pq
 from ..store.db import POST_COLUMNS
 from .base import Batch, IngestError, Reader
 from .tabular import (Check, chunked_posts, concat_errors, duplicate_errors, header_fields, id_list_sql,
-                      load_csv, load_parquet, records_read, require_columns, split_checked, time_sql)
+                      load_csv, load_parquet, records_read, require_columns, split_checked, sql_literal,
+                      time_sql)
 from .text_entities import hashtags_sql, mentions_sql, urls_sql
 
 #: Canonical post fields an input column can be mapped to (``--map column=field``).
@@ -50,11 +51,6 @@ ID_SEP = r"[\s,;]+"
 def _q(col: str) -> str:
     """A quoted SQL identifier."""
     return '"' + col.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    """A quoted SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass
@@ -158,7 +154,7 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
     def text_of(f: str) -> str:
         return f"nullif(trim(CAST({c[f]} AS VARCHAR)), '')" if f in c else "NULL::VARCHAR"
 
-    default_platform = _lit(m.platform) if m.platform else "NULL"
+    default_platform = sql_literal(m.platform) if m.platform else "NULL"
     platform = f"coalesce({text_of('platform')}, {default_platform})" if "platform" in c else default_platform
 
     def ref(f: str) -> str:  # a native id of another post -> its post key
@@ -172,7 +168,7 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
         return from_text("_text") if "text" in c else "NULL::VARCHAR[]"
 
     if m.kind:
-        kind = _lit(m.kind)
+        kind = sql_literal(m.kind)
     elif "kind" in c:
         kind = f"lower({text_of('kind')})"
     else:

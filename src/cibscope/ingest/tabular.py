@@ -36,6 +36,11 @@ BATCH_ROWS = 500_000
 POSIX_RE = r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"
 
 
+def sql_literal(value: str) -> str:
+    """``value`` as a quoted SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def header_fields(path: Path) -> list[str]:
     """Column names of a CSV file's header line (quotes and blanks stripped)."""
     return [h.strip().strip('"').strip() for h in read_header(path).split(",")]
@@ -183,13 +188,9 @@ def split_checked(con: duckdb.DuckDBPyConnection, table: str, checks: list[Check
     """
     if not checks:
         return "true", None
-
-    def lit(s: str) -> str:
-        return "'" + s.replace("'", "''") + "'"
-
     union = " UNION ALL ".join(
-        f"SELECT filename AS file, line, {f'{field_prefix} || {lit(c.field)}' if c.field else 'NULL'} AS field, "
-        f"{lit(c.reason)} AS reason, CAST({c.raw} AS VARCHAR) AS raw_value "
+        f"SELECT filename AS file, line, {f'{field_prefix} || {sql_literal(c.field)}' if c.field else 'NULL'} AS field, "
+        f"{sql_literal(c.reason)} AS reason, CAST({c.raw} AS VARCHAR) AS raw_value "
         f"FROM {table} WHERE coalesce({c.bad}, true)" for c in checks)
     errors = con.sql(f"SELECT * FROM ({union}) ORDER BY file, line").to_arrow_table()
     good = " AND ".join(f"NOT coalesce({c.bad}, true)" for c in checks)
@@ -209,7 +210,7 @@ def duplicate_errors(con: duckdb.DuckDBPyConnection, table: str, key: str, paylo
     """
     fp = f"md5(CAST(row({', '.join(payload)}) AS VARCHAR))"
     t = con.sql(f"""
-        SELECT filename AS file, line, '{field or key}' AS field,
+        SELECT filename AS file, line, {sql_literal(field or key)} AS field,
                'duplicate post id with other values than line ' || first_line || ', which is kept' AS reason,
                CAST(k AS VARCHAR) AS raw_value
         FROM (SELECT filename, line, {key} AS k, {fp} AS fp,

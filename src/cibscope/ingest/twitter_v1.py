@@ -50,7 +50,7 @@ import duckdb
 import pyarrow as pa
 
 from .base import Batch, IngestError, Reader, errors_table
-from .tabular import Check, concat_errors, split_checked
+from .tabular import Check, concat_errors, split_checked, sql_literal
 
 PLATFORM = "twitter"
 RECORDS_PER_BATCH = 20_000
@@ -201,7 +201,7 @@ class TwitterV1Reader(Reader):
         con.register("_raw", raw)
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _records AS
-            SELECT '{_esc(path)}' AS filename, line, raw, json_valid(raw) AS valid,
+            SELECT {sql_literal(str(path))} AS filename, line, raw, json_valid(raw) AS valid,
                    CASE WHEN json_valid(raw) THEN json_type(raw) = 'OBJECT' ELSE false END AS is_object
             FROM _raw WHERE problem IS NULL""")
         con.unregister("_raw")
@@ -267,7 +267,3 @@ class TwitterV1Reader(Reader):
         return Batch(posts=posts, accounts=accounts,
                      errors=concat_errors(errors_table(problems), bad_records, bad_tweets),
                      rows_read=len(chunk), source_file=str(path))
-
-
-def _esc(path: Path) -> str:
-    return str(path).replace("'", "''")
