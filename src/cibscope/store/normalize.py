@@ -53,12 +53,18 @@ CREATE OR REPLACE TEMP MACRO url_host(u) AS
 CREATE OR REPLACE TEMP MACRO canonical_url(u) AS
     CASE WHEN url_host(u) IS NULL THEN NULL ELSE _canonical_of(url_host(u), _url_parts(u)) END;
 
+-- norm_text's steps, each guarded by a cheap test: most texts need none of the regex rewrites.
+CREATE OR REPLACE TEMP MACRO _drop_urls(x) AS
+    CASE WHEN contains(x, '://') OR contains(x, 'www.')
+         THEN regexp_replace(x, '(https?://|www\.)\S+', ' ', 'g') ELSE x END;
+CREATE OR REPLACE TEMP MACRO _drop_lead(x) AS
+    CASE WHEN regexp_matches(x, '^\s*(rt\s|@)')
+         THEN regexp_replace(x, '^\s*(rt\s+@\w+:?\s*)?(@\w+\s+)*', '') ELSE x END;
+CREATE OR REPLACE TEMP MACRO _collapse_ws(x) AS
+    CASE WHEN regexp_matches(x, '\s\s|[\t\n\r\f\v]') THEN regexp_replace(x, '\s+', ' ', 'g') ELSE x END;
+
 CREATE OR REPLACE TEMP MACRO norm_text(t) AS
-    trim(regexp_replace(
-        regexp_replace(
-            regexp_replace(lower(coalesce(t, '')), '(https?://|www\.)\S+', ' ', 'g'),
-            '^\s*(rt\s+@\w+:?\s*)?(@\w+\s+)*', ''),
-        '\s+', ' ', 'g'));
+    trim(_collapse_ws(_drop_lead(_drop_urls(lower(coalesce(t, ''))))));
 """
 
 

@@ -9,6 +9,9 @@ Conventions
   ``'<platform>:<post_id>'``: identities are namespaced by platform, so a
   numeric id on X never collides with one on Facebook.
 * Every timestamp is a ``TIMESTAMP`` holding UTC (no time zone offset kept).
+* ``posts`` and ``accounts`` carry no index: ART indexes on string keys made
+  bulk loads several times slower and grow with the data; uniqueness is kept
+  by the anti-joins in :meth:`cibscope.store.db.Store.add_batch`.
 * Object keys in ``actions`` are normalised strings comparable across
   platforms (a canonical URL, a lower-cased hashtag), prefixed by nothing:
   the ``action_type`` column says what the key is.
@@ -41,7 +44,7 @@ CREATE TABLE IF NOT EXISTS ingested_files (
 );
 
 CREATE TABLE IF NOT EXISTS accounts (
-    account_key   VARCHAR PRIMARY KEY,    -- '<platform>:<account_id>'
+    account_key   VARCHAR NOT NULL,       -- '<platform>:<account_id>', unique (kept by the store's anti-joins)
     platform      VARCHAR NOT NULL,       -- twitter, facebook, instagram, telegram, bluesky, ...
     account_id    VARCHAR NOT NULL,       -- platform's own id (or the handle where no id exists)
     handle        VARCHAR,                -- screen name without '@'
@@ -57,7 +60,7 @@ CREATE TABLE IF NOT EXISTS accounts (
 );
 
 CREATE TABLE IF NOT EXISTS posts (
-    post_key      VARCHAR PRIMARY KEY,    -- '<platform>:<post_id>'
+    post_key      VARCHAR NOT NULL,       -- '<platform>:<post_id>', unique (kept by the store's anti-joins)
     platform      VARCHAR NOT NULL,
     post_id       VARCHAR NOT NULL,       -- native id, or a deterministic hash where the data has none
     account_key   VARCHAR NOT NULL,
