@@ -72,8 +72,8 @@ IDENTITY_CREATED = "2024-01-01T00:00:00.000Z"
 MAX_OBSERVED = 999_999_999
 
 
-def tlp_marking(level: str) -> stix2.MarkingDefinition:
-    """The OASIS TLP 2.0 marking-definition object for ``level``.
+def tlp_level(level: str) -> str:
+    """``level`` as a TLP 2.0 key of :data:`TLP2_IDS`.
 
     Parameters
     ----------
@@ -89,6 +89,12 @@ def tlp_marking(level: str) -> stix2.MarkingDefinition:
     key = level.lower().removeprefix("tlp:")
     if key not in TLP2_IDS:
         raise ValueError(f"unknown TLP level {level!r}; use one of: {', '.join(TLP_LEVELS)}")
+    return key
+
+
+def tlp_marking(level: str) -> stix2.MarkingDefinition:
+    """The OASIS TLP 2.0 marking-definition object for ``level`` (see :func:`tlp_level`)."""
+    key = tlp_level(level)
     return stix2.MarkingDefinition(
         id=TLP2_IDS[key], created=TLP2_CREATED, name=f"TLP:{key.upper()}",
         extensions={TLP2_EXTENSION_ID: {"extension_type": "property-extension", "tlp_2_0": key}})
