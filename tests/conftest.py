@@ -114,7 +114,9 @@ def make_run(store, clusters: list[list[str]], *, datasets: list[str] | None = N
         ends AS (SELECT cluster_id, unnest([account_a, account_b]) AS account_key, weight, q_value FROM e)
         SELECT {run_id}, m.cluster_id, m.account_key, count(ends.weight), coalesce(sum(ends.weight), 0),
                coalesce(least(max(-log10(ends.q_value)), 300), 0)
-        FROM _mr_members m LEFT JOIN ends USING (cluster_id, account_key) GROUP BY ALL
+        FROM _mr_members m LEFT JOIN ends USING (cluster_id, account_key)
+        WHERE m.cluster_id IN (SELECT cluster_id FROM e)        -- a group with no edge is no cluster
+        GROUP BY ALL
     """)
     con.execute(f"""
         INSERT INTO clusters

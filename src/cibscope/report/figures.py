@@ -14,6 +14,8 @@ from typing import Any
 
 import igraph as ig
 import matplotlib
+import matplotlib.dates as mdates
+import numpy as np
 from matplotlib.figure import Figure
 
 #: Colours of account labels in the network picture (cycled by label, in sorted order).
@@ -29,7 +31,7 @@ def timeline_svg(activity: dict[str, list], first_seen: dt.datetime, last_seen: 
     ----------
     activity : dict
         One cluster's entry of :func:`cibscope.report.query.activity`:
-        ``bucket`` ("hour" or "day"), ``t`` (bucket starts, UTC), ``posts``,
+        ``bucket`` ("hour", "day" or "week"), ``t`` (bucket starts, UTC), ``posts``,
         ``coactions`` (counts per bucket).
     first_seen, last_seen : datetime
         The cluster's first and last co-action (UTC), shaded.
@@ -46,16 +48,30 @@ def timeline_svg(activity: dict[str, list], first_seen: dt.datetime, last_seen: 
                                 "font.size": 8}):
         fig = Figure(figsize=(7.5, 1.9))
         ax = fig.add_subplot()
-        width = dt.timedelta(hours=1) if activity["bucket"] == "hour" else dt.timedelta(days=1)
-        ax.axvspan(first_seen, last_seen + width, color="#fde4b0", zorder=0, label="co-action window")
-        ax.bar(activity["t"], activity["posts"], width=width, align="edge", color="#9ab", label="member posts")
-        ax.bar(activity["t"], activity["coactions"], width=width, align="edge", color="#c33",
-               label="posts in evidence")
+        step = {"hour": np.timedelta64(1, "h"), "day": np.timedelta64(1, "D"),
+                "week": np.timedelta64(7, "D")}[activity["bucket"]]
+        t = np.array(activity["t"], dtype="datetime64[s]")
+        # Dense bins from the first to the last bucket: one path per series, not one patch per bar.
+        edges = np.arange(t.min(), t.max() + 2 * step, step).astype("datetime64[s]")
+        idx = ((t - edges[0]) // step).astype(int)
+        posts = np.zeros(len(edges) - 1)
+        coact = np.zeros(len(edges) - 1)
+        np.add.at(posts, idx, activity["posts"])
+        np.add.at(coact, idx, activity["coactions"])
+        x = mdates.date2num(edges.astype(dt.datetime))
+        ax.axvspan(mdates.date2num(first_seen), mdates.date2num(last_seen), color="#fde4b0", zorder=0,
+                   label="co-action window")
+        # fill_between (a PolyCollection) rather than bars or stairs: matplotlib sizes it in one numpy pass.
+        ax.fill_between(x, np.append(posts, 0), step="post", color="#9ab", lw=0, label="member posts")
+        ax.fill_between(x, np.append(coact, 0), step="post", color="#c33", lw=0, label="posts in evidence")
+        ax.set_xlim(x[0], x[-1])
+        ax.set_ylim(0, max(posts.max(), 1) * 1.25)
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
         ax.set_ylabel(f"posts / {activity['bucket']}")
         ax.legend(loc="upper left", frameon=False, fontsize=7, ncols=3)
         ax.spines[["top", "right"]].set_visible(False)
-        fig.autofmt_xdate()
-        fig.tight_layout()
+        fig.subplots_adjust(left=0.08, right=0.99, bottom=0.17, top=0.97)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     svg = buf.getvalue()

@@ -220,12 +220,13 @@ def activity(store: Store, run_id: int, cluster_ids: list[str]) -> dict[str, dic
     """Posts per time bucket of each cluster's members, in the run's datasets.
 
     The bucket is one hour when the members' posts span at most three days,
-    otherwise one day (UTC).
+    one day up to 400 days, otherwise one week (UTC; weeks start on Monday),
+    so a picture has at most a few hundred bins.
 
     Returns
     -------
     dict
-        ``{cluster_id: {"bucket": "hour"|"day", "t": [datetime, ...], "posts": [int, ...],
+        ``{cluster_id: {"bucket": "hour"|"day"|"week", "t": [datetime, ...], "posts": [int, ...],
         "coactions": [int, ...]}}``: ``posts`` counts all member posts,
         ``coactions`` the member posts that appear in the cluster's evidence.
     """
@@ -236,8 +237,9 @@ def activity(store: Store, run_id: int, cluster_ids: list[str]) -> dict[str, dic
             FROM cluster_members m JOIN posts p USING (account_key) JOIN runs r ON r.run_id = m.run_id
             WHERE m.run_id = {rid} AND list_contains($ids, m.cluster_id)
               AND (r.datasets IS NULL OR list_contains(r.datasets, p.dataset))),
-        span AS (SELECT cluster_id, CASE WHEN max(created_at) - min(created_at) <= INTERVAL 3 DAY
-                                         THEN 'hour' ELSE 'day' END AS bucket FROM mp GROUP BY ALL),
+        span AS (SELECT cluster_id, CASE WHEN max(created_at) - min(created_at) <= INTERVAL 3 DAY THEN 'hour'
+                                         WHEN max(created_at) - min(created_at) <= INTERVAL 400 DAY THEN 'day'
+                                         ELSE 'week' END AS bucket FROM mp GROUP BY ALL),
         ev AS (SELECT DISTINCT cluster_id, unnest([post_a, post_b]) AS post_key
                FROM ({_internal_evidence_sql(rid)}))
         SELECT mp.cluster_id, s.bucket, date_trunc(s.bucket, mp.created_at) AS t,
