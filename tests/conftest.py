@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 IRA = SHARED / "ira-troll-tweets-by-author"
 
-#: Real IRA clusters in ``F/`` (accounts sharing hashtags, mentions, links, texts within days).
+#: Real IRA clusters in ``F/`` (accounts sharing hashtags, mentions, links, texts within days);
+#: the ``ira_store`` run flags the first three as candidate operations, not the last.
 IRA_CLUSTERS = [
     ["twitter:FairyMinky", "twitter:FloydSwenson555", "twitter:FannieBradley88",
      "twitter:FrancescaVand", "twitter:fredythecreator"],                               # Fearmonger
@@ -67,8 +68,10 @@ def assemble_ira(folder: Path, letter: str = "F", plant: dict[str, list[tuple[st
 
 
 def make_run(store, clusters: list[list[str]], *, datasets: list[str] | None = None,
-             params: dict | None = None, window_s: float = 7 * 86400) -> int:
+             params: dict | None = None, window_s: float = 7 * 86400, flagged: list[bool] | None = None) -> int:
     """Write a detection run whose clusters are ``clusters`` (lists of account keys); return its run_id.
+
+    ``flagged`` gives ``clusters.flagged`` per cluster (default: all flagged).
 
     Evidence is every (member pair, shared object) of ``actions`` within
     ``window_s`` seconds, keeping the closest post pair; edges, clusters and
@@ -77,10 +80,11 @@ def make_run(store, clusters: list[list[str]], *, datasets: list[str] | None = N
     """
     con = store.con
     run_id = con.execute("SELECT nextval('run_seq')").fetchone()[0]
-    con.execute("CREATE OR REPLACE TEMP TABLE _mr_members (cluster_id VARCHAR, account_key VARCHAR)")
-    for members in clusters:
+    con.execute("CREATE OR REPLACE TEMP TABLE _mr_members (cluster_id VARCHAR, account_key VARCHAR, flagged BOOLEAN)")
+    for i, members in enumerate(clusters):
         cid = "c" + hashlib.sha256("|".join(sorted(members)).encode()).hexdigest()[:15]
-        con.executemany("INSERT INTO _mr_members VALUES (?, ?)", [[cid, m] for m in members])
+        flag = True if flagged is None else flagged[i]
+        con.executemany("INSERT INTO _mr_members VALUES (?, ?, ?)", [[cid, m, flag] for m in members])
     con.execute(f"""
         INSERT INTO edge_evidence
         WITH a AS (SELECT x.*, m.cluster_id FROM actions x JOIN _mr_members m USING (account_key)
@@ -108,18 +112,18 @@ def make_run(store, clusters: list[list[str]], *, datasets: list[str] | None = N
         FROM edge_evidence WHERE run_id = {run_id} GROUP BY ALL
     """)
     con.execute(f"""
-        INSERT INTO cluster_members
+        INSERT INTO cluster_members BY NAME
         WITH e AS (SELECT e.*, m.cluster_id FROM edges e JOIN _mr_members m ON m.account_key = e.account_a
                    WHERE e.run_id = {run_id}),
         ends AS (SELECT cluster_id, unnest([account_a, account_b]) AS account_key, weight, q_value FROM e)
-        SELECT {run_id}, m.cluster_id, m.account_key, count(ends.weight), coalesce(sum(ends.weight), 0),
-               coalesce(least(max(-log10(ends.q_value)), 300), 0)
+        SELECT {run_id} AS run_id, m.cluster_id, m.account_key, count(ends.weight) AS degree,
+               coalesce(sum(ends.weight), 0) AS strength, coalesce(least(max(-log10(ends.q_value)), 300), 0) AS score
         FROM _mr_members m LEFT JOIN ends USING (cluster_id, account_key)
         WHERE m.cluster_id IN (SELECT cluster_id FROM e)        -- a group with no edge is no cluster
         GROUP BY ALL
     """)
     con.execute(f"""
-        INSERT INTO clusters
+        INSERT INTO clusters BY NAME
         WITH e AS (SELECT m.cluster_id, e.* FROM edges e JOIN _mr_members m ON m.account_key = e.account_a
                    WHERE e.run_id = {run_id}),
         ev AS (SELECT m.cluster_id, v.action_type, count(*) AS n FROM edge_evidence v
@@ -127,18 +131,17 @@ def make_run(store, clusters: list[list[str]], *, datasets: list[str] | None = N
         sig AS (SELECT cluster_id, json_group_object(action_type, share) AS signals
                 FROM (SELECT *, round(n / sum(n) OVER (PARTITION BY cluster_id), 4) AS share FROM ev)
                 GROUP BY cluster_id),
+        size AS (SELECT cluster_id, count(*) AS n_accounts, bool_and(flagged) AS flagged FROM _mr_members GROUP BY ALL),
         agg AS (SELECT cluster_id, count(*) AS n_edges, sum(n_coactions) AS n_coactions, sum(expected) AS expected,
                        min(first_seen) AS first_seen, max(last_seen) AS last_seen FROM e GROUP BY ALL)
-        SELECT {run_id}, a.cluster_id,
-               row_number() OVER (ORDER BY a.n_coactions DESC, a.cluster_id),
-               (SELECT count(*) FROM _mr_members m WHERE m.cluster_id = a.cluster_id), a.n_edges, a.n_coactions,
-               a.expected, pow(10, -least(a.n_coactions, 300)), least(a.n_coactions, 300),
-               (SELECT s.signals FROM sig s WHERE s.cluster_id = a.cluster_id),
+        SELECT {run_id} AS run_id, a.cluster_id,
+               row_number() OVER (ORDER BY s.flagged DESC, a.n_coactions DESC, a.cluster_id) AS rank,
+               s.n_accounts, a.n_edges, a.n_coactions, a.expected, pow(10, -least(a.n_coactions, 300)) AS p_value,
+               least(a.n_coactions, 300) AS score, a.n_coactions / a.expected AS lift, s.flagged, g.signals,
                a.first_seen, a.last_seen,
-               (SELECT count(*) FROM _mr_members m WHERE m.cluster_id = a.cluster_id) || ' accounts with '
-                   || a.n_coactions || ' co-actions between ' || strftime(a.first_seen, '%Y-%m-%d') || ' and '
-                   || strftime(a.last_seen, '%Y-%m-%d')
-        FROM agg a
+               s.n_accounts || ' accounts with ' || a.n_coactions || ' co-actions between '
+                   || strftime(a.first_seen, '%Y-%m-%d') || ' and ' || strftime(a.last_seen, '%Y-%m-%d') AS summary
+        FROM agg a JOIN size s USING (cluster_id) JOIN sig g USING (cluster_id)
     """)
     counts = con.execute(f"""
         SELECT (SELECT count(*) FROM actions WHERE ? IS NULL OR list_contains(?, dataset)),
@@ -167,6 +170,6 @@ def ira_store(tmp_path_factory):
     folder = assemble_ira(base / "ira-F", plant=plant)
     store = Store(base / "store.duckdb")
     ingest(store, folder)
-    run_id = make_run(store, IRA_CLUSTERS)
+    run_id = make_run(store, IRA_CLUSTERS, flagged=[True, True, True, False])
     yield store, run_id
     store.close()

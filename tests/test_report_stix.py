@@ -52,13 +52,14 @@ def test_tlp_1_and_unknown_levels_are_refused():
     assert tlp_marking("TLP:Amber+Strict").id == TLP2_IDS["amber+strict"]
 
 
-def test_one_grouping_per_cluster_with_store_counts_and_times(ira_store, bundle):
+def test_one_grouping_per_flagged_cluster_with_store_counts_and_times(ira_store, bundle):
     store, run_id = ira_store
     objs = {o["id"]: o for o in bundle["objects"]}
     groupings = [o for o in objs.values() if o["type"] == "grouping"]
     rows = store.con.execute("""SELECT cluster_id, n_coactions, first_seen, last_seen, n_accounts
-                                FROM clusters WHERE run_id = ? ORDER BY rank""", [run_id]).fetchall()
-    assert len(groupings) == len(rows) == len(IRA_CLUSTERS)
+                                FROM clusters WHERE run_id = ? AND flagged ORDER BY rank""", [run_id]).fetchall()
+    assert len(groupings) == len(rows) == len(IRA_CLUSTERS) - 1      # the unflagged cluster is not shared
+    assert not any(a in o.get("user_id", "") for o in objs.values() for a in ("FisherrrCaleb", "Funky_KaY1"))
     for g, (cid, n_co, first, last, n_acc) in zip(groupings, rows):
         assert g["context"] == "suspicious-activity" and cid in g["name"]
         observed = [objs[r] for r in g["object_refs"] if r.startswith("observed-data--")]

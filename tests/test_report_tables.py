@@ -38,6 +38,7 @@ def test_clusters_csv_matches_store(tables):
     for row, (cid, rank, size, n_co, first, last, n_members) in zip(rows, expected):
         assert (row["cluster_id"], int(row["rank"]), int(row["n_accounts"]), int(row["n_coactions"])) == \
             (cid, rank, size, n_co)
+        assert row["flagged"] == ("true" if rank <= 3 else "false")
         assert int(row["n_accounts"]) == n_members
         assert (row["first_seen"], row["last_seen"]) == (first, last)
         assert row["summary"]
@@ -71,13 +72,17 @@ def test_accounts_csv_flags_members(tables):
     assert len({(r["platform"], r["account_id"]) for r in rows}) == len(rows)
     members = dict(store.con.execute(
         "SELECT account_key, cluster_id FROM cluster_members WHERE run_id = ?", [run_id]).fetchall())
-    flagged = {f"{r['platform']}:{r['account_id']}": r for r in rows if r["flagged"] == "true"}
-    assert set(flagged) == set(members) == {a for c in IRA_CLUSTERS for a in c}
-    for key, r in flagged.items():
-        assert r["cluster_id"] == members[key] and float(r["score"]) > 0
+    by_key = {f"{r['platform']}:{r['account_id']}": r for r in rows}
+    in_cluster = {k for k, r in by_key.items() if r["cluster_id"]}
+    flagged = {k for k, r in by_key.items() if r["flagged"] == "true"}
+    assert in_cluster == set(members) == {a for c in IRA_CLUSTERS for a in c}
+    # the run flags the first three clusters as candidate operations, not the RightTroll one
+    assert flagged == {a for c in IRA_CLUSTERS[:3] for a in c}
+    for key in in_cluster:
+        assert by_key[key]["cluster_id"] == members[key] and float(by_key[key]["score"]) > 0
     for r in rows:
-        if r["flagged"] == "false":
-            assert r["cluster_id"] == "" and float(r["score"]) == 0
+        if not r["cluster_id"]:
+            assert r["flagged"] == "false" and float(r["score"]) == 0
         assert r["label"].startswith("IRA:")               # labels from the real authors.csv
     handles = {r["account_id"]: r["handle"] for r in rows}
     assert handles["FindDietNone"] == "FindDiet"           # handle from authors.csv, not the file name

@@ -97,10 +97,12 @@ def render_html(store: Store, run_id: int, *, tlp: str = "amber", top_clusters: 
         if cid in edges:
             sec["network"] = network_layout(mem[cid], edges[cid], max_nodes=max_nodes)
         sections.append(sec)
-    n_flagged = store.con.execute("SELECT count(DISTINCT account_key) FROM cluster_members WHERE run_id = ?",
-                                  [int(run_id)]).fetchall()[0][0]
+    n_members, n_flagged = store.con.execute(
+        "SELECT count(DISTINCT account_key), count(DISTINCT account_key) FILTER (WHERE c.flagged) "
+        "FROM cluster_members m JOIN clusters c USING (run_id, cluster_id) WHERE run_id = ?",
+        [int(run_id)]).fetchall()[0]
     return environment().get_template("report.html.j2").render(
-        run=run, clusters=all_clusters, sections=sections, n_flagged=n_flagged, top_clusters=top_clusters,
+        run=run, clusters=all_clusters, sections=sections, n_members=n_members, n_flagged=n_flagged, top_clusters=top_clusters,
         tlp=level, tlp_colours=TLP_COLOURS[level],
         generated=run["created_at"])
 

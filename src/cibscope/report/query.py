@@ -61,12 +61,16 @@ def covered_accounts_sql(run_id: int) -> str:
     """
 
 
-def clusters(store: Store, run_id: int, limit: int | None = None) -> list[dict[str, Any]]:
+def clusters(store: Store, run_id: int, limit: int | None = None, *,
+             flagged_only: bool = False) -> list[dict[str, Any]]:
     """Clusters of the run by rank (1 first), ``signals`` decoded to ``{signal: share}``.
 
-    ``limit`` keeps the ``limit`` best-ranked clusters (None: all).
+    ``limit`` keeps the ``limit`` best-ranked clusters (None: all);
+    ``flagged_only`` keeps the clusters the detector flagged as candidate
+    operations (``clusters.flagged``).
     """
-    sql = "SELECT * EXCLUDE (run_id) FROM clusters WHERE run_id = ? ORDER BY rank, cluster_id"
+    where = " AND flagged" if flagged_only else ""
+    sql = f"SELECT * EXCLUDE (run_id) FROM clusters WHERE run_id = ?{where} ORDER BY rank, cluster_id"
     params: list = [int(run_id)]
     if limit is not None:
         sql += " LIMIT ?"

@@ -1,7 +1,10 @@
 """STIX 2.1 bundle of a run's clusters, marked with a TLP 2.0 level.
 
-Model (one set per cluster, in rank order, for the ``max_clusters`` best)
------------------------------------------------------------------------
+Model (one set per flagged cluster, in rank order, for the ``max_clusters`` best)
+-------------------------------------------------------------------------------
+Only clusters the detector flagged as candidate operations (``clusters.flagged``)
+are shared; the others stay in the local tables and report.
+
 * ``grouping`` with ``context = "suspicious-activity"``: a cluster is a
   statistical finding of coordination, not an attributed adversary, so it is
   shared as a grouping (STIX 2.1 section 4.7) rather than an ``intrusion-set``
@@ -143,7 +146,7 @@ def build_bundle(store: Store, run_id: int, *, tlp: str = "amber", identity_name
     identity_name : str, default "cibscope"
         Name of the reporting organisation (the ``identity`` object).
     max_clusters : int or None, default 50
-        Export the best-ranked clusters only (None: all).
+        Export the best-ranked flagged clusters only (None: every flagged cluster).
     top_links : int, default 10
         ``url``/``domain-name`` observables per cluster (most shared first).
     max_edges : int, default 200
@@ -170,7 +173,7 @@ def build_bundle(store: Store, run_id: int, *, tlp: str = "amber", identity_name
     common = {"created": created, "modified": created, "created_by_ref": identity.id,
               "object_marking_refs": [marking.id]}
 
-    top = clusters(store, run_id, limit=max_clusters)
+    top = clusters(store, run_id, limit=max_clusters, flagged_only=True)
     ids = [c["cluster_id"] for c in top]
     mem = members(store, run_id, ids)
     links = top_objects(store, run_id, ids, k=top_links, action_types=LINK_TYPES)
@@ -212,7 +215,7 @@ def build_bundle(store: Store, run_id: int, *, tlp: str = "amber", identity_name
             id=_sid("grouping", run_key, cid), context="suspicious-activity",
             name=f"cibscope cluster {cid} (rank {c['rank']})",
             description=(f"{c['summary']}\n\nAccounts: {c['n_accounts']}; edges: {c['n_edges']}; "
-                         f"co-actions: {c['n_coactions']} (expected {c['expected']:.3g}); "
+                         f"co-actions: {c['n_coactions']} (expected {c['expected']:.3g}, lift {c['lift']:.1f}); "
                          f"p-value: {c['p_value']:.3g}; score: {c['score']:.1f}; signals: {signals}."),
             object_refs=[observed.id, *account_ref.values(), *link_refs, *(r.id for r in rels)], **common)
         objects += [observed, *rels, grouping]

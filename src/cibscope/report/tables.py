@@ -12,8 +12,8 @@ from ..store.db import Store, _sql_str
 from .query import covered_accounts_sql, run_info
 
 #: Columns of ``clusters.csv``, in order.
-CLUSTER_COLUMNS = ("cluster_id", "rank", "n_accounts", "n_edges", "n_coactions", "expected", "score",
-                   "p_value", "signals", "first_seen", "last_seen", "summary")
+CLUSTER_COLUMNS = ("cluster_id", "rank", "flagged", "n_accounts", "n_edges", "n_coactions", "expected", "lift",
+                   "score", "p_value", "signals", "first_seen", "last_seen", "summary")
 #: Columns of ``accounts.csv``, in order.
 ACCOUNT_COLUMNS = ("platform", "account_id", "handle", "cluster_id", "flagged", "score", "label")
 
@@ -29,14 +29,15 @@ def _copy(store: Store, query: str, path: Path, fmt: str) -> Path:
 def write_clusters_csv(store: Store, run_id: int, path: str | Path) -> Path:
     """Write one row per cluster of the run, best rank first.
 
-    Columns: :data:`CLUSTER_COLUMNS`; ``n_accounts`` is the cluster's size,
-    ``score`` is ``-log10(p_value)`` (capped at 300), ``signals`` the JSON
+    Columns: :data:`CLUSTER_COLUMNS`; ``flagged`` is the detector's verdict
+    (a candidate operation), ``n_accounts`` the cluster's size, ``lift``
+    ``n_coactions / expected``, ``score`` is ``-log10(p_value)`` (capped at 300), ``signals`` the JSON
     object ``{signal: share of the cluster's co-actions}``, ``first_seen``/
     ``last_seen`` the first and last co-action (UTC).
     """
     rid = int(run_id)
     return _copy(store, f"""
-        SELECT cluster_id, rank, n_accounts, n_edges, n_coactions, expected, score, p_value,
+        SELECT cluster_id, rank, flagged, n_accounts, n_edges, n_coactions, expected, lift, score, p_value,
                signals::VARCHAR AS signals, strftime(first_seen, {_ISO}) AS first_seen,
                strftime(last_seen, {_ISO}) AS last_seen, summary
         FROM clusters WHERE run_id = {rid} ORDER BY rank, cluster_id
@@ -55,25 +56,28 @@ def write_accounts_csv(store: Store, run_id: int, path: str | Path) -> Path:
     """Write one row per account seen in the data the run covered.
 
     See :func:`~cibscope.report.query.covered_accounts_sql` for "seen".
-    Columns: :data:`ACCOUNT_COLUMNS`. ``cluster_id`` is empty and ``flagged``
-    false for an account in no cluster; ``score`` is ``cluster_members.score``
-    (max ``-log10(q)`` of its edges) or 0. An account in several clusters gets
-    the best-ranked one. ``label`` is the known ground truth, when ingested.
+    Columns: :data:`ACCOUNT_COLUMNS`. ``cluster_id`` is the account's cluster
+    (the best-ranked one if several), empty if none; ``flagged`` is true when
+    the account is a member of a cluster the detector flagged as a candidate
+    operation (``clusters.flagged``); ``score`` is ``cluster_members.score``
+    (max ``-log10(q)`` of its edges) or 0. ``label`` is the known ground truth,
+    when ingested.
     Rows: flagged first, then by score, platform and account_id.
     """
     rid = int(run_id)
     return _copy(store, f"""
         WITH seen AS ({covered_accounts_sql(rid)}),
         member AS (
-            SELECT m.account_key, arg_min(m.cluster_id, c.rank) AS cluster_id, max(m.score) AS score
+            SELECT m.account_key, arg_min(m.cluster_id, c.rank) AS cluster_id, bool_or(c.flagged) AS flagged,
+                   max(m.score) AS score
             FROM cluster_members m JOIN clusters c USING (run_id, cluster_id)
             WHERE m.run_id = {rid} GROUP BY m.account_key)
         SELECT coalesce(a.platform, split_part(s.account_key, ':', 1)) AS platform,
                coalesce(a.account_id, substr(s.account_key, strpos(s.account_key, ':') + 1)) AS account_id,
-               a.handle, m.cluster_id, m.cluster_id IS NOT NULL AS flagged,
+               a.handle, m.cluster_id, coalesce(m.flagged, false) AS flagged,
                coalesce(m.score, 0) AS score, a.label
         FROM seen s LEFT JOIN accounts a USING (account_key) LEFT JOIN member m USING (account_key)
-        ORDER BY flagged DESC, score DESC, platform, account_id
+        ORDER BY flagged DESC, cluster_id IS NULL, score DESC, platform, account_id
     """, Path(path), "csv")
 
 
