@@ -74,7 +74,8 @@ def render_html(store: Store, run_id: int, *, tlp: str = "amber", top_clusters: 
     Raises
     ------
     ValueError
-        Unknown ``run_id`` or TLP level.
+        ``run_id`` is not in the store (:func:`~cibscope.report.query.run_info`)
+        or ``tlp`` is no TLP 2.0 level (:func:`~cibscope.report.stix.tlp_level`).
     """
     level = tlp_level(tlp)
     run = run_info(store, run_id)
