@@ -7,12 +7,21 @@ import pytest
 import stix2
 from stix2validator import ValidationOptions, validate_string
 
-from cibscope.report.stix import TLP2_EXTENSION_ID, TLP2_IDS, build_bundle, tlp_marking, write_bundle
+from cibscope.report.stix import build_bundle, tlp_marking, write_bundle
 
 from conftest import IRA_CLUSTERS
 
 pytestmark = pytest.mark.shared
 
+# Written out from the OASIS TLP 2.0 objects (see ../shared/README.md), not imported from the code under test.
+TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
+TLP2_IDS = {
+    "clear": "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+    "green": "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+    "amber": "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    "amber+strict": "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    "red": "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+}
 SCO_TYPES = {"user-account", "url", "domain-name"}
 META_TYPES = {"marking-definition", "extension-definition", "language-content"}
 
@@ -34,7 +43,7 @@ def test_bundle_validates_strictly_and_every_sdo_sro_is_marked(ira_store, level)
     assert len(marking) == 1 and marking[0]["id"] == TLP2_IDS[level]
     assert marking[0]["extensions"][TLP2_EXTENSION_ID] == {"extension_type": "property-extension",
                                                            "tlp_2_0": level}
-    assert marking[0]["name"] == f"TLP:{level.upper()}"
+    assert marking[0]["name"] == f"TLP:{level.upper()}" and marking[0]["created"] == "2022-10-01T00:00:00.000Z"
     identity = next(o for o in objs if o["type"] == "identity")
     assert identity["name"] == "Example Trust & Safety"
     sdo_sro = [o for o in objs if o["type"] not in SCO_TYPES | META_TYPES]

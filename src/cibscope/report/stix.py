@@ -23,7 +23,8 @@ are shared; the others stay in the local tables and report.
 
 The reporting ``identity`` (``identity_class = "organization"``) is
 ``created_by_ref`` of every SDO/SRO, and every SDO/SRO carries the chosen TLP
-2.0 marking in ``object_marking_refs``. The marking-definition object travels in
+2.0 marking in ``object_marking_refs``. The marking-definition object (from
+:mod:`cibscope.share.markings`, the one table of TLP 2.0 ids) travels in
 the bundle (TLP 2.0 is not predefined in STIX 2.1). The TLP 2.0
 extension-definition object itself is not included: ``stix2-validator`` does not
 require it and it is published by OASIS under its fixed id.
@@ -51,21 +52,12 @@ from typing import Any
 
 import stix2
 
+from ..share.markings import TLP2_EXTENSION_ID, TLP2_IDS, tlp2_marking_definition
 from ..store.db import Store
 from .query import LINK_TYPES, clusters, internal_edges, link_urls, members, run_info, top_objects
 
-TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
-#: Fixed OASIS ids of the TLP 2.0 marking definitions, by level.
-TLP2_IDS = {
-    "clear": "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
-    "green": "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
-    "amber": "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
-    "amber+strict": "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
-    "red": "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
-}
+#: TLP 2.0 levels, from the least to the most restricted.
 TLP_LEVELS = tuple(TLP2_IDS)
-#: The published ``created`` of every TLP 2.0 marking definition.
-TLP2_CREATED = "2022-10-01T00:00:00.000Z"
 #: Platform names that map onto STIX ``account-type-ov``; others are passed through as they are.
 ACCOUNT_TYPES = {"twitter": "twitter", "x": "twitter", "facebook": "facebook"}
 #: Namespace of cibscope's deterministic SDO/SRO ids.
@@ -98,10 +90,7 @@ def tlp_level(level: str) -> str:
 
 def tlp_marking(level: str) -> stix2.MarkingDefinition:
     """The OASIS TLP 2.0 marking-definition object for ``level`` (see :func:`tlp_level`)."""
-    key = tlp_level(level)
-    return stix2.MarkingDefinition(
-        id=TLP2_IDS[key], created=TLP2_CREATED, name=f"TLP:{key.upper()}",
-        extensions={TLP2_EXTENSION_ID: {"extension_type": "property-extension", "tlp_2_0": key}})
+    return stix2.MarkingDefinition(**tlp2_marking_definition(tlp_level(level)))
 
 
 def _sid(kind: str, *parts: Any) -> str:
