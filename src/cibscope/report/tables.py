@@ -1,0 +1,104 @@
+"""Tabular outputs of a run: ``clusters.csv``, ``edges.parquet`` and ``accounts.csv``.
+
+Each file is written by one DuckDB ``COPY (query) TO`` statement straight from
+the store (no Python loop over rows). Timestamps are UTC, written as ISO 8601
+with a ``Z`` suffix in the CSV files and as ``TIMESTAMP`` in Parquet.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..store.db import Store, _sql_str
+from .query import covered_accounts_sql, run_info
+
+#: Columns of ``clusters.csv``, in order.
+CLUSTER_COLUMNS = ("cluster_id", "rank", "flagged", "n_accounts", "n_edges", "n_coactions", "expected", "lift",
+                   "score", "p_value", "signals", "first_seen", "last_seen", "summary")
+#: Columns of ``accounts.csv``, in order.
+ACCOUNT_COLUMNS = ("platform", "account_id", "handle", "cluster_id", "flagged", "score", "label")
+
+_ISO = "'%Y-%m-%dT%H:%M:%SZ'"
+
+
+def _copy(store: Store, query: str, path: Path, fmt: str) -> Path:
+    opts = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
+    store.con.execute(f"COPY ({query}) TO '{_sql_str(path)}' ({opts})")
+    return path
+
+
+def write_clusters_csv(store: Store, run_id: int, path: str | Path) -> Path:
+    """Write one row per cluster of the run, best rank first.
+
+    Columns: :data:`CLUSTER_COLUMNS`; ``flagged`` is the detector's verdict
+    (a candidate operation), ``n_accounts`` the cluster's size, ``lift``
+    ``n_coactions / expected``, ``score`` is ``-log10(p_value)`` (capped at 300), ``signals`` the JSON
+    object ``{signal: share of the cluster's co-actions}``, ``first_seen``/
+    ``last_seen`` the first and last co-action (UTC).
+    """
+    rid = int(run_id)
+    return _copy(store, f"""
+        SELECT cluster_id, rank, flagged, n_accounts, n_edges, n_coactions, expected, lift, score, p_value,
+               signals::VARCHAR AS signals, strftime(first_seen, {_ISO}) AS first_seen,
+               strftime(last_seen, {_ISO}) AS last_seen, summary
+        FROM clusters WHERE run_id = {rid} ORDER BY rank, cluster_id
+    """, Path(path), "csv")
+
+
+def write_edges_parquet(store: Store, run_id: int, path: str | Path) -> Path:
+    """Write the run's edges (every column of ``edges``), most significant first."""
+    rid = int(run_id)
+    return _copy(store, f"""
+        SELECT * FROM edges WHERE run_id = {rid} ORDER BY q_value, p_value, account_a, account_b
+    """, Path(path), "parquet")
+
+
+def write_accounts_csv(store: Store, run_id: int, path: str | Path) -> Path:
+    """Write one row per account seen in the data the run covered.
+
+    See :func:`~cibscope.report.query.covered_accounts_sql` for "seen".
+    Columns: :data:`ACCOUNT_COLUMNS`. ``cluster_id`` is the account's cluster
+    (the best-ranked one if several), empty if none; ``flagged`` is true when
+    the account is a member of a cluster the detector flagged as a candidate
+    operation (``clusters.flagged``); ``score`` is ``cluster_members.score``
+    (max ``-log10(q)`` of its edges) or 0. ``label`` is the known ground truth,
+    when ingested.
+    Rows: flagged first, then by score, platform and account_id.
+    """
+    rid = int(run_id)
+    return _copy(store, f"""
+        WITH seen AS ({covered_accounts_sql(rid)}),
+        member AS (
+            SELECT m.account_key, arg_min(m.cluster_id, c.rank) AS cluster_id, bool_or(c.flagged) AS flagged,
+                   max(m.score) AS score
+            FROM cluster_members m JOIN clusters c USING (run_id, cluster_id)
+            WHERE m.run_id = {rid} GROUP BY m.account_key)
+        SELECT coalesce(a.platform, split_part(s.account_key, ':', 1)) AS platform,
+               coalesce(a.account_id, substr(s.account_key, strpos(s.account_key, ':') + 1)) AS account_id,
+               a.handle, m.cluster_id, coalesce(m.flagged, false) AS flagged,
+               coalesce(m.score, 0) AS score, a.label
+        FROM seen s LEFT JOIN accounts a USING (account_key) LEFT JOIN member m USING (account_key)
+        ORDER BY flagged DESC, cluster_id IS NULL, score DESC, platform, account_id
+    """, Path(path), "csv")
+
+
+def write_tables(store: Store, run_id: int, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``clusters.csv``, ``edges.parquet`` and ``accounts.csv`` into ``out_dir``.
+
+    Returns
+    -------
+    dict
+        ``{"clusters": path, "edges": path, "accounts": path}``.
+
+    Raises
+    ------
+    ValueError
+        ``run_id`` is not in the store.
+    """
+    run_info(store, run_id)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return {
+        "clusters": write_clusters_csv(store, run_id, out / "clusters.csv"),
+        "edges": write_edges_parquet(store, run_id, out / "edges.parquet"),
+        "accounts": write_accounts_csv(store, run_id, out / "accounts.csv"),
+    }
