@@ -89,7 +89,7 @@ def test_accounts_csv_flags_members(tables):
 
 
 def test_accounts_csv_only_covers_the_runs_datasets(tmp_path):
-    """Accounts of another dataset, and authors.csv entries without tweets, are not in accounts.csv."""
+    """Accounts of another dataset are not in accounts.csv."""
     from cibscope.ingest import ingest
     from cibscope.store.db import Store
 
@@ -97,7 +97,7 @@ def test_accounts_csv_only_covers_the_runs_datasets(tmp_path):
         ingest(store, assemble_ira(tmp_path / "ira-F"), dataset="f")
         ingest(store, IRA / "G" / sorted(p.name for p in (IRA / "G").glob("*.csv"))[0], dataset="g")
         n_accounts = store.con.execute("SELECT count(*) FROM accounts").fetchone()[0]
-        assert n_accounts > 2000                            # the single G file brought all of authors.csv
+        assert n_accounts == 38                             # 37 authors of F plus the one G author
         run_id = make_run(store, IRA_CLUSTERS[1:2], datasets=["f"])
         rows = _read(write_tables(store, run_id, tmp_path / "out")["accounts"])
     assert len(rows) == 37
