@@ -62,3 +62,19 @@ def test_bad_rows_keep_good_ones(store, tmp_path):
     assert {ln: e[ln]["field"] for ln in lines} == {
         lines[0]: "language", lines[1]: "publish_date", lines[2]: "content", lines[3]: "content"}
     assert e[lines[1]]["raw_value"] == "June 2015"
+
+
+@pytest.mark.shared
+def test_one_file_with_mixed_line_endings_does_not_sink_the_folder(store, ira_folder):
+    """DuckDB's strict CSV scan refuses a file mixing CRLF and LF; it is re-read leniently, alone."""
+    header = b"author_id,content,region,language,publish_date,harvested_date,following,followers,updates,post_type,retweet"
+    (ira_folder / "A" / "MixedEnds.csv").write_bytes(
+        header + b"\r\n"
+        + b'MixedEnds,"first #x",United States,English,2015-11-26 23:19:00,x,1,2,3,,0\r\n'
+        + b'MixedEnds,"second",United States,English,2015-11-26 23:20:00,x,1,2,3,,0\n'
+        + b'MixedEnds,"third",United States,English,2015-11-26 23:21:00,x,1,2,3,,0\n')
+    s = ingest(store, ira_folder)
+    assert s.posts_added == 71 + 1 + 1 + 3 and s.errors == 0
+    texts = [r["text"] for r in rows(store, "SELECT text FROM posts WHERE account_key = 'twitter:MixedEnds' "
+                                            "ORDER BY created_at")]
+    assert texts == ["first #x", "second", "third"]

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from .detect import DEFAULT_SIGNALS, STEPS, DetectionParams, parse_duration
 from .detect import detect as detect_run
+from .report import TLP_LEVELS
 from .ingest import READERS, IngestError, ingest as ingest_path, make_reader
 from .store.db import DEFAULT_DB, Store
 from .store.schema import ACTION_TYPES
@@ -118,7 +119,6 @@ def import_cmd(folder: Path = typer.Argument(..., help="Folder holding <table>.p
 
 SignalsOption = typer.Option(",".join(DEFAULT_SIGNALS), "--signals",
                              help=f"Comma-separated signals: {', '.join(ACTION_TYPES)}.")
-TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
 
 
 def _params(window: str, signals: str, min_coactions: int, min_account_actions: int,
@@ -194,7 +194,7 @@ def detect(
     params = _params(window, signals, min_coactions, min_account_actions, max_object_accounts, alpha,
                      no_significance, no_discount, min_cluster_size, min_lift, resolution, seed, dataset)
     with Store(db) as store:
-        if store.con.execute("SELECT count(*) FROM actions").fetchone()[0] == 0:
+        if store.con.execute("SELECT count(*) FROM actions").fetchall()[0][0] == 0:
             _fail(f"{db}: the store holds no actions; run `cibscope ingest` first")
         run_id = _run_detection(store, params)
         _write(store, run_id, out_dir, tlp, top)
@@ -211,8 +211,8 @@ def report(
     """Rebuild a saved run's outputs from the store, without recomputing detection."""
     with Store(db, read_only=True) as store:
         if run is None:
-            run = store.con.execute("SELECT max(run_id) FROM runs").fetchone()[0]
-        if run is None or not store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run]).fetchone():
+            run = store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
+        if run is None or not store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run]).fetchall():
             _fail(f"{db}: no detection run {run if run is not None else ''} (run `cibscope detect` first)")
         _write(store, run, out_dir, tlp, top)
 

@@ -70,7 +70,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
 
     say(STEPS[0])
     n_actions = build_actions(con, params)
-    n_accounts = con.execute("SELECT count(*) FROM _acc_map").fetchone()[0]
+    n_accounts = con.execute("SELECT count(*) FROM _acc_map").fetchall()[0][0]
     say(STEPS[1])
     object_stats(con, params)
     con.execute(kappa_sql())
@@ -118,7 +118,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
                                seed=params.seed, min_size=params.min_cluster_size)
 
     say(STEPS[5])
-    run_id = con.execute("SELECT nextval('run_seq')").fetchone()[0]
+    run_id = con.execute("SELECT nextval('run_seq')").fetchall()[0][0]
     con.execute("BEGIN TRANSACTION")
     try:
         _save_edges(con, run_id, edges)

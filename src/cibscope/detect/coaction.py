@@ -84,7 +84,7 @@ def build_actions(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> in
         JOIN _post_map pm USING (post_key)
     """)
     con.execute("DROP TABLE _raw")
-    return con.execute("SELECT count(*) FROM _act").fetchone()[0]
+    return con.execute("SELECT count(*) FROM _act").fetchall()[0][0]
 
 
 #: Fixed-point scale for object weights: integer sums are exact, so results do not depend on
@@ -174,4 +174,4 @@ def coaction_pairs(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> i
             GROUP BY acc_a, acc_b, oid
         ) g JOIN _obj o USING (oid)
     """)
-    return con.execute("SELECT count(*) FROM _pair_obj").fetchone()[0]
+    return con.execute("SELECT count(*) FROM _pair_obj").fetchall()[0][0]

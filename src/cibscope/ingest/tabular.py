@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from .base import Batch, IngestError, read_header
+from .base import Batch, IngestError, errors_table, read_header
 
 #: Rows per batch handed to the store (bounds the Arrow tables held in memory).
 BATCH_ROWS = 500_000
@@ -103,14 +103,7 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
         A file cannot be opened or scanned at all (``ingest`` turns these into
         an :class:`IngestError` naming the input).
     """
-    params = {"files": [str(f) for f in files], "cols": {c: "VARCHAR" for c in columns}}
-    # one file without rejects (the common case): line and record follow from the scan order
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {table} AS
-        SELECT *, rec + 1 AS line, rec AS record FROM (
-            SELECT *, row_number() OVER () AS rec
-            FROM read_csv($files, columns=$cols, header=true, auto_detect=false, delim=',', quote='"',
-                          escape='"', store_rejects=true, filename=true, null_padding=false))""", params)
+    file_errors = _scan_csv(con, table, files, columns)
     # DuckDB reports a row with n missing fields n times: keep the first field per line and error type
     rejects = con.sql("""
         SELECT s.file_path AS file, e.line::BIGINT AS line, arg_min(e.column_name, e.column_idx) AS field,
@@ -133,7 +126,52 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
             SELECT s.* EXCLUDE (r), s.r + 1 + coalesce(j.n_before, 0) AS line, s.r + coalesce(j.n_before, 0) AS record
             FROM s ASOF LEFT JOIN j ON s.filename = j.file AND s.r > j.g""")
         con.unregister("_rejects")
-    return rejects if rejects.num_rows else None
+    rejects = concat_errors(rejects if rejects.num_rows else None, file_errors)
+    return rejects if rejects is not None and rejects.num_rows else None
+
+
+def _scan_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], columns: list[str]) -> pa.Table | None:
+    """Scan ``files`` into ``table`` (with ``rec``, ``line``, ``record``); one bad file never sinks the rest.
+
+    All files are scanned in one statement. If DuckDB cannot scan them (a file
+    whose structure breaks the CSV state machine, such as mixed CRLF/LF line
+    endings), each file is scanned alone, a failing one again without strict
+    mode, and a file that still cannot be scanned becomes one error row
+    (field NULL, reason naming the problem) instead of failing the input.
+    """
+    cols = {c: "VARCHAR" for c in columns}
+
+    def scan(paths: list[Path], strict: bool, create: bool) -> None:
+        verb = f"CREATE OR REPLACE TEMP TABLE {table} AS" if create else f"INSERT INTO {table}"
+        con.execute(f"""
+            {verb}
+            SELECT *, rec + 1 AS line, rec AS record FROM (
+                SELECT *, row_number() OVER () AS rec
+                FROM read_csv($files, columns=$cols, header=true, auto_detect=false, delim=',', quote='"',
+                              escape='"', store_rejects=true, filename=true, null_padding=false,
+                              strict_mode={str(strict).lower()}))""", {"files": [str(p) for p in paths], "cols": cols})
+
+    try:
+        scan(files, True, True)
+        return None
+    except duckdb.InvalidInputException:
+        if len(files) == 1 and not files[0].exists():
+            raise
+    errors, created = [], False
+    for path in files:
+        for strict in (True, False):
+            try:
+                scan([path], strict, not created)
+                created = True
+                break
+            except duckdb.InvalidInputException as exc:
+                if not strict:
+                    errors.append(dict(file=str(path), line=None, field=None, raw_value=None,
+                                       reason="file skipped: DuckDB cannot scan it as CSV even in lenient mode: "
+                                              + str(exc).splitlines()[0]))
+    if not created:
+        raise duckdb.InvalidInputException("; ".join(f"{e['file']}: {e['reason']}" for e in errors))
+    return errors_table(errors)
 
 
 def records_read(con: duckdb.DuckDBPyConnection, table: str, rejects: pa.Table | None) -> int:

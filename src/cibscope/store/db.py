@@ -138,10 +138,10 @@ class Store:
     # -- ingest bookkeeping -------------------------------------------------
     def already_ingested(self, sha256: str, fmt: str) -> bool:
         """True if a file with these bytes was ingested before in this format."""
-        row = self.con.execute(
+        # fetchall(), not fetchone(): DuckDB 2.0 keeps a half-read result open and then refuses con.sql()
+        return bool(self.con.execute(
             "SELECT 1 FROM ingested_files WHERE file_sha256 = ? AND format = ?", [sha256, fmt]
-        ).fetchone()
-        return row is not None
+        ).fetchall())
 
     def ensure_dataset(self, dataset: str) -> None:
         self.con.execute(
@@ -205,7 +205,7 @@ class Store:
                 """,
                 [dataset, source_file],
             )
-            n_posts = con.execute("SELECT count(*) FROM _new_posts").fetchone()[0]
+            n_posts = con.execute("SELECT count(*) FROM _new_posts").fetchall()[0][0]
             con.execute("INSERT INTO posts SELECT * FROM _new_posts")
             n_acc = self._merge_accounts(dataset)
             con.execute(
@@ -256,7 +256,7 @@ class Store:
         n_new = con.execute(
             "SELECT count(*) FROM _batch_accounts b WHERE NOT EXISTS "
             "(SELECT 1 FROM accounts a WHERE a.account_key = b.account_key)"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         con.execute(
             """
             UPDATE accounts SET
@@ -366,23 +366,23 @@ class Store:
         added = {}
         for t in found:
             src = f"read_parquet('{_sql_str(folder / f'{t}.parquet')}')"
-            before = self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            before = self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
             if t in keys:
                 cond = " AND ".join(f"o.{k} = n.{k}" for k in keys[t])
                 self.con.execute(f"INSERT INTO {t} SELECT * FROM {src} n WHERE NOT EXISTS "
                                  f"(SELECT 1 FROM {t} o WHERE {cond})")
             else:
                 self.con.execute(f"INSERT INTO {t} SELECT * FROM {src} EXCEPT SELECT * FROM {t}")
-            added[t] = self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] - before
+            added[t] = self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] - before
         if "runs" in found:
-            top = self.con.execute("SELECT coalesce(max(run_id), 0) FROM runs").fetchone()[0]
+            top = self.con.execute("SELECT coalesce(max(run_id), 0) FROM runs").fetchall()[0][0]
             self.con.execute(f"DROP SEQUENCE IF EXISTS run_seq; CREATE SEQUENCE run_seq START {top + 1}")
         return added
 
     # -- reads ---------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         """Row count of each table."""
-        return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
                 for t in DATA_TABLES + RESULT_TABLES}
 
 
