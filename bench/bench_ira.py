@@ -41,7 +41,7 @@ def run(cmd: list[str]) -> tuple[float, float]:
 def anchor_scan(data: Path) -> float:
     code = ("import duckdb,sys,glob;"
             "fs=[f for f in glob.glob(sys.argv[1]+'/*/*.csv')];"
-            "print(duckdb.sql(\"select count(*) from read_csv($f, all_varchar=true)\", params={'f': fs}).fetchone())")
+            "print(duckdb.sql(\"select count(*) from read_csv($f, all_varchar=true)\", params={'f': fs}).fetchall())")
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, str(data)], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t

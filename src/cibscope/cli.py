@@ -16,12 +16,11 @@ from rich.table import Table
 
 from pydantic import ValidationError
 
-from .detect import DEFAULT_SIGNALS, STEPS, DetectionParams, parse_duration
+from .detect import DEFAULT_SIGNALS, SIGNALS, STEPS, DetectionParams, parse_duration
 from .detect import detect as detect_run
 from .report import TLP_LEVELS
 from .ingest import READERS, IngestError, ingest as ingest_path, make_reader
 from .store.db import DEFAULT_DB, Store
-from .store.schema import ACTION_TYPES
 
 app = typer.Typer(help="Find coordinated inauthentic behaviour (CIB) and share it as STIX 2.1.",
                   no_args_is_help=True, add_completion=False)
@@ -118,21 +117,23 @@ def import_cmd(folder: Path = typer.Argument(..., help="Folder holding <table>.p
 
 
 SignalsOption = typer.Option(",".join(DEFAULT_SIGNALS), "--signals",
-                             help=f"Comma-separated signals: {', '.join(ACTION_TYPES)}.")
+                             help=f"Comma-separated signals: {', '.join(SIGNALS)}.")
 
 
 def _params(window: str, signals: str, min_coactions: int, min_account_actions: int,
             max_object_accounts: int, alpha: float, no_significance: bool, no_discount: bool,
             min_cluster_size: int, min_lift: float, resolution: float, seed: int,
-            datasets: Optional[list[str]]) -> DetectionParams:
+            datasets: Optional[list[str]], near_dup_threshold: float = 0.6, near_dup_num_perm: int = 32,
+            fast_repost: str = "30s") -> DetectionParams:
     try:
         return DetectionParams(
             window_s=parse_duration(window), signals=[x.strip() for x in signals.split(",") if x.strip()],
             min_coactions=min_coactions, min_account_actions=min_account_actions,
             max_object_accounts=max_object_accounts, alpha=alpha, significance=not no_significance,
             discount=not no_discount, min_cluster_size=min_cluster_size, min_lift=min_lift,
-            resolution=resolution, seed=seed,
-            datasets=datasets or None)
+            resolution=resolution, seed=seed, datasets=datasets or None,
+            near_dup_threshold=near_dup_threshold, near_dup_num_perm=near_dup_num_perm,
+            fast_repost_s=parse_duration(fast_repost))
     except (ValueError, ValidationError) as exc:
         _fail(f"bad detection parameters: {exc}")
         raise  # unreachable
@@ -183,6 +184,9 @@ def detect(
     no_discount: bool = typer.Option(False, "--no-discount", help="Weigh every object 1 (no popularity discount)."),
     min_cluster_size: int = typer.Option(3, help="Smallest reported cluster."),
     min_lift: float = typer.Option(20.0, help="Flag a cluster only at this many times the expected co-actions."),
+    near_dup_threshold: float = typer.Option(0.6, help="Jaccard threshold of near-duplicate text (text_near)."),
+    near_dup_num_perm: int = typer.Option(32, help="MinHash permutations (text_near)."),
+    fast_repost: str = typer.Option("30s", "--fast-repost", help="Max delay of a fast repost (fast_repost)."),
     resolution: float = typer.Option(1.0, help="Leiden resolution."),
     seed: int = typer.Option(42, help="Leiden seed."),
     dataset: Optional[list[str]] = typer.Option(None, "--dataset", help="Restrict to these datasets."),
@@ -192,7 +196,8 @@ def detect(
 ) -> None:
     """Detect coordinated account networks, save the run in the store and write its outputs."""
     params = _params(window, signals, min_coactions, min_account_actions, max_object_accounts, alpha,
-                     no_significance, no_discount, min_cluster_size, min_lift, resolution, seed, dataset)
+                     no_significance, no_discount, min_cluster_size, min_lift, resolution, seed, dataset,
+                     near_dup_threshold, near_dup_num_perm, fast_repost)
     with Store(db) as store:
         if store.con.execute("SELECT count(*) FROM actions").fetchall()[0][0] == 0:
             _fail(f"{db}: the store holds no actions; run `cibscope ingest` first")

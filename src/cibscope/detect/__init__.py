@@ -15,9 +15,8 @@ import pyarrow as pa
 
 from ..store.db import Store
 from .cluster import leiden_clusters
-from ..store.schema import ACTION_TYPES
 from .coaction import WEIGHT_SCALE, build_actions, coaction_pairs, object_stats
-from .params import DEFAULT_SIGNALS, DetectionParams, parse_duration
+from .params import DEFAULT_SIGNALS, SIGNALS, DetectionParams, parse_duration
 from .significance import (MAX_SCORE, benjamini_hochberg, expected_pairs_sql, kappa_sql,
                            poisson_pvalues, poisson_scores)
 
@@ -78,7 +77,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     coaction_pairs(con, params)
 
     say(STEPS[3])
-    signal_list = "[" + ", ".join(f"'{x}'" for x in ACTION_TYPES) + "]"
+    signal_list = "[" + ", ".join(f"'{x}'" for x in SIGNALS) + "]"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pairs AS
         SELECT acc_a, acc_b, n_coactions, n_post_pairs, weight_fixed / {WEIGHT_SCALE}.0 AS weight,
@@ -287,4 +286,4 @@ def _short(obj: str, n: int = 60) -> str:
     return obj if len(obj) <= n else obj[: n - 1] + "…"
 
 
-__all__ = ["DEFAULT_SIGNALS", "DetectionParams", "RunResult", "STEPS", "detect", "parse_duration"]
+__all__ = ["DEFAULT_SIGNALS", "SIGNALS", "DetectionParams", "RunResult", "STEPS", "detect", "parse_duration"]

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import duckdb
 
+from .derived import derived_actions
 from .params import DetectionParams
 
 
@@ -51,20 +52,27 @@ def build_actions(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> in
     Returns the number of actions kept.
     """
     signals = ", ".join(f"'{s}'" for s in params.signals)
-    where = f"action_type IN ({signals})"
+    datasets = "TRUE"
     if params.datasets:
-        where += " AND dataset IN (" + ", ".join("'" + d.replace("'", "''") + "'" for d in params.datasets) + ")"
+        datasets = "dataset IN (" + ", ".join("'" + d.replace("'", "''") + "'" for d in params.datasets) + ")"
+    derived_actions(con, params, datasets)
     w = float(params.window_s)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW _src AS
+        SELECT account_key, action_type, object_key, ts, post_key FROM actions
+        WHERE action_type IN ({signals}) AND {datasets}
+        UNION ALL
+        SELECT account_key, action_type, object_key, ts, post_key FROM _derived
+    """)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _acc_map AS
         SELECT CAST(row_number() OVER (ORDER BY account_key) AS INTEGER) AS acc, account_key
-        FROM actions WHERE {where}
-        GROUP BY account_key HAVING count(*) >= {int(params.min_account_actions)}
+        FROM _src GROUP BY account_key HAVING count(*) >= {int(params.min_account_actions)}
     """)
-    con.execute(f"""
+    con.execute("""
         CREATE OR REPLACE TEMP TABLE _raw AS
         SELECT m.acc, a.action_type AS signal, a.object_key AS object, epoch(a.ts) AS t, a.post_key
-        FROM actions a JOIN _acc_map m USING (account_key) WHERE {where.replace("action_type", "a.action_type").replace("dataset", "a.dataset")}
+        FROM _src a JOIN _acc_map m USING (account_key)
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _obj_map AS
@@ -83,7 +91,7 @@ def build_actions(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> in
         JOIN _obj_map om USING (signal, object)
         JOIN _post_map pm USING (post_key)
     """)
-    con.execute("DROP TABLE _raw")
+    con.execute("DROP TABLE _raw; DROP VIEW _src; DROP TABLE _derived")
     return con.execute("SELECT count(*) FROM _act").fetchall()[0][0]
 
 

@@ -11,11 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..store.schema import ACTION_TYPES
 
-Signal = Literal["repost", "link", "domain", "hashtag", "mention", "reply", "text", "image"]
+Signal = Literal["repost", "link", "domain", "hashtag", "hashtag_seq", "mention", "reply", "text", "image",
+                 "text_near", "fast_repost"]
+#: Every signal: the stored action types, then those derived at detection time (``detect/derived.py``).
+SIGNALS: tuple[str, ...] = ACTION_TYPES + ("text_near", "fast_repost")
 
 #: Signals on by default. ``domain`` and ``mention`` are off: a shared news domain or a mentioned
-#: celebrity links too many organic accounts to be evidence on its own.
-DEFAULT_SIGNALS: tuple[str, ...] = ("repost", "link", "hashtag", "reply", "text", "image")
+#: celebrity links too many organic accounts to be evidence on its own. ``text_near`` and
+#: ``fast_repost`` are off: they re-count what ``text`` and ``repost`` find (and cost more).
+DEFAULT_SIGNALS: tuple[str, ...] = ("repost", "link", "hashtag", "hashtag_seq", "reply", "text", "image")
 
 
 def parse_duration(value: str | int | float) -> float:
@@ -80,6 +84,12 @@ class DetectionParams(BaseModel):
         Random seed of Leiden: the same input and parameters give the same result.
     datasets : list of str or None
         Restrict the run to these datasets (None: all data in the store).
+    near_dup_threshold : float
+        Jaccard similarity from which two texts are near-duplicates (``text_near``).
+    near_dup_num_perm : int
+        MinHash permutations for ``text_near`` (more: sharper threshold, slower).
+    fast_repost_s : float
+        A repost within this many seconds of its original is a ``fast_repost`` action.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -97,11 +107,14 @@ class DetectionParams(BaseModel):
     resolution: float = Field(1.0, gt=0)
     seed: int = 42
     datasets: list[str] | None = None
+    near_dup_threshold: float = Field(0.6, gt=0, lt=1)
+    near_dup_num_perm: int = Field(32, ge=8, le=256)
+    fast_repost_s: float = Field(30.0, gt=0)
 
     @field_validator("signals")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
-        unknown = sorted(set(v) - set(ACTION_TYPES))
+        unknown = sorted(set(v) - set(SIGNALS))
         if unknown:
-            raise ValueError(f"unknown signals {unknown}; known: {list(ACTION_TYPES)}")
-        return sorted(set(v), key=list(ACTION_TYPES).index)
+            raise ValueError(f"unknown signals {unknown}; known: {list(SIGNALS)}")
+        return sorted(set(v), key=list(SIGNALS).index)

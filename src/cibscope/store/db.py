@@ -287,6 +287,8 @@ class Store:
         link    : ``canonical_url`` of each URL (NULL/blank URLs produce nothing)
         domain  : ``url_host`` of each URL, except shorteners (:data:`SHORTENER_HOSTS`)
         hashtag : lower-cased tag without ``#``
+        hashtag_seq : the post's lower-cased hashtags in order, space-separated, when it has
+                  two or more (hashtag sequences, Pacheco et al. 2021)
         mention : ``<platform>:<lower-cased handle>``
         reply   : ``reply_to`` post key
         text    : ``md5(norm_text(text))`` for non-reposts with at least
@@ -311,6 +313,10 @@ class Store:
             UNION ALL
             SELECT DISTINCT account_key, 'hashtag', tag, created_at, post_key, dataset
               FROM (SELECT *, lower(trim(unnest(hashtags), '# ')) AS tag FROM p) WHERE tag <> ''
+            UNION ALL
+            SELECT account_key, 'hashtag_seq', array_to_string(tags, ' '), created_at, post_key, dataset
+              FROM (SELECT *, list_filter(list_transform(hashtags, lambda h: lower(trim(h, '# '))),
+                                          lambda h: h <> '') AS tags FROM p) WHERE len(tags) >= 2
             UNION ALL
             SELECT DISTINCT account_key, 'mention', platform || ':' || m, created_at, post_key, dataset
               FROM (SELECT *, lower(trim(unnest(mentions), '@ ')) AS m FROM p) WHERE m <> ''

@@ -23,7 +23,7 @@ DATA_TABLES = ("datasets", "ingested_files", "accounts", "posts", "actions", "in
 #: Tables holding detection results.
 RESULT_TABLES = ("runs", "edges", "edge_evidence", "clusters", "cluster_members")
 
-ACTION_TYPES = ("repost", "link", "domain", "hashtag", "mention", "reply", "text", "image")
+ACTION_TYPES = ("repost", "link", "domain", "hashtag", "hashtag_seq", "mention", "reply", "text", "image")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS posts (
 
 CREATE TABLE IF NOT EXISTS actions (
     account_key   VARCHAR NOT NULL,
-    action_type   VARCHAR NOT NULL,       -- repost | link | domain | hashtag | mention | reply | text | image
+    action_type   VARCHAR NOT NULL,       -- repost | link | domain | hashtag | hashtag_seq | mention | reply | text | image
     object_key    VARCHAR NOT NULL,       -- normalised: canonical URL, lower-cased tag, ...
     ts            TIMESTAMP NOT NULL,     -- UTC, the post's created_at
     post_key      VARCHAR NOT NULL,

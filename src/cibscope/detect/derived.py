@@ -1,0 +1,179 @@
+"""Signals derived at detection time: near-duplicate text (MinHash LSH) and fast reposts.
+
+Both produce rows ``(account_key, action_type, object_key, ts, post_key, dataset)``
+in the temp table ``_derived``, in the shape of the store's ``actions``, so the
+co-action core treats them like any other signal.
+
+``text_near``
+    Posts (not reposts) whose normalised texts have an estimated Jaccard
+    similarity of at least ``near_dup_threshold`` share an object: the id of the
+    connected component of LSH band collisions they fall in. Shingles are
+    language-independent: the words of texts with at least
+    :data:`MIN_WORDS` words, else character 3-grams. Signatures follow
+    datasketch's ``MinHash`` (scheme ``affine32``: MurmurHash3 finalizer, then
+    ``a * h + b`` modulo 2^32, permutations from ``MinHash(num_perm, seed)``),
+    with DuckDB's 64-bit ``hash`` of each shingle (lower 32 bits) as the base hash,
+    computed for all posts at once in numpy; bands and rows come from
+    datasketch's ``MinHashLSH`` parameter optimiser. Components can chain
+    (A ~ B ~ C with A, C dissimilar): the object means "same near-duplicate family".
+``fast_repost``
+    A repost made within ``fast_repost_s`` seconds of the original post (the
+    original must be in the store); the object is the original. Off by default:
+    with ``repost`` on it would count the same reposts twice.
+
+References
+----------
+Broder, A. (1997). On the resemblance and containment of documents (MinHash).
+Leskovec, Rajaraman, Ullman. Mining of Massive Datasets, ch. 3 (LSH banding).
+Pacheco, D. et al. (2021), ICWSM (co-tweet / similar-text co-action).
+"""
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from datasketch import MinHash
+from datasketch.lsh import _optimal_param
+from datasketch.minhash import _fmix
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from ..store.db import MIN_TEXT_TOKENS
+from .params import DetectionParams
+
+#: Texts with at least this many words are shingled by words, shorter ones by character 3-grams.
+MIN_WORDS = 5
+
+
+def minhash_signatures(shingle_hashes: np.ndarray, doc_index: np.ndarray, n_docs: int, *,
+                       num_perm: int, seed: int = 1) -> np.ndarray:
+    """MinHash signatures of many documents at once (datasketch ``affine32`` scheme).
+
+    Parameters
+    ----------
+    shingle_hashes : ndarray of shape (n_shingles,), uint32
+        Base hash of each shingle.
+    doc_index : ndarray of shape (n_shingles,), int, sorted ascending
+        Document of each shingle (0 .. n_docs-1); every document has at least one shingle.
+    n_docs : int
+    num_perm : int
+    seed : int
+        datasketch's permutation seed.
+
+    Returns
+    -------
+    ndarray of shape (n_docs, num_perm), uint32
+        Row ``d`` equals ``MinHash(num_perm, seed, hashfunc=<base hash>)`` updated with
+        document ``d``'s shingles (``hashvalues``).
+    """
+    a, b = MinHash(num_perm=num_perm, seed=seed).permutations
+    hv = _fmix(shingle_hashes.astype(np.uint32), 32)
+    starts = np.flatnonzero(np.r_[True, doc_index[1:] != doc_index[:-1]])
+    out = np.empty((n_docs, num_perm), dtype=np.uint32)
+    chunk = max(1, 4_000_000 // num_perm)  # bound the (shingles x perms) temporary
+    with np.errstate(over="ignore"):
+        for lo in range(0, len(starts), chunk):
+            hi = min(len(starts), lo + chunk)
+            s0 = starts[lo]
+            s1 = starts[hi] if hi < len(starts) else len(hv)
+            phv = hv[s0:s1, None] * a[None, :] + b[None, :]
+            out[doc_index[starts[lo:hi]]] = np.minimum.reduceat(phv, starts[lo:hi] - s0, axis=0)
+    return out
+
+
+def lsh_components(signatures: np.ndarray, threshold: float) -> np.ndarray:
+    """Connected components of documents that collide in at least one LSH band.
+
+    Parameters
+    ----------
+    signatures : ndarray of shape (n_docs, num_perm), uint32
+    threshold : float
+        Jaccard threshold used to choose (bands, rows) as datasketch's MinHashLSH does.
+
+    Returns
+    -------
+    ndarray of shape (n_docs,), int
+        Component label per document (singletons have their own label).
+    """
+    n, num_perm = signatures.shape
+    bands, rows = _optimal_param(threshold, num_perm, 0.5, 0.5)
+    src, dst = [], []
+    mult = np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        for band in range(bands):
+            block = signatures[:, band * rows:(band + 1) * rows].astype(np.uint64)
+            key = np.full(n, np.uint64(band + 1))
+            for j in range(rows):
+                key = (key * mult) ^ block[:, j]
+            order = np.argsort(key, kind="stable")
+            k = key[order]
+            same = np.flatnonzero(k[1:] == k[:-1])
+            src.append(order[same])
+            dst.append(order[same + 1])
+    src_a = np.concatenate(src) if src else np.empty(0, np.int64)
+    dst_a = np.concatenate(dst) if dst else np.empty(0, np.int64)
+    graph = coo_matrix((np.ones(len(src_a), np.int8), (src_a, dst_a)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def derived_actions(con: duckdb.DuckDBPyConnection, params: DetectionParams, where: str) -> int:
+    """Create ``_derived`` with the run's derived-signal actions; returns its row count.
+
+    ``where`` is the SQL filter on ``posts`` for the run's datasets (``TRUE`` for all).
+    """
+    con.execute("""CREATE OR REPLACE TEMP TABLE _derived (account_key VARCHAR, action_type VARCHAR,
+                   object_key VARCHAR, ts TIMESTAMP, post_key VARCHAR, dataset VARCHAR)""")
+    if "fast_repost" in params.signals:
+        con.execute(f"""
+            INSERT INTO _derived
+            SELECT r.account_key, 'fast_repost', r.repost_of, r.created_at, r.post_key, r.dataset
+            FROM posts r JOIN posts o ON o.post_key = r.repost_of
+            WHERE r.kind = 'repost' AND {where.replace('dataset', 'r.dataset')}
+              AND epoch(r.created_at) - epoch(o.created_at) BETWEEN 0 AND {float(params.fast_repost_s)}
+        """)
+    if "text_near" in params.signals:
+        _near_duplicates(con, params, where)
+    return con.execute("SELECT count(*) FROM _derived").fetchall()[0][0]
+
+
+def _near_duplicates(con: duckdb.DuckDBPyConnection, params: DetectionParams, where: str) -> None:
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _nd_docs AS
+        SELECT row_number() OVER (ORDER BY post_key) - 1 AS doc, post_key, account_key, created_at, dataset, nt
+        FROM (SELECT post_key, account_key, created_at, dataset, norm_text(text) AS nt FROM posts
+              WHERE kind <> 'repost' AND {where})
+        WHERE len(string_split(nt, ' ')) >= {MIN_TEXT_TOKENS}
+    """)
+    shingles = con.sql(f"""
+        WITH w AS (SELECT doc, nt, list_filter(regexp_split_to_array(nt, '[^\\p{{L}}\\p{{N}}_#@]+'),
+                                               lambda x: x <> '') AS words FROM _nd_docs)
+        SELECT doc, CAST(hash(s) & 4294967295 AS UINTEGER) AS h FROM (
+            SELECT doc, unnest(CASE WHEN len(words) >= {MIN_WORDS} THEN list_distinct(words)
+                                    ELSE list_distinct(list_transform(range(1, greatest(length(nt) - 1, 2)),
+                                                                      lambda i: substr(nt, i, 3))) END) AS s
+            FROM w)
+        ORDER BY doc
+    """).to_arrow_table()
+    n_docs = con.execute("SELECT count(*) FROM _nd_docs").fetchall()[0][0]
+    if n_docs < 2 or shingles.num_rows == 0:
+        return
+    doc = shingles.column("doc").to_numpy()
+    # documents without shingles cannot collide: give them an empty signature of max values
+    sig = np.full((n_docs, params.near_dup_num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+    present = np.unique(doc)
+    sig_present = minhash_signatures(shingles.column("h").to_numpy(), np.searchsorted(present, doc),
+                                     len(present), num_perm=params.near_dup_num_perm)
+    sig[present] = sig_present
+    labels = lsh_components(sig[present], params.near_dup_threshold)
+    comp = np.full(n_docs, -1, dtype=np.int64)
+    comp[present] = labels
+    con.register("_nd_comp", pa.table({"doc": np.arange(n_docs), "comp": comp}))
+    con.execute("""
+        INSERT INTO _derived
+        WITH c AS (SELECT d.*, k.comp FROM _nd_docs d JOIN _nd_comp k USING (doc) WHERE k.comp >= 0),
+        sized AS (SELECT comp, min(post_key) AS first_post FROM c GROUP BY comp HAVING count(*) >= 2)
+        SELECT c.account_key, 'text_near', 'near:' || s.first_post, c.created_at, c.post_key, c.dataset
+        FROM c JOIN sized s USING (comp)
+    """)
+    con.unregister("_nd_comp")
+    con.execute("DROP TABLE _nd_docs")
