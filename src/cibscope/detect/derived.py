@@ -69,15 +69,11 @@ def minhash_signatures(shingle_hashes: np.ndarray, doc_index: np.ndarray, n_docs
     a, b = MinHash(num_perm=num_perm, seed=seed).permutations
     hv = _fmix(shingle_hashes.astype(np.uint32), 32)
     starts = np.flatnonzero(np.r_[True, doc_index[1:] != doc_index[:-1]])
+    docs = doc_index[starts]
     out = np.empty((n_docs, num_perm), dtype=np.uint32)
-    chunk = max(1, 4_000_000 // num_perm)  # bound the (shingles x perms) temporary
     with np.errstate(over="ignore"):
-        for lo in range(0, len(starts), chunk):
-            hi = min(len(starts), lo + chunk)
-            s0 = starts[lo]
-            s1 = starts[hi] if hi < len(starts) else len(hv)
-            phv = hv[s0:s1, None] * a[None, :] + b[None, :]
-            out[doc_index[starts[lo:hi]]] = np.minimum.reduceat(phv, starts[lo:hi] - s0, axis=0)
+        for j in range(num_perm):  # one contiguous pass per permutation: reduceat is fast on 1-D
+            out[docs, j] = np.minimum.reduceat(hv * a[j] + b[j], starts)
     return out
 
 
