@@ -183,7 +183,7 @@ def detect(
                                          help="Keep every pair with min-coactions (parity mode)."),
     no_discount: bool = typer.Option(False, "--no-discount", help="Weigh every object 1 (no popularity discount)."),
     min_cluster_size: int = typer.Option(3, help="Smallest reported cluster."),
-    min_lift: float = typer.Option(20.0, help="Flag a cluster only at this many times the expected co-actions."),
+    min_lift: float = typer.Option(10.0, help="Flag a cluster only at this many times the expected co-actions."),
     near_dup_threshold: float = typer.Option(0.6, help="Jaccard threshold of near-duplicate text (text_near)."),
     near_dup_num_perm: int = typer.Option(32, help="MinHash permutations (text_near)."),
     fast_repost: str = typer.Option("30s", "--fast-repost", help="Max delay of a fast repost (fast_repost)."),
