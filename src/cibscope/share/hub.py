@@ -60,14 +60,20 @@ def _validator() -> tuple[Any, Any, type[Exception]]:
 def stix_errors(obj: dict[str, Any]) -> list[str]:
     """The errors ``stix2-validator`` finds in one STIX 2.1 object (empty when it is valid).
 
-    Input the validator refuses outright (no ``type`` or ``id``; found by fuzzing, it raised
-    ``ValidationError`` instead of returning a result) is reported as one error.
+    stix2-validator 3.3.2 raises instead of returning a result on some malformed input (found
+    by fuzzing): ``ValidationError`` without ``type``/``id``, ``TypeError``/``AttributeError``
+    when they are not strings (its best-practice checks assume strings). Such objects are
+    reported as one error naming the problem.
     """
+    if not (isinstance(obj.get("type"), str) and isinstance(obj.get("id"), str)):
+        return ["an object needs string 'type' and 'id' properties"]
     validate, options, refused = _validator()
     try:
         res = validate(obj, options)
     except refused as exc:
         return [str(exc)]
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        return [f"the validator could not check this object ({type(exc).__name__}: {exc})"]
     return [] if res.is_valid else [str(e) for e in res.errors]
 
 
@@ -107,6 +113,8 @@ def _decode_next(token: str) -> tuple[str, int]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         da, pk = raw.split("|")
+        if not 0 <= int(pk) < 2**63:  # a SQL integer
+            raise ValueError(pk)
         return norm_ts(da), int(pk)
     except (ValueError, UnicodeDecodeError):
         raise ValueError(f"invalid 'next' value {token!r}") from None
