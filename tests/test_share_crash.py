@@ -101,10 +101,10 @@ def test_kill_inside_post_transaction_leaves_no_half_bundle(tmp_path):
         assert audit.verify(entries).ok
         r = CliRunner().invoke(audit_app, ["verify", "--db", str(db)])
         assert r.exit_code == 0 and "chain intact" in r.output, r.output
-        hub.engine.dispose()
         # the killed writer left no lock behind: a new write transaction (status + audit entry) commits
         r = requests.post(url, data=json.dumps({"objects": []}), headers=write_h, timeout=60)
         assert r.status_code == 202 and r.json()["total_count"] == 0, r.text
-        assert audit.verify(audit.entries(Hub(db).engine)).ok
+        assert audit.verify(audit.entries(hub.engine)).ok
+        hub.engine.dispose()
     finally:
         stop(proc)

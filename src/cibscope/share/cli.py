@@ -6,7 +6,6 @@ the Python API (:class:`~cibscope.share.hub.Hub`, :mod:`~cibscope.share.audit`,
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
