@@ -142,3 +142,20 @@ def test_malformed_input_found_by_fuzzing_is_a_4xx(env):
     deep = b'{"objects": [' + b"[" * 50_000 + b"]" * 50_000 + b"]}"  # under max_content_length
     r = c.post(OBJ, content=deep, headers=h)
     assert r.status_code == 400 and "nested too deeply" in r.json()["description"]
+
+
+def test_reposted_objects_are_validated_once(env):
+    """Identical objects (the same marking-definition in every bundle, retries) hit the validation cache,
+    and a cached rejection is reported again."""
+    from cibscope.share.hub import _validate_canonical
+    fx, c = env
+    objs = ira_objects("green", ["research"], seed="cache")
+    bad = {"type": "indicator", "spec_version": "2.1", "id": "indicator--not-a-uuid"}
+    first = post(c, fx, objs + [bad], user="university", purpose="research").json()
+    hits = _validate_canonical.cache_info().hits
+    again = post(c, fx, objs + [bad], user="university", purpose="research").json()
+    assert _validate_canonical.cache_info().hits - hits == len(objs) + 1
+    assert again["failures"] == first["failures"] and first["failures"][0]["message"].startswith("stix-invalid:")
+    # SDOs and markings keep their version (modified/created): "already stored"; the user-accounts
+    # (SCOs, no timestamps) are versioned by date_added (TAXII 2.1 section 3.1), so they are new versions
+    assert [s.get("message") for s in again["successes"][:2]] == ["already stored"] * 2
