@@ -3,8 +3,12 @@ objects about real Internet Research Agency accounts (rows copied from
 ../shared/data/ira-troll-tweets-by-author/authors.csv: handle, Twitter id, Linvill-Warren category)."""
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cibscope.share.hub import Hub
 from cibscope.share.markings import PERSONAL_DATA_MARKING_ID, TLP2_IDS, personal_data_marking, purpose_marking
@@ -42,8 +46,30 @@ def user_of(org: str) -> str:
     return org.lower().replace(" ", "-")
 
 
+#: max_content_length -> (template database, tokens); built once per test process.
+_TEMPLATES: dict[int, tuple[Path, dict[str, str]]] = {}
+
+
 def make_hub(db, max_content_length: int = 10 * 1024 * 1024) -> HubFixture:
-    """Hub with API root ``hub``, collection :data:`COLLECTION` readable and writable by every org."""
+    """Hub with API root ``hub``, collection :data:`COLLECTION` readable and writable by every org.
+
+    The first call per ``max_content_length`` builds the hub through the admin API (30 audited
+    admin transactions, one Argon2 hash); later calls copy that database file to ``db``.
+    """
+    if max_content_length not in _TEMPLATES:
+        tmp = Path(tempfile.mkdtemp(prefix="cibscope-hub-template-"))
+        atexit.register(shutil.rmtree, tmp, True)
+        fx = _build_hub(tmp / "hub.sqlite", max_content_length)
+        with fx.hub.engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        fx.hub.engine.dispose()
+        _TEMPLATES[max_content_length] = (tmp / "hub.sqlite", fx.tokens)
+    template, tokens = _TEMPLATES[max_content_length]
+    shutil.copyfile(template, db)
+    return HubFixture(Hub(db), dict(tokens))
+
+
+def _build_hub(db, max_content_length: int) -> HubFixture:
     hub = Hub(db)
     hub.add_api_root(ROOT, "Test hub", max_content_length=max_content_length)
     hub.add_collection(ROOT, "CIB findings", collection_id=COLLECTION)

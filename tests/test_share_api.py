@@ -121,3 +121,41 @@ def test_post_then_get_every_endpoint(env):
     assert c.delete(f"{OBJ}{ta['id']}/", headers=h).status_code == 200
     assert c.get(f"{OBJ}{ta['id']}/", headers=h).status_code == 404
     assert c.delete(f"{OBJ}{ta['id']}/", headers=h).status_code == 404
+
+
+def test_malformed_input_found_by_fuzzing_is_a_4xx(env):
+    """Inputs that made the server answer 500 (schemathesis and follow-up probes), now 400 or a
+    per-object rejection: overflowing timestamps and paging keys, non-string type/id, deep nesting."""
+    import base64
+    fx, c = env
+    h = fx.headers("university", "research")
+    huge_pk = base64.urlsafe_b64encode(b"2020-01-01T00:00:00Z|99999999999999999999999").decode()
+    for params in ({"next": huge_pk}, {"added_after": "0001-01-01T00:00:00+01:00"},
+                   {"match[version]": "9999-12-31T23:59:59-01:00"}):
+        r = c.get(OBJ, headers=h, params=params)
+        assert r.status_code == 400 and r.json()["http_status"] == "400", (params, r.text)
+    bad = [{}, {"type": "indicator", "id": 5}, {"type": ["x"], "id": "x--1"}]
+    st = post(c, fx, bad, user="university", purpose="research").json()
+    assert st["failure_count"] == 3 and st["success_count"] == 0
+    assert all(f["message"].startswith("stix-invalid: an object needs string 'type' and 'id'")
+               for f in st["failures"])
+    deep = b'{"objects": [' + b"[" * 50_000 + b"]" * 50_000 + b"]}"  # under max_content_length
+    r = c.post(OBJ, content=deep, headers=h)
+    assert r.status_code == 400 and "nested too deeply" in r.json()["description"]
+
+
+def test_reposted_objects_are_validated_once(env):
+    """Identical objects (the same marking-definition in every bundle, retries) hit the validation cache,
+    and a cached rejection is reported again."""
+    from cibscope.share.hub import _validate_canonical
+    fx, c = env
+    objs = ira_objects("green", ["research"], seed="cache")
+    bad = {"type": "indicator", "spec_version": "2.1", "id": "indicator--not-a-uuid"}
+    first = post(c, fx, objs + [bad], user="university", purpose="research").json()
+    hits = _validate_canonical.cache_info().hits
+    again = post(c, fx, objs + [bad], user="university", purpose="research").json()
+    assert _validate_canonical.cache_info().hits - hits == len(objs) + 1
+    assert again["failures"] == first["failures"] and first["failures"][0]["message"].startswith("stix-invalid:")
+    # SDOs and markings keep their version (modified/created): "already stored"; the user-accounts
+    # (SCOs, no timestamps) are versioned by date_added (TAXII 2.1 section 3.1), so they are new versions
+    assert [s.get("message") for s in again["successes"][:2]] == ["already stored"] * 2

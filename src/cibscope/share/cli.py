@@ -6,7 +6,6 @@ the Python API (:class:`~cibscope.share.hub.Hub`, :mod:`~cibscope.share.audit`,
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -180,9 +179,8 @@ def register(app: typer.Typer) -> None:
     def serve_taxii(db: str = HubDb, host: str = typer.Option("127.0.0.1", "--host"),
                     port: int = typer.Option(9000, "--port")) -> None:
         """Run the TAXII 2.1 server (FastAPI + Uvicorn)."""
-        import uvicorn
-        from .api import create_app
-        uvicorn.run(create_app(db), host=host, port=port, log_level="warning")
+        from .serve import serve
+        serve(db, host, port)
 
     app.add_typer(admin_app, name="admin")
     app.add_typer(audit_app, name="audit")

@@ -9,6 +9,7 @@ versions (including revocations, ``revoked: true``) reach every puller.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,14 +69,20 @@ def connect(server: str, collection_id: str, purpose: str, *, token: Optional[st
 
 
 def _http_error(exc: Exception) -> ShareError:
+    """A :class:`ShareError` naming the status, the request and the server's reason: the TAXII error
+    message's ``description`` (or ``title``), else the body as text (HTML tags removed, 300 chars)."""
     resp = getattr(exc, "response", None)
-    if resp is not None:
-        try:
-            body = resp.json()
-            return ShareError(f"HTTP {resp.status_code}: {body.get('description') or body.get('title')}")
-        except ValueError:
-            return ShareError(f"HTTP {resp.status_code}: {resp.text[:200]}")
-    return ShareError(str(exc))
+    if resp is None:
+        return ShareError(str(exc))
+    try:
+        body = resp.json()
+        reason = (body.get("description") or body.get("title")) if isinstance(body, dict) else None
+    except ValueError:
+        reason = None
+    if not reason:
+        reason = " ".join(re.sub(r"<[^>]*>", " ", resp.text).split())[:300] or "(empty body)"
+    req = f"{resp.request.method} {resp.url}" if resp.request is not None else resp.url
+    return ShareError(f"HTTP {resp.status_code} {resp.reason} ({req}): {reason}")
 
 
 def load_bundle(path: Path) -> list[dict[str, Any]]:

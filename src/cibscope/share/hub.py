@@ -7,15 +7,18 @@ discloses data appends to the audit log inside the same transaction.
 from __future__ import annotations
 
 import base64
+import functools
+import itertools
 import json
+import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from stix2validator import ValidationOptions, validate_instance
 
 from . import audit as audit_log
 from .auth import AdminError, Principal, check_sector, collection_rights, hash_password, new_token, token_row
@@ -27,7 +30,59 @@ from .store import (add_seconds, api_roots, collections, make_engine, next_date_
 
 DEFINITION_TYPES = ("marking-definition", "extension-definition")
 DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024
-_VALIDATION = ValidationOptions(version="2.1")
+
+#: Test-only crash hook, read by :func:`_test_hang_hook` (used by tests/test_share_crash.py).
+TEST_HANG_ENV = "CIBSCOPE_TEST_HANG_IN_POST"
+_posts_seen = itertools.count(1)
+
+
+def _test_hang_hook() -> None:
+    """Test only: with ``CIBSCOPE_TEST_HANG_IN_POST="<n>:<path>"`` the n-th POST of this process writes
+    ``<path>`` and sleeps inside its open write transaction (objects, status and audit entry written,
+    not committed), so a test can kill the server there. Does nothing when the variable is unset."""
+    spec = os.environ.get(TEST_HANG_ENV)
+    if spec:
+        n, path = spec.split(":", 1)
+        if next(_posts_seen) == int(n):
+            Path(path).write_text(str(os.getpid()))
+            time.sleep(3600)
+
+
+@functools.cache
+def _validator() -> tuple[Any, Any, type[Exception]]:
+    """``(validate_instance, options, ValidationError)`` of stix2-validator for STIX 2.1, imported on first use: its
+    import builds an Earley parser (jsonschema's rfc3987-syntax) and takes seconds, which GET-only
+    servers and the admin CLI should not pay."""
+    from stix2validator import ValidationError, ValidationOptions, validate_instance
+    return validate_instance, ValidationOptions(version="2.1"), ValidationError
+
+
+def stix_errors(obj: dict[str, Any]) -> list[str]:
+    """The errors ``stix2-validator`` finds in one STIX 2.1 object (empty when it is valid).
+
+    stix2-validator 3.3.2 raises instead of returning a result on some malformed input (found
+    by fuzzing): ``ValidationError`` without ``type``/``id``, ``TypeError``/``AttributeError``
+    when they are not strings (its best-practice checks assume strings). Such objects are
+    reported as one error naming the problem. Results are cached by the object's canonical
+    JSON (:func:`_validate_canonical`), since producers re-post the same marking and extension
+    definitions with every bundle and validation costs about 10 ms per object.
+    """
+    if not (isinstance(obj.get("type"), str) and isinstance(obj.get("id"), str)):
+        return ["an object needs string 'type' and 'id' properties"]
+    return list(_validate_canonical(json.dumps(obj, sort_keys=True, separators=(",", ":"))))
+
+
+@functools.lru_cache(maxsize=4096)
+def _validate_canonical(canonical: str) -> tuple[str, ...]:
+    """:func:`stix_errors` of the object whose canonical JSON is ``canonical`` (LRU-cached)."""
+    validate, options, refused = _validator()
+    try:
+        res = validate(json.loads(canonical), options)
+    except refused as exc:
+        return (str(exc),)
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        return (f"the validator could not check this object ({type(exc).__name__}: {exc})",)
+    return () if res.is_valid else tuple(str(e) for e in res.errors)
 
 
 class NotFound(LookupError):
@@ -66,6 +121,8 @@ def _decode_next(token: str) -> tuple[str, int]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         da, pk = raw.split("|")
+        if not 0 <= int(pk) < 2**63:  # a SQL integer
+            raise ValueError(pk)
         return norm_ts(da), int(pk)
     except (ValueError, UnicodeDecodeError):
         raise ValueError(f"invalid 'next' value {token!r}") from None
@@ -287,9 +344,9 @@ class Hub:
             if not isinstance(obj, dict):
                 failures.append({"id": f"objects[{i}]", "message": "stix-invalid: not a JSON object"})
                 continue
-            res = validate_instance(obj, _VALIDATION)
-            if not res.is_valid:
-                msg = "; ".join(str(e) for e in res.errors)
+            errors = stix_errors(obj)
+            if errors:
+                msg = "; ".join(errors)
                 failures.append({"id": str(obj.get("id", f"objects[{i}]")), "message": f"stix-invalid: {msg}"})
                 continue
             checked.append((obj, ""))
@@ -334,6 +391,7 @@ class Hub:
             self.record(who, "write", purpose, collection_id,
                         {"status": status_id, "stored": [[r["id"], r["version"]] for r in rows],
                          "rejected": [[f["id"], f["message"].split(":", 1)[0]] for f in failures]}, conn)
+            _test_hang_hook()
         return status
 
     def status(self, api_root: str, status_id: str, who: Principal) -> dict[str, Any]:

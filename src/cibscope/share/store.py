@@ -197,7 +197,10 @@ def norm_ts(value: str) -> str:
     t = dt.datetime.fromisoformat(s)
     if t.tzinfo is None:
         raise ValueError(f"timestamp without time zone: {value!r}")
-    t = t.astimezone(dt.timezone.utc).replace(microsecond=int(frac.ljust(6, "0")) if frac else 0)
+    try:
+        t = t.astimezone(dt.timezone.utc).replace(microsecond=int(frac.ljust(6, "0")) if frac else 0)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError(f"timestamp out of range in UTC: {value!r}") from None
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

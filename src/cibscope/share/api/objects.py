@@ -57,6 +57,8 @@ async def post_objects(request: Request, collection_id: str, ctx: Context = Depe
         env = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TaxiiError(400, "Bad Request", f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise TaxiiError(400, "Bad Request", "body is not JSON this server accepts: nested too deeply") from None
     if not isinstance(env, dict) or not isinstance(env.get("objects"), list):
         raise TaxiiError(400, "Bad Request", "body must be a TAXII envelope: an object with an 'objects' list")
     status = await run_in_threadpool(ctx.hub.post_objects, ctx.api_root["name"], collection_id, ctx.who,
