@@ -78,3 +78,19 @@ def test_one_file_with_mixed_line_endings_does_not_sink_the_folder(store, ira_fo
     texts = [r["text"] for r in rows(store, "SELECT text FROM posts WHERE account_key = 'twitter:MixedEnds' "
                                             "ORDER BY created_at")]
     assert texts == ["first #x", "second", "third"]
+
+
+@pytest.mark.shared
+def test_unterminated_quote_loses_no_following_row(store, tmp_path):
+    """A quote left open on line 5 makes DuckDB swallow every later line; they are re-read."""
+    lines = (IRA / "A" / "AAAsssssHHH.csv").read_text(encoding="utf-8").splitlines()[:11]
+    author, rest = lines[4].split(",", 1)
+    lines[4] = f'{author},"{rest.replace(chr(34), "")}'          # open a quote that never closes
+    (tmp_path / "A").mkdir()
+    (tmp_path / "A" / "AAAsssssHHH.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    s = ingest(store, tmp_path, fmt="ira-csv")
+    assert (s.rows_read, s.posts_added, s.errors) == (10, 9, 1)
+    assert list(errors(store)) == [5]
+    texts = {r["text"] for r in rows(store, "SELECT text FROM posts")}
+    for good in lines[5:]:   # every line after the broken one is a post
+        assert any(t and t[:25] in good for t in texts), good

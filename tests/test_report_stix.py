@@ -48,8 +48,11 @@ def test_bundle_validates_strictly_and_every_sdo_sro_is_marked(ira_store, level)
     assert identity["name"] == "Example Trust & Safety"
     sdo_sro = [o for o in objs if o["type"] not in SCO_TYPES | META_TYPES]
     assert {o["type"] for o in sdo_sro} == {"identity", "grouping", "observed-data", "relationship"}
-    for o in sdo_sro:
+    scos = [o for o in objs if o["type"] in SCO_TYPES]
+    assert scos and {o["type"] for o in scos} >= {"user-account"}
+    for o in sdo_sro + scos:                     # accounts are personal data: they carry the TLP too
         assert o["object_marking_refs"] == [TLP2_IDS[level]], o["id"]
+    for o in sdo_sro:
         if o["type"] != "identity":
             assert o["created_by_ref"] == identity["id"]
 

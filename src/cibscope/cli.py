@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -37,8 +38,24 @@ def progress_bar() -> Progress:
 
 
 def _fail(msg: str) -> None:
-    console.print(f"[red]error:[/red] {msg}")
+    console.print(f"[red]error:[/red] {escape(msg)}")
     raise typer.Exit(code=2)
+
+
+def open_store(db: Path, read_only: bool = False) -> Store:
+    """Open the store or exit with a clear message (missing folder, locked or foreign file)."""
+    if read_only and not Path(db).exists():
+        _fail(f"{db}: no such store (run `cibscope ingest` first, or pass --db)")
+    try:
+        return Store(db, read_only=read_only)
+    except duckdb.Error as exc:
+        _fail(f"{db}: cannot open the store: {str(exc).splitlines()[0]}")
+        raise  # unreachable
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """One line per problem, without pydantic's links: 'signals: Input should be ...'."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'][:1]) or 'value'}: {e['msg']}" for e in exc.errors())
 
 
 @app.command()
@@ -65,7 +82,7 @@ def ingest(
             reader = make_reader(fmt, mapping=mapping, platform=platform, time_format=time_format)
         except IngestError as exc:
             _fail(escape(str(exc)))
-    with Store(db) as store:
+    with open_store(db) as store:
         for path in paths:
             try:
                 with progress_bar() as bar:
@@ -87,7 +104,7 @@ def ingest(
 @app.command()
 def status(db: Path = DbOption) -> None:
     """Row counts of every table in the store."""
-    with Store(db, read_only=True) as store:
+    with open_store(db, read_only=True) as store:
         t = Table("table", "rows")
         for name, n in store.counts().items():
             t.add_row(name, f"{n:,}")
@@ -98,7 +115,7 @@ def status(db: Path = DbOption) -> None:
 def export_cmd(folder: Path = typer.Argument(..., help="Folder for <table>.parquet files."),
                db: Path = DbOption) -> None:
     """Export every table of the store to Parquet."""
-    with Store(db, read_only=True) as store:
+    with open_store(db, read_only=True) as store:
         for p in store.export_parquet(folder):
             out.print(str(p))
 
@@ -107,7 +124,7 @@ def export_cmd(folder: Path = typer.Argument(..., help="Folder for <table>.parqu
 def import_cmd(folder: Path = typer.Argument(..., help="Folder holding <table>.parquet files."),
                db: Path = DbOption) -> None:
     """Import Parquet tables written by `cibscope export` (existing rows are kept, not duplicated)."""
-    with Store(db) as store:
+    with open_store(db) as store:
         try:
             added = store.import_parquet(folder)
         except FileNotFoundError as exc:
@@ -134,7 +151,10 @@ def _params(window: str, signals: str, min_coactions: int, min_account_actions: 
             resolution=resolution, seed=seed, datasets=datasets or None,
             near_dup_threshold=near_dup_threshold, near_dup_num_perm=near_dup_num_perm,
             fast_repost_s=parse_duration(fast_repost))
-    except (ValueError, ValidationError) as exc:
+    except ValidationError as exc:
+        _fail(f"bad detection parameters: {_validation_message(exc)}")
+        raise  # unreachable
+    except ValueError as exc:
         _fail(f"bad detection parameters: {exc}")
         raise  # unreachable
 
@@ -198,9 +218,14 @@ def detect(
     params = _params(window, signals, min_coactions, min_account_actions, max_object_accounts, alpha,
                      no_significance, no_discount, min_cluster_size, min_lift, resolution, seed, dataset,
                      near_dup_threshold, near_dup_num_perm, fast_repost)
-    with Store(db) as store:
+    with open_store(db) as store:
         if store.con.execute("SELECT count(*) FROM actions").fetchall()[0][0] == 0:
             _fail(f"{db}: the store holds no actions; run `cibscope ingest` first")
+        if params.datasets:
+            known = {r[0] for r in store.con.execute("SELECT dataset FROM datasets").fetchall()}
+            unknown = sorted(set(params.datasets) - known)
+            if unknown:
+                _fail(f"{db}: no dataset named {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         run_id = _run_detection(store, params)
         _write(store, run_id, out_dir, tlp, top)
 
@@ -214,7 +239,7 @@ def report(
     db: Path = DbOption,
 ) -> None:
     """Rebuild a saved run's outputs from the store, without recomputing detection."""
-    with Store(db, read_only=True) as store:
+    with open_store(db, read_only=True) as store:
         if run is None:
             run = store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
         if run is None or not store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run]).fetchall():
@@ -225,7 +250,7 @@ def report(
 @app.command()
 def runs(db: Path = DbOption) -> None:
     """List saved detection runs with their parameters."""
-    with Store(db, read_only=True) as store:
+    with open_store(db, read_only=True) as store:
         t = Table("run", "created (UTC)", "accounts", "edges", "clusters", "seconds", "parameters")
         for r in store.con.execute("SELECT run_id, created_at, n_accounts, n_edges, n_clusters, seconds, params "
                                    "FROM runs ORDER BY run_id").fetchall():
@@ -241,7 +266,7 @@ def demo(
     db: Path = DbOption,
 ) -> None:
     """The main job on the shipped sample: ingest, detect (60 s window), write out/."""
-    with Store(db) as store:
+    with open_store(db) as store:
         try:
             summary = ingest_path(store, sample, fmt="ira-csv", dataset="ira-sample")
         except IngestError as exc:

@@ -83,7 +83,9 @@ class IRACsvReader(Reader):
             else:
                 good.append(f)
         if not good:
-            raise IngestError(f"{path}: no file has the ira-csv header ({','.join(TWEET_FIELDS)})")
+            first = errors[0]
+            raise IngestError(f"{path}: no file has the ira-csv header ({','.join(TWEET_FIELDS)}); "
+                              f"{first['file']}: {first['reason']}")
         authors = _authors_file(path)
         if errors:
             yield Batch(errors=errors_table(errors), rows_read=0, source_file=str(path))

@@ -21,6 +21,8 @@ rows; rows that parse but hold a bad value are found by :func:`split_checked`.
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,8 +128,74 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
             SELECT s.* EXCLUDE (r), s.r + 1 + coalesce(j.n_before, 0) AS line, s.r + coalesce(j.n_before, 0) AS record
             FROM s ASOF LEFT JOIN j ON s.filename = j.file AND s.r > j.g""")
         con.unregister("_rejects")
-    rejects = concat_errors(rejects if rejects.num_rows else None, file_errors)
+    rejects = _recover_swallowed_lines(con, table, columns, _one_error_per_line(rejects))
+    rejects = concat_errors(rejects, file_errors)
     return rejects if rejects is not None and rejects.num_rows else None
+
+
+def _one_error_per_line(rejects: pa.Table) -> pa.Table | None:
+    """One error row per rejected line (its reasons joined), so a bad row counts once."""
+    if not rejects.num_rows:
+        return None
+    merged: dict[tuple, dict] = {}
+    for r in rejects.to_pylist():
+        key = (r["file"], r["line"])
+        if key in merged:
+            merged[key]["reason"] += "; " + r["reason"]
+        else:
+            merged[key] = dict(r)
+    return errors_table(list(merged.values()))
+
+
+def _recover_swallowed_lines(con: duckdb.DuckDBPyConnection, table: str, columns: list[str],
+                             rejects: pa.Table | None, depth: int = 0) -> pa.Table | None:
+    """Re-read the lines an unterminated quote swallowed, so no good row is lost.
+
+    A quote left open on one line makes the CSV scanner read every following line
+    into the same rejected record (its ``raw_value`` spans several lines). Only the
+    first of those lines is bad: the rest are scanned again on their own (with the
+    header), appended to ``table`` with their true file and line numbers, and the
+    reject keeps its first line only. Nested cases are handled recursively.
+    """
+    if rejects is None or depth > 50:
+        return rejects
+
+    cols = ", ".join(f'"{c}"' for c in columns)
+    out = []
+    known_lines = {(r["file"], r["line"]) for r in rejects.to_pylist()}
+    for r in rejects.to_pylist():
+        raw = r["raw_value"] or ""
+        first, sep, rest = raw.partition("\n")
+        if not sep or not rest.strip() or "unquoted value" not in r["reason"]:
+            out.append(r)
+            continue
+        out.append({**r, "raw_value": first.rstrip("\r")})
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8", newline="") as tmp:
+            tmp.write(",".join(columns) + "\n" + rest)
+        sub = f"{table}_rescan{depth}"
+        try:
+            sub_rejects = load_csv(con, sub, [Path(tmp.name)], columns)
+        finally:
+            os.unlink(tmp.name)
+        offset = int(r["line"]) - 1  # the rescanned file's line 2 is the line after the reject
+        top = con.execute(f"SELECT coalesce(max(rec), 0) FROM {table}").fetchall()[0][0]
+        # DuckDB may also have read some of these lines on its own (parallel scan): add only rows
+        # whose values are not in the table yet, and only errors of lines not reported yet.
+        con.execute(f"""INSERT INTO {table} BY NAME
+                        SELECT * REPLACE (? AS filename, line + {offset} AS line, record + {offset} AS record,
+                                          rec + {top} AS rec)
+                        FROM {sub} n
+                        WHERE NOT EXISTS (SELECT 1 FROM {table} o WHERE o.filename = ?
+                                          AND ({cols}) IS NOT DISTINCT FROM (SELECT ({cols}) FROM {sub} x
+                                                                             WHERE x.rec = n.rec))""",
+                    [r["file"], r["file"]])
+        con.execute(f"DROP TABLE {sub}")
+        for e in (sub_rejects.to_pylist() if sub_rejects is not None else []):
+            line = (e["line"] + offset) if e["line"] else None
+            if (r["file"], line) not in known_lines:
+                known_lines.add((r["file"], line))
+                out.append({**e, "file": r["file"], "line": line})
+    return errors_table(out)
 
 
 def _scan_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], columns: list[str]) -> pa.Table | None:

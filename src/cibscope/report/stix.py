@@ -22,7 +22,7 @@ are shared; the others stay in the local tables and report.
   co-actions, signals and q-value.
 
 The reporting ``identity`` (``identity_class = "organization"``) is
-``created_by_ref`` of every SDO/SRO, and every SDO/SRO carries the chosen TLP
+``created_by_ref`` of every SDO/SRO, and every SDO, SRO and SCO carries the chosen TLP
 2.0 marking in ``object_marking_refs``. The marking-definition object (from
 :mod:`cibscope.share.markings`, the one table of TLP 2.0 ids) travels in
 the bundle (TLP 2.0 is not predefined in STIX 2.1). The TLP 2.0
@@ -104,9 +104,9 @@ def _utc(t: dt.datetime) -> dt.datetime:
     return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
 
 
-def _user_account(member: dict[str, Any]) -> stix2.UserAccount:
+def _user_account(member: dict[str, Any], marking_id: str) -> stix2.UserAccount:
     kw: dict[str, Any] = {"account_type": ACCOUNT_TYPES.get(member["platform"], member["platform"]),
-                          "user_id": member["account_id"]}
+                          "user_id": member["account_id"], "object_marking_refs": [marking_id]}
     if member.get("handle"):
         kw["account_login"] = member["handle"]
     if member.get("display_name"):
@@ -114,12 +114,14 @@ def _user_account(member: dict[str, Any]) -> stix2.UserAccount:
     return stix2.UserAccount(**kw)
 
 
-def _shared_sco(obj: dict[str, Any], urls: dict[str, str]) -> stix2.URL | stix2.DomainName:
+def _shared_sco(obj: dict[str, Any], urls: dict[str, str], marking_id: str) -> stix2.URL | stix2.DomainName:
+    # SCOs carry the TLP marking too (STIX 2.1 section 3.3: object_marking_refs is a common
+    # property of SCOs); it is not an id-contributing property, so ids stay deterministic.
     if obj["action_type"] != "link":
-        return stix2.DomainName(value=obj["object_key"])
+        return stix2.DomainName(value=obj["object_key"], object_marking_refs=[marking_id])
     # The canonical key has no scheme; prefer the URL as posted, else assume http.
     url = urls.get(obj["object_key"]) or obj["object_key"]
-    return stix2.URL(value=url if "://" in url else f"http://{url}")
+    return stix2.URL(value=url if "://" in url else f"http://{url}", object_marking_refs=[marking_id])
 
 
 def build_bundle(store: Store, run_id: int, *, tlp: str = "amber", identity_name: str = "cibscope",
@@ -181,8 +183,8 @@ def build_bundle(store: Store, run_id: int, *, tlp: str = "amber", identity_name
 
     for c in top:
         cid = c["cluster_id"]
-        account_ref = {m["account_key"]: add_sco(_user_account(m)) for m in mem[cid]}
-        link_refs = [add_sco(_shared_sco(o, urls)) for o in links[cid]]
+        account_ref = {m["account_key"]: add_sco(_user_account(m, marking.id)) for m in mem[cid]}
+        link_refs = [add_sco(_shared_sco(o, urls, marking.id)) for o in links[cid]]
         observed = stix2.ObservedData(
             id=_sid("observed-data", run_key, cid), first_observed=_utc(c["first_seen"]),
             last_observed=_utc(c["last_seen"]),
