@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass
 
 from ..store.db import Store
+from ..store.fetch import one
 from .match import seed_accounts
 
 #: Shared objects kept per edge as evidence (the highest-weight ones).
@@ -79,11 +80,11 @@ def expand_case(store: Store, tip_id: str, run_id: int | None = None, *, hops: i
     con = store.con
     if hops < 0 or min_links < 1:
         raise CaseError(f"hops must be >= 0 and min_links >= 1 (got hops={hops}, min_links={min_links})")
-    if not con.execute("SELECT 1 FROM tips WHERE tip_id = ?", [tip_id]).fetchone():
+    if not one(con, "SELECT 1 FROM tips WHERE tip_id = ?", [tip_id]):
         raise CaseError(f"no tip {tip_id!r} in {store.path}")
     if run_id is None:
-        run_id = con.execute("SELECT max(run_id) FROM runs").fetchone()[0]
-    row = con.execute("SELECT params->>'alpha' FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        run_id = one(con, "SELECT max(run_id) FROM runs")[0]
+    row = one(con, "SELECT params->>'alpha' FROM runs WHERE run_id = ?", [run_id])
     if run_id is None or row is None:
         raise CaseError(f"no detection run {run_id if run_id is not None else ''} in {store.path} "
                         "(run `cibscope detect` first)")
@@ -128,8 +129,8 @@ def expand_case(store: Store, tip_id: str, run_id: int | None = None, *, hops: i
                        n_coactions, signals, NULL
                 FROM cand WHERE rk = 1 AND n_links >= $links
             """, {"case": case_id, "hop": hop, "links": min_links})
-            n = con.execute("SELECT count(*) FROM case_members WHERE case_id = ? AND hop = ?",
-                            [case_id, hop]).fetchone()[0]
+            n = one(con, "SELECT count(*) FROM case_members WHERE case_id = ? AND hop = ?",
+                            [case_id, hop])[0]
             added.append(n)
             if n == 0:
                 break
@@ -146,7 +147,7 @@ def expand_case(store: Store, tip_id: str, run_id: int | None = None, *, hops: i
                 GROUP BY m.account_key
             ) ev WHERE case_members.case_id = $case AND case_members.account_key = ev.account_key
         """, {"run": run_id, "case": case_id})
-        n_members = con.execute("SELECT count(*) FROM case_members WHERE case_id = ?", [case_id]).fetchone()[0]
+        n_members = one(con, "SELECT count(*) FROM case_members WHERE case_id = ?", [case_id])[0]
         con.execute("INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [case_id, tip_id, run_id, hops, max_q, min_links,
                      dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), len(seeds), n_members])

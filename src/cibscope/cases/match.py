@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ..store.db import Store
+from ..store.fetch import one
 from ..store.normalize import SHORTENER_HOSTS, canonical_urls_sql
 
 #: Match types that make the matched account a seed of a case (a mention only touches it).
@@ -76,14 +77,14 @@ def match_tip(store: Store, tip_id: str) -> dict[str, int]:
         No such tip in the store.
     """
     con = store.con
-    if not con.execute("SELECT 1 FROM tips WHERE tip_id = ?", [tip_id]).fetchone():
+    if not one(con, "SELECT 1 FROM tips WHERE tip_id = ?", [tip_id]):
         raise KeyError(f"no tip {tip_id!r} in {store.path}")
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     short = _shorteners_sql()
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE _ind AS SELECT * FROM tip_indicators WHERE tip_id = ?", [tip_id])
-        has_urls = con.execute("SELECT count(*) FROM _ind WHERE kind IN ('url', 'domain')").fetchone()[0] > 0
+        has_urls = one(con, "SELECT count(*) FROM _ind WHERE kind IN ('url', 'domain')")[0] > 0
         if has_urls:
             # every post URL once, canonical, plus the shortener -> expansion pairs the data holds
             con.execute(f"""

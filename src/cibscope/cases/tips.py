@@ -35,6 +35,7 @@ from ..intel.plain_list import ListImportError
 from ..intel.stix_bundle import BundleImportError
 from ..share.markings import PURPOSES, TLP2_IDS
 from ..store.db import Store, file_sha256
+from ..store.fetch import one
 
 #: STIX pattern comparison ``object-type:property = 'value'`` (STIX 2.1 section 9).
 _CMP_RX = re.compile(r"([a-z0-9-]+):([A-Za-z0-9_.']+)\s*=\s*'((?:[^'\\]|\\.)*)'")
@@ -171,8 +172,8 @@ def ingest_tip(store: Store, path: str | Path, *, partner_org: str, purpose: str
         raise TipError(f"{path}: no such file")
     sha = file_sha256(path)
     tip_id = tip_id_for(sha, partner_org)
-    old = store.con.execute("SELECT path, format, n_objects, n_indicators, n_errors FROM tips WHERE tip_id = ?",
-                            [tip_id]).fetchone()
+    old = one(store.con, "SELECT path, format, n_objects, n_indicators, n_errors FROM tips WHERE tip_id = ?",
+                            [tip_id])
     if old:
         return TipSummary(tip_id, old[0], old[1], partner_org, old[2], old[3], old[4], skipped=True)
     fmt = fmt or detect_format(path)
@@ -203,7 +204,7 @@ def ingest_tip(store: Store, path: str | Path, *, partner_org: str, purpose: str
                                     ELSE lower(ltrim(trim(raw_value), '@')) END AS value
                 FROM _tip_ind) WHERE value IS NOT NULL AND value <> ''
         """, [tip_id])
-        n_ind = con.execute("SELECT count(*) FROM tip_indicators WHERE tip_id = ?", [tip_id]).fetchone()[0]
+        n_ind = one(con, "SELECT count(*) FROM tip_indicators WHERE tip_id = ?", [tip_id])[0]
         con.execute("INSERT INTO tips VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::JSON)",
                     [tip_id, sha, str(path), fmt, partner_org, purpose, tlp, _now(), len(objects), n_ind,
                      len(errors), json.dumps(errors, ensure_ascii=False)])
@@ -225,7 +226,7 @@ def tip_objects(store: Store, tip_id: str) -> dict[str, dict[str, Any]]:
     KeyError
         No such tip.
     """
-    if not store.con.execute("SELECT 1 FROM tips WHERE tip_id = ?", [tip_id]).fetchone():
+    if not one(store.con, "SELECT 1 FROM tips WHERE tip_id = ?", [tip_id]):
         raise KeyError(f"no tip {tip_id!r} in {store.path}")
     rows = store.con.execute("SELECT stix_id, object FROM tip_objects WHERE tip_id = ?", [tip_id]).fetchall()
     return {i: json.loads(o) for i, o in rows}
