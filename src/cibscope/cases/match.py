@@ -43,18 +43,18 @@ from ..store.normalize import SHORTENER_HOSTS, canonical_urls_sql
 #: Match types that make the matched account a seed of a case (a mention only touches it).
 SEED_MATCH_TYPES = ("handle", "user_id", "url", "url_wrapped", "domain", "subdomain")
 
-_SHORT_RX = r"https?://(?:{hosts})/[^\s\"'<>]+"
+#: Link wrappers (shorteners) whose expansion the data may hold; a subset of ``SHORTENER_HOSTS``.
+WRAPPER_HOSTS = ("t.co", "bit.ly", "goo.gl", "ow.ly", "tinyurl.com", "buff.ly", "dlvr.it", "ift.tt", "fb.me",
+                 "tiny.cc", "is.gd", "trib.al", "lnkd.in")
 
 
 def _shorteners_sql() -> str:
     return ", ".join(f"'{h}'" for h in SHORTENER_HOSTS)
 
 
-def _short_rx() -> str:
-    hosts = "|".join(h.replace(".", r"\.") for h in ("t.co", "bit.ly", "goo.gl", "ow.ly", "tinyurl.com",
-                                                       "buff.ly", "dlvr.it", "ift.tt", "fb.me", "tiny.cc",
-                                                       "is.gd", "trib.al", "lnkd.in"))
-    return _SHORT_RX.format(hosts=hosts)
+def _wrapper_rx() -> str:
+    hosts = "|".join(h.replace(".", r"\.") for h in WRAPPER_HOSTS)
+    return rf"https?://(?:{hosts})/[^\s\"<>]+"
 
 
 def match_tip(store: Store, tip_id: str) -> dict[str, int]:
@@ -96,7 +96,7 @@ def match_tip(store: Store, tip_id: str) -> dict[str, int]:
             con.execute(f"""
                 CREATE OR REPLACE TEMP TABLE _wrap AS
                 WITH w AS (
-                    SELECT regexp_extract_all(text, '{_short_rx()}') AS short,
+                    SELECT regexp_extract_all(text, '{_wrapper_rx()}') AS short,
                            list_filter(urls, lambda u: url_host(u) NOT IN ({short})) AS expanded
                     FROM posts WHERE text LIKE '%://%' AND len(urls) > 0
                 ), pairs AS (

@@ -11,7 +11,9 @@ that brought it in, the edge's co-actions as ``number_observed``) related to the
 intrusion-set with the path and evidence in the description; and the case's
 DISARM tags as ``uses`` relationships (:mod:`cibscope.explain.disarm`). Every
 object carries the tip's TLP 2.0 marking and a purpose-limitation marking for
-the tip's purpose, so the sharing hub accepts it.
+the tip's purpose (TLP:AMBER+STRICT: the partner named as recipient organisation), so
+the sharing hub accepts it. A TLP:RED tip needs named recipient users, which a
+tip does not carry: share such a case by hand.
 
 :func:`write_case` writes ``case.html`` (Jinja2, autoescaped, no external
 resources) and ``case-bundle.json``.
@@ -99,7 +101,8 @@ def case_bundle(store: Store, case_id: str, *, identity_name: str = DEFAULT_IDEN
     now = _ts(created or case["created_at"])
     tlp_id = TLP2_IDS[case["tlp"]]
     pm = purpose_marking([case["purpose"]], f"partner tip {case['tip_id']} from {case['partner_org']} "
-                         f"(sha256 {case['file_sha256'][:16]})", RETENTION_DAYS, created=now)
+                         f"(sha256 {case['file_sha256'][:16]})", RETENTION_DAYS, created=now,
+                         recipient_organizations=[case["partner_org"]] if case["tlp"] == "amber+strict" else None)
     marks = {"object_marking_refs": [tlp_id, pm["id"]]}
     ident = {**sdo("identity", ("cibscope-identity", identity_name), now, name=identity_name,
                    identity_class="organization"), **marks}
