@@ -29,6 +29,7 @@ import jinja2
 
 from ..explain.disarm import Tag, tag_case, uses_relationships
 from ..intel.result import validate_objects
+from ..report.html import TLP_COLOURS
 from ..intel.stixobj import bundle_id, relationship, sco, sdo, stix_timestamp
 from ..share.markings import TLP2_IDS, purpose_marking, tlp2_marking_definition
 from ..store.db import Store
@@ -195,8 +196,7 @@ def render_case_html(store: Store, case_id: str, tags: list[Tag]) -> str:
     return _ENV.get_template("case.html.j2").render(
         case=case, members=members, labels=labels, matches=matches[:500], n_matches=len(matches),
         indicators=sighted_indicators(store, case["tip_id"]), tags=tags,
-        tlp_colours={"clear": ("#000", "#fff"), "green": ("#33ff00", "#000"), "amber": ("#ffc000", "#000"),
-                     "amber+strict": ("#ffc000", "#000"), "red": ("#ff2b2b", "#000")}[case["tlp"]])
+        tlp_colours=TLP_COLOURS[case["tlp"]])
 
 
 def write_case(store: Store, case_id: str, out_dir: str | Path, *, validate: bool = True,
