@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 
 from ..store.db import Store
-from ..store.fetch import one
+from ..store.conn import one, transaction
 from .match import seed_accounts
 
 #: Shared objects kept per edge as evidence (the highest-weight ones).
@@ -95,8 +95,7 @@ def expand_case(store: Store, tip_id: str, run_id: int | None = None, *, hops: i
         raise CaseError(f"tip {tip_id} matched no account: run `cibscope tip match --tip {tip_id}` first, "
                         "or the data holds none of its indicators")
     case_id = case_id_for(tip_id, run_id, hops, max_q, min_links)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con, ("_e",)):
         con.execute("DELETE FROM case_members WHERE case_id = ?", [case_id])
         con.execute("DELETE FROM cases WHERE case_id = ?", [case_id])
         # both directions of each followed edge, once
@@ -151,12 +150,6 @@ def expand_case(store: Store, tip_id: str, run_id: int | None = None, *, hops: i
         con.execute("INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [case_id, tip_id, run_id, hops, max_q, min_links,
                      dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), len(seeds), n_members])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.execute("DROP TABLE IF EXISTS _e")
     return CaseResult(case_id, tip_id, run_id, len(seeds), n_members, added)
 
 

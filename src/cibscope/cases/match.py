@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ..store.db import Store
-from ..store.fetch import one
+from ..store.conn import one, transaction
 from ..store.normalize import SHORTENER_HOSTS, canonical_urls_sql
 
 #: Match types that make the matched account a seed of a case (a mention only touches it).
@@ -81,8 +81,7 @@ def match_tip(store: Store, tip_id: str) -> dict[str, int]:
         raise KeyError(f"no tip {tip_id!r} in {store.path}")
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     short = _shorteners_sql()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con, ("_ind", "_pu", "_wrap")):
         con.execute("CREATE OR REPLACE TEMP TABLE _ind AS SELECT * FROM tip_indicators WHERE tip_id = ?", [tip_id])
         has_urls = one(con, "SELECT count(*) FROM _ind WHERE kind IN ('url', 'domain')")[0] > 0
         if has_urls:
@@ -160,13 +159,6 @@ def match_tip(store: Store, tip_id: str) -> dict[str, int]:
         """, [tip_id, now])
         counts = dict(con.execute("SELECT match_type, count(*) FROM tip_matches WHERE tip_id = ? GROUP BY ALL "
                                   "ORDER BY ALL", [tip_id]).fetchall())
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for t in ("_ind", "_pu", "_wrap"):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
     return counts
 
 

@@ -33,7 +33,7 @@ from ..report.html import TLP_COLOURS
 from ..intel.stixobj import bundle_id, relationship, sco, sdo, stix_timestamp
 from ..share.markings import TLP2_IDS, purpose_marking, tlp2_marking_definition
 from ..store.db import Store
-from ..store.fetch import one
+from ..store.conn import one, transaction
 from .expand import case_members
 from .tips import tip_objects
 

@@ -35,7 +35,7 @@ from ..intel.plain_list import ListImportError
 from ..intel.stix_bundle import BundleImportError
 from ..share.markings import PURPOSES, TLP2_IDS
 from ..store.db import Store, file_sha256
-from ..store.fetch import one
+from ..store.conn import one, transaction
 
 #: STIX pattern comparison ``object-type:property = 'value'`` (STIX 2.1 section 9).
 _CMP_RX = re.compile(r"([a-z0-9-]+):([A-Za-z0-9_.']+)\s*=\s*'((?:[^'\\]|\\.)*)'")
@@ -186,8 +186,7 @@ def ingest_tip(store: Store, path: str | Path, *, partner_org: str, purpose: str
     errors = [{"file": e.file, "row": e.row, "field": e.field, "reason": e.reason, "raw": e.raw}
               for e in result.errors]
     con = store.con
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):  # a failed ingest leaves the views registered; the next ingest replaces them
         con.register("_tip_obj", pa.table({
             "stix_id": [o["id"] for o in objects], "stix_type": [o["type"] for o in objects],
             "object": [json.dumps(o, ensure_ascii=False) for o in objects]},
@@ -208,13 +207,8 @@ def ingest_tip(store: Store, path: str | Path, *, partner_org: str, purpose: str
         con.execute("INSERT INTO tips VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::JSON)",
                     [tip_id, sha, str(path), fmt, partner_org, purpose, tlp, _now(), len(objects), n_ind,
                      len(errors), json.dumps(errors, ensure_ascii=False)])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for name in ("_tip_obj", "_tip_ind"):
-            con.unregister(name)
+    for name in ("_tip_obj", "_tip_ind"):
+        con.unregister(name)
     return TipSummary(tip_id, str(path), fmt, partner_org, len(objects), n_ind, len(errors))
 
 

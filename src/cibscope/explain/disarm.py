@@ -20,7 +20,7 @@ from typing import Any, Callable
 from ..intel.disarm import DisarmCatalogue
 from ..intel.stixobj import relationship, sdo
 from ..store.db import Store
-from ..store.fetch import one
+from ..store.conn import one, transaction
 
 #: Window for the burst metric: the most member posts in one such bucket.
 BURST_WINDOW_S = 600
