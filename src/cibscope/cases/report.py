@@ -142,17 +142,20 @@ def case_bundle(store: Store, case_id: str, *, identity_name: str = DEFAULT_IDEN
         src = partner.get(ind["indicator_ref"])
         refs = [account_sco(a) for a in ind["accounts"]]
         count = ind["n_posts"] or ind["n_accounts"]
-        od = {**sdo("observed-data", ("cibscope-case-match", case_id, ind["indicator_ref"]), now,
-                    first_observed=_ts(ind["first_seen"]), last_observed=_ts(ind["last_seen"]),
-                    number_observed=max(1, count), object_refs=refs), **common}
-        objs.append(od)
+        od_refs = []
+        if ind["first_seen"] is not None:  # an account known only from a profile list has no posts to observe
+            od = {**sdo("observed-data", ("cibscope-case-match", case_id, ind["indicator_ref"]), now,
+                        first_observed=_ts(ind["first_seen"]), last_observed=_ts(ind["last_seen"]),
+                        number_observed=max(1, count), object_refs=refs), **common}
+            objs.append(od)
+            od_refs = [od["id"]]
         if src is None or src["type"] != "indicator":
             continue  # an observable without an indicator cannot be sighted (sighting_of_ref is an SDO)
         objs.append({**src, **marks})
         objs.append({**sdo("sighting", ("cibscope-case-sighting", case_id, ind["indicator_ref"]), now,
                            sighting_of_ref=src["id"], where_sighted_refs=[ident["id"]], count=count,
                            first_seen=_ts(ind["first_seen"]), last_seen=_ts(ind["last_seen"]),
-                           observed_data_refs=[od["id"]],
+                           observed_data_refs=od_refs,
                            description=f"{ind['kind']} {ind['value']}: matched as {', '.join(ind['match_types'])} "
                                        f"by {ind['n_accounts']} account(s), {ind['n_posts']} post(s)"), **common})
         objs.append({**relationship(src["id"], "indicates", iset["id"], now), **common})
