@@ -81,6 +81,8 @@ def case_expand(
     max_q: Optional[float] = typer.Option(None, "--max-q", help="Follow edges with q <= this (default: run alpha)."),
     min_links: int = typer.Option(1, "--min-links", help="Edges into the case an account needs to join."),
     out_dir: Path = typer.Option(Path("case"), "--out", help="Folder for case.html and case-bundle.json."),
+    validate: bool = typer.Option(True, "--validate/--no-validate",
+                                  help="Check the bundle with stix2-validator before writing it."),
     db: Path = DbOption,
 ) -> None:
     """Grow a case from the tip's matched accounts and write its HTML report and STIX bundle."""
@@ -99,7 +101,7 @@ def case_expand(
                                    [res.case_id]).fetchall()
         _out.print("  by label: " + ", ".join(f"{lab} {n:,}" for lab, n in labels), highlight=False)
         try:
-            paths = write_case(store, res.case_id, out_dir)
+            paths = write_case(store, res.case_id, out_dir, validate=validate)
         except ValueError as exc:
             _fail(str(exc))
     for name, p in paths.items():
