@@ -20,6 +20,7 @@ from cibscope.intel.disarm import DisarmCatalogue
 from cibscope.intel.result import validate_objects
 from cibscope.share.client import pull, push
 from cibscope.share.markings import TLP2_IDS
+from cibscope.share.serve import spawn, stop
 from cibscope.store.db import Store
 
 pytestmark = [pytest.mark.shared,
@@ -112,7 +113,6 @@ def test_kochfarms_cluster_tags_cite_evidence(world):
 
 def test_case_report_bundle_is_valid_and_round_trips_through_the_hub(world, tmp_path):
     from share_fixtures import COLLECTION, ROOT, make_hub
-    from test_share_interop import start_server, stop
 
     out = tmp_path / "case"
     res = CliRunner().invoke(app, ["case", "expand", "--tip", world["tip"].tip_id, "--run", str(world["run"]),
@@ -144,7 +144,7 @@ def test_case_report_bundle_is_valid_and_round_trips_through_the_hub(world, tmp_
     db = tmp_path / "hub.sqlite"
     fx = make_hub(db)
     fx.hub.engine.dispose()
-    proc, base = start_server(db)
+    proc, base = spawn(db)                                   # as tests/test_share_interop.py does
     try:
         server = f"{base}/{ROOT}/"
         st = push(out / "case-bundle.json", server, COLLECTION, "criminal-investigation",
