@@ -34,3 +34,14 @@ def test_every_detection_parameter_is_documented_with_its_default():
             assert float(rows[name].strip()) == float(default), f"{name}: doc says {rows[name]}, code {default}"
         elif isinstance(default, list):
             assert rows[name].strip() == ",".join(default), f"{name}: doc says {rows[name]}, code {default}"
+
+
+def test_every_disarm_rule_is_documented_with_its_threshold():
+    from cibscope.explain.disarm import RULES
+    from cibscope.intel.disarm import DisarmCatalogue
+
+    doc = (DOCS / "disarm.md").read_text()
+    cat = DisarmCatalogue.load()
+    for r in RULES:
+        assert f"| {r.disarm_id} | {cat.get(r.disarm_id).name} |" in doc, r.disarm_id
+        assert f"| {r.threshold} |" in doc, f"{r.disarm_id}: threshold differs from docs/disarm.md"

@@ -281,8 +281,10 @@ def demo(
 def main() -> None:  # pragma: no cover - console entry
     app()
 # Command groups of the later pipeline stages register themselves on the same app.
+from .cases.cli import register as _register_cases  # noqa: E402
 from .intel.cli import register as _register_intel  # noqa: E402
 from .share.cli import register as _register_share  # noqa: E402
 
 _register_share(app)
 _register_intel(app)
+_register_cases(app)

@@ -22,6 +22,8 @@ from __future__ import annotations
 DATA_TABLES = ("datasets", "ingested_files", "accounts", "posts", "actions", "ingest_errors")
 #: Tables holding detection results.
 RESULT_TABLES = ("runs", "edges", "edge_evidence", "clusters", "cluster_members")
+#: Tables holding partner tips and the cases grown from them (``cibscope.cases``).
+CASE_TABLES = ("tips", "tip_objects", "tip_indicators", "tip_matches", "cases", "case_members")
 
 ACTION_TYPES = ("repost", "link", "domain", "hashtag", "hashtag_seq", "mention", "reply", "text", "image")
 
@@ -172,5 +174,75 @@ CREATE TABLE IF NOT EXISTS cluster_members (
     degree        INTEGER NOT NULL,       -- significant edges inside the cluster
     strength      DOUBLE NOT NULL,        -- summed edge weight inside the cluster
     score         DOUBLE NOT NULL         -- max -log10(q) of its edges, capped at 300
+);
+
+CREATE TABLE IF NOT EXISTS tips (
+    tip_id        VARCHAR PRIMARY KEY,    -- 'T' + 12 hex of sha256(file_sha256 | partner_org)
+    file_sha256   VARCHAR NOT NULL,       -- content hash of the tip file as received
+    path          VARCHAR NOT NULL,
+    format        VARCHAR NOT NULL,       -- importer used: meta | disarm | stix | list
+    partner_org   VARCHAR NOT NULL,       -- who sent it
+    purpose       VARCHAR NOT NULL,       -- the purpose it was shared for (share.markings.PURPOSES)
+    tlp           VARCHAR NOT NULL,       -- TLP 2.0 level: clear | green | amber | amber+strict | red
+    received_at   TIMESTAMP NOT NULL,     -- UTC, when it was ingested
+    n_objects     BIGINT NOT NULL,        -- STIX objects imported
+    n_indicators  BIGINT NOT NULL,        -- matchable values (rows of tip_indicators)
+    n_errors      BIGINT NOT NULL,        -- records the importer refused
+    errors        JSON NOT NULL           -- the refused records: [{file, row, field, reason, raw}]
+);
+
+CREATE TABLE IF NOT EXISTS tip_objects (
+    tip_id        VARCHAR NOT NULL,
+    stix_id       VARCHAR NOT NULL,
+    stix_type     VARCHAR NOT NULL,
+    object        JSON NOT NULL           -- the STIX 2.1 object as imported
+);
+
+CREATE TABLE IF NOT EXISTS tip_indicators (
+    tip_id        VARCHAR NOT NULL,
+    indicator_ref VARCHAR NOT NULL,       -- the STIX indicator id (or the SCO id where no indicator has the value)
+    kind          VARCHAR NOT NULL,       -- domain | url | handle | user_id
+    value         VARCHAR NOT NULL,       -- normalised: url_host / canonical_url / lower-cased handle without '@'
+    platform      VARCHAR,                -- handles and user ids: the platform (STIX account_type); NULL otherwise
+    raw_value     VARCHAR NOT NULL        -- the value as the partner gave it
+);
+
+CREATE TABLE IF NOT EXISTS tip_matches (
+    tip_id        VARCHAR NOT NULL,
+    indicator_ref VARCHAR NOT NULL,
+    kind          VARCHAR NOT NULL,       -- the indicator's kind
+    value         VARCHAR NOT NULL,       -- the indicator's normalised value
+    match_type    VARCHAR NOT NULL,       -- handle | user_id | mention | url | url_wrapped | domain | subdomain | domain_wrapped | subdomain_wrapped
+    account_key   VARCHAR NOT NULL,       -- the account that is, or posted, the indicator
+    post_key      VARCHAR,                -- the post touching it (NULL for an account match)
+    matched_value VARCHAR,                -- what the data holds: the URL as posted, the handle as stored
+    ts            TIMESTAMP,              -- UTC, the post's time (NULL for an account match)
+    matched_at    TIMESTAMP NOT NULL      -- UTC, when the match ran
+);
+
+CREATE TABLE IF NOT EXISTS cases (
+    case_id       VARCHAR PRIMARY KEY,    -- 'K' + 12 hex of md5(tip, run, parameters)
+    tip_id        VARCHAR NOT NULL,
+    run_id        BIGINT NOT NULL,        -- the detection run whose significant edges were followed
+    hops          INTEGER NOT NULL,       -- maximum hops from a seed
+    max_q         DOUBLE NOT NULL,        -- edges with q_value above this were not followed
+    min_links     INTEGER NOT NULL,       -- an account joins when it has this many edges into the case
+    created_at    TIMESTAMP NOT NULL,     -- UTC
+    n_seeds       INTEGER NOT NULL,       -- matched accounts the case grew from
+    n_members     INTEGER NOT NULL        -- seeds plus accounts added
+);
+
+CREATE TABLE IF NOT EXISTS case_members (
+    case_id       VARCHAR NOT NULL,
+    account_key   VARCHAR NOT NULL,
+    hop           INTEGER NOT NULL,       -- 0 = seed (matched the tip)
+    via           VARCHAR,                -- the case member whose edge brought it in (NULL for seeds)
+    path          VARCHAR[] NOT NULL,     -- seed ... via, account_key
+    n_links       INTEGER NOT NULL,       -- edges to case members of earlier hops when it joined
+    p_value       DOUBLE,                 -- of the edge from via (NULL for seeds)
+    q_value       DOUBLE,
+    n_coactions   BIGINT,                 -- distinct co-acted objects on that edge
+    signals       VARCHAR[],              -- signals of that edge
+    shared        JSON                    -- top shared objects of that edge: [{action_type, object_key, post_a, post_b, gap_s}]
 );
 """

@@ -1,0 +1,137 @@
+"""``cibscope tip ...`` and ``cibscope case ...``: partner tips to cases (thin wrapper over :mod:`cibscope.cases`).
+
+``register(app)`` adds the ``tip`` and ``case`` command groups to the main Typer app,
+and ``disarm-tags`` (DISARM tags of a run's flagged clusters, :mod:`cibscope.explain.disarm`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..store.db import DEFAULT_DB, Store
+from .expand import CaseError, expand_case
+from .match import match_tip
+from .tips import TipError, ingest_tip
+
+tip_app = typer.Typer(help="Record partner tips and match their indicators against the store.", no_args_is_help=True)
+case_app = typer.Typer(help="Grow a case from a tip through the coordination network and report it.",
+                       no_args_is_help=True)
+_err = Console(stderr=True)
+_out = Console(soft_wrap=True)
+DbOption = typer.Option(DEFAULT_DB, "--db", help="DuckDB store file.")
+
+
+def _fail(msg: str) -> None:
+    _err.print(f"[red]error:[/red] {escape(msg)}")
+    raise typer.Exit(code=2)
+
+
+@tip_app.command("ingest")
+def tip_ingest(
+    path: Path = typer.Argument(..., help="Tip file: Meta indicators, STIX bundle, or a plain list."),
+    partner: str = typer.Option(..., "--from", help="Organisation that sent the tip."),
+    purpose: str = typer.Option(..., "--purpose", help="Purpose it was shared for, e.g. criminal-investigation."),
+    tlp: str = typer.Option("amber", "--tlp", help="TLP 2.0 level: clear, green, amber, amber+strict, red."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="meta, disarm, stix or list (detected)."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="Platform of bare handles in a list."),
+    db: Path = DbOption,
+) -> None:
+    """Record a tip with its provenance; ingesting the same file from the same partner again adds nothing."""
+    with Store(db) as store:
+        try:
+            s = ingest_tip(store, path, partner_org=partner, purpose=purpose, tlp=tlp, fmt=fmt, platform=platform)
+        except TipError as exc:
+            _fail(str(exc))
+    state = "already recorded" if s.skipped else "recorded"
+    _out.print(f"tip {s.tip_id} {state}: {s.path} [{s.format}] from {escape(s.partner_org)}: {s.n_objects:,} "
+               f"STIX objects, {s.n_indicators:,} matchable values, {s.n_errors:,} import errors", highlight=False)
+
+
+@tip_app.command("match")
+def tip_match(tip: Optional[str] = typer.Option(None, "--tip", help="Tip id (default: every tip)."),
+              db: Path = DbOption) -> None:
+    """Find the accounts and posts touching the tip's indicators (writes tip_matches)."""
+    with Store(db) as store:
+        ids = [tip] if tip else [r[0] for r in store.con.execute("SELECT tip_id FROM tips ORDER BY 1").fetchall()]
+        if not ids:
+            _fail(f"{db}: no tip recorded (run `cibscope tip ingest` first)")
+        for t in ids:
+            try:
+                counts = match_tip(store, t)
+            except KeyError as exc:
+                _fail(str(exc.args[0]))
+            n_acc = store.con.execute("SELECT count(DISTINCT account_key) FROM tip_matches WHERE tip_id = ?",
+                                      [t]).fetchall()[0][0]
+            detail = ", ".join(f"{n:,} {k}" for k, n in counts.items()) or "no match"
+            _out.print(f"tip {t}: {n_acc:,} accounts touched ({detail})", highlight=False)
+
+
+@case_app.command("expand")
+def case_expand(
+    tip: str = typer.Option(..., "--tip", help="Tip id (see `cibscope tip ingest`)."),
+    run: Optional[int] = typer.Option(None, "--run", help="Detection run (default: the latest)."),
+    hops: int = typer.Option(2, "--hops", help="Maximum hops from a seed account."),
+    max_q: Optional[float] = typer.Option(None, "--max-q", help="Follow edges with q <= this (default: run alpha)."),
+    min_links: int = typer.Option(1, "--min-links", help="Edges into the case an account needs to join."),
+    out_dir: Path = typer.Option(Path("case"), "--out", help="Folder for case.html and case-bundle.json."),
+    validate: bool = typer.Option(True, "--validate/--no-validate",
+                                  help="Check the bundle with stix2-validator before writing it."),
+    db: Path = DbOption,
+) -> None:
+    """Grow a case from the tip's matched accounts and write its HTML report and STIX bundle."""
+    from .report import write_case
+
+    with Store(db) as store:
+        try:
+            res = expand_case(store, tip, run, hops=hops, max_q=max_q, min_links=min_links)
+        except CaseError as exc:
+            _fail(str(exc))
+        _out.print(f"case {res.case_id}: {res.n_seeds:,} seed accounts + "
+                   f"{res.n_members - res.n_seeds:,} added (per hop: {res.added_per_hop}) "
+                   f"through run {res.run_id}", highlight=False)
+        labels = store.con.execute("SELECT coalesce(a.label, '(unlabelled)'), count(*) FROM case_members m JOIN "
+                                   "accounts a USING (account_key) WHERE case_id = ? GROUP BY ALL ORDER BY 2 DESC",
+                                   [res.case_id]).fetchall()
+        _out.print("  by label: " + ", ".join(f"{lab} {n:,}" for lab, n in labels), highlight=False)
+        try:
+            paths = write_case(store, res.case_id, out_dir, validate=validate)
+        except ValueError as exc:
+            _fail(str(exc))
+    for name, p in paths.items():
+        _out.print(f"  {name}: {p}")
+
+
+def disarm_tags(run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
+                as_json: bool = typer.Option(False, "--json", help="Print the tags with evidence as JSON."),
+                db: Path = DbOption) -> None:
+    """DISARM v1.6 techniques supported by each flagged cluster of a run, with their evidence."""
+    from ..explain.disarm import tag_run
+
+    with Store(db, read_only=True) as store:
+        if run is None:
+            run = store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
+        if run is None:
+            _fail(f"{db}: no detection run (run `cibscope detect` first)")
+        tags = tag_run(store, run)
+    if as_json:
+        _out.print_json(json.dumps({c: [dataclasses.asdict(t) for t in ts] for c, ts in tags.items()}))
+        return
+    t = Table("cluster", "technique", "tactic", "behaviour")
+    for cid, ts in tags.items():
+        for tag in ts:
+            t.add_row(cid, f"{tag.disarm_id} {tag.name}", tag.tactic_name, tag.behaviour)
+    _out.print(t)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``tip`` and ``case`` groups and the ``disarm-tags`` command to ``app``."""
+    app.add_typer(tip_app, name="tip")
+    app.add_typer(case_app, name="case")
+    app.command("disarm-tags")(disarm_tags)

@@ -1,0 +1,1 @@
+"""Explanations of detected clusters and cases (DISARM technique tags: :mod:`.disarm`)."""
