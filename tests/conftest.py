@@ -212,3 +212,22 @@ def with_bad_rows(src: Path, dst: Path, bad: list[bytes]) -> list[int]:
     first = len(list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))) + 1
     dst.write_bytes(data + b"".join(b + eol for b in bad))
     return list(range(first, first + len(bad)))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throw-away PostgreSQL cluster for the session (tests/pg_cluster.py); skipped without PostgreSQL
+    binaries or the psycopg driver."""
+    from pg_cluster import PgCluster, find_bindir
+    pytest.importorskip("psycopg", reason="psycopg (PostgreSQL driver) is not installed")
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl, postgres) not found on PATH or in /usr/lib/postgresql")
+    cluster = PgCluster(bindir)
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.stop()
+        raise
+    yield cluster
+    cluster.stop()

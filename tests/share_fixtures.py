@@ -10,6 +10,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+
 from cibscope.share.hub import Hub
 from cibscope.share.markings import PERSONAL_DATA_MARKING_ID, TLP2_IDS, personal_data_marking, purpose_marking
 
@@ -46,27 +49,71 @@ def user_of(org: str) -> str:
     return org.lower().replace(" ", "-")
 
 
-#: max_content_length -> (template database, tokens); built once per test process.
-_TEMPLATES: dict[int, tuple[Path, dict[str, str]]] = {}
+#: (backend, max_content_length) -> (template: SQLite file or PostgreSQL database name, tokens); built once
+#: per test process (PostgreSQL: per cluster).
+_TEMPLATES: dict[tuple[str, int], tuple[Path | str, dict[str, str]]] = {}
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def backend_db(request, backend: str, folder: Path):
+    """A new hub location on ``backend``: a SQLite file path in ``folder`` (not yet created), or the URL
+    of a new empty database on the session's PostgreSQL cluster, dropped when ``request``'s scope ends
+    (skipped without PostgreSQL)."""
+    if backend == "sqlite":
+        return folder / "hub.sqlite"
+    from pg_cluster import drop_database
+    url = request.getfixturevalue("pg_cluster").new_database()
+    request.addfinalizer(lambda: drop_database(url))
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def hub_db(request, tmp_path):
+    """Where a test's hub lives, once per backend (:func:`backend_db`)."""
+    return backend_db(request, request.param, tmp_path)
+
+
+def is_postgres(db) -> bool:
+    """True when ``db`` is a PostgreSQL URL (else a SQLite path)."""
+    return str(db).startswith("postgresql")
 
 
 def make_hub(db, max_content_length: int = 10 * 1024 * 1024) -> HubFixture:
     """Hub with API root ``hub``, collection :data:`COLLECTION` readable and writable by every org.
 
-    The first call per ``max_content_length`` builds the hub through the admin API (30 audited
-    admin transactions, one Argon2 hash); later calls copy that database file to ``db``.
+    ``db`` is a SQLite file path or the URL of an empty database from :class:`pg_cluster.PgCluster`.
+    The first call per backend and ``max_content_length`` builds a template hub through the admin API
+    (30 audited admin transactions, one Argon2 hash); later calls copy it to ``db`` (SQLite: the file;
+    PostgreSQL: ``CREATE DATABASE ... TEMPLATE``, replacing the empty database).
     """
-    if max_content_length not in _TEMPLATES:
+    if is_postgres(db):
+        return _make_pg_hub(str(db), max_content_length)
+    key = ("sqlite", max_content_length)
+    if key not in _TEMPLATES:
         tmp = Path(tempfile.mkdtemp(prefix="cibscope-hub-template-"))
         atexit.register(shutil.rmtree, tmp, True)
         fx = _build_hub(tmp / "hub.sqlite", max_content_length)
         with fx.hub.engine.begin() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         fx.hub.engine.dispose()
-        _TEMPLATES[max_content_length] = (tmp / "hub.sqlite", fx.tokens)
-    template, tokens = _TEMPLATES[max_content_length]
+        _TEMPLATES[key] = (tmp / "hub.sqlite", fx.tokens)
+    template, tokens = _TEMPLATES[key]
     shutil.copyfile(template, db)
     return HubFixture(Hub(db), dict(tokens))
+
+
+def _make_pg_hub(url: str, max_content_length: int) -> HubFixture:
+    from pg_cluster import create_database, database_of
+    key = (sa.engine.make_url(url).set(database="").render_as_string(hide_password=False), max_content_length)
+    if key not in _TEMPLATES:
+        template = f"hub_template_{max_content_length}"
+        fx = _build_hub(create_database(url, template), max_content_length)
+        fx.hub.engine.dispose()  # a template database must have no open connection
+        _TEMPLATES[key] = (template, fx.tokens)
+    template, tokens = _TEMPLATES[key]
+    create_database(url, database_of(url), template=str(template), replace=True)
+    return HubFixture(Hub(url), dict(tokens))
 
 
 def _build_hub(db, max_content_length: int) -> HubFixture:

@@ -7,14 +7,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cibscope.share.api import create_app
-from share_fixtures import BASIC_PASSWORD, BASIC_USER, COLLECTION, ROOT, TAXII, ira_objects, make_hub
+from share_fixtures import BASIC_PASSWORD, BASIC_USER, COLLECTION, ROOT, TAXII, hub_db, ira_objects, make_hub  # noqa: F401
 
 OBJ = f"/{ROOT}/collections/{COLLECTION}/objects/"
 
 
 @pytest.fixture()
-def env(tmp_path):
-    fx = make_hub(tmp_path / "hub.sqlite", max_content_length=200_000)
+def env(hub_db):
+    """A hub on each backend (SQLite, PostgreSQL) and an in-process client."""
+    fx = make_hub(hub_db, max_content_length=200_000)
     return fx, TestClient(create_app(fx.hub))
 
 
@@ -159,3 +160,37 @@ def test_reposted_objects_are_validated_once(env):
     # SDOs and markings keep their version (modified/created): "already stored"; the user-accounts
     # (SCOs, no timestamps) are versioned by date_added (TAXII 2.1 section 3.1), so they are new versions
     assert [s.get("message") for s in again["successes"][:2]] == ["already stored"] * 2
+
+
+def test_values_postgresql_cannot_store_are_4xx(env):
+    """On PostgreSQL, a NUL character in a compared value, an over-long value in a column with a declared
+    length or a lone UTF-16 surrogate made the whole request fail with 500 (SQLite found nothing, stored
+    or, for the surrogate, failed too). Every backend now answers the same 4xx or per-object rejection."""
+    fx, c = env
+    h = fx.headers("university", "research")
+    for params in ({"match[id]": "threat-actor--\x00"}, {"match[type]": "user-account\x00"},
+                   {"match[spec_version]": "2.1\x00"}, {"added_after\x00": "x"}):
+        r = c.get(OBJ, headers=h, params=params)
+        assert r.status_code == 400 and "NUL" in r.json()["description"], (params, r.text)
+    for path in (f"{OBJ}x%00y/", f"{OBJ}x%00y/versions/", f"/{ROOT}/collections/a%00b/objects/",
+                 f"/{ROOT}/status/a%00b/", "/a%00b/"):
+        assert c.get(path, headers=h).status_code == 400, path
+    assert c.delete(f"{OBJ}x%00y/", headers=h).status_code == 400
+    no_auth = {k: v for k, v in h.items() if k != "Authorization"}
+    assert c.get("/taxii2/", headers=no_auth, auth=("platform\x00-a", BASIC_PASSWORD)).status_code == 401
+    # over-long declared purpose and collection id reach the audit log (refusals), which stores them whole
+    r = c.get(OBJ, headers={**h, "X-Cibscope-Purpose": "x" * 500})
+    assert r.status_code == 403 and r.json()["details"]["rule"] == "purpose-unknown"
+    long_col = f"/{ROOT}/collections/{'c' * 300}/objects/"
+    assert c.get(long_col, headers={**h, "Authorization": "Bearer cbs_wrong"}).status_code == 401
+    assert c.get(long_col, headers=h).status_code == 404
+    from cibscope.share import audit
+    es = list(audit.entries(fx.hub.engine))
+    assert es[-2]["purpose"] == "x" * 500 and es[-1]["collection_id"] == "c" * 300
+    assert audit.verify(es).ok
+    # a lone surrogate (valid JSON escape, not encodable as UTF-8) rejects that object only
+    objs = ira_objects("clear", ["research"], seed="surrogate")
+    bad = dict(objs[1], id="threat-actor--0d8f5f4e-3c1b-4c55-9d0e-0b8f5b1f6a22", name="\ud800")
+    st = post(c, fx, objs + [bad], user="university", purpose="research").json()
+    assert st["success_count"] == len(objs) and [f["id"] for f in st["failures"]] == [bad["id"]]
+    assert "lone UTF-16 surrogate" in st["failures"][0]["message"]

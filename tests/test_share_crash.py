@@ -4,7 +4,7 @@ The server runs as a child process with the test-only hook ``CIBSCOPE_TEST_HANG_
 (:func:`cibscope.share.hub._test_hang_hook`): its third POST writes a marker file and sleeps
 after its objects, status resource and audit entry are written but before the commit. The
 test waits for the marker (no timing guesses), kills the process, restarts a server on the
-same SQLite file and checks that the two earlier POSTs are intact, nothing of the third
+same database (SQLite file or PostgreSQL database) and checks that the two earlier POSTs are intact, nothing of the third
 exists (objects, status, audit entry), the audit chain verifies and new writes commit.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from cibscope.share.cli import audit_app
 from cibscope.share.hub import TEST_HANG_ENV, Hub
 from cibscope.share.serve import spawn, stop
 from cibscope.share.store import objects, statuses
-from share_fixtures import COLLECTION, ROOT, ira_objects, make_hub
+from share_fixtures import COLLECTION, ROOT, hub_db, ira_objects, make_hub  # noqa: F401
 
 
 def _big_bundle(n: int) -> list[dict]:
@@ -46,8 +46,8 @@ def _all_ids(url: str, headers: dict) -> set[str]:
         nxt = r.json()["next"]
 
 
-def test_kill_inside_post_transaction_leaves_no_half_bundle(tmp_path):
-    db = tmp_path / "hub.sqlite"
+def test_kill_inside_post_transaction_leaves_no_half_bundle(hub_db, tmp_path):
+    db = hub_db
     fx = make_hub(db)
     fx.hub.engine.dispose()
     marker = tmp_path / "hanging"
@@ -84,7 +84,9 @@ def test_kill_inside_post_transaction_leaves_no_half_bundle(tmp_path):
     finally:
         stop(proc)
 
-    proc, base = spawn(db)  # restart on the same file (SQLite rolls back the uncommitted WAL frames)
+    # restart on the same database (SQLite rolls back the uncommitted WAL frames; PostgreSQL rolls back
+    # the transaction of the dead client's connection and releases its lock on the audit table)
+    proc, base = spawn(db)
     url = f"{base}/{ROOT}/collections/{COLLECTION}/objects/"
     try:
         served = _all_ids(url, read_h)

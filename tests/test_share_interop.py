@@ -16,12 +16,14 @@ from cibscope.share.cli import share_app
 from cibscope.share.client import STATE_FILE, HubAuth, ShareError, pull, push
 from cibscope.share.markings import purpose_extension_definition
 from cibscope.share.serve import free_port, spawn, start_process, stop
-from share_fixtures import COLLECTION, ROOT, TAXII, ira_objects, make_hub
+from cibscope.share import audit
+from share_fixtures import BACKENDS, COLLECTION, ROOT, TAXII, backend_db, ira_objects, make_hub
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    db = tmp_path_factory.mktemp("live") / "hub.sqlite"
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(request, tmp_path_factory):
+    """Our server on a hub of each backend (SQLite file, PostgreSQL database), as a child process."""
+    db = backend_db(request, request.param, tmp_path_factory.mktemp("live"))
     fx = make_hub(db)
     fx.hub.engine.dispose()
     proc, base = spawn(db)
@@ -104,6 +106,14 @@ def test_concurrent_posts_lose_nothing(live):
         t.join()
     assert not errors
     want = {o["id"] for b in bundles for o in b}
+    # the writers were serialised: one audit entry per POST, together storing every object once, in a
+    # chain without forks
+    es = list(audit.entries(fx.hub.engine))
+    fx.hub.engine.dispose()
+    assert audit.verify(es).ok
+    writes = [json.loads(e["detail"])["stored"] for e in es if e["action"] == "write"]
+    ours = [[i for i, _ in w] for w in writes if {i for i, _ in w} & want]
+    assert len(ours) == len(bundles) and sorted(i for w in ours for i in w) == sorted(want)
     have = set()
     nxt = None
     while True:

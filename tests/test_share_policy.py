@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from cibscope.share.api import create_app
 from cibscope.share.markings import PURPOSES
-from share_fixtures import COLLECTION, ROOT, ira_objects, make_hub
+from share_fixtures import BACKENDS, COLLECTION, ROOT, backend_db, hub_db, ira_objects, make_hub  # noqa: F401
 
 OBJ = f"/{ROOT}/collections/{COLLECTION}/objects/"
 RECIPIENTS = {"platform": "platform-a", "government": "ministry", "law-enforcement": "police",
@@ -46,9 +46,9 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def matrix_env(tmp_path_factory):
-    fx = make_hub(tmp_path_factory.mktemp("policy") / "hub.sqlite")
+@pytest.fixture(scope="module", params=BACKENDS)
+def matrix_env(request, tmp_path_factory):
+    fx = make_hub(backend_db(request, request.param, tmp_path_factory.mktemp("policy")))
     client = TestClient(create_app(fx.hub))
     targets = {}
     for tlp, named in NAMED.items():
@@ -91,8 +91,8 @@ def test_missing_or_unknown_purpose_is_refused(matrix_env):
     assert r.status_code == 403 and r.json()["details"]["rule"] == "purpose-unknown"
 
 
-def test_write_rules(tmp_path):
-    fx = make_hub(tmp_path / "hub.sqlite")
+def test_write_rules(hub_db):
+    fx = make_hub(hub_db)
     c = TestClient(create_app(fx.hub))
     h = fx.headers("ngo-lab", "research")
     objs = ira_objects("green", ["platform-integrity"])  # marking does not permit "research"
@@ -109,8 +109,8 @@ def test_write_rules(tmp_path):
     assert r.status_code == 403 and r.json()["details"]["rule"] == "collection-write"
 
 
-def test_personal_data_redacted_for_research(tmp_path):
-    fx = make_hub(tmp_path / "hub.sqlite")
+def test_personal_data_redacted_for_research(hub_db):
+    fx = make_hub(hub_db)
     c = TestClient(create_app(fx.hub))
     objs = ira_objects("green", ["research", "criminal-investigation"], personal_data=True)
     st = c.post(OBJ, content=json.dumps({"objects": objs}), headers=fx.headers("police", "criminal-investigation"))
@@ -127,10 +127,10 @@ def test_personal_data_redacted_for_research(tmp_path):
                                                "Pamela_Moore13 (RightTroll)"}
 
 
-def test_retention_expiry_hides_objects(tmp_path):
+def test_retention_expiry_hides_objects(hub_db):
     import sqlalchemy as sa
     from cibscope.share.store import objects
-    fx = make_hub(tmp_path / "hub.sqlite")
+    fx = make_hub(hub_db)
     c = TestClient(create_app(fx.hub))
     objs = ira_objects("clear", ["research"], retention_days=30)
     c.post(OBJ, content=json.dumps({"objects": objs}), headers=fx.headers("university", "research"))

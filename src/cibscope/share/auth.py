@@ -87,6 +87,8 @@ def authenticate_password(conn: Connection, name: str, password: str) -> Princip
     AuthError
         If the user is unknown, has no password, or the password is wrong.
     """
+    if "\x00" in name:  # no user name holds NUL; PostgreSQL text cannot even be compared with it
+        raise AuthError("unknown user or password")
     row = conn.execute(sa.select(users.c.password_hash).where(users.c.name == name)).first()
     if row is None or not row.password_hash:
         raise AuthError("unknown user or password")

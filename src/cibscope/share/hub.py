@@ -339,17 +339,22 @@ class Hub:
         """
         request_ts = now_ts()
         failures: list[dict[str, Any]] = []
-        checked: list[tuple[dict[str, Any], str]] = []  # (object, validation-ok)
+        checked: list[tuple[dict[str, Any], str]] = []  # (object, its stored JSON text)
         for i, obj in enumerate(envelope_objects):
             if not isinstance(obj, dict):
                 failures.append({"id": f"objects[{i}]", "message": "stix-invalid: not a JSON object"})
                 continue
             errors = stix_errors(obj)
+            body = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+            try:  # JSON may escape a lone UTF-16 surrogate ("\ud800"), which no database can store
+                body.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                errors.append(f"a string holds a lone UTF-16 surrogate ({exc.reason} at {exc.start})")
             if errors:
                 msg = "; ".join(errors)
                 failures.append({"id": str(obj.get("id", f"objects[{i}]")), "message": f"stix-invalid: {msg}"})
                 continue
-            checked.append((obj, ""))
+            checked.append((obj, body))
         batch_markings = {o["id"]: o for o, _ in checked if o["type"] == "marking-definition"}
         successes: list[dict[str, Any]] = []
         status_id = str(uuid.uuid4())
@@ -357,7 +362,7 @@ class Hub:
             markings = self._resolve_markings(conn, collection_id, batch_markings)
             date_added = next_date_added(conn)
             rows = []
-            for obj, _ in checked:
+            for obj, body in checked:
                 try:
                     pol = self._object_policy(obj, purpose, markings)
                 except ValueError as exc:
@@ -374,8 +379,7 @@ class Hub:
                 days = pol.pop("retention_days")
                 rows.append({"collection_id": collection_id, "id": obj["id"], "type": obj["type"],
                              "spec_version": obj.get("spec_version", "2.1"), "version": version,
-                             "date_added": date_added, "body": json.dumps(obj, ensure_ascii=False,
-                                                                            separators=(",", ":")),
+                             "date_added": date_added, "body": body,
                              "expires_at": add_seconds(date_added, days * 86400) if days else None,
                              "producer_user_id": who.user_id, "producer_org_id": who.org_id, **pol})
                 successes.append({"id": obj["id"], "version": version})

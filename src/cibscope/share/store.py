@@ -2,10 +2,12 @@
 
 Tables: ``api_roots``, ``collections``, ``orgs``, ``users``, ``tokens``, ``rights``,
 ``objects`` (one row per object version, with the policy attributes resolved at write
-time), ``statuses`` and ``audit``. On SQLite the file runs in WAL mode and every
-transaction starts with ``BEGIN IMMEDIATE``, so writers are serialised and a POST is
-committed whole or not at all; ``date_added`` is assigned inside that lock and is
-strictly increasing, which makes incremental pulls by ``added_after`` lossless.
+time), ``statuses`` and ``audit``. Writers are serialised and a POST is committed whole
+or not at all: on SQLite the file runs in WAL mode and every write transaction starts
+with ``BEGIN IMMEDIATE``; on PostgreSQL (READ COMMITTED) it first takes a
+``SHARE ROW EXCLUSIVE`` lock on ``audit``, which conflicts with itself and not with
+readers. ``date_added`` is assigned inside that lock and is strictly increasing, which
+makes incremental pulls by ``added_after`` lossless.
 
 Timestamps are stored as STIX timestamp strings normalised to microseconds
 (``YYYY-MM-DDTHH:MM:SS.ffffffZ``, UTC), which sort lexicographically in time order.
@@ -28,42 +30,42 @@ metadata = sa.MetaData()
 
 api_roots = sa.Table(
     "api_roots", metadata,
-    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("description", sa.Text),
     sa.Column("max_content_length", sa.Integer, nullable=False),
 )
 collections = sa.Table(
     "collections", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("api_root", sa.String(100), sa.ForeignKey("api_roots.name"), nullable=False),
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("api_root", sa.Text, sa.ForeignKey("api_roots.name"), nullable=False),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("description", sa.Text),
 )
 orgs = sa.Table(
     "orgs", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(200), unique=True, nullable=False),
-    sa.Column("sector", sa.String(40), nullable=False),
+    sa.Column("name", sa.Text, unique=True, nullable=False),
+    sa.Column("sector", sa.Text, nullable=False),
 )
 users = sa.Table(
     "users", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(200), unique=True, nullable=False),
+    sa.Column("name", sa.Text, unique=True, nullable=False),
     sa.Column("org_id", sa.Integer, sa.ForeignKey("orgs.id"), nullable=False),
     sa.Column("password_hash", sa.Text),
 )
 tokens = sa.Table(
     "tokens", metadata,
-    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("token_hash", sa.Text, primary_key=True),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("label", sa.Text),
-    sa.Column("created", sa.String(32), nullable=False),
+    sa.Column("created", sa.Text, nullable=False),
     sa.Column("revoked", sa.Boolean, nullable=False, default=False),
 )
 rights = sa.Table(
     "rights", metadata,
-    sa.Column("collection_id", sa.String(64), sa.ForeignKey("collections.id"), primary_key=True),
+    sa.Column("collection_id", sa.Text, sa.ForeignKey("collections.id"), primary_key=True),
     sa.Column("org_id", sa.Integer, sa.ForeignKey("orgs.id"), primary_key=True),
     sa.Column("can_read", sa.Boolean, nullable=False),
     sa.Column("can_write", sa.Boolean, nullable=False),
@@ -71,18 +73,18 @@ rights = sa.Table(
 objects = sa.Table(
     "objects", metadata,
     sa.Column("pk", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("collection_id", sa.String(64), sa.ForeignKey("collections.id"), nullable=False),
-    sa.Column("id", sa.String(200), nullable=False),
-    sa.Column("type", sa.String(100), nullable=False),
-    sa.Column("spec_version", sa.String(10), nullable=False),
-    sa.Column("version", sa.String(32), nullable=False),
-    sa.Column("date_added", sa.String(32), nullable=False),
+    sa.Column("collection_id", sa.Text, sa.ForeignKey("collections.id"), nullable=False),
+    sa.Column("id", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("spec_version", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("date_added", sa.Text, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
-    sa.Column("tlp", sa.String(20)),
+    sa.Column("tlp", sa.Text),
     sa.Column("purposes", sa.Text),           # JSON list, NULL for marking/extension definitions
     sa.Column("recipient_orgs", sa.Text),     # JSON list
     sa.Column("recipient_users", sa.Text),    # JSON list
-    sa.Column("expires_at", sa.String(32)),
+    sa.Column("expires_at", sa.Text),
     sa.Column("producer_user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("producer_org_id", sa.Integer, sa.ForeignKey("orgs.id"), nullable=False),
     sa.UniqueConstraint("collection_id", "id", "version", name="uq_object_version"),
@@ -91,32 +93,45 @@ objects = sa.Table(
 )
 statuses = sa.Table(
     "statuses", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("api_root", sa.String(100), nullable=False),
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("api_root", sa.Text, nullable=False),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
 )
 audit = sa.Table(
     "audit", metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("ts", sa.String(32), nullable=False),
-    sa.Column("actor", sa.String(200), nullable=False),
-    sa.Column("org", sa.String(200)),
-    sa.Column("sector", sa.String(40)),
-    sa.Column("action", sa.String(20), nullable=False),
-    sa.Column("purpose", sa.String(40)),
-    sa.Column("collection_id", sa.String(64)),
+    sa.Column("ts", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("org", sa.Text),
+    sa.Column("sector", sa.Text),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("purpose", sa.Text),
+    sa.Column("collection_id", sa.Text),
     sa.Column("detail", sa.Text, nullable=False),
-    sa.Column("prev_hash", sa.String(64), nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("prev_hash", sa.Text, nullable=False),
+    sa.Column("hash", sa.Text, nullable=False),
 )
 
+#: DDL making ``audit`` append-only, per dialect (PostgreSQL: 14 or later, for CREATE OR REPLACE TRIGGER).
 _SQLITE_APPEND_ONLY = (
     "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
     "BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END",
     "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
     "BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END",
 )
+_POSTGRESQL_APPEND_ONLY = (
+    "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'audit log is append-only'; END $$",
+    "CREATE OR REPLACE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+    "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+    "CREATE OR REPLACE TRIGGER audit_no_delete BEFORE DELETE ON audit "
+    "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+    "CREATE OR REPLACE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+)
+#: Key of the PostgreSQL advisory lock that serialises schema creation between processes.
+_SCHEMA_LOCK = 0x63696273  # "cibs"
 
 
 def db_url(db: str | Path) -> str:
@@ -131,7 +146,14 @@ def make_engine(db: str | Path) -> Engine:
     Parameters
     ----------
     db : str or Path
-        A SQLite file path, or a SQLAlchemy URL such as ``postgresql+psycopg://...``.
+        A SQLite file path, or a SQLAlchemy URL such as ``postgresql+psycopg://user@host:5432/hub``
+        (PostgreSQL 14 or later, driver ``psycopg``: ``pip install cibscope[postgres]``).
+
+    Notes
+    -----
+    Both backends make ``audit`` append-only with triggers (UPDATE, DELETE; on PostgreSQL also
+    TRUNCATE). Strings are ``TEXT`` everywhere: SQLite ignores declared lengths, PostgreSQL would
+    fail the whole request on an over-long value (a declared purpose, a collection id in a path).
     """
     url = db_url(db)
     engine = sa.create_engine(url, future=True)
@@ -150,11 +172,12 @@ def make_engine(db: str | Path) -> Engine:
         def _on_begin(conn: Connection) -> None:
             write = conn.get_execution_options().get("cibscope_write", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-    metadata.create_all(engine)
-    if engine.dialect.name == "sqlite":
-        with engine.begin() as conn:
-            for ddl in _SQLITE_APPEND_ONLY:
-                conn.exec_driver_sql(ddl)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # several server processes may start at once
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+        metadata.create_all(conn)
+        for ddl in {"sqlite": _SQLITE_APPEND_ONLY, "postgresql": _POSTGRESQL_APPEND_ONLY}.get(engine.dialect.name, ()):
+            conn.exec_driver_sql(ddl)
     return engine
 
 

@@ -3,17 +3,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from ..hub import Hub
 from . import collections, discovery, manifest, objects, status, versions
+from .deps import no_nul_characters
 from .errors import install_handlers
 
 
 def create_app(db: str | Path | Hub) -> FastAPI:
     """Build the TAXII 2.1 app over a hub database (SQLite path, SQLAlchemy URL or a :class:`Hub`)."""
     app = FastAPI(title="cibscope sharing hub", version="2.1",
-                  description="TAXII 2.1 server with TLP 2.0, purpose limitation and a hash-chained audit log.")
+                  description="TAXII 2.1 server with TLP 2.0, purpose limitation and a hash-chained audit log.",
+                  dependencies=[Depends(no_nul_characters)])
     app.state.hub = db if isinstance(db, Hub) else Hub(db)
     install_handlers(app)
     # Order matters: the collection routes must be matched before the generic API root route.

@@ -33,6 +33,17 @@ def _media_ok(value: str, kind: str = "application/taxii+json") -> bool:
     return False
 
 
+def no_nul_characters(request: Request) -> None:
+    """400 when the path or a query parameter holds a NUL character (``%00``).
+
+    PostgreSQL text cannot hold NUL, so such a value reaching a query fails the whole request
+    (a 500); SQLite would merely find nothing. Every route depends on this check (app-wide).
+    """
+    if "\x00" in request.scope.get("path", "") or any(
+            "\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()):
+        raise TaxiiError(400, "Bad Request", "NUL character (%00) in the path or query")
+
+
 def hub_of(request: Request) -> Hub:
     """The :class:`~cibscope.share.hub.Hub` the app serves."""
     return request.app.state.hub
