@@ -21,7 +21,7 @@ from __future__ import annotations
 #: Tables holding ingested data, in dependency order.
 DATA_TABLES = ("datasets", "ingested_files", "accounts", "posts", "actions", "ingest_errors")
 #: Tables holding detection results.
-RESULT_TABLES = ("runs", "edges", "edge_evidence", "clusters", "cluster_members")
+RESULT_TABLES = ("runs", "edges", "edge_evidence", "clusters", "cluster_members", "cluster_authenticity")
 #: Tables holding partner tips and the cases grown from them (``cibscope.cases``).
 CASE_TABLES = ("tips", "tip_objects", "tip_indicators", "tip_matches", "cases", "case_members")
 
@@ -174,6 +174,16 @@ CREATE TABLE IF NOT EXISTS cluster_members (
     degree        INTEGER NOT NULL,       -- significant edges inside the cluster
     strength      DOUBLE NOT NULL,        -- summed edge weight inside the cluster
     score         DOUBLE NOT NULL         -- max -log10(q) of its edges, capped at 300
+);
+
+CREATE TABLE IF NOT EXISTS cluster_authenticity (
+    run_id        BIGINT NOT NULL,
+    cluster_id    VARCHAR NOT NULL,
+    signal        VARCHAR NOT NULL,       -- creation_burst | handle_digits | ... (explain/authenticity.py)
+    value         DOUBLE,                 -- NULL when the data lacks what the signal needs
+    n_accounts    INTEGER NOT NULL,       -- members the value is computed over
+    details       JSON NOT NULL,          -- supporting numbers and examples
+    explanation   VARCHAR NOT NULL        -- plain-language sentence for the report
 );
 
 CREATE TABLE IF NOT EXISTS tips (
