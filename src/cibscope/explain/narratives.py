@@ -1,0 +1,247 @@
+"""Narratives: what a cluster pushes, grouped from its posts and labelled against a narrative library.
+
+Method
+------
+1. **Sample** up to ``max_posts`` of a cluster's posts (deterministic: by a
+   hash of the post key), drop exact duplicates of the normalised text
+   (``norm_text``; retweets of one text count once, but the duplicate count is
+   kept as the group's weight).
+2. **Represent** each text by TF-IDF over word 1-2-grams and character 3-4-grams
+   within word boundaries (scikit-learn; language-independent, robust to
+   hashtags and spelling), L2-normalised. No model weights are downloaded.
+3. **Group** the texts with k-means (``k = clamp(n / 40, 1, max_groups)``,
+   fixed seed) and describe each group by its most distinctive word terms (centre minus the overall mean) and the posts
+   closest to its centre.
+4. **Label** every post against the narrative library (:func:`load_library`):
+   a post matches a narrative when it contains one of its keywords (whole
+   words, ``*`` = any ending); among several, the one with more keyword hits,
+   then the higher TF-IDF cosine to the narrative's description and examples,
+   wins. A group takes the label of the majority of its posts when at least
+   :data:`MIN_GROUP_SHARE` of them carry it, else ``other``.
+
+The library is a JSON file shipped in the package
+(``cibscope/explain/data/narratives.json``); users extend or override it with
+their own files in the same layout (an entry with an existing ``id`` replaces it).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..store.db import Store
+
+#: Share of a group's posts that must carry a narrative for the group to be labelled with it.
+MIN_GROUP_SHARE = 0.3
+#: Label of posts and groups matching no narrative.
+OTHER = "other"
+
+
+@dataclass
+class Narrative:
+    """One entry of the narrative library (see ``data/narratives.json``)."""
+
+    id: str
+    name: str
+    description: str
+    keywords: list[str]
+    examples: list[str] = field(default_factory=list)
+
+
+def load_library(extra: Iterable[str | Path] = ()) -> list[Narrative]:
+    """The shipped narrative library, extended by ``extra`` JSON files in the same layout.
+
+    Raises
+    ------
+    ValueError
+        A file is not valid JSON or an entry lacks ``id``, ``name`` or ``keywords``
+        (the message names the file and the entry's position).
+    """
+    base = resources.files("cibscope.explain").joinpath("data/narratives.json").read_text(encoding="utf-8")
+    sources = [("cibscope/explain/data/narratives.json", base)]
+    sources += [(str(p), Path(p).read_text(encoding="utf-8")) for p in extra]
+    lib: dict[str, Narrative] = {}
+    for name, text in sources:
+        try:
+            entries = json.loads(text)["narratives"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{name}: not a narrative library (expected {{\"narratives\": [...]}}): {exc}") from None
+        for i, e in enumerate(entries):
+            missing = [k for k in ("id", "name", "keywords") if not e.get(k)]
+            if missing:
+                raise ValueError(f"{name}: narrative #{i + 1} lacks {', '.join(missing)}")
+            lib[e["id"]] = Narrative(e["id"], e["name"], e.get("description", ""),
+                                     [k.lower() for k in e["keywords"]], list(e.get("examples", [])))
+    return list(lib.values())
+
+
+def _keyword_regex(keywords: list[str]) -> re.Pattern:
+    parts = [re.escape(k[:-1]) + r"\w*" if k.endswith("*") else re.escape(k) for k in keywords]
+    return re.compile(r"(?<![\w#])#?(?:" + "|".join(parts) + r")(?!\w)", re.I)
+
+
+def _vectorizer():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
+    clean = re.compile(r"https?://\S+|@\w+|^rt\b")
+    pre = (lambda s: clean.sub(" ", s.lower()))
+    return FeatureUnion([
+        ("word", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, preprocessor=pre, min_df=1)),
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 4), sublinear_tf=True, preprocessor=pre,
+                                 min_df=2, max_features=20000)),
+    ])
+
+
+def _represent(texts: list[str], library: list[Narrative]):
+    """L2-normalised TF-IDF rows of ``texts`` and of each narrative's document, and the feature names."""
+    from sklearn.preprocessing import normalize
+
+    docs = [" ".join([n.name, n.description, *n.examples, *n.keywords]) for n in library]
+    vec = _vectorizer()
+    x = normalize(vec.fit_transform(list(texts) + docs)).tocsr()
+    return x[: len(texts)], x[len(texts):], vec.get_feature_names_out()
+
+
+def _labels(texts: list[str], library: list[Narrative], x, x_docs) -> list[str]:
+    hits = np.zeros((len(texts), len(library)), dtype=np.int32)
+    for j, n in enumerate(library):
+        rx = _keyword_regex(n.keywords)
+        hits[:, j] = [len({m.lower().lstrip("#") for m in rx.findall(t or "")}) for t in texts]
+    labels = [OTHER] * len(texts)
+    if not library:
+        return labels
+    cos = (x @ x_docs.T).toarray()
+    score = hits + np.where(hits > 0, cos, 0.0)           # keyword hits first, cosine breaks ties
+    best = score.argmax(axis=1)
+    for i in np.flatnonzero(hits.max(axis=1) > 0):
+        labels[i] = library[best[i]].id
+    return labels
+
+
+def label_texts(texts: list[str], library: list[Narrative] | None = None) -> list[str]:
+    """Label each text with a narrative id of ``library`` (default :func:`load_library`) or :data:`OTHER`.
+
+    A text carries a narrative when it holds one of its keywords; among several, more
+    distinct keyword hits win, then the higher TF-IDF cosine to the narrative's document.
+    """
+    library = load_library() if library is None else library
+    if not texts:
+        return []
+    x, x_docs, _ = _represent(texts, library)
+    return _labels(texts, library, x, x_docs)
+
+
+def narrative_groups(texts: list[str], weights: list[int] | None = None, library: list[Narrative] | None = None,
+                     *, max_groups: int = 8, examples: int = 3, seed: int = 0) -> list[dict[str, Any]]:
+    """Group texts into narratives and label each group (steps 2-4 of the module's method).
+
+    Parameters
+    ----------
+    texts : list of str
+        Distinct post texts.
+    weights : list of int, optional
+        Posts each text stands for (duplicates); default 1 each.
+    library : list of Narrative, optional
+        Default :func:`load_library`.
+
+    Returns
+    -------
+    list of dict
+        One per group, largest first: ``narrative`` (id or ``other``), ``name``,
+        ``n_posts`` (weighted), ``share`` (of all weighted posts), ``label_share``
+        (share of the group's posts carrying the label), ``top_terms`` (5),
+        ``examples`` (texts closest to the group centre) and ``labels``
+        (``{narrative id or other: weighted posts}`` of the group's posts).
+    """
+    from sklearn.cluster import KMeans
+
+    library = load_library() if library is None else library
+    if not texts:
+        return []
+    w = np.ones(len(texts)) if weights is None else np.asarray(weights, dtype=float)
+    x, x_docs, names = _represent(texts, library)
+    labels = _labels(texts, library, x, x_docs)
+    k = int(min(max_groups, max(1, len(texts) // 40), len(texts)))
+    if k > 1:
+        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(x, sample_weight=w)
+        assign, centres = km.labels_, km.cluster_centers_
+    else:
+        assign, centres = np.zeros(len(texts), dtype=int), np.asarray(x.mean(axis=0))
+    word = np.array([n.startswith("word__") for n in names])
+    overall = np.asarray(x.multiply(w[:, None]).sum(axis=0)).ravel() / w.sum()
+    by_id = {n.id: n.name for n in library}
+    total = w.sum()
+    out = []
+    for g in range(k):
+        idx = np.flatnonzero(assign == g)
+        if not len(idx):
+            continue
+        centre = np.asarray(centres[g]).ravel()
+        terms = [names[i].split("__", 1)[1] for i in np.argsort(-np.where(word, centre - overall, -1))[:5]]
+        lab_w: dict[str, float] = {}
+        for i in idx:
+            lab_w[labels[i]] = lab_w.get(labels[i], 0.0) + w[i]
+        n_posts = w[idx].sum()
+        named = {k_: v for k_, v in lab_w.items() if k_ != OTHER}
+        top = max(sorted(named), key=lambda k_: named[k_]) if named else OTHER
+        share = named.get(top, 0.0) / n_posts if named else lab_w[OTHER] / n_posts
+        if top != OTHER and share < MIN_GROUP_SHARE:
+            top, share = OTHER, lab_w.get(OTHER, 0.0) / n_posts
+        close = idx[np.argsort(-(x[idx] @ centre))[:examples]]
+        out.append({"narrative": top, "name": by_id.get(top, "other (unlabelled): " + ", ".join(terms[:3])),
+                    "n_posts": int(n_posts), "share": float(n_posts / total), "label_share": float(share),
+                    "top_terms": terms, "examples": [texts[i] for i in close],
+                    "labels": {k_: int(v) for k_, v in lab_w.items()}})
+    return sorted(out, key=lambda r: (-r["n_posts"], r["narrative"]))
+
+
+def cluster_narratives(store: Store, run_id: int, cluster_ids: list[str] | None = None, *,
+                       library: list[Narrative] | None = None, max_posts: int = 2000,
+                       max_groups: int = 8) -> dict[str, dict[str, Any]]:
+    """Narrative mix of each cluster of run ``run_id`` (default: every cluster).
+
+    Returns
+    -------
+    dict
+        ``{cluster_id: {"n_posts": int, "n_sampled": int, "mix": {narrative_id: share of sampled posts},
+        "groups": [...]}}``; ``groups`` as :func:`narrative_groups`.
+    """
+    library = load_library() if library is None else library
+    params: dict[str, Any] = {"run": int(run_id), "n": int(max_posts)}
+    where = ""
+    if cluster_ids is not None:
+        where = "AND list_contains($ids, m.cluster_id)"
+        params["ids"] = list(cluster_ids)
+    cur = store.con.execute(f"""
+        WITH mp AS (
+            SELECT m.cluster_id, p.post_key, p.text, norm_text(p.text) AS nt
+            FROM cluster_members m JOIN posts p USING (account_key)
+            WHERE m.run_id = $run {where} AND p.text IS NOT NULL AND length(trim(p.text)) > 0),
+        n AS (SELECT cluster_id, count(*) AS n_posts FROM mp GROUP BY ALL),
+        s AS (SELECT * FROM mp QUALIFY row_number() OVER (PARTITION BY cluster_id ORDER BY hash(post_key), post_key)
+                                       <= $n)
+        SELECT s.cluster_id, any_value(n.n_posts) AS n_posts, min(s.text) AS text, count(*) AS w
+        FROM s JOIN n USING (cluster_id) GROUP BY s.cluster_id, s.nt ORDER BY s.cluster_id, text
+    """, params)
+    by: dict[str, dict[str, Any]] = {}
+    for cid, n_posts, text, w in cur.fetchall():
+        d = by.setdefault(cid, {"n_posts": int(n_posts), "texts": [], "w": []})
+        d["texts"].append(text)
+        d["w"].append(int(w))
+    out = {}
+    for cid, d in sorted(by.items()):
+        groups = narrative_groups(d["texts"], d["w"], library, max_groups=max_groups)
+        total = sum(d["w"])
+        mix: dict[str, float] = {}
+        for g in groups:
+            for lab, n in g["labels"].items():
+                mix[lab] = mix.get(lab, 0.0) + n / total
+        out[cid] = {"n_posts": d["n_posts"], "n_sampled": total,
+                    "mix": dict(sorted(mix.items(), key=lambda kv: -kv[1])), "groups": groups}
+    return out

@@ -1,0 +1,64 @@
+"""Narrative grouping and labelling: hand-made texts, a user library, real IRA clusters."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cibscope.explain.narratives import OTHER, cluster_narratives, label_texts, load_library, narrative_groups
+
+from conftest import IRA_CLUSTERS
+
+
+def test_shipped_library_has_the_seed_narratives():
+    ids = {n.id for n in load_library()}
+    assert ids == {"ukraine_support", "american_decline", "china_foreign_policy", "middle_east_crisis",
+                   "election_integrity"}
+
+
+def test_labels_by_keywords_and_tie_break():
+    texts = ["Billions for Zelensky while our veterans starve", "Xinjiang is peaceful, stop the lies about Uyghurs",
+             "Gaza tonight: more bombs", "the cat sat on the mat", "#Ukraine aid is stolen",
+             "Dead people are voting: the election is RIGGED", "Ukrainians love the sunflower fields"]
+    assert label_texts(texts) == ["ukraine_support", "china_foreign_policy", "middle_east_crisis", OTHER,
+                                  "ukraine_support", "election_integrity", "ukraine_support"]
+
+
+def test_user_library_extends_and_replaces(tmp_path):
+    f = tmp_path / "mine.json"
+    f.write_text(json.dumps({"narratives": [
+        {"id": "vaccines", "name": "Vaccine harm", "keywords": ["vaccin*", "jab"]},
+        {"id": "election_integrity", "name": "Elections (mine)", "keywords": ["ballot*"]}]}))
+    lib = load_library([f])
+    by = {n.id: n for n in lib}
+    assert by["vaccines"].name == "Vaccine harm" and by["election_integrity"].keywords == ["ballot*"]
+    assert label_texts(["the jab killed him", "dead people are voting"], lib) == ["vaccines", OTHER]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"narratives": [{"id": "x", "name": "no keywords"}]}))
+    with pytest.raises(ValueError, match="bad.json: narrative #1 lacks keywords"):
+        load_library([bad])
+
+
+def test_groups_separate_two_campaigns():
+    ukr = [f"Aid to Ukraine number {i} vanished, Zelensky bought another villa {i}" for i in range(60)]
+    cats = [f"my cat number {i} sleeps on the sofa all afternoon again {i}" for i in range(60)]
+    groups = narrative_groups(ukr + cats, max_groups=2)
+    assert len(groups) == 2
+    by = {g["narrative"]: g for g in groups}
+    assert by["ukraine_support"]["n_posts"] == 60 and by["ukraine_support"]["label_share"] == 1.0
+    assert by[OTHER]["n_posts"] == 60 and "cat" in by[OTHER]["top_terms"]
+    assert all("Zelensky" in t for t in by["ukraine_support"]["examples"])
+
+
+@pytest.mark.shared
+def test_real_ira_cluster_narratives(ira_store):
+    store, run_id = ira_store
+    res = cluster_narratives(store, run_id, max_posts=300)
+    assert len(res) == len(IRA_CLUSTERS)
+    for d in res.values():
+        assert d["n_sampled"] == min(d["n_posts"], 300)
+        assert sum(d["mix"].values()) == pytest.approx(1.0)
+        assert sum(g["n_posts"] for g in d["groups"]) == d["n_sampled"]
+    # the Fearmonger cluster's KochFarms hoax (Thanksgiving 2015 food-poisoning story) is one of its groups
+    fear = next(d for d in res.values() if any("kochfarms" in g["top_terms"] for g in d["groups"]))
+    assert any("KochFarms" in t for g in fear["groups"] for t in g["examples"])
