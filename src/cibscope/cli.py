@@ -278,6 +278,75 @@ def demo(
     out.print(f"open {out_dir / 'report.html'}")
 
 
+def _latest_run(store: Store, run: Optional[int], db: Path) -> int:
+    if run is None:
+        run = store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
+    if run is None or not store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run]).fetchall():
+        _fail(f"{db}: no detection run {run if run is not None else ''} (run `cibscope detect` first)")
+    return run
+
+
+@app.command()
+def evaluate(
+    run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="CSV with account_key,label of known positives."),
+    label_prefix: str = typer.Option("IRA:", "--label-prefix", help="Positives: accounts.label with this prefix."),
+    min_posts: int = typer.Option(20, "--min-posts", help="Only accounts with at least this many posts."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    db: Path = DbOption,
+) -> None:
+    """Account-level precision, recall, F1, PR-AUC and AMI of a run against known labels."""
+    import json
+
+    from .evaluate import evaluate as evaluate_run, read_labels
+
+    with Store(db, read_only=True) as store:
+        run = _latest_run(store, run, db)
+        try:
+            res = evaluate_run(store, run, labels=read_labels(labels) if labels else None,
+                               label_prefix=None if labels else label_prefix, min_posts=min_posts)
+        except ValueError as exc:
+            _fail(escape(str(exc)))
+    out.print(f"run {res['run_id']}, accounts with >= {res['min_posts']} posts: {res['n_accounts']:,} "
+              f"({res['n_positive']:,} positive, {res['n_flagged']:,} flagged)")
+    out.print(f"precision {res['precision']:.3f}  recall {res['recall']:.3f}  F1 {res['f1']:.3f}  "
+              f"PR-AUC {res['pr_auc']:.3f}  (TP {res['tp']}, FP {res['fp']}, FN {res['fn']})")
+    ami = "n/a" if res["ami"] is None else f"{res['ami']:.3f}"
+    out.print(f"AMI clusters vs categories: {ami} ({res['ami_n']} clustered positives in {res['ami_clusters']} "
+              "clusters)")
+    t = Table("category", "accounts", "flagged", "recall", "precision")
+    for c in res["categories"]:
+        t.add_row(c["category"], str(c["n"]), str(c["flagged"]), f"{c['recall']:.3f}", f"{c['precision']:.3f}")
+    out.print(t)
+    t = Table("dataset", "accounts", "positive", "flagged positive", "negative", "flagged negative")
+    for d in res["datasets"]:
+        t.add_row(d["dataset"], str(d["n"]), str(d["n_positive"]), str(d["flagged_positive"]),
+                  str(d["n_negative"]), str(d["flagged_negative"]))
+    out.print(t)
+    if json_out:
+        json_out.write_text(json.dumps(res, indent=2))
+
+
+@app.command()
+def explain(
+    run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
+    top: int = typer.Option(10, help="Clusters printed (best rank first); every cluster is stored."),
+    db: Path = DbOption,
+) -> None:
+    """Compute the authenticity signals of every cluster of a run and store them (cluster_authenticity)."""
+    from .explain.authenticity import save_authenticity
+
+    with Store(db) as store:
+        run = _latest_run(store, run, db)
+        n = save_authenticity(store, run)
+        out.print(f"run {run}: {n:,} authenticity rows stored")
+        for cid, rank, sig, expl in store.con.execute(
+                "SELECT a.cluster_id, c.rank, a.signal, a.explanation FROM cluster_authenticity a "
+                "JOIN clusters c USING (run_id, cluster_id) WHERE a.run_id = ? AND c.rank <= ? "
+                "ORDER BY c.rank, a.signal", [run, top]).fetchall():
+            out.print(f"[bold]#{rank} {cid}[/bold] {sig}: {escape(expl)}")
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 # Command groups of the later pipeline stages register themselves on the same app.

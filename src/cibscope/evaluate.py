@@ -1,0 +1,152 @@
+"""Score a detection run against known labels: is each account flagged as part of an operation?
+
+The unit is the **account**. The population is every account seen in the data
+the run covered (:func:`cibscope.report.query.covered_accounts_sql`) with at
+least ``min_posts`` posts there. An account is
+
+* **positive** when it carries a known operation label: ``accounts.label``
+  starting with ``label_prefix`` (e.g. ``IRA:``), or listed in a labels file;
+* **flagged** when it is a member of a cluster the run flagged
+  (``clusters.flagged``); its **score** is its ``cluster_members.score`` there
+  (max ``-log10 q`` of its edges), 0 when not flagged, exactly as
+  ``accounts.csv`` writes them.
+
+Metrics (scikit-learn): precision, recall and F1 of *flagged*; PR-AUC as
+average precision of *score*; per category (the label after the prefix, e.g.
+the Linvill-Warren roles ``RightTroll``, ``HashtagGamer``) the positives,
+flagged, recall, and the precision of flagging that category against all
+negatives; the flagged share of each dataset's unlabelled accounts (false
+positives on organic data); and the adjusted mutual information between the
+cluster assignment and the category of the positive accounts that are in a
+cluster (flagged or not): 1 when clusters are exactly the roles, 0 at chance.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .report.query import covered_accounts_sql, run_info
+from .store.db import Store
+
+
+def read_labels(path: str | Path) -> dict[str, str]:
+    """Read a labels CSV: columns ``account_key`` and ``label`` (header required).
+
+    Every listed account with a non-empty label is a positive of that category.
+
+    Raises
+    ------
+    ValueError
+        The file lacks a column (the message names the file) or a row has an
+        empty ``account_key`` (names the line).
+    """
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = csv.DictReader(f)
+        missing = {"account_key", "label"} - set(rows.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))} (need account_key,label)")
+        out = {}
+        for line, r in enumerate(rows, start=2):
+            if not (r["account_key"] or "").strip():
+                raise ValueError(f"{path}:{line}: empty account_key")
+            if (r["label"] or "").strip():
+                out[r["account_key"].strip()] = r["label"].strip()
+    return out
+
+
+def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None, label_prefix: str | None = "IRA:",
+             min_posts: int = 20) -> dict[str, Any]:
+    """Account-level precision, recall, F1, PR-AUC, per-category and per-dataset results, and AMI.
+
+    Parameters
+    ----------
+    store : Store
+    run_id : int
+    labels : dict, optional
+        ``{account_key: category}`` of known positives (:func:`read_labels`);
+        used instead of ``accounts.label`` when given.
+    label_prefix : str or None, default "IRA:"
+        Positives are accounts whose ``accounts.label`` starts with it (the
+        category is the rest); ``None`` with ``labels``.
+    min_posts : int, default 20
+        Keep accounts with at least this many posts in the run's datasets.
+
+    Returns
+    -------
+    dict
+        ``run_id, min_posts, n_accounts, n_positive, n_flagged, tp, fp, fn, precision, recall, f1,
+        pr_auc, ami, ami_n, ami_clusters, categories`` (list of dicts) and ``datasets`` (list of dicts).
+
+    Raises
+    ------
+    ValueError
+        Unknown run; neither ``labels`` nor ``label_prefix``; no positive account in the population.
+    """
+    from sklearn.metrics import adjusted_mutual_info_score, average_precision_score
+
+    run_info(store, run_id)
+    if labels is None and not label_prefix:
+        raise ValueError("evaluate needs labels or a label_prefix")
+    rid = int(run_id)
+    con = store.con
+    params: dict[str, Any] = {"min_posts": int(min_posts)}
+    if labels is not None:
+        lab_sql = "(SELECT unnest($keys) AS account_key, unnest($cats) AS category)"
+        params |= {"keys": list(labels), "cats": list(labels.values())}
+    else:
+        lab_sql = ("(SELECT account_key, substr(label, length($prefix) + 1) AS category FROM accounts "
+                   "WHERE starts_with(label, $prefix))")
+        params["prefix"] = label_prefix
+    cur = con.execute(f"""
+        WITH cov AS ({covered_accounts_sql(rid)}),
+        np AS (SELECT p.account_key, count(*) AS n_posts, min(p.dataset) AS dataset
+               FROM posts p JOIN runs r ON r.run_id = {rid}
+               WHERE r.datasets IS NULL OR list_contains(r.datasets, p.dataset) GROUP BY ALL),
+        fl AS (SELECT m.account_key, max(m.score) AS score FROM cluster_members m
+               JOIN clusters c USING (run_id, cluster_id) WHERE m.run_id = {rid} AND c.flagged GROUP BY ALL),
+        anyc AS (SELECT account_key, arg_max(cluster_id, score) AS cluster_id FROM cluster_members
+                 WHERE run_id = {rid} GROUP BY ALL),
+        lab AS {lab_sql}
+        SELECT cov.account_key, np.dataset, lab.category, fl.account_key IS NOT NULL AS flagged,
+               coalesce(fl.score, 0) AS score, anyc.cluster_id
+        FROM cov JOIN np USING (account_key) LEFT JOIN fl USING (account_key) LEFT JOIN anyc USING (account_key)
+        LEFT JOIN lab USING (account_key)
+        WHERE np.n_posts >= $min_posts
+        ORDER BY cov.account_key
+    """, params)
+    rows = cur.fetchall()
+    cat = np.array([r[2] for r in rows], dtype=object)
+    y = np.array([r[2] is not None for r in rows], dtype=bool)
+    flagged = np.array([r[3] for r in rows], dtype=bool)
+    score = np.array([r[4] for r in rows], dtype=float)
+    if not y.any():
+        raise ValueError(f"run {rid}: no positive account with at least {min_posts} posts")
+    tp, fp, fn = int((y & flagged).sum()), int((~y & flagged).sum()), int((y & ~flagged).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    pr_auc = float(average_precision_score(y, score)) if (~y).any() else 1.0
+    cats = []
+    for c in sorted({x for x in cat if x is not None}):
+        m = cat == c
+        tpc = int((m & flagged).sum())
+        cats.append({"category": c, "n": int(m.sum()), "flagged": tpc, "recall": tpc / int(m.sum()),
+                     "precision": tpc / (tpc + fp) if tpc + fp else 0.0})
+    ds = []
+    dataset = np.array([r[1] for r in rows], dtype=object)
+    for d in sorted(set(dataset)):
+        m = dataset == d
+        ds.append({"dataset": d, "n": int(m.sum()), "n_positive": int((m & y).sum()),
+                   "flagged_positive": int((m & y & flagged).sum()), "n_negative": int((m & ~y).sum()),
+                   "flagged_negative": int((m & ~y & flagged).sum())})
+    clus = np.array([r[5] for r in rows], dtype=object)
+    inc = y & (clus != None)  # noqa: E711 - elementwise on an object array
+    ami = float(adjusted_mutual_info_score(cat[inc].astype(str), clus[inc].astype(str))) if inc.sum() > 1 else None
+    return {"run_id": rid, "min_posts": int(min_posts), "n_accounts": len(rows), "n_positive": int(y.sum()),
+            "n_flagged": int(flagged.sum()), "tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall,
+            "f1": f1, "pr_auc": pr_auc, "ami": ami, "ami_n": int(inc.sum()),
+            "ami_clusters": int(len(set(clus[inc]))), "categories": cats, "datasets": ds}

@@ -1,0 +1,90 @@
+"""cibscope evaluate: account-level metrics on a hand-checked labelled mix, and the CLI."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from cibscope.cli import app
+from cibscope.evaluate import evaluate, read_labels
+from cibscope.store.db import Store
+
+# positives r1-r3 (RightTroll), h1-h3 (HashtagGamer; h3 has 5 posts: out); negatives n1-n4 (organic)
+LABELS = {"r1": "IRA:RightTroll", "r2": "IRA:RightTroll", "r3": "IRA:RightTroll",
+          "h1": "IRA:HashtagGamer", "h2": "IRA:HashtagGamer", "h3": "IRA:HashtagGamer"}
+CLUSTERS = [("A", True, ["r1", "r2", "r3"], 10.0), ("B", True, ["h1", "n1"], 5.0), ("C", False, ["h2", "n2"], 3.0)]
+
+
+def _fill(store: Store) -> None:
+    keys = ["r1", "r2", "r3", "h1", "h2", "h3", "n1", "n2", "n3", "n4"]
+    accounts = pa.table({"platform": ["twitter"] * 10, "account_id": keys, "handle": keys,
+                         "label": [LABELS.get(k) for k in keys]})
+    posts = [{"platform": "twitter", "post_id": f"{k}-{j}", "account_id": k, "kind": "post",
+              "created_at": dt.datetime(2016, 1, 1) + dt.timedelta(hours=j), "text": f"text {k} {j}"}
+             for k in keys for j in range(5 if k == "h3" else 25)]
+    store.add_batch(dataset="mix", source_file="mix", posts=pa.Table.from_pylist(posts), accounts=accounts)
+    con = store.con
+    con.execute("INSERT INTO runs VALUES (1, now()::TIMESTAMP, '{}', NULL, 0, 0, 0, 3, 0)")
+    for rank, (cid, flagged, members, score) in enumerate(CLUSTERS, start=1):
+        con.execute("INSERT INTO clusters VALUES (1, ?, ?, ?, 1, 5, 1.0, 1e-5, 5, 5, ?, '{}', now()::TIMESTAMP, "
+                    "now()::TIMESTAMP, 's')", [cid, rank, len(members), flagged])
+        con.executemany("INSERT INTO cluster_members VALUES (1, ?, ?, 1, 1.0, ?)",
+                        [[cid, f"twitter:{m}", score] for m in members])
+
+
+def test_hand_checked_metrics(store):
+    _fill(store)
+    r = evaluate(store, 1, label_prefix="IRA:", min_posts=20)
+    assert (r["n_accounts"], r["n_positive"], r["n_flagged"]) == (9, 5, 5)
+    assert (r["tp"], r["fp"], r["fn"]) == (4, 1, 1)
+    assert r["precision"] == pytest.approx(0.8) and r["recall"] == pytest.approx(0.8)
+    assert r["f1"] == pytest.approx(0.8)
+    # ranked by score: 3 TP at 10 (P 1, R .6), then h1 + n1 at 5 (P .8, R .8), then the rest at 0 (P 5/9, R 1)
+    assert r["pr_auc"] == pytest.approx(0.6 * 1 + 0.2 * 0.8 + 0.2 * 5 / 9)
+    cats = {c["category"]: c for c in r["categories"]}
+    assert cats["RightTroll"] == {"category": "RightTroll", "n": 3, "flagged": 3, "recall": 1.0, "precision": 0.75}
+    assert cats["HashtagGamer"]["n"] == 2 and cats["HashtagGamer"]["recall"] == 0.5
+    # clusters A,A,A,B,C against roles R,R,R,H,H: partial agreement
+    assert r["ami_n"] == 5 and r["ami_clusters"] == 3 and 0 < r["ami"] < 1
+    assert r["datasets"] == [{"dataset": "mix", "n": 9, "n_positive": 5, "flagged_positive": 4, "n_negative": 4,
+                              "flagged_negative": 1}]
+    # min_posts 1 lets h3 (5 posts, unflagged) in
+    assert evaluate(store, 1, min_posts=1)["fn"] == 2
+
+
+def test_perfect_clusters_give_ami_one(store):
+    _fill(store)
+    store.con.execute("UPDATE cluster_members SET cluster_id = 'A' WHERE account_key = 'twitter:h2'")
+    store.con.execute("UPDATE cluster_members SET cluster_id = 'H' WHERE account_key IN ('twitter:h1', 'twitter:h2')")
+    assert evaluate(store, 1)["ami"] == pytest.approx(1.0)
+
+
+def test_labels_file_and_errors(store, tmp_path):
+    _fill(store)
+    f = tmp_path / "labels.csv"
+    f.write_text("account_key,label\ntwitter:r1,op\ntwitter:n1,op\ntwitter:n2,\n")
+    assert read_labels(f) == {"twitter:r1": "op", "twitter:n1": "op"}
+    r = evaluate(store, 1, labels=read_labels(f), label_prefix=None)
+    assert (r["tp"], r["fp"], r["fn"]) == (2, 3, 0)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("handle,label\nx,y\n")
+    with pytest.raises(ValueError, match="bad.csv: missing column"):
+        read_labels(bad)
+    with pytest.raises(ValueError, match="no positive account"):
+        evaluate(store, 1, label_prefix="NOPE:")
+
+
+def test_cli(tmp_path):
+    db = tmp_path / "s.duckdb"
+    with Store(db) as s:
+        _fill(s)
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(app, ["evaluate", "--run", "1", "--db", str(db), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "precision 0.800  recall 0.800" in res.output
+    assert json.loads(out.read_text())["tp"] == 4
+    res = CliRunner().invoke(app, ["evaluate", "--run", "7", "--db", str(db)])
+    assert res.exit_code == 2 and "no detection run 7" in res.output
