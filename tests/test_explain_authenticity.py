@@ -135,3 +135,16 @@ def test_real_ira_clusters(ira_store):
     base = group_authenticity(store, dataset_groups_sql(["ira-F"]))
     n_authors = store.con.execute("SELECT count(DISTINCT account_key) FROM posts WHERE dataset = 'ira-F'").fetchall()
     assert base["ira-F"]["office_hours"].n_accounts == n_authors[0][0] > 30
+
+
+def test_report_shows_stored_signals(store):
+    from cibscope.report.html import render_html
+
+    _hand_store(store)
+    store.con.execute("INSERT INTO runs VALUES (1, now()::TIMESTAMP, '{}', NULL, 0, 0, 0, 1, 0)")
+    assert "Who the accounts are" not in render_html(store, 1)      # nothing stored yet: no section
+    save_authenticity(store, 1)
+    page = render_html(store, 1)
+    assert "Who the accounts are" in page and "UTC+3 (Moscow" in page
+    assert page.count('title="03:00 UTC') == 1                      # the 24-bin hour profile is drawn
+    assert "carl99 claims &#39;Texas&#39;" in page                   # explanations are escaped text

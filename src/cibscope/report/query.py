@@ -260,6 +260,24 @@ def activity(store: Store, run_id: int, cluster_ids: list[str]) -> dict[str, dic
     return out
 
 
+def authenticity(store: Store, run_id: int, cluster_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Stored authenticity signals of each cluster (``cluster_authenticity``; empty until computed).
+
+    Rows have ``signal, value, n_accounts, details`` (decoded from JSON) and
+    ``explanation``, in :data:`cibscope.explain.authenticity.SIGNALS` order.
+    """
+    from ..explain.authenticity import SIGNALS
+
+    rows = _rows(store, """
+        SELECT cluster_id, signal, value, n_accounts, details, explanation FROM cluster_authenticity
+        WHERE run_id = ? AND list_contains(?, cluster_id)
+        ORDER BY cluster_id, list_position(?, signal), signal
+    """, [int(run_id), list(cluster_ids), list(SIGNALS)])
+    for r in rows:
+        r["details"] = json.loads(r["details"]) if isinstance(r["details"], str) else r["details"]
+    return _group(rows, cluster_ids)
+
+
 def _group(rows: list[dict[str, Any]], cluster_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {c: [] for c in cluster_ids}
     for r in rows:
