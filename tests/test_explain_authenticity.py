@@ -148,3 +148,28 @@ def test_report_shows_stored_signals(store):
     assert "Who the accounts are" in page and "UTC+3 (Moscow" in page
     assert page.count('title="03:00 UTC') == 1                      # the 24-bin hour profile is drawn
     assert "carl99 claims &#39;Texas&#39;" in page                   # explanations are escaped text
+
+
+@pytest.mark.shared
+def test_nbc_profiles_fill_creation_dates(tmp_path):
+    from cibscope.explain.profiles import enrich_profiles
+    from cibscope.ingest import ingest
+    from cibscope.store.db import Store
+    from conftest import SHARED, assemble_ira
+
+    users = SHARED / "nbc-ira-users" / "users.csv"
+    s = Store(tmp_path / "s.duckdb")
+    ingest(s, assemble_ira(tmp_path / "ira-K", letter="K"))
+    got = enrich_profiles(s, users)
+    assert got["rows"] == 454
+    # rows checked by hand in users.csv: 8 letter-K authors are listed there, 4 with a creation date
+    row = rows(s, "SELECT handle, created_at, description FROM accounts WHERE lower(handle) = 'kaydenmelton'")
+    assert row[0]["created_at"] == dt.datetime(2013, 8, 5, 11, 58, 45)
+    assert row[0]["description"].startswith("Either you run the day, or the day runs")
+    assert got["matched"] == 8 and got["created_at"] == 4 and got["description"] == 4
+    assert enrich_profiles(s, users)["created_at"] == 0               # only NULL fields are filled
+    bad = tmp_path / "bad.csv"
+    bad.write_text("screen_name,created_at\nKL_Spen,2016-01-01\n")
+    with pytest.raises(ValueError, match="bad.csv:2: created_at '2016-01-01'"):
+        enrich_profiles(s, bad)
+    s.close()

@@ -331,13 +331,24 @@ def evaluate(
 def explain(
     run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
     top: int = typer.Option(10, help="Clusters printed (best rank first); every cluster is stored."),
+    profiles: Optional[Path] = typer.Option(
+        None, "--profiles", help="Twitter user CSV (screen_name, created_at, description, ...) filling missing "
+                                 "account fields first, e.g. nbc-ira-users/users.csv."),
     db: Path = DbOption,
 ) -> None:
     """Compute the authenticity signals of every cluster of a run and store them (cluster_authenticity)."""
     from .explain.authenticity import save_authenticity
+    from .explain.profiles import enrich_profiles
 
     with Store(db) as store:
         run = _latest_run(store, run, db)
+        if profiles:
+            try:
+                got = enrich_profiles(store, profiles)
+            except ValueError as exc:
+                _fail(escape(str(exc)))
+            out.print(f"{profiles}: {got['rows']:,} users, {got['matched']:,} accounts matched by handle; filled "
+                      f"created_at {got['created_at']:,}, description {got['description']:,}")
         n = save_authenticity(store, run)
         out.print(f"run {run}: {n:,} authenticity rows stored")
         for cid, rank, sig, expl in store.con.execute(
