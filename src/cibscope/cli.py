@@ -230,6 +230,14 @@ def detect(
         _write(store, run_id, out_dir, tlp, top)
 
 
+def _latest_run(store: Store, run: Optional[int], db: Path) -> int:
+    if run is None:
+        run = store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
+    if run is None or not store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run]).fetchall():
+        _fail(f"{db}: no detection run {run if run is not None else ''} (run `cibscope detect` first)")
+    return run
+
+
 @app.command()
 def report(
     run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
@@ -240,11 +248,7 @@ def report(
 ) -> None:
     """Rebuild a saved run's outputs from the store, without recomputing detection."""
     with open_store(db, read_only=True) as store:
-        if run is None:
-            run = store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
-        if run is None or not store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run]).fetchall():
-            _fail(f"{db}: no detection run {run if run is not None else ''} (run `cibscope detect` first)")
-        _write(store, run, out_dir, tlp, top)
+        _write(store, _latest_run(store, run, db), out_dir, tlp, top)
 
 
 @app.command()
@@ -276,14 +280,6 @@ def demo(
         run_id = _run_detection(store, DetectionParams(datasets=["ira-sample"]))
         _write(store, run_id, out_dir, "amber", 50)
     out.print(f"open {out_dir / 'report.html'}")
-
-
-def _latest_run(store: Store, run: Optional[int], db: Path) -> int:
-    if run is None:
-        run = store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
-    if run is None or not store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run]).fetchall():
-        _fail(f"{db}: no detection run {run if run is not None else ''} (run `cibscope detect` first)")
-    return run
 
 
 @app.command()
