@@ -173,3 +173,16 @@ def test_nbc_profiles_fill_creation_dates(tmp_path):
     with pytest.raises(ValueError, match="bad.csv:2: created_at '2016-01-01'"):
         enrich_profiles(s, bad)
     s.close()
+
+
+def test_accounts_without_handles_or_posts_get_every_signal(store):
+    _hand_store(store)
+    store.con.execute("UPDATE accounts SET handle = NULL")
+    store.con.execute("DELETE FROM posts WHERE account_key = 'twitter:a'")
+    store.con.execute("INSERT INTO cluster_members VALUES (1, 'C2', 'twitter:a', 1, 1.0, 1.0), "
+                      "(1, 'C2', 'twitter:b', 1, 1.0, 1.0)")
+    res = group_authenticity(store, "SELECT cluster_id AS group_id, account_key FROM cluster_members")
+    assert list(res["C1"]) == list(SIGNALS) and list(res["C2"]) == list(SIGNALS)
+    assert res["C1"]["handle_digits"].value is None
+    assert res["C1"]["handle_digits"].explanation == "The data has no handles for these members."
+    assert res["C2"]["office_hours"].n_accounts == 1            # a's posts are gone, b's count

@@ -79,6 +79,12 @@ ZONES = {-10: "Hawaii", -8: "US Pacific standard", -7: "US Pacific daylight / Mo
          1: "Central Europe winter", 2: "Eastern Europe / Kyiv winter", 3: "Moscow / St Petersburg", 4: "Gulf",
          5: "Pakistan", 7: "Bangkok / Jakarta", 8: "Beijing / Manila", 9: "Tokyo / Seoul"}
 
+#: What each signal reads, for the explanation of a signal the data cannot give.
+NEEDS = {"creation_burst": "account creation dates", "handle_digits": "handles", "handle_prefix": "handles",
+         "office_hours": "posts", "language_location": "profile locations and post languages",
+         "interval_regularity": "posts", "automation_client": "posting clients", "profile_reuse": "profile bios",
+         "ai_text_tells": "post texts", "text_uniformity": "post texts"}
+
 SIGNALS = ("creation_burst", "handle_digits", "handle_prefix", "office_hours", "language_location",
            "interval_regularity", "automation_client", "profile_reuse", "ai_text_tells", "text_uniformity")
 
@@ -238,7 +244,7 @@ def _language_location(store: Store, g: str) -> list[Signal]:
         WITH m AS ({g}),
         names(name, code) AS (VALUES {language_codes_sql()}),
         places(place, langs) AS (VALUES {location_languages_sql()}),
-        acc AS (SELECT m.group_id, a.account_key, a.handle, a.location,
+        acc AS (SELECT m.group_id, a.account_key, coalesce(a.handle, a.account_key) AS handle, a.location,
                        (SELECT list_distinct(flatten(list(pl.langs))) FROM places pl
                         WHERE regexp_matches(lower(a.location), '\\b' || pl.place || '\\b')) AS expected
                 FROM m JOIN accounts a USING (account_key)),
@@ -336,7 +342,7 @@ def _automation(store: Store, g: str) -> list[Signal]:
 def _profile_reuse(store: Store, g: str) -> list[Signal]:
     rows = _rows(store, f"""
         WITH m AS ({g}),
-        d AS (SELECT m.group_id, a.handle, lower(trim(regexp_replace(a.description, '\\s+', ' ', 'g'))) AS bio
+        d AS (SELECT m.group_id, coalesce(a.handle, a.account_key) AS handle, lower(trim(regexp_replace(a.description, '\\s+', ' ', 'g'))) AS bio
               FROM m JOIN accounts a USING (account_key)
               WHERE length(trim(coalesce(a.description, ''))) >= 10),
         dup AS (SELECT group_id, bio, count(*) AS n, list(handle ORDER BY handle) AS handles
@@ -475,14 +481,20 @@ def group_authenticity(store: Store, groups_sql: str) -> dict[str, dict[str, Sig
     Returns
     -------
     dict
-        ``{group_id: {signal: Signal}}``; a group lacking an input still gets
-        the signal with ``value=None`` and an explanation of what is missing,
-        except groups with no posts, which get no post-based signals.
+        ``{group_id: {signal: Signal}}`` with every signal of :data:`SIGNALS`
+        in that order; a signal whose inputs the data lacks has ``value=None``
+        and an explanation of what is missing.
     """
-    out: dict[str, dict[str, Signal]] = {}
+    groups = [r[0] for r in store.con.execute(f"SELECT DISTINCT group_id FROM ({groups_sql}) ORDER BY 1").fetchall()]
+    out: dict[str, dict[str, Signal]] = {g: {} for g in groups}
     for fn in _COMPUTE:
         for s in fn(store, groups_sql):
-            out.setdefault(s.group_id, {})[s.signal] = s
+            out[s.group_id][s.signal] = s
+    for g, sigs in out.items():
+        for name in SIGNALS:
+            if name not in sigs:
+                sigs[name] = Signal(g, name, None, 0, {}, f"The data has no {NEEDS[name]} for these members.")
+        out[g] = {name: sigs[name] for name in SIGNALS}
     return out
 
 
