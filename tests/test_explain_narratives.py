@@ -62,3 +62,35 @@ def test_real_ira_cluster_narratives(ira_store):
     # the Fearmonger cluster's KochFarms hoax (Thanksgiving 2015 food-poisoning story) is one of its groups
     fear = next(d for d in res.values() if any("kochfarms" in g["top_terms"] for g in d["groups"]))
     assert any("KochFarms" in t for g in fear["groups"] for t in g["examples"])
+
+
+@pytest.mark.shared
+def test_explain_cli_stores_and_report_shows(ira_store, tmp_path):
+    from typer.testing import CliRunner
+
+    from cibscope.cli import app
+    from cibscope.report.html import render_html
+
+    store, run_id = ira_store
+    db = tmp_path / "copy.duckdb"
+    store.con.execute(f"ATTACH '{db}' AS cp")
+    store.con.execute("COPY FROM DATABASE " + store.con.execute("SELECT current_database()").fetchall()[0][0]
+                      + " TO cp")
+    store.con.execute("DETACH cp")
+    lib = tmp_path / "mine.json"
+    lib.write_text(json.dumps({"narratives": [{"id": "food_scare", "name": "Food scare",
+                                               "keywords": ["kochfarms", "foodpoisoning"]}]}))
+    res = CliRunner().invoke(app, ["explain", "--run", str(run_id), "--db", str(db), "--narratives", "2",
+                                   "--library", str(lib)])
+    assert res.exit_code == 0, res.output
+    assert "40 authenticity rows stored" in res.output and "for 2 clusters" in res.output
+    from cibscope.store.db import Store
+    with Store(db, read_only=True) as s:
+        n = s.con.execute("SELECT count(DISTINCT cluster_id), count(*) FILTER (WHERE narrative = 'food_scare') "
+                          "FROM cluster_narratives").fetchall()[0]
+        assert n[0] == 2 and n[1] >= 1           # the rank-1 Fearmonger cluster's KochFarms group
+        page = render_html(s, run_id)
+    assert "What they push (narratives)" in page and "Food scare" in page
+    bad = CliRunner().invoke(app, ["explain", "--run", str(run_id), "--db", str(db), "--library",
+                                   str(tmp_path / "missing.json")])
+    assert bad.exit_code == 2 and "missing.json" in bad.output

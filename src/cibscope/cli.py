@@ -330,10 +330,14 @@ def explain(
     profiles: Optional[Path] = typer.Option(
         None, "--profiles", help="Twitter user CSV (screen_name, created_at, description, ...) filling missing "
                                  "account fields first, e.g. nbc-ira-users/users.csv."),
+    narratives: int = typer.Option(20, "--narratives", help="Best-ranked clusters whose narratives are stored "
+                                                             "(0: none)."),
+    library: Optional[list[Path]] = typer.Option(None, "--library", help="Extra narrative library JSON (repeat)."),
     db: Path = DbOption,
 ) -> None:
-    """Compute the authenticity signals of every cluster of a run and store them (cluster_authenticity)."""
+    """Store authenticity signals of every cluster, and narratives of the best-ranked, for the report."""
     from .explain.authenticity import save_authenticity
+    from .explain.narratives import load_library, save_narratives
     from .explain.profiles import enrich_profiles
 
     with Store(db) as store:
@@ -345,8 +349,17 @@ def explain(
                 _fail(escape(str(exc)))
             out.print(f"{profiles}: {got['rows']:,} users, {got['matched']:,} accounts matched by handle; filled "
                       f"created_at {got['created_at']:,}, description {got['description']:,}")
+        try:
+            lib = load_library(library or [])
+        except (OSError, ValueError) as exc:
+            _fail(escape(str(exc)))
         n = save_authenticity(store, run)
         out.print(f"run {run}: {n:,} authenticity rows stored")
+        if narratives > 0:
+            ids = [r[0] for r in store.con.execute("SELECT cluster_id FROM clusters WHERE run_id = ? "
+                                                   "ORDER BY rank LIMIT ?", [run, narratives]).fetchall()]
+            out.print(f"run {run}: {save_narratives(store, run, ids, library=lib):,} narrative groups stored "
+                      f"for {len(ids)} clusters")
         for cid, rank, sig, expl in store.con.execute(
                 "SELECT a.cluster_id, c.rank, a.signal, a.explanation FROM cluster_authenticity a "
                 "JOIN clusters c USING (run_id, cluster_id) WHERE a.run_id = ? AND c.rank <= ? "

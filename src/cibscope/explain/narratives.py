@@ -245,3 +245,27 @@ def cluster_narratives(store: Store, run_id: int, cluster_ids: list[str] | None 
         out[cid] = {"n_posts": d["n_posts"], "n_sampled": total,
                     "mix": dict(sorted(mix.items(), key=lambda kv: -kv[1])), "groups": groups}
     return out
+
+
+def save_narratives(store: Store, run_id: int, cluster_ids: list[str] | None = None, *,
+                    library: list[Narrative] | None = None, max_posts: int = 2000) -> int:
+    """Compute :func:`cluster_narratives` and store the groups in ``cluster_narratives``.
+
+    Rows of the same run and clusters already there are replaced. Returns the rows written.
+    """
+    res = cluster_narratives(store, run_id, cluster_ids, library=library, max_posts=max_posts)
+    rows = [(int(run_id), cid, i, g["narrative"], g["name"], g["n_posts"], g["share"], g["label_share"],
+             g["top_terms"], g["examples"])
+            for cid, d in res.items() for i, g in enumerate(d["groups"], start=1)]
+    con = store.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM cluster_narratives WHERE run_id = ? AND list_contains(?, cluster_id)",
+                    [int(run_id), list(res)])
+        if rows:
+            con.executemany("INSERT INTO cluster_narratives VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return len(rows)

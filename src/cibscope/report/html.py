@@ -22,7 +22,8 @@ from markupsafe import Markup
 
 from ..store.db import Store
 from .figures import network_layout, timeline_svg
-from .query import activity, authenticity, clusters, internal_edges, members, run_info, top_objects
+from .query import (activity, authenticity, clusters, internal_edges, members, narratives, run_info,
+                    top_objects)
 from .stix import tlp_level
 
 #: FIRST TLP 2.0 colours (text, background) per level.
@@ -87,6 +88,7 @@ def render_html(store: Store, run_id: int, *, tlp: str = "amber", top_clusters: 
     act = activity(store, run_id, pictured)
     edges = internal_edges(store, run_id, pictured)
     auth = authenticity(store, run_id, ids)
+    narr = narratives(store, run_id, ids)
     sections = []
     for c in all_clusters:
         cid = c["cluster_id"]
@@ -94,7 +96,7 @@ def render_html(store: Store, run_id: int, *, tlp: str = "amber", top_clusters: 
                                "more_members": max(0, len(mem[cid]) - max_accounts),
                                "signals": sorted(c["signals"].items(), key=lambda kv: -kv[1]),
                                "objects": objs[cid], "timeline": None, "network": None,
-                               "authenticity": auth[cid]}
+                               "authenticity": auth[cid], "narratives": narr[cid]}
         if cid in act:
             sec["timeline"] = Markup(timeline_svg(act[cid], c["first_seen"], c["last_seen"], salt=cid))
         if cid in edges:

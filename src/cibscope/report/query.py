@@ -278,6 +278,14 @@ def authenticity(store: Store, run_id: int, cluster_ids: list[str]) -> dict[str,
     return _group(rows, cluster_ids)
 
 
+def narratives(store: Store, run_id: int, cluster_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Stored narrative groups of each cluster (``cluster_narratives``; empty until computed), largest first."""
+    return _group(_rows(store, """
+        SELECT cluster_id, group_no, narrative, name, n_posts, share, label_share, top_terms, examples
+        FROM cluster_narratives WHERE run_id = ? AND list_contains(?, cluster_id) ORDER BY cluster_id, group_no
+    """, [int(run_id), list(cluster_ids)]), cluster_ids)
+
+
 def _group(rows: list[dict[str, Any]], cluster_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {c: [] for c in cluster_ids}
     for r in rows:

@@ -21,7 +21,8 @@ from __future__ import annotations
 #: Tables holding ingested data, in dependency order.
 DATA_TABLES = ("datasets", "ingested_files", "accounts", "posts", "actions", "ingest_errors")
 #: Tables holding detection results.
-RESULT_TABLES = ("runs", "edges", "edge_evidence", "clusters", "cluster_members", "cluster_authenticity")
+RESULT_TABLES = ("runs", "edges", "edge_evidence", "clusters", "cluster_members", "cluster_authenticity",
+                 "cluster_narratives")
 #: Tables holding partner tips and the cases grown from them (``cibscope.cases``).
 CASE_TABLES = ("tips", "tip_objects", "tip_indicators", "tip_matches", "cases", "case_members")
 
@@ -184,6 +185,19 @@ CREATE TABLE IF NOT EXISTS cluster_authenticity (
     n_accounts    INTEGER NOT NULL,       -- members the value is computed over
     details       JSON NOT NULL,          -- supporting numbers and examples
     explanation   VARCHAR NOT NULL        -- plain-language sentence for the report
+);
+
+CREATE TABLE IF NOT EXISTS cluster_narratives (
+    run_id        BIGINT NOT NULL,
+    cluster_id    VARCHAR NOT NULL,
+    group_no      INTEGER NOT NULL,       -- 1 = the largest narrative group of the cluster
+    narrative     VARCHAR NOT NULL,       -- library id, or 'other'
+    name          VARCHAR NOT NULL,       -- library name, or 'other (unlabelled): <top terms>'
+    n_posts       INTEGER NOT NULL,       -- sampled posts in the group (duplicates counted)
+    share         DOUBLE NOT NULL,        -- of the cluster's sampled posts
+    label_share   DOUBLE NOT NULL,        -- of the group's posts carrying the label
+    top_terms     VARCHAR[] NOT NULL,
+    examples      VARCHAR[] NOT NULL      -- posts closest to the group centre
 );
 
 CREATE TABLE IF NOT EXISTS tips (
