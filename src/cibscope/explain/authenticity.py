@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from ..store.db import Store
+from . import replace_rows
 from .langs import language_codes_sql, location_languages_sql
 
 #: Width of the creation-date burst window, days.
@@ -525,14 +526,4 @@ def save_authenticity(store: Store, run_id: int) -> int:
     result = cluster_authenticity(store, run_id)
     rows = [(int(run_id), cid, s.signal, s.value, s.n_accounts, json.dumps(s.details, default=str), s.explanation)
             for cid, sigs in sorted(result.items()) for s in sigs.values()]
-    con = store.con
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM cluster_authenticity WHERE run_id = ?", [int(run_id)])
-        if rows:
-            con.executemany("INSERT INTO cluster_authenticity VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return len(rows)
+    return replace_rows(store, "cluster_authenticity", "run_id = ?", [int(run_id)], rows)

@@ -35,6 +35,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..store.db import Store
+from . import replace_rows
 
 #: Share of a group's posts that must carry a narrative for the group to be labelled with it.
 MIN_GROUP_SHARE = 0.3
@@ -257,15 +258,5 @@ def save_narratives(store: Store, run_id: int, cluster_ids: list[str] | None = N
     rows = [(int(run_id), cid, i, g["narrative"], g["name"], g["n_posts"], g["share"], g["label_share"],
              g["top_terms"], g["examples"])
             for cid, d in res.items() for i, g in enumerate(d["groups"], start=1)]
-    con = store.con
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM cluster_narratives WHERE run_id = ? AND list_contains(?, cluster_id)",
-                    [int(run_id), list(res)])
-        if rows:
-            con.executemany("INSERT INTO cluster_narratives VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return len(rows)
+    return replace_rows(store, "cluster_narratives", "run_id = ? AND list_contains(?, cluster_id)",
+                        [int(run_id), list(res)], rows)
