@@ -75,7 +75,7 @@ def test_hand_checked_cluster(store):
     assert oh.details["utc_offset_h"] == 3 and oh.value == pytest.approx(1.0)
     assert oh.details["weekday_share"] == pytest.approx(1.0)
     assert sum(oh.details["profile_utc"]) == pytest.approx(1.0)
-    assert "UTC+3 (Moscow" in oh.explanation
+    assert "UTC+3 (Moscow" in oh.explanation and "would hold" not in oh.explanation  # it is the best fit
     assert sig["ai_text_tells"].value == pytest.approx(1 / 5)
     assert "As an AI language model" in sig["ai_text_tells"].details["examples"][0]
     assert sig["automation_client"].value == pytest.approx(12 / 60)
@@ -131,6 +131,9 @@ def test_real_ira_clusters(ira_store):
             prof[h] += n / sum(hours.values()) / len(members)
     assert fear["office_hours"].details["profile_utc"] == pytest.approx(prof, abs=1e-4)
     assert fear["office_hours"].details["n_posts"] == len(posts)
+    moscow = sum(prof[h] for h in range(24) if 9 <= (h + 3) % 24 < 18)
+    assert fear["office_hours"].details["reference_share"] == pytest.approx(moscow, abs=1e-3)
+    assert f"Office hours at UTC+3 (Moscow) would hold {100 * moscow:.0f}%" in fear["office_hours"].explanation
     # a baseline over a whole dataset works the same way
     base = group_authenticity(store, dataset_groups_sql(["ira-F"]))
     n_authors = store.con.execute("SELECT count(DISTINCT account_key) FROM posts WHERE dataset = 'ira-F'").fetchall()

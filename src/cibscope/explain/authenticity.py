@@ -74,6 +74,8 @@ AI_TELLS = ("as an ai language model", "as an ai model", "as a language model", 
             "as of my last knowledge update", "as of my knowledge cutoff", "my knowledge cutoff",
             "regenerate response", "i don't have personal opinions", "i do not have personal opinions",
             "violates openai", "openai's use case policy", "openai's content policy")
+#: An offset every office-hours explanation also reports (the Russian operations' home zone), and its name.
+REFERENCE_OFFSET = (3, "Moscow")
 #: Example time zones per whole UTC offset, for explanations.
 ZONES = {-10: "Hawaii", -8: "US Pacific standard", -7: "US Pacific daylight / Mountain", -6: "US Central",
          -5: "US Eastern standard", -4: "US Eastern daylight", -3: "Brazil / Argentina", 0: "UTC / London winter",
@@ -229,14 +231,18 @@ def _office_hours(store: Store, g: str) -> list[Signal]:
         zone = f"UTC{o:+d}" + (f" ({ZONES[o]})" if o in ZONES else "")
         profile = [round(float(x), 4) for x in r["profile"]]
         peak = int(np.argmax(profile))
+        ref = sum(f for h, f in enumerate(profile) if lo <= (h + REFERENCE_OFFSET[0]) % 24 < hi)
+        ref_text = "" if o == REFERENCE_OFFSET[0] else (
+            f" Office hours at UTC{REFERENCE_OFFSET[0]:+d} ({REFERENCE_OFFSET[1]}) would hold {_pct(ref)}.")
         out.append(Signal(
             r["group_id"], "office_hours", float(r["share"]), r["n_acc"],
             {"utc_offset_h": o, "weekday_share": round(float(r["weekday_share"]), 4), "profile_utc": profile,
-             "peak_hour_utc": peak, "n_posts": int(r["n_posts"]), "even_share": even},
+             "peak_hour_utc": peak, "n_posts": int(r["n_posts"]), "even_share": even,
+             "reference_offset_h": REFERENCE_OFFSET[0], "reference_share": round(ref, 4)},
             f"Fitting {lo:02d}:00-{hi:02d}:00 office hours to the members' posting hours (each member weighted "
             f"equally, {int(r['n_posts']):,} posts) works best at {zone}: {_pct(r['share'])} of activity falls "
             f"in those hours there ({_pct(even)} if spread evenly); {_pct(r['weekday_share'])} is on weekdays "
-            f"(71% if even). Busiest hour: {peak:02d}:00 UTC."))
+            f"(71% if even). Busiest hour: {peak:02d}:00 UTC.{ref_text}"))
     return out
 
 
