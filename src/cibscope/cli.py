@@ -296,13 +296,13 @@ def evaluate(
 
     from .evaluate import evaluate as evaluate_run, read_labels
 
-    with Store(db, read_only=True) as store:
+    with open_store(db, read_only=True) as store:
         run = _latest_run(store, run, db)
         try:
             res = evaluate_run(store, run, labels=read_labels(labels) if labels else None,
                                label_prefix=None if labels else label_prefix, min_posts=min_posts)
         except ValueError as exc:
-            _fail(escape(str(exc)))
+            _fail(str(exc))
     out.print(f"run {res['run_id']}, accounts with >= {res['min_posts']} posts: {res['n_accounts']:,} "
               f"({res['n_positive']:,} positive, {res['n_flagged']:,} flagged)")
     out.print(f"precision {res['precision']:.3f}  recall {res['recall']:.3f}  F1 {res['f1']:.3f}  "
@@ -340,19 +340,19 @@ def explain(
     from .explain.narratives import load_library, save_narratives
     from .explain.profiles import enrich_profiles
 
-    with Store(db) as store:
+    with open_store(db) as store:
         run = _latest_run(store, run, db)
         if profiles:
             try:
                 got = enrich_profiles(store, profiles)
             except ValueError as exc:
-                _fail(escape(str(exc)))
+                _fail(str(exc))
             out.print(f"{profiles}: {got['rows']:,} users, {got['matched']:,} accounts matched by handle; filled "
                       f"created_at {got['created_at']:,}, description {got['description']:,}")
         try:
             lib = load_library(library or [])
         except (OSError, ValueError) as exc:
-            _fail(escape(str(exc)))
+            _fail(str(exc))
         n = save_authenticity(store, run)
         out.print(f"run {run}: {n:,} authenticity rows stored")
         if narratives > 0:
