@@ -81,7 +81,7 @@ def ingest(
         try:
             reader = make_reader(fmt, mapping=mapping, platform=platform, time_format=time_format)
         except IngestError as exc:
-            _fail(escape(str(exc)))
+            _fail(str(exc))
     with open_store(db) as store:
         for path in paths:
             try:
@@ -90,7 +90,7 @@ def ingest(
                     summary = ingest_path(store, path, fmt=fmt, dataset=dataset, reader=reader,
                                           progress=lambda n: bar.advance(task, n))
             except IngestError as exc:
-                _fail(escape(str(exc)))
+                _fail(str(exc))
             if summary.skipped:
                 out.print(f"{path}: already ingested as {summary.format} (nothing added)")
                 continue
