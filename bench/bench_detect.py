@@ -61,8 +61,11 @@ NETWORKS = ("co_retweet", "co_link", "co_tweet", "co_similar_tweet")
 TOOLKIT_DEFAULT_MIN_WEIGHT = 2  # the toolkit CLI's --min_edge_weight default
 
 
-def timed(cmd: list[str]) -> tuple[float, float, str]:
-    """Run ``cmd`` under ``/usr/bin/time -v``; return (wall s, peak RSS MiB, stdout).
+def timed(cmd: list[str]) -> tuple[float, float, float]:
+    """Run ``cmd`` under ``/usr/bin/time -v``; return (wall s, peak RSS MiB, CPU s = user + system).
+
+    CPU seconds include the command's waited-for children (the toolkit's worker pool); on a
+    shared, oversubscribed machine they say more about the work done than wall time does.
 
     Raises
     ------
@@ -76,7 +79,8 @@ def timed(cmd: list[str]) -> tuple[float, float, str]:
         print(p.stdout[-4000:], p.stderr[-4000:], file=sys.stderr)
         raise subprocess.CalledProcessError(p.returncode, cmd)
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
-    return wall, peak_kb / 1024, p.stdout
+    cpu = sum(float(re.search(rf"{k} time \(seconds\): ([\d.]+)", p.stderr).group(1)) for k in ("User", "System"))
+    return wall, peak_kb / 1024, cpu
 
 
 # ---- toolkit ------------------------------------------------------------------------------------
@@ -222,9 +226,9 @@ def bench(data: Path, work: Path, repeat: int, toolkit_repeat: int) -> dict:
 
     for i in range(toolkit_repeat):
         db, js = work / "cnt.sqlite", work / "cnt.json"
-        wall, peak, _ = timed([sys.executable, __file__, "_toolkit", str(posts), str(db), str(js)])
+        wall, peak, cpu = timed([sys.executable, __file__, "_toolkit", str(posts), str(db), str(js)])
         steps = json.loads(js.read_text())
-        steps.update(wall=wall, peak_mib=peak, networks=sum(steps[n] for n in NETWORKS))
+        steps.update(wall=wall, cpu=cpu, peak_mib=peak, networks=sum(steps[n] for n in NETWORKS))
         res["toolkit"].append(steps)
         print(f"toolkit run {i + 1}: {json.dumps({k: round(v, 1) for k, v in steps.items()})}", flush=True)
     if toolkit_repeat:
@@ -238,18 +242,18 @@ def bench(data: Path, work: Path, repeat: int, toolkit_repeat: int) -> dict:
         for p in (store, Path(str(store) + ".wal")):
             p.unlink(missing_ok=True)
         shutil.rmtree(out, ignore_errors=True)
-        ing_wall, ing_peak, _ = timed([cli, "ingest", str(posts), "--format", "cnt-csv", "--db", str(store)])
-        det_wall, det_peak, _ = timed([cli, "detect", "--window", "60s", "--db", str(store), "--out", str(out)])
+        ing_wall, ing_peak, ing_cpu = timed([cli, "ingest", str(posts), "--format", "cnt-csv", "--db", str(store)])
+        det_wall, det_peak, det_cpu = timed([cli, "detect", "--window", "60s", "--db", str(store), "--out", str(out)])
         run_id, det_s = last_run(store)
-        row = {"ingest": ing_wall, "ingest_peak_mib": ing_peak, "detect": det_wall, "detect_peak_mib": det_peak,
-               "detect_run_s": det_s}
+        row = {"ingest": ing_wall, "ingest_cpu": ing_cpu, "ingest_peak_mib": ing_peak, "detect": det_wall,
+               "detect_cpu": det_cpu, "detect_peak_mib": det_peak, "detect_run_s": det_s}
         if i == repeat - 1:
             res["cibscope_quality_60s"] = scores(cibscope_flagged(store, run_id), truth)
-            w, pk, _ = timed([cli, "detect", "--window", "1h", "--max-object-accounts", "100", "--db", str(store),
+            w, pk, cp = timed([cli, "detect", "--window", "1h", "--max-object-accounts", "100", "--db", str(store),
                               "--out", str(work / "out-1h")])
             run_1h, s_1h = last_run(store)
             res["cibscope_quality_1h"] = scores(cibscope_flagged(store, run_1h), truth)
-            res["cibscope_1h"] = {"detect": w, "detect_peak_mib": pk, "detect_run_s": s_1h}
+            res["cibscope_1h"] = {"detect": w, "detect_cpu": cp, "detect_peak_mib": pk, "detect_run_s": s_1h}
         res["cibscope"].append(row)
         print(f"cibscope run {i + 1}: {json.dumps({k: round(v, 1) for k, v in row.items()})}", flush=True)
     return res
@@ -264,11 +268,13 @@ def summarise(res: dict) -> str:
         t = res["toolkit"]
         lines.append(f"toolkit ({len(t)} run(s), median): load {med(t, 'load'):.1f} s, "
                      + ", ".join(f"{n} {med(t, n):.1f} s" for n in NETWORKS)
-                     + f", four networks {med(t, 'networks'):.1f} s, peak {med(t, 'peak_mib'):.0f} MiB")
+                     + f", four networks {med(t, 'networks'):.1f} s, CPU (load + networks) {med(t, 'cpu'):.1f} s, "
+                       f"peak {med(t, 'peak_mib'):.0f} MiB")
     if not c:
         return "\n".join(lines + _quality_lines(res))
     lines.append(f"cibscope ({len(c)} runs, median): ingest {med(c, 'ingest'):.1f} s "
-                 f"(peak {med(c, 'ingest_peak_mib'):.0f} MiB), detect CLI {med(c, 'detect'):.1f} s "
+                 f"(CPU {med(c, 'ingest_cpu'):.1f} s, peak {med(c, 'ingest_peak_mib'):.0f} MiB), "
+                 f"detect CLI {med(c, 'detect'):.1f} s (CPU {med(c, 'detect_cpu'):.1f} s) "
                  f"(detection itself {med(c, 'detect_run_s'):.1f} s; peak {med(c, 'detect_peak_mib'):.0f} MiB)")
     if res["toolkit"]:
         lines.append(f"ratio toolkit networks / cibscope detect CLI: {med(res['toolkit'], 'networks') / med(c, 'detect'):.1f}x;"
