@@ -15,11 +15,13 @@ import duckdb
 from ..store.db import Store, file_sha256
 from ..store.normalize import install_macros
 from .base import Batch, IngestError, Reader
+from .bluesky import BlueskyReader
 from .cnt_csv import CntCsvReader
 from .coortweet import CooRTweetReader
 from .crowdtangle import CrowdTangleReader
 from .ira_csv import IRACsvReader
 from .mapped import MappedCsvReader, MappedParquetReader, Mapping
+from .telegram import TelegramReader
 from .twitter_io import TwitterIOReader
 from .twitter_v1 import TwitterV1Reader
 from .twitter_v2 import TwitterV2Reader
@@ -28,7 +30,7 @@ from .twitter_v2 import TwitterV2Reader
 #: column-mapped csv/parquet readers last: they match any file naming the canonical fields).
 READERS: dict[str, type[Reader]] = {r.name: r for r in (
     IRACsvReader, CooRTweetReader, CntCsvReader, TwitterIOReader, CrowdTangleReader, TwitterV1Reader,
-    TwitterV2Reader, MappedCsvReader, MappedParquetReader)}
+    TwitterV2Reader, TelegramReader, BlueskyReader, MappedCsvReader, MappedParquetReader)}
 
 
 def register(reader: type[Reader]) -> type[Reader]:

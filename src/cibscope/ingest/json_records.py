@@ -98,6 +98,7 @@ class _Scanner:
 
     def value(self) -> tuple[str | None, str | None]:
         """(raw text of the next JSON value, None) or (raw excerpt, problem) when it does not parse."""
+        self.peek()
         while True:
             try:
                 _, end = self.dec.raw_decode(self.buf, self.pos)
@@ -204,6 +205,7 @@ def member_records(path: Path, key: str, members: dict) -> Iterator[Record]:
                 sc.pos += 1
                 yield from _elements(sc, False)
                 continue
+            sc.peek()
             line = sc.line()
             raw, problem = sc.value()
             if problem:
@@ -304,3 +306,18 @@ class JsonRecordsReader(Reader):
                     path: Path) -> tuple[pa.Table | None, pa.Table | None, pa.Table | None]:
         """(posts, accounts, errors) of the JSON objects in temp table ``_records``."""
         raise NotImplementedError
+
+
+def objects_sql(expr: str, struct: dict, src: str, cond: str = "true", path: str = "") -> str:
+    """SQL: one row ``(filename, line, path, o)`` per object of JSON ``expr`` in table ``src``.
+
+    ``expr`` may be an array of objects (one row per element) or one object;
+    each object is parsed into ``struct`` (``json_transform``). ``path`` is kept
+    for error fields (e.g. ``data.``); ``cond`` filters the rows of ``src``.
+    """
+    s = struct_sql(struct)
+    return f"""SELECT filename, line, '{path}' AS path, unnest(json_transform({expr}, '[' || {s} || ']')) AS o
+               FROM {src} WHERE {cond} AND json_type({expr}) = 'ARRAY'
+               UNION ALL
+               SELECT filename, line, '{path}', json_transform({expr}, {s})
+               FROM {src} WHERE {cond} AND json_type({expr}) = 'OBJECT'"""

@@ -44,3 +44,29 @@ def repost_key_sql(col: str) -> str:
     exported with and without it compare equal.
     """
     return f"CASE WHEN norm_text({col}) <> '' THEN 'text:' || md5(norm_text({col})) END"
+
+
+#: HTML character references decoded by :func:`html_text_sql` (the ones Mastodon and others emit).
+HTML_ENTITIES = {"&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'", "&apos;": "'", "&nbsp;": " ", "&amp;": "&"}
+
+
+def unescape_sql(expr: str) -> str:
+    """SQL expression: ``expr`` with the references of :data:`HTML_ENTITIES` decoded (``&amp;`` last)."""
+    for ref, ch in HTML_ENTITIES.items():
+        expr = f"replace({expr}, '{ref}', '{ch.replace(chr(39), chr(39) * 2)}')"
+    return expr
+
+
+def html_text_sql(col: str) -> str:
+    """SQL expression: the text of HTML in ``col``: ``<br>`` and paragraph ends as newlines, tags removed,
+    character references decoded, blanks trimmed (NULL stays NULL)."""
+    breaks = f"regexp_replace({col}, '<br\\s*/?>|</p>\\s*<p[^>]*>', chr(10), 'gi')"
+    no_tags = f"regexp_replace({breaks}, '<[^>]*>', '', 'g')"
+    return f"trim({unescape_sql(no_tags)})"
+
+
+def merge_tags_sql(listed: str, text_col: str) -> str:
+    """SQL expression: hashtags of list ``listed`` followed by those of the text not already listed
+    (compared case-insensitively), in order."""
+    return (f"list_concat(coalesce({listed}, []), list_filter({hashtags_sql(text_col)}, "
+            f"lambda t: NOT list_contains(list_transform(coalesce({listed}, []), lambda x: lower(x)), lower(t))))")
