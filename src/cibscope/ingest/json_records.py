@@ -321,3 +321,17 @@ def objects_sql(expr: str, struct: dict, src: str, cond: str = "true", path: str
                UNION ALL
                SELECT filename, line, '{path}', json_transform({expr}, {s})
                FROM {src} WHERE {cond} AND json_type({expr}) = 'OBJECT'"""
+
+
+def api_errors(con: duckdb.DuckDBPyConnection, cond: str, message: str, field: str,
+               src: str = "_resp") -> pa.Table | None:
+    """Error rows for the API responses of ``src`` (``filename, line, raw``) where ``cond`` holds.
+
+    ``message`` is SQL giving the API's own explanation, kept in the reason;
+    ``field`` names the member that should have held the records.
+    """
+    t = con.sql(f"""
+        SELECT filename AS file, line, {sql_literal(field)} AS field,
+               'API response without records: ' || {message} AS reason, left(raw, 300) AS raw_value
+        FROM {src} WHERE {cond} ORDER BY line""").to_arrow_table()
+    return t if t.num_rows else None

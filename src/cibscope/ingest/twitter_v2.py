@@ -38,7 +38,7 @@ from pathlib import Path
 
 import duckdb
 
-from .json_records import JsonRecordsReader, sniff_json, struct_sql
+from .json_records import JsonRecordsReader, api_errors, objects_sql, sniff_json, struct_sql
 from .tabular import Check, concat_errors, split_checked, time_sql
 
 PLATFORM = "twitter"
@@ -76,35 +76,23 @@ class TwitterV2Reader(JsonRecordsReader):
         return sniff_json(path, b'"author_id"', b'"text"') and not sniff_json(path, b'"id_str"')
 
     def map_records(self, con: duckdb.DuckDBPyConnection, path: Path):
-        tweet, users, resp = struct_sql(TWEET_STRUCT), struct_sql(USER_STRUCT), struct_sql(RESPONSE_STRUCT)
+        resp = struct_sql(RESPONSE_STRUCT)
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _resp AS
             SELECT filename, line, raw, json_transform(raw, {resp}) AS r,
                    json_exists(raw, '$.data') AS has_data,
                    NOT json_exists(raw, '$.data') AND json_exists(raw, '$.id') AS is_tweet
             FROM _records""")
-        bad_resp = con.sql("""
-            SELECT filename AS file, line, 'data' AS field,
-                   'response without data (no tweets): ' || coalesce(array_to_string(list_transform(
-                       r.errors, lambda e: coalesce(e.detail, e.title)), '; '), 'no errors[] either') AS reason,
-                   left(raw, 300) AS raw_value
-            FROM _resp WHERE NOT has_data AND NOT is_tweet ORDER BY line""").to_arrow_table()
-
-        def tweets_of(expr: str, prefix: str, cond: str) -> str:
-            return f"""SELECT filename, line, '{prefix}' AS path,
-                              unnest(json_transform({expr}, '[' || {tweet} || ']')) AS t
-                       FROM _resp WHERE {cond} AND json_type({expr}) = 'ARRAY'
-                       UNION ALL
-                       SELECT filename, line, '{prefix}', json_transform({expr}, {tweet})
-                       FROM _resp WHERE {cond} AND json_type({expr}) = 'OBJECT'"""
-
+        bad_resp = api_errors(con, "NOT has_data AND NOT is_tweet",
+                              "coalesce(array_to_string(list_transform(r.errors, lambda e: coalesce(e.detail, e.title)),"
+                              " '; '), 'no data and no errors[]')", "data")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _tw AS
-            SELECT *, row_number() OVER (ORDER BY line, path) AS rec, t.id AS post_id, t.author_id AS account_id,
-                   {time_sql('t.created_at')} AS created_at
-            FROM ({tweets_of('r.data', 'data.', 'has_data')}
-                  UNION ALL {tweets_of('raw', '', 'is_tweet')}
-                  UNION ALL {tweets_of('r.includes.tweets', 'includes.tweets.', 'true')})""")
+            SELECT * EXCLUDE (o), o AS t, row_number() OVER (ORDER BY line, path) AS rec, o.id AS post_id,
+                   o.author_id AS account_id, {time_sql('o.created_at')} AS created_at
+            FROM ({objects_sql('r.data', TWEET_STRUCT, '_resp', 'has_data', 'data.')}
+                  UNION ALL {objects_sql('raw', TWEET_STRUCT, '_resp', 'is_tweet')}
+                  UNION ALL {objects_sql('r.includes.tweets', TWEET_STRUCT, '_resp', 'true', 'includes.tweets.')})""")
         checks = [Check("id", "post_id IS NULL", "tweet without id", "t.text"),
                   Check("author_id", "account_id IS NULL",
                         "tweet without author_id (request tweet.fields=author_id)", "post_id"),
@@ -118,9 +106,8 @@ class TwitterV2Reader(JsonRecordsReader):
                    any_value({time_sql('u.created_at')}) AS created_at, any_value(u.description) AS description,
                    any_value(u.location) AS location, max(u.public_metrics.followers_count) AS followers,
                    max(u.public_metrics.following_count) AS following
-            FROM (SELECT unnest(json_transform(r.includes.users, '[' || {users} || ']')) AS u FROM _resp
-                  WHERE json_type(r.includes.users) = 'ARRAY'
-                  UNION ALL SELECT json_transform(r.author, {users}) FROM _resp WHERE r.author IS NOT NULL)
+            FROM (SELECT o AS u FROM ({objects_sql('r.includes.users', USER_STRUCT, '_resp')}
+                                      UNION ALL {objects_sql('r.author', USER_STRUCT, '_resp')}))
             WHERE u.id IS NOT NULL GROUP BY u.id""")
         ent = "coalesce(t.note_tweet.entities, t.entities)"
         posts = con.sql(f"""
