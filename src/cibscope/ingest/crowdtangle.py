@@ -42,7 +42,7 @@ import duckdb
 from .base import Batch, IngestError, Reader
 from .mapped import Mapping, map_posts
 from .tabular import chunked_posts, concat_errors, header_fields, load_csv, records_read, time_sql
-from .text_entities import hashtags_sql, mentions_sql, urls_sql
+from .text_entities import distinct_sql, hashtags_sql, mentions_sql, urls_sql
 
 FACEBOOK_FIELDS = ("Page Name", "User Name", "Facebook Id", "Page Admin Top Country", "Page Description",
                    "Page Created", "Followers at Posting", "Post Created", "URL", "Message", "Link", "Final Link")
@@ -103,9 +103,8 @@ class CrowdTangleReader(Reader):
                                CASE WHEN regexp_matches("URL", '^https?://([a-z0-9-]+\\.)*instagram\\.com/')
                                     THEN 'instagram' ELSE 'facebook' END) AS _platform,
                    {blank(account)} AS _account, {ct_time_sql('"Post Created"')} AS _time, _text,
-                   list_distinct(list_filter(list_prepend(coalesce({blank('Final Link')}, {blank('Link')}),
-                                                          coalesce({urls_sql('_text')}, [])),
-                                             lambda u: u IS NOT NULL AND rtrim(u, '/') <> "URL"))
+                   {distinct_sql(f"list_filter(list_prepend(coalesce({blank('Final Link')}, {blank('Link')}), "
+                                 f"coalesce({urls_sql('_text')}, [])), lambda u: rtrim(u, '/') <> " + '"URL")')}
                        AS _urls,
                    coalesce({hashtags_sql('_text')}, []) AS _hashtags, coalesce({mentions_sql('_text')}, []) AS _mentions
             FROM (SELECT * REPLACE (rtrim(trim("URL"), '/') AS "URL"), {blank(text)} AS _text FROM _ct_src);

@@ -36,7 +36,7 @@ import duckdb
 
 from .json_records import JsonRecordsReader, sniff_json, struct_sql
 from .tabular import Check, split_checked, time_sql
-from .text_entities import html_text_sql, unescape_sql
+from .text_entities import distinct_sql, html_text_sql, unescape_sql
 
 PLATFORM = "mastodon"
 #: The Status fields read (``json_transform`` structure); ``reblog`` stays JSON and is parsed in turn.
@@ -92,8 +92,7 @@ class MastodonReader(JsonRecordsReader):
                         ELSE 'post' END AS kind,
                    {html_text_sql('s.content')} AS text, s.language AS lang,
                    '{PLATFORM}:' || {reblog} AS repost_of, '{PLATFORM}:' || s.in_reply_to_id AS reply_to,
-                   list_distinct(list_filter(list_append({CONTENT_LINKS}, s.card.url), lambda u: u IS NOT NULL))
-                       AS urls,
+                   {distinct_sql(f'list_append({CONTENT_LINKS}, s.card.url)')} AS urls,
                    coalesce(list_transform(s.tags, lambda t: t.name), []) AS hashtags,
                    coalesce(list_transform(s.mentions, lambda m: m.acct), []) AS mentions,
                    coalesce(list_transform(s.media_attachments, lambda m: m.id), []) AS media,

@@ -70,3 +70,8 @@ def merge_tags_sql(listed: str, text_col: str) -> str:
     (compared case-insensitively), in order."""
     return (f"list_concat(coalesce({listed}, []), list_filter({hashtags_sql(text_col)}, "
             f"lambda t: NOT list_contains(list_transform(coalesce({listed}, []), lambda x: lower(x)), lower(t))))")
+
+
+def distinct_sql(lst: str) -> str:
+    """SQL expression: list ``lst`` without repeats and NULLs, first occurrences kept in order."""
+    return f"list_filter({lst}, lambda x, i: x IS NOT NULL AND list_position({lst}, x) = i)"
