@@ -61,8 +61,8 @@ class TelegramReader(JsonRecordsReader):
 
     @classmethod
     def sniff(cls, path: Path) -> bool:
-        """A JSON object whose first 64 KiB name ``messages`` and message fields ``from_id``/``date``."""
-        return sniff_json(path, b'"messages"', b'"date"', b'"type"', first=("{",)) and (
+        """A JSON object whose first 64 KiB name ``messages`` and message fields ``from_id``/``date_unixtime``."""
+        return sniff_json(path, b'"messages"', b'"type"', first=("{",)) and (
             sniff_json(path, b'"from_id"') or sniff_json(path, b'"date_unixtime"'))
 
     def records(self, path: Path) -> Iterator[Record]:
