@@ -308,19 +308,14 @@ class JsonRecordsReader(Reader):
         raise NotImplementedError
 
 
-def objects_sql(expr: str, struct: dict, src: str, cond: str = "true", path: str = "") -> str:
-    """SQL: one row ``(filename, line, path, o)`` per object of JSON ``expr`` in table ``src``.
+def items_sql(items: str, src: str, cond: str = "true", path: str = "") -> str:
+    """SQL: one row ``(filename, line, path, o)`` per element of list ``items`` (SQL over ``src``).
 
-    ``expr`` may be an array of objects (one row per element) or one object;
-    each object is parsed into ``struct`` (``json_transform``). ``path`` is kept
-    for error fields (e.g. ``data.``); ``cond`` filters the rows of ``src``.
+    ``path`` is kept for error fields (e.g. ``data.``); ``cond`` filters the rows of ``src``.
+    Readers parse a whole record once into a struct whose record lists are typed lists, and
+    unnest them with this.
     """
-    s = struct_sql(struct)
-    return f"""SELECT filename, line, '{path}' AS path, unnest(json_transform({expr}, '[' || {s} || ']')) AS o
-               FROM {src} WHERE {cond} AND json_type({expr}) = 'ARRAY'
-               UNION ALL
-               SELECT filename, line, '{path}', json_transform({expr}, {s})
-               FROM {src} WHERE {cond} AND json_type({expr}) = 'OBJECT'"""
+    return f"SELECT filename, line, '{path}' AS path, unnest({items}) AS o FROM {src} WHERE {cond}"
 
 
 def api_errors(con: duckdb.DuckDBPyConnection, cond: str, message: str, field: str,

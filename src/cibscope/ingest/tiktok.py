@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from .json_records import JsonRecordsReader, api_errors, objects_sql, sniff_json
+from .json_records import JsonRecordsReader, api_errors, items_sql, sniff_json, struct_sql
 from .tabular import Check, concat_errors, posix_ts_sql, split_checked
 from .text_entities import mentions_sql, merge_tags_sql, urls_sql
 
@@ -35,6 +35,8 @@ PLATFORM = "tiktok"
 #: The video fields read (``json_transform`` structure).
 VIDEO_STRUCT = {"id": "VARCHAR", "create_time": "VARCHAR", "username": "VARCHAR", "video_description": "VARCHAR",
                 "hashtag_names": ["VARCHAR"], "region_code": "VARCHAR"}
+#: The response envelope, parsed once per record (a video on its own line is parsed again as a video).
+RESPONSE_STRUCT = {"data": {"videos": [VIDEO_STRUCT]}, "error": {"code": "VARCHAR", "message": "VARCHAR"}}
 
 
 class TikTokReader(JsonRecordsReader):
@@ -50,18 +52,19 @@ class TikTokReader(JsonRecordsReader):
             sniff_json(path, b'"video_description"') or sniff_json(path, b'"hashtag_names"'))
 
     def map_records(self, con: duckdb.DuckDBPyConnection, path: Path):
-        con.execute("""
+        con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _resp AS
-            SELECT filename, line, raw, json_exists(raw, '$.data') AS is_response FROM _records""")
-        failed = api_errors(con, "is_response AND coalesce(json_array_length(raw, '$.data.videos'), 0) = 0",
-                            "coalesce(raw ->> '$.error.code', 'no videos') || ': ' || coalesce(raw ->> '$.error.message', '')",
+            SELECT *, r.data IS NOT NULL OR r.error IS NOT NULL AS is_response
+            FROM (SELECT filename, line, raw, json_transform(raw, {struct_sql(RESPONSE_STRUCT)}) AS r FROM _records)""")
+        failed = api_errors(con, "is_response AND coalesce(len(r.data.videos), 0) = 0",
+                            "coalesce(r.error.code, 'no videos') || ': ' || coalesce(r.error.message, '')",
                             "data.videos")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _vid AS
             SELECT * EXCLUDE (o), o AS v, o.id AS post_id, nullif(o.username, '') AS account_id,
                    {posix_ts_sql('o.create_time')} AS created_at
-            FROM ({objects_sql("raw -> '$.data.videos'", VIDEO_STRUCT, '_resp', 'is_response', 'data.videos.')}
-                  UNION ALL {objects_sql('raw', VIDEO_STRUCT, '_resp', 'NOT is_response')})""")
+            FROM ({items_sql('r.data.videos', '_resp', 'is_response', 'data.videos.')}
+                  UNION ALL {items_sql(f'[json_transform(raw, {struct_sql(VIDEO_STRUCT)})]', '_resp', 'NOT is_response')})""")
         checks = [Check("id", "post_id IS NULL", "video without id", "v.video_description"),
                   Check("username", "account_id IS NULL", "video without username", "post_id"),
                   Check("create_time", "created_at IS NULL", "missing or non-numeric create_time (POSIX seconds)",

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import duckdb
 
-from .json_records import JsonRecordsReader, api_errors, objects_sql, sniff_json, struct_sql
+from .json_records import JsonRecordsReader, api_errors, items_sql, sniff_json, struct_sql
 from .tabular import Check, concat_errors, split_checked, time_sql
 
 PLATFORM = "twitter"
@@ -54,8 +54,10 @@ TWEET_STRUCT = {
 USER_STRUCT = {"id": "VARCHAR", "username": "VARCHAR", "name": "VARCHAR", "created_at": "VARCHAR",
                "description": "VARCHAR", "location": "VARCHAR",
                "public_metrics": {"followers_count": "BIGINT", "following_count": "BIGINT"}}
-#: The response envelope.
-RESPONSE_STRUCT = {"data": "JSON", "includes": {"users": "JSON", "tweets": "JSON"}, "author": "JSON",
+#: The response envelope, parsed once per record (``data`` as a list; a single-tweet ``data`` object,
+#: or a tweet on its own line, is parsed again as a tweet).
+RESPONSE_STRUCT = {"id": "VARCHAR", "data": [TWEET_STRUCT], "author": USER_STRUCT,
+                   "includes": {"users": [USER_STRUCT], "tweets": [TWEET_STRUCT]},
                    "errors": [{"detail": "VARCHAR", "title": "VARCHAR"}]}
 
 
@@ -76,23 +78,23 @@ class TwitterV2Reader(JsonRecordsReader):
         return sniff_json(path, b'"author_id"', b'"text"') and not sniff_json(path, b'"id_str"')
 
     def map_records(self, con: duckdb.DuckDBPyConnection, path: Path):
-        resp = struct_sql(RESPONSE_STRUCT)
+        resp, tweet = struct_sql(RESPONSE_STRUCT), struct_sql(TWEET_STRUCT)
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _resp AS
-            SELECT filename, line, raw, json_transform(raw, {resp}) AS r,
-                   json_exists(raw, '$.data') AS has_data,
-                   NOT json_exists(raw, '$.data') AND json_exists(raw, '$.id') AS is_tweet
-            FROM _records""")
-        bad_resp = api_errors(con, "NOT has_data AND NOT is_tweet",
+            SELECT *, CASE WHEN r.data IS NOT NULL THEN 'list' WHEN r.id IS NOT NULL THEN 'tweet'
+                           ELSE json_type(raw, '$.data') END AS data_kind
+            FROM (SELECT filename, line, raw, json_transform(raw, {resp}) AS r FROM _records)""")
+        bad_resp = api_errors(con, "coalesce(data_kind, '') NOT IN ('list', 'tweet', 'OBJECT')",
                               "coalesce(array_to_string(list_transform(r.errors, lambda e: coalesce(e.detail, e.title)),"
                               " '; '), 'no data and no errors[]')", "data")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _tw AS
             SELECT * EXCLUDE (o), o AS t, row_number() OVER (ORDER BY line, path) AS rec, o.id AS post_id,
                    o.author_id AS account_id, {time_sql('o.created_at')} AS created_at
-            FROM ({objects_sql('r.data', TWEET_STRUCT, '_resp', 'has_data', 'data.')}
-                  UNION ALL {objects_sql('raw', TWEET_STRUCT, '_resp', 'is_tweet')}
-                  UNION ALL {objects_sql('r.includes.tweets', TWEET_STRUCT, '_resp', 'true', 'includes.tweets.')})""")
+            FROM ({items_sql('r.data', '_resp', "data_kind = 'list'", 'data.')}
+                  UNION ALL {items_sql(f"[json_transform(raw -> '$.data', {tweet})]", '_resp', "data_kind = 'OBJECT'", 'data.')}
+                  UNION ALL {items_sql(f'[json_transform(raw, {tweet})]', '_resp', "data_kind = 'tweet'")}
+                  UNION ALL {items_sql('r.includes.tweets', '_resp', 'true', 'includes.tweets.')})""")
         checks = [Check("id", "post_id IS NULL", "tweet without id", "t.text"),
                   Check("author_id", "account_id IS NULL",
                         "tweet without author_id (request tweet.fields=author_id)", "post_id"),
@@ -106,8 +108,8 @@ class TwitterV2Reader(JsonRecordsReader):
                    any_value({time_sql('u.created_at')}) AS created_at, any_value(u.description) AS description,
                    any_value(u.location) AS location, max(u.public_metrics.followers_count) AS followers,
                    max(u.public_metrics.following_count) AS following
-            FROM (SELECT o AS u FROM ({objects_sql('r.includes.users', USER_STRUCT, '_resp')}
-                                      UNION ALL {objects_sql('r.author', USER_STRUCT, '_resp')}))
+            FROM (SELECT o AS u FROM ({items_sql('r.includes.users', '_resp')}
+                                      UNION ALL {items_sql('[r.author]', '_resp')}))
             WHERE u.id IS NOT NULL GROUP BY u.id""")
         ent = "coalesce(t.note_tweet.entities, t.entities)"
         posts = con.sql(f"""

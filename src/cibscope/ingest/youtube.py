@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from .json_records import JsonRecordsReader, api_errors, objects_sql, sniff_json
+from .json_records import JsonRecordsReader, api_errors, items_sql, sniff_json, struct_sql
 from .tabular import Check, concat_errors, split_checked, time_sql
 from .text_entities import mentions_sql, merge_tags_sql, urls_sql
 
@@ -39,6 +39,8 @@ ITEM_STRUCT = {"kind": "VARCHAR", "id": "JSON",
                "snippet": {"publishedAt": "VARCHAR", "channelId": "VARCHAR", "channelTitle": "VARCHAR",
                            "title": "VARCHAR", "description": "VARCHAR", "tags": ["VARCHAR"],
                            "defaultLanguage": "VARCHAR", "defaultAudioLanguage": "VARCHAR"}}
+#: The response envelope, parsed once per record (an item on its own line is parsed again as an item).
+RESPONSE_STRUCT = {"kind": "VARCHAR", "items": [ITEM_STRUCT], "error": {"message": "VARCHAR"}}
 
 
 class YouTubeReader(JsonRecordsReader):
@@ -53,13 +55,13 @@ class YouTubeReader(JsonRecordsReader):
         return sniff_json(path, b'"youtube#', b'"snippet"')
 
     def map_records(self, con: duckdb.DuckDBPyConnection, path: Path):
-        con.execute("""
+        con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _resp AS
-            SELECT filename, line, raw, coalesce(raw ->> '$.kind' LIKE '%ListResponse', false)
-                                        OR json_exists(raw, '$.items') OR json_exists(raw, '$.error') AS is_response
-            FROM _records""")
-        failed = api_errors(con, "is_response AND coalesce(json_array_length(raw, '$.items'), 0) = 0",
-                            "coalesce(raw ->> '$.error.message', 'no items')", "items")
+            SELECT *, r.items IS NOT NULL OR r.error IS NOT NULL OR coalesce(r.kind LIKE '%ListResponse', false)
+                      AS is_response
+            FROM (SELECT filename, line, raw, json_transform(raw, {struct_sql(RESPONSE_STRUCT)}) AS r FROM _records)""")
+        failed = api_errors(con, "is_response AND coalesce(len(r.items), 0) = 0",
+                            "coalesce(r.error.message, 'no items')", "items")
         text = "concat_ws(chr(10) || chr(10), o.snippet.title, nullif(o.snippet.description, ''))"
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _yt AS
@@ -67,8 +69,8 @@ class YouTubeReader(JsonRecordsReader):
                    CASE WHEN json_type(o.id) = 'VARCHAR' THEN o.id ->> '$' ELSE o.id ->> '$.videoId' END AS post_id,
                    coalesce(o.id ->> '$.kind', 'youtube#video') AS id_kind,
                    nullif(o.snippet.channelId, '') AS account_id, {time_sql('o.snippet.publishedAt')} AS created_at
-            FROM ({objects_sql("raw -> '$.items'", ITEM_STRUCT, '_resp', 'is_response', 'items.')}
-                  UNION ALL {objects_sql('raw', ITEM_STRUCT, '_resp', 'NOT is_response')})""")
+            FROM ({items_sql('r.items', '_resp', 'is_response', 'items.')}
+                  UNION ALL {items_sql(f'[json_transform(raw, {struct_sql(ITEM_STRUCT)})]', '_resp', 'NOT is_response')})""")
         checks = [Check("id", "id_kind <> 'youtube#video'", "search result is not a video", "id_kind"),
                   Check("id", "id_kind = 'youtube#video' AND post_id IS NULL", "item without video id",
                         "y.snippet.title"),
