@@ -5,7 +5,7 @@ import datetime as dt
 import json
 
 from cibscope.ingest import detect_format, ingest
-from conftest import FIXTURES, errors, rows
+from conftest import FIXTURES, rows
 
 JSONL = FIXTURES / "twitter-v2" / "responses.jsonl"
 SINGLE = FIXTURES / "twitter-v2" / "single_response.json"

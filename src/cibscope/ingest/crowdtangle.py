@@ -40,8 +40,8 @@ from typing import Callable, Iterator
 import duckdb
 
 from .base import Batch, IngestError, Reader
-from .mapped import Mapping, map_posts
-from .tabular import chunked_posts, concat_errors, header_fields, load_csv, records_read, time_sql
+from .mapped import Mapping, derived_batches
+from .tabular import header_fields, load_csv, records_read, time_sql
 from .text_entities import distinct_sql, hashtags_sql, mentions_sql, urls_sql
 
 FACEBOOK_FIELDS = ("Page Name", "User Name", "Facebook Id", "Page Admin Top Country", "Page Description",
@@ -122,9 +122,5 @@ class CrowdTangleReader(Reader):
                                    "created_at": "Post Created", "text": "_text", "urls": "_urls",
                                    "hashtags": "_hashtags", "mentions": "_mentions"}, kind="post")
         con.execute("UPDATE _ct SET \"Post Created\" = CAST(_time AS VARCHAR) WHERE _time IS NOT NULL")
-        posts, errors = map_posts(con, "_ct", mapping, {"_urls": "VARCHAR[]", "_hashtags": "VARCHAR[]",
-                                                        "_mentions": "VARCHAR[]"})
-        con.execute("DROP TABLE _ct")
-        yield Batch(accounts=accounts, source_file=str(path))
-        yield from chunked_posts(con, posts, errors=concat_errors(rejects, errors), rows_read=n_read,
-                                 source_file=str(path), progress=progress)
+        yield from derived_batches(con, "_ct", mapping, path, accounts=accounts, rejects=rejects, rows_read=n_read,
+                                   progress=progress)

@@ -37,8 +37,8 @@ from typing import Callable, Iterator
 import duckdb
 
 from .base import Batch, IngestError, Reader
-from .mapped import Mapping, map_posts
-from .tabular import chunked_posts, concat_errors, header_fields, load_csv, records_read, require_columns, time_sql
+from .mapped import Mapping, derived_batches
+from .tabular import header_fields, load_csv, records_read, require_columns, time_sql
 
 PLATFORM = "twitter"
 IO_FIELDS = ("tweetid", "userid", "user_display_name", "user_screen_name", "user_reported_location",
@@ -119,9 +119,5 @@ class TwitterIOReader(Reader):
             FROM _io WHERE nullif(trim(userid), '') IS NOT NULL AND {ts} IS NOT NULL GROUP BY userid""").to_arrow_table()
         mapping = Mapping(columns={f: c for f, c in IO_MAPPING.items() if c.startswith("_") or c in found},
                           platform=PLATFORM)
-        posts, errors = map_posts(con, "_io", mapping, {"_urls": "VARCHAR[]", "_hashtags": "VARCHAR[]",
-                                                        "_mentions": "VARCHAR[]"})
-        con.execute("DROP TABLE _io")
-        yield Batch(accounts=accounts, source_file=str(path))
-        yield from chunked_posts(con, posts, errors=concat_errors(rejects, errors), rows_read=n_read,
-                                 source_file=str(path), progress=progress)
+        yield from derived_batches(con, "_io", mapping, path, accounts=accounts, rejects=rejects, rows_read=n_read,
+                                   progress=progress)
