@@ -53,7 +53,7 @@ def test_instagram_every_mapped_field(store):
         "created_at": dt.datetime(2021, 9, 24, 12, 1, 2), "kind": "post",
         "text": "Link in Bio! 👉 https://wahrheit-jetzt.example/artikel/4711 #btw21 #wahlbetrug @buerger.klarheit",
         "lang": None, "repost_of": None, "reply_to": None, "urls": ["https://wahrheit-jetzt.example/artikel/4711"],
-        "hashtags": ["btw21", "wahlbetrug"], "mentions": ["buerger"], "media": None, "client": None, "source_row": 1}
+        "hashtags": ["btw21", "wahlbetrug"], "mentions": ["buerger.klarheit"], "media": None, "client": None, "source_row": 1}
     assert p[1]["created_at"] == dt.datetime(2021, 9, 24, 16, 1, 2)  # EDT = -04:00
     acc = rows(store, "SELECT handle, display_name, followers FROM accounts WHERE account_key = 'instagram:deutschland_heute_'")
     assert acc == [{"handle": "deutschland_heute_", "display_name": "Deutschland Heute", "followers": 120003}]

@@ -31,7 +31,7 @@ def test_tiktok_every_mapped_field(store):
                 "@buerger.klarheit",
         "lang": None, "repost_of": None, "reply_to": None, "urls": ["https://wahrheit-jetzt.example/artikel/4711"],
         # hashtag_names first; #Wahlbetrug of the text is listed already (case-insensitively)
-        "hashtags": ["btw21", "wahlbetrug", "fyp"], "mentions": ["buerger"], "media": None, "client": None,
+        "hashtags": ["btw21", "wahlbetrug", "fyp"], "mentions": ["buerger.klarheit"], "media": None, "client": None,
         "source_row": 1}
     # an empty hashtag_names list: the text's hashtags
     assert (p["7011550000000000002"]["hashtags"], p["7011550000000000002"]["source_row"]) == (["Briefwahl"], 2)

@@ -25,7 +25,7 @@ Mapping (column -> canonical; read with DuckDB's CSV scanner and
     Message (Facebook), Description (Instagram: the caption) -> text
     Final Link, else Link -> urls (the shared link, resolved where CrowdTangle resolved it),
                           plus URLs in the text; a link to the post itself is dropped
-    (text)             -> hashtags, mentions
+    (text)             -> hashtags, mentions (Instagram handles may hold dots)
     kind               :  ``post``
 Accounts (values of the newest post): Page Name / Account -> display_name,
 Page Description -> description, Page Created -> created_at,
@@ -42,7 +42,7 @@ import duckdb
 from .base import Batch, IngestError, Reader
 from .mapped import Mapping, derived_batches
 from .tabular import header_fields, load_csv, records_read, time_sql
-from .text_entities import distinct_sql, hashtags_sql, mentions_sql, urls_sql
+from .text_entities import DOTTED_HANDLE, TWITTER_HANDLE, distinct_sql, hashtags_sql, mentions_sql, urls_sql
 
 FACEBOOK_FIELDS = ("Page Name", "User Name", "Facebook Id", "Page Admin Top Country", "Page Description",
                    "Page Created", "Followers at Posting", "Post Created", "URL", "Message", "Link", "Final Link")
@@ -106,7 +106,7 @@ class CrowdTangleReader(Reader):
                    {distinct_sql(f"list_filter(list_prepend(coalesce({blank('Final Link')}, {blank('Link')}), "
                                  f"coalesce({urls_sql('_text')}, [])), lambda u: rtrim(u, '/') <> " + '"URL")')}
                        AS _urls,
-                   coalesce({hashtags_sql('_text')}, []) AS _hashtags, coalesce({mentions_sql('_text')}, []) AS _mentions
+                   coalesce({hashtags_sql('_text')}, []) AS _hashtags, coalesce({mentions_sql('_text', TWITTER_HANDLE if facebook else DOTTED_HANDLE)}, []) AS _mentions
             FROM (SELECT * REPLACE (rtrim(trim("URL"), '/') AS "URL"), {blank(text)} AS _text FROM _ct_src);
             DROP TABLE _ct_src""")
         accounts = con.sql(f"""

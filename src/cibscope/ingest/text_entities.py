@@ -26,10 +26,16 @@ def hashtags_sql(col: str) -> str:
             f"regexp_extract_all({col}, '(?:^|[^&\\w])#([\\p{{L}}\\p{{N}}_]+)', 1) ELSE [] END")
 
 
-def mentions_sql(col: str) -> str:
-    """SQL expression: list of mentioned handles (without '@'), the RT source excluded."""
+#: Handle patterns (regex, no anchors) of :func:`mentions_sql`: Twitter's, and the dotted handles of
+#: Instagram (30 characters) and TikTok (24) whose dots may not end a handle.
+TWITTER_HANDLE = r"\w{1,15}"
+DOTTED_HANDLE = r"\w(?:[\w.]{0,28}\w)?"
+
+
+def mentions_sql(col: str, handle: str = TWITTER_HANDLE) -> str:
+    """SQL expression: list of mentioned handles (without '@') matching ``handle``, the RT source excluded."""
     return (f"CASE WHEN contains({col}, '@') THEN regexp_extract_all(regexp_replace({col}, '{RT_PREFIX_RE}', ''), "
-            f"'(?:^|[^\\w])@(\\w{{1,15}})', 1) ELSE [] END")
+            f"'(?:^|[^\\w])@({handle})', 1) ELSE [] END")
 
 
 def rt_source_sql(col: str) -> str:

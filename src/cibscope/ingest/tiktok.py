@@ -29,7 +29,7 @@ import duckdb
 
 from .json_records import JsonRecordsReader, api_errors, items_sql, sniff_json, struct_sql
 from .tabular import Check, concat_errors, posix_ts_sql, split_checked
-from .text_entities import mentions_sql, merge_tags_sql, urls_sql
+from .text_entities import DOTTED_HANDLE, mentions_sql, merge_tags_sql, urls_sql
 
 PLATFORM = "tiktok"
 #: The video fields read (``json_transform`` structure).
@@ -74,7 +74,7 @@ class TikTokReader(JsonRecordsReader):
             SELECT '{PLATFORM}' AS platform, post_id, account_id, account_id AS handle, created_at, 'post' AS kind,
                    v.video_description AS text, coalesce({urls_sql('v.video_description')}, []) AS urls,
                    {merge_tags_sql('v.hashtag_names', "coalesce(v.video_description, '')")} AS hashtags,
-                   coalesce({mentions_sql('v.video_description')}, []) AS mentions, line AS source_row
+                   coalesce({mentions_sql('v.video_description', DOTTED_HANDLE)}, []) AS mentions, line AS source_row
             FROM _vid WHERE {good} ORDER BY line""").to_arrow_table()
         accounts = con.sql(f"""
             SELECT '{PLATFORM}' AS platform, account_id, account_id AS handle,
