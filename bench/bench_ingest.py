@@ -13,6 +13,11 @@ ingest's wall time (``time.perf_counter`` around :func:`cibscope.ingest.ingest`,
 store's action derivation) and its peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``); the median of
 ``--repeat`` runs is kept. The generated file is deleted after its runs.
 
+Anchor, measured in the same run on the same file: a DuckDB scan that only splits the file into
+records without mapping anything (``read_csv`` of every column as text for CSV, ``read_json_objects``
+for JSON lines and arrays; a Telegram export is one object, so its anchor is reading its bytes),
+median of the same number of runs; ``ratio`` = ingest time / anchor time.
+
 Usage::
 
     python bench/bench_ingest.py --records 1000000 --repeat 3 --out /tmp/bench_ingest.md
@@ -32,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -209,6 +213,30 @@ print(json.dumps({"wall": wall, "posts": r.posts_added, "errors": r.errors,
 """
 
 
+ANCHOR = """
+import duckdb, sys, time
+f, kind = sys.argv[1], sys.argv[2]
+t = time.perf_counter()
+if kind == "csv":
+    duckdb.sql("SELECT count(*) FROM read_csv($f, all_varchar=true)", params={"f": f}).fetchall()
+elif kind in ("jsonl", "array"):
+    fmt = "newline_delimited" if kind == "jsonl" else "array"
+    duckdb.sql(f"SELECT count(*) FROM read_json_objects($f, format='{fmt}')", params={"f": f}).fetchall()
+else:
+    with open(f, "rb") as fh:
+        while fh.read(1 << 24):
+            pass
+print(time.perf_counter() - t)
+"""
+
+
+def anchor(path: Path, fmt: str, repeat: int) -> float:
+    """Median seconds of the anchor scan of ``path`` (see the module doc)."""
+    kind = {"telegram": "bytes", "mastodon": "array"}.get(fmt, path.suffix.lstrip("."))
+    return statistics.median(float(subprocess.run([sys.executable, "-c", ANCHOR, str(path), kind], check=True,
+                                                  capture_output=True, text=True).stdout) for _ in range(repeat))
+
+
 def measure(fmt: str, path: Path, repeat: int) -> dict:
     """Median wall time, posts, and the largest peak RSS over ``repeat`` fresh-process ingests."""
     runs = []
@@ -233,21 +261,20 @@ def main() -> None:
     a = ap.parse_args()
     head = (f"{a.records:,} posts per file, {a.accounts:,} accounts, median of {a.repeat} runs; "
             f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start\n\n"
-            "| format | file MiB | generate s | ingest s (median) | posts/s | peak RSS MiB | runs s |\n"
-            "|---|---:|---:|---:|---:|---:|---|\n")
+            "| format | file MiB | ingest s (median) | posts/s | peak RSS MiB | anchor s | ratio | runs s |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---|\n")
     print(head, end="")
     if a.out:
         a.out.write_text(head)
     for fmt in a.formats:
         gen, suffix = GENERATORS[fmt]
         path = a.tmp / f"bench_ingest_{fmt}{suffix}"
-        t = time.perf_counter()
         gen(path, a.records, a.accounts)
-        gen_s = time.perf_counter() - t
         try:
             m = measure(fmt, path, a.repeat)
-            row = (f"| `{fmt}` | {path.stat().st_size / 2**20:,.0f} | {gen_s:.0f} | {m['wall']:.1f} | "
-                   f"{m['posts'] / m['wall']:,.0f} | {m['peak_mib']:,.0f} | "
+            base = anchor(path, fmt, a.repeat)
+            row = (f"| `{fmt}` | {path.stat().st_size / 2**20:,.0f} | {m['wall']:.1f} | "
+                   f"{m['posts'] / m['wall']:,.0f} | {m['peak_mib']:,.0f} | {base:.1f} | {m['wall'] / base:.0f} | "
                    f"{', '.join(f'{w:.1f}' for w in m['walls'])} |\n")
             if m["posts"] != a.records or m["errors"]:
                 row = row.rstrip("\n") + f" posts {m['posts']:,}, errors {m['errors']:,} |\n"
