@@ -63,6 +63,12 @@ def test_bad_messages_and_truncation(store, tmp_path):
     assert "invalid JSON" in e[2]["reason"] and "rest of file not read" in e[2]["reason"]
 
 
+def test_progress_reports_every_message(store):
+    done: list[int] = []
+    s = ingest(store, RESULT, progress=done.append)
+    assert sum(done) == s.rows_read == 6
+
+
 def test_full_account_export_refused(store, tmp_path):
     f = tmp_path / "result.json"
     f.write_text(json.dumps({"about": "x", "chats": {"list": [json.loads(RESULT.read_text())]}}))
