@@ -216,6 +216,7 @@ print(json.dumps({"wall": wall, "posts": r.posts_added, "errors": r.errors,
 ANCHOR = """
 import duckdb, sys, time
 f, kind = sys.argv[1], sys.argv[2]
+duckdb.execute("SET enable_progress_bar = false")
 t = time.perf_counter()
 if kind == "csv":
     duckdb.sql("SELECT count(*) FROM read_csv($f, all_varchar=true)", params={"f": f}).fetchall()
@@ -234,7 +235,8 @@ def anchor(path: Path, fmt: str, repeat: int) -> float:
     """Median seconds of the anchor scan of ``path`` (see the module doc)."""
     kind = {"telegram": "bytes", "mastodon": "array"}.get(fmt, path.suffix.lstrip("."))
     return statistics.median(float(subprocess.run([sys.executable, "-c", ANCHOR, str(path), kind], check=True,
-                                                  capture_output=True, text=True).stdout) for _ in range(repeat))
+                                                  capture_output=True, text=True).stdout.split()[-1])
+                             for _ in range(repeat))
 
 
 def measure(fmt: str, path: Path, repeat: int) -> dict:

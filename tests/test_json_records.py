@@ -44,3 +44,18 @@ def test_jsonl_bad_line_is_one_record(tmp_path):
     recs = list(file_records(f))
     assert [(line, raw) for line, raw, _ in recs[:3]] == [(1, '{"x": 1}'), (2, "{oops"), (4, '{"x": 3}')]
     assert recs[3][0] == 5 and recs[3][2].startswith("not UTF-8")
+
+
+def test_batches_bounded_by_characters(monkeypatch):
+    """A page-sized API response closes a batch on its own: memory follows bytes, not record counts."""
+    import duckdb
+
+    from cibscope.ingest import json_records
+    from cibscope.ingest.twitter_v2 import TwitterV2Reader
+    from conftest import FIXTURES
+
+    path = FIXTURES / "twitter-v2" / "responses.jsonl"
+    monkeypatch.setattr(json_records, "BATCH_CHARS", 1000)  # each response is larger
+    batches = list(TwitterV2Reader().read(path, duckdb.connect(), None))
+    assert [b.rows_read for b in batches] == [1, 1]
+    assert [b.posts.num_rows for b in batches] == [3, 2]  # 2 tweets + 1 included tweet; 2 tweets

@@ -4,7 +4,7 @@ A JSON reader never loads its file whole. Python only finds where each record
 starts and ends (JSON lines: one line each; a top-level array: each element,
 decoded incrementally; a top-level object: its members, one array member
 streamed element by element; a stream of pretty-printed values: each value),
-:data:`RECORDS_PER_BATCH` records at a time, and hands their raw text to
+:data:`RECORDS_PER_BATCH` records or :data:`BATCH_CHARS` characters at a time, and hands their raw text to
 DuckDB, which validates them and parses each once into a typed struct
 (``json_transform``). The mapping to canonical posts is SQL over that struct.
 
@@ -24,8 +24,11 @@ import pyarrow as pa
 from .base import Batch, IngestError, Reader, errors_table
 from .tabular import Check, concat_errors, split_checked, sql_literal
 
-#: Records handed to DuckDB at once (bounds memory: a batch's raw text and its parsed structs).
+#: Records handed to DuckDB at once, at most (bounds memory: a batch's raw text and its parsed structs).
 RECORDS_PER_BATCH = 20_000
+#: Characters of raw JSON handed to DuckDB at once, at most: an API response holds a page of posts
+#: (100 tweets, 10 kB and more), so a batch is also closed at this size.
+BATCH_CHARS = 32 << 20
 #: Largest single JSON value held while looking for its end.
 MAX_ELEMENT_CHARS = 64 << 20
 
@@ -267,7 +270,7 @@ def struct_sql(struct: dict) -> str:
 
 
 class JsonRecordsReader(Reader):
-    """Base of the JSON readers: records in batches of :data:`RECORDS_PER_BATCH`, mapped in SQL.
+    """Base of the JSON readers: records in batches (:data:`RECORDS_PER_BATCH`, :data:`BATCH_CHARS`), mapped in SQL.
 
     Subclasses implement :meth:`map_records` (SQL over temp table ``_records``)
     and may override :meth:`records` (how the file splits into records).
@@ -285,11 +288,13 @@ class JsonRecordsReader(Reader):
         if path.is_dir():
             raise IngestError(f"{path}: is a folder; format {self.name} reads one JSON file")
         chunk: list[Record] = []
+        chars = 0
         for rec in self.records(path):
             chunk.append(rec)
-            if len(chunk) >= RECORDS_PER_BATCH:
+            chars += len(rec[1] or "")
+            if len(chunk) >= RECORDS_PER_BATCH or chars >= BATCH_CHARS:
                 yield self._batch(chunk, path, con, progress)
-                chunk = []
+                chunk, chars = [], 0
         if chunk:
             yield self._batch(chunk, path, con, progress)
 
