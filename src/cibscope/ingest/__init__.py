@@ -15,16 +15,26 @@ import duckdb
 from ..store.db import Store, file_sha256
 from ..store.normalize import install_macros
 from .base import Batch, IngestError, Reader
+from .bluesky import BlueskyReader
 from .cnt_csv import CntCsvReader
 from .coortweet import CooRTweetReader
+from .crowdtangle import CrowdTangleReader
 from .ira_csv import IRACsvReader
+from .mastodon import MastodonReader
 from .mapped import MappedCsvReader, MappedParquetReader, Mapping
+from .telegram import TelegramReader
+from .tiktok import TikTokReader
+from .twitter_io import TwitterIOReader
 from .twitter_v1 import TwitterV1Reader
+from .twitter_v2 import TwitterV2Reader
+from .youtube import YouTubeReader
 
 #: Registered readers by ``--format`` name, in sniffing order (most specific first; the
 #: column-mapped csv/parquet readers last: they match any file naming the canonical fields).
-READERS: dict[str, type[Reader]] = {r.name: r for r in (IRACsvReader, CooRTweetReader, CntCsvReader, TwitterV1Reader,
-                                                        MappedCsvReader, MappedParquetReader)}
+READERS: dict[str, type[Reader]] = {r.name: r for r in (
+    IRACsvReader, CooRTweetReader, CntCsvReader, TwitterIOReader, CrowdTangleReader, TwitterV1Reader,
+    TwitterV2Reader, TelegramReader, BlueskyReader, MastodonReader,
+    TikTokReader, YouTubeReader, MappedCsvReader, MappedParquetReader)}
 
 
 def register(reader: type[Reader]) -> type[Reader]:

@@ -217,6 +217,23 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
     return "_posts", concat_errors(bad, dups)
 
 
+def derived_batches(con: duckdb.DuckDBPyConnection, src: str, m: Mapping, path: Path, *, accounts: pa.Table | None,
+                    rejects: pa.Table | None, rows_read: int,
+                    progress: Callable[[int], None] | None = None) -> Iterator[Batch]:
+    """Batches of a loaded table whose list fields a fixed-layout reader derived in SQL first.
+
+    ``src`` (dropped here) holds the input columns plus derived list columns of type
+    ``VARCHAR[]`` named ``_urls``, ``_hashtags``, ``_mentions`` where the reader made them;
+    ``m`` maps canonical fields to them. The accounts come first, in a batch of their own.
+    """
+    list_cols = {c: "VARCHAR[]" for c in ("_urls", "_hashtags", "_mentions")}
+    posts, errors = map_posts(con, src, m, list_cols)
+    con.execute(f"DROP TABLE {src}")
+    yield Batch(accounts=accounts, source_file=str(path))
+    yield from chunked_posts(con, posts, errors=concat_errors(rejects, errors), rows_read=rows_read,
+                             source_file=str(path), progress=progress)
+
+
 class MappedCsvReader(Reader):
     """A CSV file whose columns are mapped to canonical fields (``--format csv``).
 

@@ -26,10 +26,16 @@ def hashtags_sql(col: str) -> str:
             f"regexp_extract_all({col}, '(?:^|[^&\\w])#([\\p{{L}}\\p{{N}}_]+)', 1) ELSE [] END")
 
 
-def mentions_sql(col: str) -> str:
-    """SQL expression: list of mentioned handles (without '@'), the RT source excluded."""
+#: Handle patterns (regex, no anchors) of :func:`mentions_sql`: Twitter's, and the dotted handles of
+#: Instagram (30 characters) and TikTok (24) whose dots may not end a handle.
+TWITTER_HANDLE = r"\w{1,15}"
+DOTTED_HANDLE = r"\w(?:[\w.]{0,28}\w)?"
+
+
+def mentions_sql(col: str, handle: str = TWITTER_HANDLE) -> str:
+    """SQL expression: list of mentioned handles (without '@') matching ``handle``, the RT source excluded."""
     return (f"CASE WHEN contains({col}, '@') THEN regexp_extract_all(regexp_replace({col}, '{RT_PREFIX_RE}', ''), "
-            f"'(?:^|[^\\w])@(\\w{{1,15}})', 1) ELSE [] END")
+            f"'(?:^|[^\\w])@({handle})', 1) ELSE [] END")
 
 
 def rt_source_sql(col: str) -> str:
@@ -44,3 +50,34 @@ def repost_key_sql(col: str) -> str:
     exported with and without it compare equal.
     """
     return f"CASE WHEN norm_text({col}) <> '' THEN 'text:' || md5(norm_text({col})) END"
+
+
+#: HTML character references decoded by :func:`html_text_sql` (the ones Mastodon and others emit).
+HTML_ENTITIES = {"&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'", "&apos;": "'", "&nbsp;": " ", "&amp;": "&"}
+
+
+def unescape_sql(expr: str) -> str:
+    """SQL expression: ``expr`` with the references of :data:`HTML_ENTITIES` decoded (``&amp;`` last)."""
+    for ref, ch in HTML_ENTITIES.items():
+        expr = f"replace({expr}, '{ref}', '{ch.replace(chr(39), chr(39) * 2)}')"
+    return expr
+
+
+def html_text_sql(col: str) -> str:
+    """SQL expression: the text of HTML in ``col``: ``<br>`` and paragraph ends as newlines, tags removed,
+    character references decoded, blanks trimmed (NULL stays NULL)."""
+    breaks = f"regexp_replace({col}, '<br\\s*/?>|</p>\\s*<p[^>]*>', chr(10), 'gi')"
+    no_tags = f"regexp_replace({breaks}, '<[^>]*>', '', 'g')"
+    return f"trim({unescape_sql(no_tags)})"
+
+
+def merge_tags_sql(listed: str, text_col: str) -> str:
+    """SQL expression: hashtags of list ``listed`` followed by those of the text not already listed
+    (compared case-insensitively), in order."""
+    return (f"list_concat(coalesce({listed}, []), list_filter({hashtags_sql(text_col)}, "
+            f"lambda t: NOT list_contains(list_transform(coalesce({listed}, []), lambda x: lower(x)), lower(t))))")
+
+
+def distinct_sql(lst: str) -> str:
+    """SQL expression: list ``lst`` without repeats and NULLs, first occurrences kept in order."""
+    return f"list_filter({lst}, lambda x, i: x IS NOT NULL AND list_position({lst}, x) = i)"

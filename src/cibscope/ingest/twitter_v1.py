@@ -2,7 +2,7 @@
 
 Input: one tweet object per line (JSONL, as twarc1 / the streaming API write
 it) or one JSON array of tweet objects. Python only splits the input into
-records (bounded memory: :data:`RECORDS_PER_BATCH` records at a time, arrays
+records (bounded memory: :data:`~.json_records.RECORDS_PER_BATCH` records at a time, arrays
 are decoded element by element); DuckDB validates each record and parses it
 once into the typed struct :data:`TWEET_STRUCT` (``json_transform``), and the
 mapping is SQL over that struct.
@@ -42,20 +42,17 @@ records one error for the rest. Repeated tweet ids are kept once (the first).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import duckdb
-import pyarrow as pa
 
-from .base import Batch, IngestError, Reader, errors_table
-from .tabular import Check, concat_errors, split_checked, sql_literal
+from .base import IngestError
+from .json_records import (JsonRecordsReader, Record, array_records, first_char, jsonl_records, sniff_json,
+                           struct_sql)
+from .tabular import Check, split_checked
 
 PLATFORM = "twitter"
-RECORDS_PER_BATCH = 20_000
-#: Largest single array element held while looking for its end.
-MAX_ELEMENT_CHARS = 64 << 20
 CREATED_AT_FORMAT = "%a %b %d %H:%M:%S %z %Y"
 _ENTITIES = {"urls": [{"url": "VARCHAR", "expanded_url": "VARCHAR"}], "hashtags": [{"text": "VARCHAR"}],
              "user_mentions": [{"screen_name": "VARCHAR"}], "media": [{"id_str": "VARCHAR"}]}
@@ -79,83 +76,7 @@ EMBEDDED = (("retweeted_status.", "", "retweeted_status"), ("quoted_status.", ""
             ("retweeted_status.quoted_status.", "retweeted_status.", "quoted_status"))
 
 
-def _first_char(path: Path) -> str:
-    with open(path, "rb") as f:
-        head = f.read(4096).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
-    return head[:1]
-
-
-def _jsonl_records(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
-    """(line, raw text, decode problem) per non-blank line."""
-    with open(path, "rb") as f:
-        for line_no, b in enumerate(f, 1):
-            try:
-                text = b.decode("utf-8").strip()
-            except UnicodeDecodeError as exc:
-                yield (line_no, b.decode("utf-8", errors="replace").strip(),
-                       f"not UTF-8: {exc.reason} at byte {exc.start}")
-                continue
-            if text:
-                yield line_no, text.lstrip("\ufeff") if line_no == 1 else text, None
-
-
-def _array_records(path: Path, chunk_chars: int = 1 << 20) -> Iterator[tuple[int, str | None, str | None]]:
-    """(element number, raw text, problem) per element of a top-level JSON array, read incrementally."""
-    dec = json.JSONDecoder()
-    with open(path, encoding="utf-8-sig") as f:
-        buf, pos, eof, n = "", 0, False, 0
-
-        def more() -> None:
-            nonlocal buf, pos, eof
-            data = f.read(chunk_chars)
-            eof = not data
-            buf, pos = buf[pos:] + data, 0
-
-        def skip_ws() -> None:
-            nonlocal pos
-            while True:
-                while pos < len(buf) and buf[pos] in " \t\r\n":
-                    pos += 1
-                if pos < len(buf) or eof:
-                    return
-                more()
-
-        try:
-            skip_ws()
-            if buf[pos:pos + 1] != "[":
-                raise IngestError(f"{path}: not a JSON array or JSON lines")
-            pos += 1
-            while True:
-                skip_ws()
-                if pos >= len(buf):
-                    yield n + 1, None, "the array is not closed (file truncated?)"
-                    return
-                if buf[pos] == "]":
-                    return
-                if n:
-                    if buf[pos] != ",":
-                        yield n + 1, buf[pos:pos + 200], f"expected ',' or ']' after element {n}; rest of file not read"
-                        return
-                    pos += 1
-                    skip_ws()
-                while True:
-                    try:
-                        _, end = dec.raw_decode(buf, pos)
-                        if end < len(buf) or eof:
-                            break
-                    except json.JSONDecodeError as exc:
-                        if eof or len(buf) - pos > MAX_ELEMENT_CHARS:
-                            yield n + 1, buf[pos:pos + 2000], f"invalid JSON: {exc.msg}; rest of file not read"
-                            return
-                    more()
-                n += 1
-                yield n, buf[pos:end], None
-                pos = end
-        except UnicodeDecodeError as exc:
-            yield n + 1, None, f"not UTF-8 ({exc.reason}); rest of file not read"
-
-
-class TwitterV1Reader(Reader):
+class TwitterV1Reader(JsonRecordsReader):
     """Twitter/X API v1.1 tweets as JSON lines or a JSON array (``--format twitter-v1``).
 
     See the module doc for the field mapping and error rules.
@@ -167,56 +88,28 @@ class TwitterV1Reader(Reader):
     @classmethod
     def sniff(cls, path: Path) -> bool:
         """A file starting with ``{`` or ``[`` whose first 64 KiB name v1.1 tweet fields."""
-        if not path.is_file() or _first_char(path) not in ("{", "["):
-            return False
-        with open(path, "rb") as f:
-            head = f.read(65536)
-        return all(k in head for k in (b'"id_str"', b'"user"', b'"created_at"', b'"screen_name"'))
+        return sniff_json(path, b'"id_str"', b'"user"', b'"created_at"', b'"screen_name"')
 
-    def read(self, path: Path, con: duckdb.DuckDBPyConnection,
-             progress: Callable[[int], None] | None = None) -> Iterator[Batch]:
-        if path.is_dir():
-            raise IngestError(f"{path}: is a folder; format twitter-v1 reads one JSON file")
-        first = _first_char(path)
+    def records(self, path: Path) -> Iterator[Record]:
+        """JSON lines, or the elements of a top-level array numbered by element."""
+        first = first_char(path)
         if first not in ("{", "["):
             raise IngestError(f"{path}: not JSON lines or a JSON array (starts with {first!r})")
-        records = _array_records(path) if first == "[" else _jsonl_records(path)
         # errors' line column: the JSONL line, or for an array the element number (said in the reason)
-        where = " (line = array element number)" if first == "[" else ""
-        chunk: list[tuple[int, str | None, str | None]] = []
-        for rec in records:
-            chunk.append(rec)
-            if len(chunk) >= RECORDS_PER_BATCH:
-                yield self._batch(chunk, path, where, con, progress)
-                chunk = []
-        if chunk:
-            yield self._batch(chunk, path, where, con, progress)
+        self.where = " (line = array element number)" if first == "[" else ""
+        return array_records(path, by_element=True) if first == "[" else jsonl_records(path)
 
-    def _batch(self, chunk, path: Path, where: str, con: duckdb.DuckDBPyConnection, progress) -> Batch:
-        raw = pa.table({"line": pa.array([r[0] for r in chunk], pa.int64()),
-                        "raw": pa.array([r[1] for r in chunk], pa.string()),
-                        "problem": pa.array([r[2] for r in chunk], pa.string())})
-        problems = [dict(file=str(path), line=r[0], field=None, reason=r[2] + where, raw_value=r[1])
-                    for r in chunk if r[2] is not None]
-        con.register("_raw", raw)
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _records AS
-            SELECT {sql_literal(str(path))} AS filename, line, raw, json_valid(raw) AS valid,
-                   CASE WHEN json_valid(raw) THEN json_type(raw) = 'OBJECT' ELSE false END AS is_object
-            FROM _raw WHERE problem IS NULL""")
-        con.unregister("_raw")
-        bad_json = [Check("", "NOT valid", f"invalid JSON{where}", "raw"),
-                    Check("", "valid AND NOT is_object", f"not a JSON object{where}", "left(raw, 200)")]
-        _, bad_records = split_checked(con, "_records", bad_json)
-        struct = json.dumps(TWEET_STRUCT).replace("'", "''")
+    def map_records(self, con: duckdb.DuckDBPyConnection, path: Path):
+        where = self.where
+        struct = struct_sql(TWEET_STRUCT)
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _tweets AS
-            SELECT filename, line, '' AS embed_path, json_transform(raw, '{struct}') AS s
+            SELECT filename, line, '' AS embed_path, json_transform(raw, {struct}) AS s
             FROM _records WHERE is_object""")
         for prefix, parent, fld in EMBEDDED:
             con.execute(f"""
                 INSERT INTO _tweets
-                SELECT filename, line, '{prefix}', json_transform(s.{fld}, '{struct}') FROM _tweets
+                SELECT filename, line, '{prefix}', json_transform(s.{fld}, {struct}) FROM _tweets
                 WHERE embed_path = '{parent}' AND coalesce(json_type(s.{fld}) = 'OBJECT', false)""")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _tweets AS
@@ -261,9 +154,5 @@ class TwitterV1Reader(Reader):
                    arg_max(s.user.followers_count, created_at) AS followers,
                    arg_max(s.user.friends_count, created_at) AS following
             FROM _tweets WHERE {good} GROUP BY account_id""").to_arrow_table()
-        con.execute("DROP TABLE _records; DROP TABLE _tweets")
-        if progress:
-            progress(len(chunk))
-        return Batch(posts=posts, accounts=accounts,
-                     errors=concat_errors(errors_table(problems), bad_records, bad_tweets),
-                     rows_read=len(chunk), source_file=str(path))
+        con.execute("DROP TABLE _tweets")
+        return posts, accounts, bad_tweets

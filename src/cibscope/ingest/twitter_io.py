@@ -1,0 +1,123 @@
+"""Reader for Twitter's Information Operations archive CSVs (``--format twitter-io``).
+
+The tweet files of the archive (``<release>_tweets_csv_hashed.csv`` and the
+unhashed ones; transparency.twitter.com, "Information operations", and the
+Twitter Moderation Research Consortium releases). Columns used
+(:data:`IO_FIELDS`; others, such as ``latitude`` or ``like_count``, are ignored)::
+
+    tweetid, userid, user_display_name, user_screen_name, user_reported_location,
+    user_profile_description, follower_count, following_count, account_creation_date,
+    account_language, tweet_language, tweet_text, tweet_time, tweet_client_name,
+    in_reply_to_tweetid, quoted_tweet_tweetid, is_retweet, retweet_tweetid,
+    hashtags, urls, user_mentions
+
+It is read with DuckDB's CSV scanner and mapped by :func:`.mapped.map_posts`
+(same checks, line numbers and duplicate rules as ``--format csv``):
+
+    tweetid             -> post_id
+    userid              -> account_id (a hash for small accounts in the hashed files)
+    user_screen_name    -> handle
+    tweet_time          -> created_at (``YYYY-MM-DD HH:MM``, UTC)
+    tweet_text          -> text; tweet_language -> lang; tweet_client_name -> client
+    is_retweet + retweet_tweetid -> kind repost, repost_of = ``twitter:<retweet_tweetid>``
+    quoted_tweet_tweetid -> kind quote
+    in_reply_to_tweetid -> kind reply, reply_to = ``twitter:<id>``
+    hashtags, urls, user_mentions -> hashtags, urls, mentions: bracketed lists
+                           (``[tag1, tag2]`` or ``['http://...']``); user_mentions are user *ids*
+Accounts (values of the user's newest tweet): user_display_name -> display_name,
+user_reported_location -> location, user_profile_description -> description,
+follower_count / following_count -> followers / following,
+account_creation_date -> created_at, account_language -> lang.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+import duckdb
+
+from .base import Batch, IngestError, Reader
+from .mapped import Mapping, derived_batches
+from .tabular import header_fields, load_csv, records_read, require_columns, time_sql
+
+PLATFORM = "twitter"
+IO_FIELDS = ("tweetid", "userid", "user_display_name", "user_screen_name", "user_reported_location",
+             "user_profile_description", "follower_count", "following_count", "account_creation_date",
+             "account_language", "tweet_language", "tweet_text", "tweet_time", "tweet_client_name",
+             "in_reply_to_tweetid", "quoted_tweet_tweetid", "is_retweet", "retweet_tweetid", "hashtags", "urls",
+             "user_mentions")
+REQUIRED = ("tweetid", "userid", "tweet_time")
+#: canonical field -> archive column (``_``-prefixed columns are derived in SQL first)
+IO_MAPPING = {"post_id": "tweetid", "account_id": "userid", "handle": "user_screen_name",
+              "created_at": "tweet_time", "text": "tweet_text", "lang": "tweet_language",
+              "client": "tweet_client_name", "reply_to": "in_reply_to_tweetid", "repost_of": "_repost_of",
+              "kind": "_kind", "urls": "_urls", "hashtags": "_hashtags", "mentions": "_mentions"}
+TRUE_VALUES = ("true", "1", "t", "yes")
+
+
+def bracket_list_sql(col: str) -> str:
+    """SQL: a bracketed list cell (``[a, b]``, ``['a', 'b']``, ``["a"]``) as a list of non-empty items.
+
+    Quoted items are taken whole (a URL may hold a comma); bare items are split on commas.
+    """
+    v = f"trim(coalesce({col}, ''))"
+    return (f"CASE WHEN regexp_matches({v}, '^\\[\\s*[''\"]') "
+            f"THEN regexp_extract_all({v}, '[''\"]([^''\"]*)[''\"]', 1) "
+            f"ELSE list_filter(list_transform(string_split(trim({v}, '[]'), ','), lambda x: trim(x)), "
+            f"lambda x: x <> '') END")
+
+
+def _is_true(col: str) -> str:
+    return f"lower(trim(coalesce({col}, ''))) IN {TRUE_VALUES}"
+
+
+class TwitterIOReader(Reader):
+    """Twitter Information Operations archive tweets (``--format twitter-io``); mapping in the module doc."""
+
+    name = "twitter-io"
+    description = "Twitter Information Operations archive tweet CSV (tweetid, userid, tweet_time, ...)"
+
+    @classmethod
+    def sniff(cls, path: Path) -> bool:
+        """A CSV whose header names ``tweetid``, ``userid``, ``tweet_time`` and ``is_retweet``."""
+        return path.is_file() and all(f in header_fields(path) for f in (*REQUIRED, "is_retweet"))
+
+    def read(self, path: Path, con: duckdb.DuckDBPyConnection,
+             progress: Callable[[int], None] | None = None) -> Iterator[Batch]:
+        if path.is_dir():
+            raise IngestError(f"{path}: is a folder; format twitter-io reads one CSV file")
+        found = header_fields(path)
+        require_columns(path, found, list(REQUIRED), self.name)
+        rejects = load_csv(con, "_io_src", [path], found)
+        n_read = records_read(con, "_io_src", rejects)
+
+        def col(c: str) -> str:  # optional columns are NULL when absent
+            return f'"{c}"' if c in found else "NULL::VARCHAR"
+
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _io AS
+            SELECT *, CASE WHEN {_is_true(col('is_retweet'))} THEN nullif(trim({col('retweet_tweetid')}), '') END
+                          AS _repost_of,
+                   CASE WHEN {_is_true(col('is_retweet'))} THEN 'repost'
+                        WHEN nullif(trim({col('quoted_tweet_tweetid')}), '') IS NOT NULL THEN 'quote'
+                        WHEN nullif(trim({col('in_reply_to_tweetid')}), '') IS NOT NULL THEN 'reply'
+                        ELSE 'post' END AS _kind,
+                   {bracket_list_sql(col('urls'))} AS _urls, {bracket_list_sql(col('hashtags'))} AS _hashtags,
+                   {bracket_list_sql(col('user_mentions'))} AS _mentions
+            FROM _io_src;
+            DROP TABLE _io_src""")
+        ts = time_sql('"tweet_time"')
+        accounts = con.sql(f"""
+            SELECT '{PLATFORM}' AS platform, userid AS account_id, arg_max({col('user_screen_name')}, {ts}) AS handle,
+                   arg_max({col('user_display_name')}, {ts}) AS display_name,
+                   arg_max({time_sql(col('account_creation_date'))}, {ts}) AS created_at,
+                   arg_max({col('user_profile_description')}, {ts}) AS description,
+                   arg_max({col('user_reported_location')}, {ts}) AS location,
+                   arg_max({col('account_language')}, {ts}) AS lang,
+                   arg_max(try_cast({col('follower_count')} AS BIGINT), {ts}) AS followers,
+                   arg_max(try_cast({col('following_count')} AS BIGINT), {ts}) AS following
+            FROM _io WHERE nullif(trim(userid), '') IS NOT NULL AND {ts} IS NOT NULL GROUP BY userid""").to_arrow_table()
+        mapping = Mapping(columns={f: c for f, c in IO_MAPPING.items() if c.startswith("_") or c in found},
+                          platform=PLATFORM)
+        yield from derived_batches(con, "_io", mapping, path, accounts=accounts, rejects=rejects, rows_read=n_read,
+                                   progress=progress)

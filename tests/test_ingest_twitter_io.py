@@ -1,0 +1,54 @@
+"""Twitter Information Operations archive reader on a hand-made file in the archive's column layout."""
+from __future__ import annotations
+
+import datetime as dt
+
+from cibscope.ingest import detect_format, ingest
+from conftest import FIXTURES, errors, rows, with_bad_rows
+
+IO = FIXTURES / "twitter-io" / "ira_sample_tweets_csv_hashed.csv"
+HASHED = "wFs7GKMoTgvLaCG0xBSNdhr0ByGc4Cs36ExlqqTHJ0w="
+
+
+def test_sniffed():
+    assert detect_format(IO) == "twitter-io"
+
+
+def test_every_mapped_field(store):
+    s = ingest(store, IO)
+    assert (s.format, s.rows_read, s.posts_added, s.errors) == ("twitter-io", 4, 4, 0)
+    p = rows(store, "SELECT * EXCLUDE (dataset, source_file) FROM posts ORDER BY source_row")
+    assert p[0] == {
+        "post_key": "twitter:1034443829443059713", "platform": "twitter", "post_id": "1034443829443059713",
+        "account_key": f"twitter:{HASHED}", "created_at": dt.datetime(2018, 8, 28, 14, 2), "kind": "post",
+        "text": "Breaking: the truth about the election they don't want you to see #Election2018 #StopTheSteal "
+                "https://t.co/k2Jd8s0aQ1",
+        "lang": "en", "repost_of": None, "reply_to": None,
+        "urls": ["https://newsfront-daily.example/2018/08/28/truth-election"],
+        "hashtags": ["Election2018", "StopTheSteal"], "mentions": [], "media": None, "client": "Twitter Web Client",
+        "source_row": 1}
+    assert (p[1]["kind"], p[1]["repost_of"], p[1]["mentions"]) == ("repost", "twitter:1034443000000000000", ["985224271"])
+    assert (p[2]["kind"], p[2]["reply_to"]) == ("reply", "twitter:1034443829443059713")
+    # a quoted URL holding a comma stays whole; bare ids split on commas
+    assert (p[3]["kind"], p[3]["urls"], p[3]["mentions"]) == (
+        "quote", ["https://newsfront-daily.example/a?x=1,2", "http://bit.ly/2Lq9xYz"], ["2931841537", "985224271"])
+    acc = rows(store, "SELECT * FROM accounts WHERE account_key = 'twitter:2931841537'")[0]
+    assert (acc["handle"], acc["display_name"], acc["location"], acc["description"], acc["created_at"],
+            acc["lang"], acc["followers"], acc["following"]) == (
+        "PatriotMomUSA", "Patriot Mom USA", "Texas, USA", "Mother. Patriot. God & country.", dt.datetime(2014, 12, 17),
+        "en", 4530, 3981)  # the newest tweet's counts
+
+
+def test_bad_rows(store, tmp_path):
+    f = tmp_path / "io.csv"
+    n = len(IO.read_text().splitlines()[0].split(","))
+    lines = with_bad_rows(IO, f, [
+        b"1034449999,123,,,,,,1,1,2017-01-01,en,en,text,yesterday" + b"," * (n - 14),
+        b"1034449998,,,,,,,1,1,2017-01-01,en,en,text,2018-08-28 15:00" + b"," * (n - 14),
+        b"1034449997,123,too few fields"])
+    s = ingest(store, f)
+    assert (s.rows_read, s.posts_added) == (7, 4)
+    e = errors(store)
+    assert (e[lines[0]]["field"], e[lines[0]]["raw_value"]) == ("tweet_time", "yesterday")
+    assert e[lines[1]]["field"] == "userid" and "missing account id" in e[lines[1]]["reason"]
+    assert "missing columns" in e[lines[2]]["reason"]
