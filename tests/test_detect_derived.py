@@ -78,3 +78,25 @@ def test_hashtag_sequence_is_an_action(store):
                       dict(post_id=2, account_id="b", t=0, hashtags=["solo"])])
     got = store.con.execute("SELECT account_key, object_key FROM actions WHERE action_type = 'hashtag_seq'").fetchall()
     assert got == [("twitter:a", "maga trump2016")]
+
+
+def test_bursts_in_step_on_several_days_link_accounts(store):
+    """a and b open a 4-post session within 20 s of each other on three days; c bursts at other hours,
+    d posts as often but never three posts inside a minute (no burst at all)."""
+    rows = []
+    for day in range(3):
+        t0 = day * 86_400 + 36_000
+        for k in range(4):
+            rows += [dict(post_id=f"a{day}{k}", account_id="a", t=t0 + 30 * k, text=f"a day {day} post {k} here"),
+                     dict(post_id=f"b{day}{k}", account_id="b", t=t0 + 20 + 25 * k, text=f"b day {day} no {k} x"),
+                     dict(post_id=f"c{day}{k}", account_id="c", t=t0 + 7_200 + 30 * k, text=f"c {day} {k} other"),
+                     dict(post_id=f"d{day}{k}", account_id="d", t=t0 + 5 + 400 * k, text=f"d {day} {k} slow")]
+    add_posts(store, rows)
+    bursts = store.con.execute("SELECT account_key, count(*) FROM posts GROUP BY 1").fetchall()
+    assert dict(bursts)["twitter:d"] == 12
+    run = detect(store, DetectionParams(window_s=60, signals=["burst"], **{**PARITY, "min_coactions": 3}))
+    assert set(edges(store, run.run_id)) == {("twitter:a", "twitter:b")}
+    # sessions of 4 posts are not bursts when a burst needs 5 posts
+    fewer = detect(store, DetectionParams(window_s=60, signals=["burst"], burst_min_posts=5,
+                                          **{**PARITY, "min_coactions": 3}))
+    assert fewer.n_edges == 0

@@ -141,7 +141,7 @@ def _params(window: str, signals: str, min_coactions: int, min_account_actions: 
             max_object_accounts: int, alpha: float, no_significance: bool, no_discount: bool,
             min_cluster_size: int, min_lift: float, resolution: float, seed: int,
             datasets: Optional[list[str]], near_dup_threshold: float = 0.6, near_dup_num_perm: int = 32,
-            fast_repost: str = "30s") -> DetectionParams:
+            fast_repost: str = "30s", burst_gap: str = "60s", burst_min_posts: int = 3) -> DetectionParams:
     try:
         return DetectionParams(
             window_s=parse_duration(window), signals=[x.strip() for x in signals.split(",") if x.strip()],
@@ -150,7 +150,8 @@ def _params(window: str, signals: str, min_coactions: int, min_account_actions: 
             discount=not no_discount, min_cluster_size=min_cluster_size, min_lift=min_lift,
             resolution=resolution, seed=seed, datasets=datasets or None,
             near_dup_threshold=near_dup_threshold, near_dup_num_perm=near_dup_num_perm,
-            fast_repost_s=parse_duration(fast_repost))
+            fast_repost_s=parse_duration(fast_repost), burst_gap_s=parse_duration(burst_gap),
+            burst_min_posts=burst_min_posts)
     except ValidationError as exc:
         _fail(f"bad detection parameters: {_validation_message(exc)}")
         raise  # unreachable
@@ -207,6 +208,8 @@ def detect(
     near_dup_threshold: float = typer.Option(0.6, help="Jaccard threshold of near-duplicate text (text_near)."),
     near_dup_num_perm: int = typer.Option(32, help="MinHash permutations (text_near)."),
     fast_repost: str = typer.Option("30s", "--fast-repost", help="Max delay of a fast repost (fast_repost)."),
+    burst_gap: str = typer.Option("60s", "--burst-gap", help="Max gap between posts of one session (burst)."),
+    burst_min_posts: int = typer.Option(3, help="Posts in a session that make it a burst (burst)."),
     resolution: float = typer.Option(1.0, help="Leiden resolution."),
     seed: int = typer.Option(42, help="Leiden seed."),
     dataset: Optional[list[str]] = typer.Option(None, "--dataset", help="Restrict to these datasets."),
@@ -217,7 +220,7 @@ def detect(
     """Detect coordinated account networks, save the run in the store and write its outputs."""
     params = _params(window, signals, min_coactions, min_account_actions, max_object_accounts, alpha,
                      no_significance, no_discount, min_cluster_size, min_lift, resolution, seed, dataset,
-                     near_dup_threshold, near_dup_num_perm, fast_repost)
+                     near_dup_threshold, near_dup_num_perm, fast_repost, burst_gap, burst_min_posts)
     with open_store(db) as store:
         if store.con.execute("SELECT count(*) FROM actions").fetchall()[0][0] == 0:
             _fail(f"{db}: the store holds no actions; run `cibscope ingest` first")

@@ -1,4 +1,4 @@
-"""Signals derived at detection time: near-duplicate text (MinHash LSH) and fast reposts.
+"""Signals derived at detection time: near-duplicate text (MinHash LSH), fast reposts, activity bursts.
 
 Both produce rows ``(account_key, action_type, object_key, ts, post_key, dataset)``
 in the temp table ``_derived``, in the shape of the store's ``actions``, so the
@@ -20,12 +20,24 @@ co-action core treats them like any other signal.
     A repost made within ``fast_repost_s`` seconds of the original post (the
     original must be in the store); the object is the original. Off by default:
     with ``repost`` on it would count the same reposts twice.
+``burst``
+    Synchronised activity bursts. An account's posts (any kind) whose consecutive
+    gaps are at most ``burst_gap_s`` form a session; a session of at least
+    ``burst_min_posts`` posts is a burst, acted at its first post's time. The
+    object is the UTC day of the burst (``burst:YYYY-MM-DD``): two accounts
+    co-act when their bursts start within W seconds, and ``min_coactions``
+    counts distinct days, so an edge needs bursts in step on several days (operators
+    working shifts from one script), not one shared news moment. Bursts that start
+    either side of midnight UTC are not paired (the one place this signal bins).
+    Off by default: it is content-free, so it corroborates other signals.
 
 References
 ----------
 Broder, A. (1997). On the resemblance and containment of documents (MinHash).
 Leskovec, Rajaraman, Ullman. Mining of Massive Datasets, ch. 3 (LSH banding).
 Pacheco, D. et al. (2021), ICWSM (co-tweet / similar-text co-action).
+Magelinski, T., Ng, L. H. X., Carley, K. M. (2022). A Synchronized Action Framework for
+Detection of Coordination on Social Media. Journal of Online Trust and Safety 1(2).
 """
 from __future__ import annotations
 
@@ -127,9 +139,32 @@ def derived_actions(con: duckdb.DuckDBPyConnection, params: DetectionParams, whe
             WHERE r.kind = 'repost' AND {where.replace('dataset', 'r.dataset')}
               AND epoch(r.created_at) - epoch(o.created_at) BETWEEN 0 AND {float(params.fast_repost_s)}
         """)
+    if "burst" in params.signals:
+        _bursts(con, params, where)
     if "text_near" in params.signals:
         _near_duplicates(con, params, where)
     return con.execute("SELECT count(*) FROM _derived").fetchall()[0][0]
+
+
+def _bursts(con: duckdb.DuckDBPyConnection, params: DetectionParams, where: str) -> None:
+    """Append one ``burst`` action per activity burst (sessionised with window functions)."""
+    con.execute(f"""
+        INSERT INTO _derived
+        WITH p AS (
+            SELECT account_key, post_key, created_at, dataset, epoch(created_at) AS t FROM posts WHERE {where}),
+        g AS (
+            SELECT *, CASE WHEN t - lag(t) OVER w <= {float(params.burst_gap_s)} THEN 0 ELSE 1 END AS opens
+            FROM p WINDOW w AS (PARTITION BY account_key ORDER BY t, post_key)),
+        s AS (
+            SELECT *, sum(opens) OVER (PARTITION BY account_key ORDER BY t, post_key
+                                       ROWS UNBOUNDED PRECEDING) AS session
+            FROM g),
+        b AS (
+            SELECT account_key, min(created_at) AS started, arg_min(post_key, (t, post_key)) AS first_post,
+                   arg_min(dataset, (t, post_key)) AS dataset
+            FROM s GROUP BY account_key, session HAVING count(*) >= {int(params.burst_min_posts)})
+        SELECT account_key, 'burst', 'burst:' || strftime(started, '%Y-%m-%d'), started, first_post, dataset FROM b
+    """)
 
 
 def _near_duplicates(con: duckdb.DuckDBPyConnection, params: DetectionParams, where: str) -> None:

@@ -12,13 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..store.schema import ACTION_TYPES
 
 Signal = Literal["repost", "link", "domain", "hashtag", "hashtag_seq", "mention", "reply", "text", "image",
-                 "text_near", "fast_repost"]
+                 "text_near", "fast_repost", "burst"]
 #: Every signal: the stored action types, then those derived at detection time (``detect/derived.py``).
-SIGNALS: tuple[str, ...] = ACTION_TYPES + ("text_near", "fast_repost")
+SIGNALS: tuple[str, ...] = ACTION_TYPES + ("text_near", "fast_repost", "burst")
 
 #: Signals on by default. ``domain`` and ``mention`` are off: a shared news domain or a mentioned
 #: celebrity links too many organic accounts to be evidence on its own. ``text_near`` and
-#: ``fast_repost`` are off: they re-count what ``text`` and ``repost`` find (and cost more).
+#: ``fast_repost`` are off: they re-count what ``text`` and ``repost`` find (and cost more). ``burst``
+#: (synchronised activity bursts) is off: it is content-free, so it supports other evidence rather than
+#: standing alone.
 DEFAULT_SIGNALS: tuple[str, ...] = ("repost", "link", "hashtag", "hashtag_seq", "reply", "text", "image")
 
 
@@ -90,6 +92,11 @@ class DetectionParams(BaseModel):
         MinHash permutations for ``text_near`` (more: sharper threshold, slower).
     fast_repost_s : float
         A repost within this many seconds of its original is a ``fast_repost`` action.
+    burst_gap_s : float
+        Posts of one account with consecutive gaps of at most this many seconds form
+        one activity session (``burst`` signal).
+    burst_min_posts : int
+        A session with at least this many posts is an activity burst (``burst``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -110,6 +117,8 @@ class DetectionParams(BaseModel):
     near_dup_threshold: float = Field(0.6, gt=0, lt=1)
     near_dup_num_perm: int = Field(32, ge=8, le=256)
     fast_repost_s: float = Field(30.0, gt=0)
+    burst_gap_s: float = Field(60.0, gt=0)
+    burst_min_posts: int = Field(3, ge=2)
 
     @field_validator("signals")
     @classmethod
