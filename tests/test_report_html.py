@@ -74,3 +74,29 @@ def test_pictures_only_for_top_clusters(ira_store):
     assert page.count('aria-label="network of cluster') == 1
     assert page.count("<svg") == 2
     assert page.count('class="cluster"') == len(IRA_CLUSTERS)   # text sections still for every cluster
+
+
+def test_timeline_draws_counts_on_their_days():
+    """Three busy days out of ten: the post area peaks at the busiest day and the shaded co-action span
+    covers exactly days 3 to 5."""
+    import datetime as dt
+    import re
+
+    from cibscope.report.figures import TIMELINE_W, timeline_svg
+    day0 = dt.datetime(2016, 10, 1)
+    t = [day0 + dt.timedelta(days=d) for d in (0, 3, 4, 5, 9)]
+    svg = timeline_svg({"bucket": "day", "t": t, "posts": [1, 10, 40, 10, 1], "coactions": [0, 5, 20, 5, 0]},
+                       day0 + dt.timedelta(days=3), day0 + dt.timedelta(days=6))
+    assert svg.startswith("<svg") and svg.endswith("</svg>") and "href" not in svg
+    posts, coact = re.findall(r'<polygon points="([^"]+)" fill="(?:#9ab|#c33)"', svg)
+    ys = [float(p.split(",")[1]) for p in posts.split()]
+    xs = [float(p.split(",")[0]) for p in posts.split()]
+    peak = min(ys)                                           # SVG y grows downwards
+    peak_x = [x for x, y in zip(xs, ys) if y == peak]
+    x0, x1 = 52.0, TIMELINE_W - 8.0
+    per_day = (x1 - x0) / 10                                 # 10 daily bins from 2016-10-01 to 10-10
+    assert peak_x == [round(x0 + 4 * per_day, 1), round(x0 + 5 * per_day, 1)]
+    shade = re.search(r'<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', svg)
+    assert float(shade.group(1)) == round(x0 + 3 * per_day, 1)
+    assert abs(float(shade.group(2)) - 3 * per_day) < 0.2
+    assert "2016-10-01" in svg and ">40<" in svg             # first date tick, top count tick

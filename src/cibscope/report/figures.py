@@ -1,4 +1,4 @@
-"""Pictures for the HTML report: an activity timeline (matplotlib SVG) and a network layout (python-igraph).
+"""Pictures for the HTML report: an activity timeline (SVG drawn from numpy) and a network layout (python-igraph).
 
 Both are made for inline use in one self-contained page: the timeline is SVG
 markup without an XML prolog or DOCTYPE, the network is returned as numbers
@@ -8,24 +8,25 @@ handle passes through Jinja2's autoescaping.
 from __future__ import annotations
 
 import datetime as dt
-import io
-import re
 from typing import Any
 
 import igraph as ig
-import matplotlib
-import matplotlib.dates as mdates
 import numpy as np
-from matplotlib.figure import Figure
 
 #: Colours of account labels in the network picture (cycled by label, in sorted order).
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 UNLABELLED = "#7f7f7f"
+#: Size of the timeline picture, SVG user units.
+TIMELINE_W, TIMELINE_H = 750.0, 190.0
 
 
 def timeline_svg(activity: dict[str, list], first_seen: dt.datetime, last_seen: dt.datetime,
                  *, salt: str = "") -> str:
-    """Posts per hour/day of a cluster's members, as inline SVG markup.
+    """Posts per hour/day/week of a cluster's members, as inline SVG markup.
+
+    Drawn directly from numpy (two step areas, a shaded co-action span, axes with
+    ticks at bucket starts): about a millisecond a picture, where matplotlib took
+    about a second, which made report writing slower than detection itself.
 
     Parameters
     ----------
@@ -36,46 +37,75 @@ def timeline_svg(activity: dict[str, list], first_seen: dt.datetime, last_seen: 
     first_seen, last_seen : datetime
         The cluster's first and last co-action (UTC), shaded.
     salt : str
-        Makes the SVG's internal element ids unique on a page holding several pictures.
+        Kept for callers; the markup holds no element ids, so pictures never clash.
 
     Returns
     -------
     str
-        ``<svg ...>...</svg>`` (text kept as text, no external references); the
-        same input gives the same markup.
+        ``<svg ...>...</svg>``: numbers and date labels only (no input text, no
+        external references); the same input gives the same markup.
     """
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"cibscope-{salt}",
-                                "font.size": 8}):
-        fig = Figure(figsize=(7.5, 1.9))
-        ax = fig.add_subplot()
-        step = {"hour": np.timedelta64(1, "h"), "day": np.timedelta64(1, "D"),
-                "week": np.timedelta64(7, "D")}[activity["bucket"]]
-        t = np.array(activity["t"], dtype="datetime64[s]")
-        # Dense bins from the first to the last bucket: one path per series, not one patch per bar.
-        edges = np.arange(t.min(), t.max() + 2 * step, step).astype("datetime64[s]")
-        idx = ((t - edges[0]) // step).astype(int)
-        posts = np.zeros(len(edges) - 1)
-        coact = np.zeros(len(edges) - 1)
-        np.add.at(posts, idx, activity["posts"])
-        np.add.at(coact, idx, activity["coactions"])
-        x = mdates.date2num(edges.astype(dt.datetime))
-        ax.axvspan(mdates.date2num(first_seen), mdates.date2num(last_seen), color="#fde4b0", zorder=0,
-                   label="co-action window")
-        # fill_between (a PolyCollection) rather than bars or stairs: matplotlib sizes it in one numpy pass.
-        ax.fill_between(x, np.append(posts, 0), step="post", color="#9ab", lw=0, label="member posts")
-        ax.fill_between(x, np.append(coact, 0), step="post", color="#c33", lw=0, label="posts in evidence")
-        ax.set_xlim(x[0], x[-1])
-        ax.set_ylim(0, max(posts.max(), 1) * 1.25)
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
-        ax.set_ylabel(f"posts / {activity['bucket']}")
-        ax.legend(loc="upper left", frameon=False, fontsize=7, ncols=3)
-        ax.spines[["top", "right"]].set_visible(False)
-        fig.subplots_adjust(left=0.08, right=0.99, bottom=0.17, top=0.97)
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    svg = buf.getvalue()
-    return _strip_ids(svg[svg.index("<svg"):])
+    step = {"hour": np.timedelta64(1, "h"), "day": np.timedelta64(1, "D"),
+            "week": np.timedelta64(7, "D")}[activity["bucket"]]
+    t = np.array(activity["t"], dtype="datetime64[s]")
+    # Dense bins from the first to the last bucket: one path per series.
+    edges = np.arange(t.min(), t.max() + 2 * step, step).astype("datetime64[s]")
+    idx = ((t - edges[0]) // step).astype(int)
+    posts = np.zeros(len(edges) - 1)
+    coact = np.zeros(len(edges) - 1)
+    np.add.at(posts, idx, activity["posts"])
+    np.add.at(coact, idx, activity["coactions"])
+    top = float(max(posts.max(), coact.max(), 1.0)) * 1.25
+    x0, x1, y0, y1 = 52.0, TIMELINE_W - 8.0, TIMELINE_H - 30.0, 8.0
+    secs = (edges - edges[0]).astype(np.int64).astype(float)
+    span = secs[-1] or 1.0
+
+    def px(seconds):
+        return x0 + (x1 - x0) * np.asarray(seconds, dtype=float) / span
+
+    def py(count):
+        return y0 - (y0 - y1) * np.asarray(count, dtype=float) / top
+
+    def area(counts: np.ndarray, colour: str) -> str:
+        xs = np.repeat(px(secs), 2)[1:-1]
+        ys = np.repeat(py(counts), 2)
+        pts = np.column_stack([np.concatenate([[xs[0]], xs, [xs[-1]]]),
+                               np.concatenate([[y0], ys, [y0]])])
+        d = " ".join(f"{a:.1f},{b:.1f}" for a, b in pts)
+        return f'<polygon points="{d}" fill="{colour}" stroke="none"/>'
+
+    t0 = edges[0].astype("datetime64[s]")
+    lo = (np.datetime64(first_seen.replace(tzinfo=None), "s") - t0).astype(float)
+    hi = (np.datetime64(last_seen.replace(tzinfo=None), "s") - t0).astype(float)
+    sx0, sx1 = float(px(np.clip(lo, 0, span))), float(px(np.clip(hi, 0, span)))
+    fmt = "%Y-%m-%d %H:%M" if activity["bucket"] == "hour" else "%Y-%m-%d"
+    ticks = np.unique(np.linspace(0, len(edges) - 1, min(len(edges), 6)).round().astype(int))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {TIMELINE_W:.0f} {TIMELINE_H:.0f}" '
+             f'width="{TIMELINE_W:.0f}" height="{TIMELINE_H:.0f}" font-family="sans-serif" font-size="10" '
+             'role="img" aria-label="activity timeline">',
+             f'<rect x="{sx0:.1f}" y="{y1:.1f}" width="{max(sx1 - sx0, 1.0):.1f}" height="{y0 - y1:.1f}" '
+             'fill="#fde4b0"/>',
+             area(posts, "#9ab"), area(coact, "#c33"),
+             f'<path d="M{x0:.1f},{y1:.1f}V{y0:.1f}H{x1:.1f}" fill="none" stroke="#333" stroke-width="0.8"/>']
+    for i in ticks:
+        x = float(px(secs[i]))
+        label = dt.datetime.fromtimestamp(int(edges[i].astype(np.int64)), dt.timezone.utc).strftime(fmt)
+        anchor = "start" if i == ticks[0] else "end" if i == ticks[-1] else "middle"
+        parts.append(f'<path d="M{x:.1f},{y0:.1f}v4" stroke="#333" stroke-width="0.8"/>'
+                     f'<text x="{x:.1f}" y="{y0 + 15:.1f}" text-anchor="{anchor}">{label}</text>')
+    for v in sorted({0, int(round(top / 1.25 / 2)), int(round(top / 1.25))}):
+        y = float(py(v))
+        parts.append(f'<path d="M{x0 - 4:.1f},{y:.1f}h4" stroke="#333" stroke-width="0.8"/>'
+                     f'<text x="{x0 - 6:.1f}" y="{y + 3.5:.1f}" text-anchor="end">{v}</text>')
+    parts.append(f'<text transform="translate(12,{(y0 + y1) / 2:.1f}) rotate(-90)" text-anchor="middle">'
+                 f'posts / {activity["bucket"]}</text>')
+    for k, (colour, name) in enumerate((("#fde4b0", "co-action window"), ("#9ab", "member posts"),
+                                        ("#c33", "posts in evidence"))):
+        lx = x0 + 10 + 130 * k
+        parts.append(f'<rect x="{lx:.1f}" y="{y1 + 2:.1f}" width="10" height="8" fill="{colour}"/>'
+                     f'<text x="{lx + 14:.1f}" y="{y1 + 10:.1f}">{name}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def network_layout(members: list[dict[str, Any]], edges: list[dict[str, Any]], *, max_nodes: int = 300,
@@ -139,10 +169,3 @@ def network_layout(members: list[dict[str, Any]], edges: list[dict[str, Any]], *
         (x1, y1), (x2, y2) = place(a), place(b)
         lines.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2, "width": round(0.5 + 3 * w / top_w, 2)})
     return {"nodes": nodes, "edges": lines, "size": size, "legend": colour, "dropped": len(members) - n}
-
-
-def _strip_ids(svg: str) -> str:
-    """``svg`` without the ``id`` attributes nothing references (no duplicate ids across pictures)."""
-    used = set(re.findall(r"url\(#([^)]+)\)|href=\"#([^\"]+)\"", svg))
-    keep = {x for pair in used for x in pair if x}
-    return re.sub(r'\sid="([^"]+)"', lambda m: m.group(0) if m.group(1) in keep else "", svg)

@@ -4,7 +4,7 @@ The page works offline: CSS is inline, pictures are inline SVG, nothing is
 fetched (a Content-Security-Policy ``default-src 'none'`` forbids it and
 scripts). Post text, handles and object keys are attacker-written, so the
 Jinja2 environment autoescapes everything; only the SVG markup produced by
-matplotlib from numbers is inserted as-is.
+`figures.timeline_svg` from numbers is inserted as-is.
 
 Layout: run parameters and counts; the ranked cluster list; then per cluster
 its summary, signals, accounts, top shared objects with example posts and,
