@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ..share.markings import mark_for_sharing
 from .disarm import DisarmError, import_disarm
 from .meta import MetaImportError, import_meta, import_meta_folder
 from .plain_list import ListImportError, import_plain_list
@@ -76,10 +77,22 @@ def import_cmd(
     previous: list[Path] = typer.Option([], "--previous", help="DISARM: older technique lists (MISP galaxy)."),
     validate: bool = typer.Option(False, "--validate", help="Run stix2-validator over the bundle (slow)."),
     show_errors: int = typer.Option(20, "--show-errors", help="How many import errors to print."),
+    purpose: list[str] = typer.Option([], "--purpose", help="Mark for sharing: a permitted purpose (repeat for "
+                                      "several); every object gets --tlp and this purpose marking."),
+    tlp: str = typer.Option("clear", "--tlp", help="TLP 2.0 level of objects without one (with --purpose)."),
+    legal_basis: str = typer.Option("published threat research", "--legal-basis",
+                                    help="Legal basis written into the purpose marking (with --purpose)."),
+    retention_days: int = typer.Option(365, "--retention-days", help="Days the hub serves the objects."),
 ) -> None:
-    """Import FILE into a STIX 2.1 bundle; print one summary line per input file and the errors."""
+    """Import FILE into a STIX 2.1 bundle; print one summary line per input file and the errors.
+
+    With --purpose the bundle is ready for a cibscope hub (`cibscope share push`): every object
+    carries one TLP 2.0 marking (its own, else --tlp) and one purpose-limitation marking.
+    """
     try:
         result = run_import(path, fmt, platform, previous)
+        if purpose:
+            result.objects = mark_for_sharing(result.objects, tlp.lower(), purpose, legal_basis, retention_days)
     except (ValueError, MetaImportError, DisarmError, BundleImportError, ListImportError) as exc:
         _err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(code=2)

@@ -151,7 +151,8 @@ def push(bundle: Path, server: str = Server, collection: str = Collection, purpo
         status = do_push(bundle, server, collection, purpose, **_conn_opts(token, user, password))
     except ShareError as exc:
         _fail(str(exc))
-    out.print(f"{status['success_count']} stored, {status['failure_count']} rejected (status {status['id']})")
+    out.print(f"{status['success_count']} stored, {status['failure_count']} rejected "
+              f"({status['envelopes']} envelope(s), status {', '.join(status['status_ids'])})")
     for f in status.get("failures", []):
         out.print(f"  [yellow]rejected[/yellow] {f['id']}: {f.get('message', '')}", highlight=False)
     if status["failure_count"]:

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import requests
 from taxii2client.exceptions import TAXIIServiceException
-from taxii2client.v21 import Collection, as_pages
+from taxii2client.v21 import ApiRoot, Collection, as_pages
 
 from .policy import PURPOSE_HEADER
 
@@ -104,15 +104,76 @@ def load_bundle(path: Path) -> list[dict[str, Any]]:
     return doc["objects"]
 
 
-def push(bundle: Path, server: str, collection_id: str, purpose: str, **cred: Optional[str]) -> dict[str, Any]:
-    """Post a bundle's objects in one envelope; return the server's status resource (a dict)."""
+def push(bundle: Path, server: str, collection_id: str, purpose: str, *, max_bytes: Optional[int] = None,
+         **cred: Optional[str]) -> dict[str, Any]:
+    """Post a bundle's objects, in as many envelopes as the API root's ``max_content_length`` needs.
+
+    Marking and extension definitions go in the first envelope, so every later envelope's
+    objects find their markings already stored (TAXII 2.1 section 4.1: a server refuses a
+    request body larger than ``max_content_length`` with HTTP 413).
+
+    Parameters
+    ----------
+    bundle : Path
+        STIX bundle or TAXII envelope file.
+    server : str
+        API root URL.
+    collection_id, purpose : str
+        Target collection; declared purpose.
+    max_bytes : int, optional
+        Envelope size limit in bytes; by default the API root's ``max_content_length``.
+
+    Returns
+    -------
+    dict
+        ``id`` (last status id), ``status_ids``, ``envelopes``, ``total_count``,
+        ``success_count``, ``failure_count``, ``pending_count``, ``failures`` (list of
+        ``{"id", "message"}`` over all envelopes).
+
+    Raises
+    ------
+    ShareError
+        Unreadable bundle, an object larger than the limit on its own, or an HTTP error.
+    """
     objs = load_bundle(bundle)
     col, _ = connect(server, collection_id, purpose, **cred)
     try:
-        status = col.add_objects({"objects": objs}, wait_for_completion=True, poll_interval=1, timeout=60)
+        if max_bytes is None:
+            root = ApiRoot(server.rstrip("/") + "/", auth=HubAuth(purpose, **cred))
+            max_bytes = int(root.max_content_length)
+        envelopes = _envelopes(objs, max_bytes, str(bundle))
+        total: dict[str, Any] = {"status_ids": [], "envelopes": len(envelopes), "total_count": 0,
+                                 "success_count": 0, "failure_count": 0, "pending_count": 0, "failures": []}
+        for env in envelopes:
+            st = col.add_objects({"objects": env}, wait_for_completion=True, poll_interval=1, timeout=60)._raw
+            total["status_ids"].append(st["id"])
+            for k in ("total_count", "success_count", "failure_count", "pending_count"):
+                total[k] += int(st.get(k, 0))
+            total["failures"] += st.get("failures", [])
     except (TAXIIServiceException, requests.RequestException) as exc:
         raise _http_error(exc) from None
-    return status._raw
+    total["id"] = total["status_ids"][-1] if total["status_ids"] else None
+    return total
+
+
+def _envelopes(objs: list[dict[str, Any]], max_bytes: int, where: str) -> list[list[dict[str, Any]]]:
+    """Split ``objs`` (definitions first) into lists whose JSON envelope stays under 90 % of ``max_bytes``."""
+    defs = [o for o in objs if o.get("type") in ("marking-definition", "extension-definition")]
+    rest = [o for o in objs if o.get("type") not in ("marking-definition", "extension-definition")]
+    budget = int(max_bytes * 0.9) - len('{"objects": []}')
+    out: list[list[dict[str, Any]]] = []
+    size = budget + 1
+    for obj in defs + rest:
+        n = len(json.dumps(obj).encode("utf-8")) + 2
+        if n > budget:
+            raise ShareError(f"{where}: object {obj.get('id')} is {n:,} bytes, over the server's limit "
+                             f"of {max_bytes:,} bytes per request")
+        if size + n > budget:
+            out.append([])
+            size = 0
+        out[-1].append(obj)
+        size += n
+    return out
 
 
 @dataclass

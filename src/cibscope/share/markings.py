@@ -164,3 +164,51 @@ def marking_kind(obj: Mapping[str, Any]) -> str | None:
     if ext is None:
         return None
     return "personal-data" if ext.get("personal_data") is True else "purpose"
+
+
+def mark_for_sharing(objects: list[dict[str, Any]], tlp: str, purposes: list[str], legal_basis: str,
+                     retention_days: int = 365) -> list[dict[str, Any]]:
+    """Objects ready for a cibscope hub: one TLP 2.0 and one purpose marking on every object.
+
+    Parameters
+    ----------
+    objects : list of dict
+        STIX 2.1 objects (e.g. an intel import). Definitions (``marking-definition``,
+        ``extension-definition``) pass through unmarked.
+    tlp : str
+        TLP 2.0 level for objects that carry none (one of :data:`TLP2_IDS`); an object
+        that already carries a TLP 2.0 marking keeps its own.
+    purposes, legal_basis, retention_days
+        Terms of the purpose marking (:func:`purpose_marking`).
+
+    Returns
+    -------
+    list of dict
+        The purpose extension-definition, the TLP and purpose marking-definitions, then
+        copies of ``objects`` whose ``object_marking_refs`` hold exactly one TLP marking
+        and the purpose marking (an earlier purpose marking is replaced).
+
+    Raises
+    ------
+    MarkingError
+        On an unknown TLP level or purpose, or a bad ``retention_days``.
+    """
+    if tlp not in TLP2_IDS:
+        raise MarkingError(f"unknown TLP level {tlp!r}; use one of {', '.join(TLP2_IDS)}")
+    pm = purpose_marking(purposes, legal_basis, retention_days)
+    replaced = {o["id"] for o in objects if o.get("type") == "marking-definition" and marking_kind(o) == "purpose"}
+    replaced |= {PURPOSE_EXTENSION_ID, *TLP2_BY_ID}
+    out: list[dict[str, Any]] = [purpose_extension_definition(), pm]
+    levels = {tlp}
+    for obj in objects:
+        if obj.get("type") in ("marking-definition", "extension-definition"):
+            if obj["id"] not in replaced:
+                out.append(obj)
+            continue
+        refs = obj.get("object_marking_refs", [])
+        own = [r for r in refs if r in TLP2_BY_ID]
+        levels.update(TLP2_BY_ID[r] for r in own[:1])
+        others = [r for r in refs if r not in replaced]
+        out.append({**obj, "object_marking_refs": (own[:1] or [TLP2_IDS[tlp]]) + others + [pm["id"]]})
+    out[2:2] = [tlp2_marking_definition(level) for level in sorted(levels)]
+    return out
