@@ -52,3 +52,25 @@ def test_bad_rows(store, tmp_path):
     assert (e[lines[0]]["field"], e[lines[0]]["raw_value"]) == ("tweet_time", "yesterday")
     assert e[lines[1]]["field"] == "userid" and "missing account id" in e[lines[1]]["reason"]
     assert "missing columns" in e[lines[2]]["reason"]
+
+
+def test_memory_limit_spills_without_changing_the_result(tmp_path, monkeypatch):
+    """A store opened with a small DuckDB memory limit (CIBSCOPE_MEMORY_LIMIT) ingests the same rows."""
+    from cibscope.store.db import Store
+    free = Store(tmp_path / "free.duckdb")
+    monkeypatch.setenv("CIBSCOPE_MEMORY_LIMIT", "64MB")
+    tight = Store(tmp_path / "tight.duckdb")
+    assert tight.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "61.0 MiB"
+    for s in (free, tight):
+        ingest(s, IO, fmt="twitter-io")
+    q = "SELECT * FROM actions ORDER BY ALL"
+    assert free.con.sql(q).to_arrow_table().equals(tight.con.sql(q).to_arrow_table())
+    assert tight.con.execute("SELECT count(*) FROM posts").fetchall()[0][0] > 0
+
+
+def test_bad_memory_limit_is_a_clear_cli_error(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+    from cibscope.cli import app
+    monkeypatch.setenv("CIBSCOPE_MEMORY_LIMIT", "lots")
+    r = CliRunner().invoke(app, ["ingest", str(IO), "--db", str(tmp_path / "s.duckdb")])
+    assert r.exit_code != 0 and "CIBSCOPE_MEMORY_LIMIT" in r.output and "lots" in r.output

@@ -51,6 +51,9 @@ def open_store(db: Path, read_only: bool = False) -> Store:
     except duckdb.Error as exc:
         _fail(f"{db}: cannot open the store: {str(exc).splitlines()[0]}")
         raise  # unreachable
+    except ValueError as exc:
+        _fail(f"CIBSCOPE_MEMORY_LIMIT: {exc}")
+        raise  # unreachable
 
 
 def _validation_message(exc: ValidationError) -> str:

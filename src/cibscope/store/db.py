@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,17 +111,32 @@ class Store:
         The database file; created with the full schema if absent. ``":memory:"``
         gives a throw-away store (tests).
     read_only : bool, default False
+    memory_limit : str, optional
+        DuckDB ``memory_limit`` (e.g. ``"2GB"``); default: the environment variable
+        ``CIBSCOPE_MEMORY_LIMIT``, else DuckDB's own (80 % of RAM). Beyond it DuckDB
+        spills joins, sorts and temporary tables to ``<path>.tmp/``, so a multi-GB CSV
+        or a 10M-post detection run stays within the limit (out of core).
 
     Raises
     ------
     duckdb.IOException
         The file cannot be opened (locked by another process, not a DuckDB file).
+    ValueError
+        ``memory_limit`` is not a size DuckDB understands.
     """
 
-    def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False):
+    def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False,
+                 memory_limit: str | None = None):
         self.path = str(path)
         self.con = duckdb.connect(self.path, read_only=read_only)
         self.con.execute("SET enable_progress_bar = false")
+        limit = memory_limit or os.environ.get("CIBSCOPE_MEMORY_LIMIT")
+        if limit:
+            try:
+                self.con.execute("SET memory_limit = '" + str(limit).replace("'", "''") + "'")
+            except duckdb.Error as exc:
+                self.con.close()
+                raise ValueError(f"memory limit {limit!r}: {exc}") from None
         if not read_only:
             self.con.execute(DDL)
         install_macros(self.con)
