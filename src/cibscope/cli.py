@@ -379,7 +379,9 @@ def main() -> None:  # pragma: no cover - console entry
 from .cases.cli import register as _register_cases  # noqa: E402
 from .intel.cli import register as _register_intel  # noqa: E402
 from .share.cli import register as _register_share  # noqa: E402
+from .web.cli import register as _register_web  # noqa: E402
 
 _register_share(app)
 _register_intel(app)
 _register_cases(app)
+_register_web(app)

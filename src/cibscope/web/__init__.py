@@ -1,0 +1,8 @@
+"""The investigator web app (``cibscope serve``): explore clusters and evidence, review, and share.
+
+Modules: :mod:`.app` (FastAPI app, security headers), :mod:`.auth` (sessions, roles,
+CSRF), :mod:`.state` (users, outbox, audit log), :mod:`.data` (store queries),
+:mod:`.outbox` (share objects and per-sector preview), :mod:`.jobs` (background
+ingest/detect), :mod:`.core` (actions shared by pages and API), :mod:`.pages`,
+:mod:`.api`, :mod:`.cli`. docs/web.md describes it for users.
+"""

@@ -1,0 +1,220 @@
+"""The JSON API under ``/api/`` (documented by the generated OpenAPI at ``/api/openapi.json``).
+
+Every route needs a signed-in session (401 otherwise); every POST needs the session's
+CSRF token in ``X-CSRF-Token`` (403 otherwise). The pages' scripts use it for the
+network, job progress and share previews. Timestamps are UTC.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from ..share.markings import PURPOSES
+from . import data
+from .auth import User, check_csrf, current_user
+from .core import WebContext
+
+router = APIRouter(prefix="/api", dependencies=[Depends(check_csrf)])
+
+
+def ctx(request: Request) -> WebContext:
+    """The app's :class:`~cibscope.web.core.WebContext`."""
+    return request.app.state.web
+
+
+class JobRequest(BaseModel):
+    """Start a background job: ``kind`` ingest (``args``: path, format, dataset) or detect (``args``: fields of
+    DetectionParams, e.g. ``window_s``, ``datasets``)."""
+
+    kind: str = Field(pattern="^(ingest|detect)$")
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class ShareRequest(BaseModel):
+    """Prepare a share of one flagged cluster."""
+
+    run_id: int
+    cluster_id: str
+    tlp: str = Field(description="TLP 2.0: clear, green, amber, amber+strict")
+    purpose: str = Field(description="One of " + ", ".join(PURPOSES))
+    legal_basis: str = Field(min_length=1)
+    retention_days: int = Field(365, gt=0)
+    recipient_orgs: list[str] = Field(default_factory=list)
+
+
+class PushRequest(BaseModel):
+    """Where to push an approved share; the token is used once and not stored."""
+
+    hub_url: str = Field(description="API root URL, e.g. http://127.0.0.1:9000/hub/")
+    collection_id: str
+    token: str
+
+
+def _run_or_404(s, run_id: int) -> None:
+    if not s.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall():
+        raise HTTPException(404, f"no detection run {run_id}")
+
+
+@router.get("/me", summary="The signed-in user")
+def me(request: Request, user: User = Depends(current_user)) -> dict[str, str]:
+    from .auth import csrf_token
+    return {"name": user.name, "role": user.role, "csrf_token": csrf_token(request)}
+
+
+@router.get("/datasets", summary="Datasets with counts and ingested files")
+def datasets(request: Request, user: User = Depends(current_user)) -> list[dict[str, Any]]:
+    with ctx(request).view() as s:
+        return data.datasets(s)
+
+
+@router.get("/ingest-errors", summary="Newest ingest errors (file, line, field, reason, raw value)")
+def ingest_errors(request: Request, dataset: Optional[str] = None, limit: int = Query(200, ge=1, le=5000),
+                  user: User = Depends(current_user)) -> list[dict[str, Any]]:
+    with ctx(request).view() as s:
+        return data.ingest_errors(s, dataset, limit)
+
+
+@router.get("/runs", summary="Detection runs with their parameters, newest first")
+def runs(request: Request, user: User = Depends(current_user)) -> list[dict[str, Any]]:
+    with ctx(request).view() as s:
+        return data.runs(s)
+
+
+@router.get("/runs/{run_id}/clusters", summary="One page of a run's clusters, sorted")
+def clusters(request: Request, run_id: int, sort: str = "rank", flagged: bool = False,
+             limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+             user: User = Depends(current_user)) -> dict[str, Any]:
+    with ctx(request).view() as s:
+        _run_or_404(s, run_id)
+        try:
+            return data.cluster_list(s, run_id, sort=sort, flagged_only=flagged, limit=limit, offset=offset)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/runs/{run_id}/clusters/{cluster_id}", summary="A cluster: members, objects, evidence, timeline")
+def cluster(request: Request, run_id: int, cluster_id: str, user: User = Depends(current_user)) -> dict[str, Any]:
+    with ctx(request).view() as s:
+        got = data.cluster_detail(s, run_id, cluster_id)
+    if got is None:
+        raise HTTPException(404, f"no cluster {cluster_id} in run {run_id}")
+    return got
+
+
+@router.get("/runs/{run_id}/clusters/{cluster_id}/network", summary="Cytoscape.js elements with positions")
+def network(request: Request, run_id: int, cluster_id: str, max_nodes: int = Query(600, ge=1, le=5000),
+            user: User = Depends(current_user)) -> dict[str, Any]:
+    with ctx(request).view() as s:
+        if data.cluster(s, run_id, cluster_id) is None:
+            raise HTTPException(404, f"no cluster {cluster_id} in run {run_id}")
+        return data.network(s, run_id, cluster_id, max_nodes=max_nodes)
+
+
+@router.get("/runs/{run_id}/clusters/{cluster_id}/disarm", summary="DISARM techniques with their evidence")
+def disarm(request: Request, run_id: int, cluster_id: str, user: User = Depends(current_user)) -> list[dict]:
+    with ctx(request).view() as s:
+        if data.cluster(s, run_id, cluster_id) is None:
+            raise HTTPException(404, f"no cluster {cluster_id} in run {run_id}")
+        return data.disarm_tags(s, run_id, cluster_id)
+
+
+@router.get("/accounts/{account_key:path}", summary="An account, its clusters and newest posts")
+def account(request: Request, account_key: str, user: User = Depends(current_user)) -> dict[str, Any]:
+    with ctx(request).view() as s:
+        got = data.account(s, account_key)
+    if got is None:
+        raise HTTPException(404, f"no account {account_key}")
+    return got
+
+
+@router.get("/tips", summary="Partner tips with match counts")
+def tips(request: Request, user: User = Depends(current_user)) -> list[dict[str, Any]]:
+    with ctx(request).view() as s:
+        return data.tips(s)
+
+
+@router.get("/cases", summary="Cases grown from tips")
+def cases(request: Request, user: User = Depends(current_user)) -> list[dict[str, Any]]:
+    with ctx(request).view() as s:
+        return data.cases(s)
+
+
+@router.get("/jobs", summary="Background jobs of this server, newest first")
+def jobs(request: Request, user: User = Depends(current_user)) -> list[dict[str, Any]]:
+    j = ctx(request).jobs
+    return [x.public() for x in j.all()] if j else []
+
+
+@router.post("/jobs", status_code=202, summary="Start an ingest or detect job")
+def start_job(request: Request, body: JobRequest, user: User = Depends(current_user)) -> dict[str, Any]:
+    from .auth import Forbidden
+    try:
+        return ctx(request).start_job(user, body.kind, body.args).public()
+    except Forbidden:
+        raise
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/jobs/{job_id}", summary="A job's state and progress")
+def job(request: Request, job_id: int, user: User = Depends(current_user)) -> dict[str, Any]:
+    j = ctx(request).jobs.get(job_id) if ctx(request).jobs else None
+    if j is None:
+        raise HTTPException(404, f"no job {job_id}")
+    return j.public()
+
+
+@router.get("/shares", summary="The outbox: every share, newest first")
+def shares(request: Request, user: User = Depends(current_user)) -> list[dict[str, Any]]:
+    return ctx(request).state.shares()
+
+
+@router.post("/shares", status_code=201, summary="Prepare a share of one flagged cluster")
+def prepare(request: Request, body: ShareRequest, user: User = Depends(current_user)) -> dict[str, Any]:
+    from .outbox import ShareInputError
+    try:
+        sid = ctx(request).prepare_share(user, **body.model_dump())
+    except ShareInputError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return ctx(request).state.share(sid, with_objects=False)
+
+
+@router.get("/shares/{share_id}", summary="A share with its objects and the per-sector preview")
+def share(request: Request, share_id: int, user: User = Depends(current_user)) -> dict[str, Any]:
+    from .state import StateError
+    try:
+        return ctx(request).share_preview(share_id)
+    except StateError as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.post("/shares/{share_id}/approve", summary="Approve a share (a reviewer other than the preparer)")
+def approve(request: Request, share_id: int, user: User = Depends(current_user)) -> dict[str, Any]:
+    from .state import StateError
+    try:
+        ctx(request).approve_share(user, share_id)
+    except StateError as exc:
+        raise HTTPException(409, str(exc)) from None
+    return ctx(request).state.share(share_id, with_objects=False)
+
+
+@router.post("/shares/{share_id}/push", summary="Push an approved share to a TAXII 2.1 hub")
+def push(request: Request, share_id: int, body: PushRequest, user: User = Depends(current_user)) -> dict[str, Any]:
+    from ..share.client import ShareError
+    from .state import StateError
+    try:
+        ctx(request).push_share(user, share_id, **body.model_dump())
+    except StateError as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ShareError as exc:
+        raise HTTPException(502, str(exc)) from None
+    return ctx(request).state.share(share_id, with_objects=False)
+
+
+@router.get("/audit", summary="The app's audit log, newest first, and whether its hash chain is intact")
+def audit(request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
+    st = ctx(request).state
+    v = st.verify_audit()
+    return {"ok": v.ok, "checked": v.checked, "problems": v.problems, "entries": st.audit()}

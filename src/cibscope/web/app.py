@@ -1,0 +1,92 @@
+"""The FastAPI application of ``cibscope serve``: pages, JSON API, vendored static files, security headers.
+
+Nothing is loaded from another origin: scripts (the app's ``app.js`` and the vendored
+cytoscape.js 3.35.0, MIT licence beside it) and styles come from ``/static/``, and the
+Content-Security-Policy header allows scripts from ``'self'`` only (no inline script,
+no ``eval``). Inline styles are allowed because the matplotlib timeline SVG uses
+``style`` attributes. FastAPI's Swagger/ReDoc pages are off (they load from a CDN);
+the OpenAPI document is at ``/api/openapi.json``.
+"""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from urllib.parse import quote
+
+from .auth import SESSION_MAX_AGE, Forbidden, NotSignedIn
+from .core import Settings, WebContext
+
+#: Headers on every response.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app over ``settings.db`` (DuckDB store) and ``settings.web_db`` (users, outbox, audit).
+
+    The store is opened when the app starts and closed when it stops (the job worker is
+    drained first).
+
+    Raises
+    ------
+    duckdb.IOException
+        The store is locked by another process (DuckDB allows one writer).
+    """
+    web = WebContext(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        web.close()
+
+    app = FastAPI(title="cibscope investigator API", version="1", lifespan=lifespan,
+                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None,
+                  description="JSON API of the cibscope web app: data sets, runs, clusters, evidence, jobs, "
+                              "the share outbox and the audit log. Sign in at /login; send the session's "
+                              "CSRF token (GET /api/me) as X-CSRF-Token on every POST.")
+    app.state.web = web
+    app.add_middleware(SessionMiddleware, secret_key=web.state.secret(), session_cookie="cibscope_session",
+                       max_age=SESSION_MAX_AGE, same_site="strict", https_only=settings.secure_cookies)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        return response
+
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, exc: NotSignedIn):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "sign in first"}, status_code=401)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=403)
+        from markupsafe import escape
+        return HTMLResponse(f"<!DOCTYPE html><title>Forbidden</title><p>{escape(str(exc))}</p>"
+                            '<p><a href="/">back</a></p>', status_code=403)
+
+    from . import api, pages
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(resources.files("cibscope.web") / "static")), name="static")
+    return app
+
+
+__all__ = ["Settings", "create_app"]

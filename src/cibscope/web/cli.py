@@ -1,0 +1,104 @@
+"""CLI of the web app: ``cibscope serve`` and ``cibscope web user add|list|passwd``.
+
+``register(app)`` adds them to the main ``cibscope`` Typer app. (The sharing hub's
+server is ``cibscope serve-taxii``; the two never share a name or a port default.)
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..store.db import DEFAULT_DB
+from .state import DEFAULT_WEB_DB, ROLES
+
+console = Console(stderr=True)
+out = Console()
+web_app = typer.Typer(help="Web app administration (users and roles).", no_args_is_help=True)
+user_app = typer.Typer(help="Web app users: analyst, reviewer, admin.", no_args_is_help=True)
+web_app.add_typer(user_app, name="user")
+WebDb = typer.Option(DEFAULT_WEB_DB, "--web-db", help="Web state file (users, outbox, audit log): SQLite path "
+                                                     "or SQLAlchemy URL.")
+
+
+def _fail(msg: str) -> None:
+    console.print(f"[red]error:[/red] {escape(msg)}")
+    raise typer.Exit(code=2)
+
+
+def _password(stdin: bool) -> str:
+    if stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+@user_app.command("add")
+def user_add(name: str, role: str = typer.Option("analyst", "--role", help=f"One of {', '.join(ROLES)}."),
+             password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from the "
+                                                                                  "first line of standard input."),
+             web_db: str = WebDb) -> None:
+    """Create a user (the password is prompted for, or read from stdin; stored as an Argon2id hash)."""
+    from .state import StateError, WebState
+    try:
+        WebState(web_db).add_user(name, role, _password(password_stdin))
+    except StateError as exc:
+        _fail(str(exc))
+    out.print(f"user {escape(name)} ({role})")
+
+
+@user_app.command("passwd")
+def user_passwd(name: str, password_stdin: bool = typer.Option(False, "--password-stdin"),
+                web_db: str = WebDb) -> None:
+    """Set a user's password."""
+    from .state import StateError, WebState
+    try:
+        WebState(web_db).set_password(name, _password(password_stdin))
+    except StateError as exc:
+        _fail(str(exc))
+    out.print(f"password of {escape(name)} changed")
+
+
+@user_app.command("list")
+def user_list(web_db: str = WebDb) -> None:
+    """List users and roles."""
+    from .state import WebState
+    t = Table("user", "role", "created (UTC)")
+    for u in WebState(web_db).users():
+        t.add_row(escape(u["name"]), u["role"], u["created"])
+    out.print(t)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``web`` to the ``cibscope`` app."""
+
+    @app.command("serve")
+    def serve(db: Path = typer.Option(DEFAULT_DB, "--db", help="DuckDB store file."), web_db: str = WebDb,
+              host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8000, "--port"),
+              read_only: bool = typer.Option(False, "--read-only", help="Open the store read-only (no jobs)."),
+              org: str = typer.Option("cibscope", "--org", help="Your organisation (producer of shares)."),
+              sector: str = typer.Option("platform", "--sector", help="Your organisation's sector: platform, "
+                                         "government, law-enforcement, civil-society or research."),
+              secure_cookies: bool = typer.Option(False, "--secure-cookies", help="Session cookie only over "
+                                                  "HTTPS (behind a TLS proxy).")) -> None:
+        """Run the investigator web app (pages, JSON API under /api/) on the store."""
+        import duckdb
+        import uvicorn
+
+        from .app import Settings, create_app
+        if read_only and not db.exists():
+            _fail(f"{db}: no such store")
+        try:
+            application = create_app(Settings(str(db), web_db, read_only=read_only, org=org, sector=sector,
+                                              secure_cookies=secure_cookies))
+        except duckdb.Error as exc:
+            _fail(f"{db}: cannot open the store: {str(exc).splitlines()[0]}")
+        except ValueError as exc:
+            _fail(str(exc))
+        console.print(f"cibscope web app on http://{host}:{port}/ (store {db}, users in {web_db})")
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+
+    app.add_typer(web_app, name="web")

@@ -1,0 +1,173 @@
+"""The web app's context and the actions both the pages and the JSON API perform.
+
+:class:`WebContext` holds the store, the state file (:class:`~cibscope.web.state.WebState`),
+the job runner and the settings. Its methods are the app's state-changing actions,
+each checking roles and writing the audit log, so a form post and an API call do the
+same thing.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..share.auth import Principal
+from ..share.markings import SECTORS
+from ..share.policy import Refusal, check_declared_purpose
+from ..store.db import Store
+from .auth import Forbidden, User, require_role
+from .data import cursor_store
+from .jobs import Job, JobManager
+from .outbox import ShareInputError, preview, share_objects
+from .state import StateError, WebState
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server settings.
+
+    Attributes
+    ----------
+    db : str
+        DuckDB store file.
+    web_db : str
+        Web state file (SQLite path or SQLAlchemy URL).
+    read_only : bool
+        Open the store read-only: no ingest or detect jobs from the web (several read-only
+        servers may then share one file).
+    org, sector : str
+        Organisation pushing shares and its sector (:data:`cibscope.share.markings.SECTORS`):
+        the producer in share previews.
+    secure_cookies : bool
+        Mark the session cookie ``Secure`` (serve behind TLS).
+    """
+
+    db: str
+    web_db: str
+    read_only: bool = False
+    org: str = "cibscope"
+    sector: str = "platform"
+    secure_cookies: bool = False
+
+
+class WebContext:
+    """Store, state and jobs of one running app (``app.state.web``)."""
+
+    def __init__(self, settings: Settings):
+        if settings.sector not in SECTORS:
+            raise ValueError(f"unknown sector {settings.sector!r} (allowed: {', '.join(SECTORS)})")
+        self.settings = settings
+        self.state = WebState(settings.web_db)
+        self.store = Store(settings.db, read_only=settings.read_only)
+        self.jobs = None if settings.read_only else JobManager(self.store, on_finish=self._job_finished)
+
+    def close(self) -> None:
+        """Stop the job worker and close the store."""
+        if self.jobs:
+            self.jobs.shutdown()
+        self.store.close()
+
+    @contextmanager
+    def view(self) -> Iterator[Store]:
+        """A store on its own connection for one request."""
+        with cursor_store(self.store) as s:
+            yield s
+
+    # ------------------------------------------------------------------ jobs
+    def start_job(self, user: User, kind: str, args: dict[str, Any]) -> Job:
+        """Queue an ingest or detect job (analyst and up); audited as ``job-start``.
+
+        Raises
+        ------
+        Forbidden
+            The store is open read-only.
+        ValueError
+            Bad job arguments (:meth:`cibscope.web.jobs.JobManager.submit`).
+        """
+        if self.jobs is None:
+            raise Forbidden("the server opened the store read-only: no ingest or detection from the web")
+        job = self.jobs.submit(kind, args, user.name)
+        self.state.record(user.name, "job-start", {"job": job.id, "kind": kind, "args": args})
+        return job
+
+    def _job_finished(self, job: Job) -> None:
+        self.state.record(job.user, "job-" + job.state, {"job": job.id, "kind": job.kind, "result": job.result,
+                                                          "error": job.error})
+
+    # ---------------------------------------------------------------- shares
+    def prepare_share(self, user: User, *, run_id: int, cluster_id: str, tlp: str, purpose: str, legal_basis: str,
+                      retention_days: int, recipient_orgs: list[str]) -> int:
+        """Build and store a share of one cluster (state ``prepared``); return its id.
+
+        Raises
+        ------
+        ShareInputError
+            Unknown TLP/purpose, a purpose the organisation's sector may not declare
+            (:data:`cibscope.share.policy.SECTOR_PURPOSES`), cluster absent or not flagged, bad terms.
+        """
+        require_role(user, "analyst", "reviewer", "admin")
+        producer = Principal(0, user.name, 0, self.settings.org, self.settings.sector)
+        try:  # the hub refuses a push declaring a purpose the producer's sector may not declare
+            check_declared_purpose(producer, purpose)
+        except Refusal as exc:
+            raise ShareInputError(f"your organisation cannot push for this purpose: {exc}") from None
+        with self.view() as s:
+            objs = share_objects(s, run_id, cluster_id, tlp=tlp, purpose=purpose, legal_basis=legal_basis,
+                                 retention_days=retention_days, recipient_orgs=recipient_orgs)
+        return self.state.add_share(actor=user.name, run_id=run_id, cluster_id=cluster_id, tlp=tlp.lower(),
+                                    purpose=purpose, legal_basis=legal_basis, retention_days=retention_days,
+                                    recipient_orgs=recipient_orgs, objects=objs)
+
+    def share_preview(self, share_id: int) -> dict[str, Any]:
+        """A share with its per-sector preview (:func:`cibscope.web.outbox.preview`)."""
+        sh = self.state.share(share_id)
+        sh["preview"] = preview(sh["objects"], sh["purpose"], self.settings.sector)
+        return sh
+
+    def approve_share(self, user: User, share_id: int) -> None:
+        """Approve (reviewer or admin, not the preparer). Raises :class:`StateError`."""
+        self.state.approve(share_id, user.name, user.role)
+
+    def push_share(self, user: User, share_id: int, *, hub_url: str, collection_id: str, token: str) -> dict[str, Any]:
+        """Push an approved share to a TAXII 2.1 hub with :func:`cibscope.share.client.push`; return the status.
+
+        The token is used for this request only and never stored.
+
+        Raises
+        ------
+        StateError
+            The share is not approved.
+        cibscope.share.client.ShareError
+            The hub refused or could not be reached (nothing is recorded as pushed).
+        """
+        from ..share.client import ShareError, push
+
+        sh = self.state.share(share_id)
+        if sh["state"] != "approved":
+            raise StateError(f"share {share_id} is {sh['state']}: only an approved share can be pushed")
+        if not hub_url or not collection_id or not token:
+            raise StateError("pushing needs the hub URL, the collection id and an API token")
+        with tempfile.TemporaryDirectory(prefix="cibscope-share-") as tmp:
+            path = Path(tmp) / "bundle.json"
+            path.write_text(json.dumps({"type": "bundle", "id": f"bundle--{_uuid()}", "objects": sh["objects"]},
+                                       ensure_ascii=False), encoding="utf-8")
+            try:
+                status = push(path, hub_url, collection_id, sh["purpose"], token=token)
+            except ShareError as exc:
+                self.state.record(user.name, "share-push-failed", {"share": share_id, "hub": hub_url,
+                                                                   "error": str(exc)},
+                                  purpose=sh["purpose"], collection_id=collection_id)
+                raise
+        self.state.mark_pushed(share_id, user.name, hub_url, collection_id, status)
+        return status
+
+
+def _uuid() -> str:
+    import uuid
+    return str(uuid.uuid4())
+
+
+__all__ = ["Settings", "WebContext", "ShareInputError", "StateError", "Forbidden"]

@@ -1,0 +1,248 @@
+"""Server-rendered HTML pages (Jinja2, autoescaped; not part of the OpenAPI document).
+
+Post text, handles, object keys and every other stored string are attacker-written:
+templates never mark them safe. The only markup inserted as-is is the activity
+timeline SVG that matplotlib draws from numbers (:func:`cibscope.report.figures.timeline_svg`,
+text kept as escaped SVG text). Forms post back here with the session's CSRF token;
+actions go through :class:`~cibscope.web.core.WebContext`, as the API's do.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from ..detect import DEFAULT_SIGNALS, SIGNALS, STEPS, parse_duration
+from ..report.html import TLP_COLOURS, _ts
+from ..report.stix import TLP_LEVELS
+from ..share.markings import PURPOSES, SECTORS
+from . import data
+from .auth import CSRF_FIELD, User, check_csrf, csrf_token, current_user, sign_in, sign_out
+from .core import WebContext
+from .outbox import ShareInputError
+from .state import StateError
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
+
+_env = Environment(loader=PackageLoader("cibscope.web", "templates"), autoescape=True, undefined=StrictUndefined,
+                   trim_blocks=True, lstrip_blocks=True)
+_env.filters["ts"] = _ts
+_env.filters["q"] = lambda s: quote(str(s), safe="")
+_env.filters["pretty"] = lambda o: json.dumps(o, indent=1, ensure_ascii=False, sort_keys=True, default=str)
+_env.globals.update(TLP_LEVELS=[t for t in TLP_LEVELS if t != "red"], PURPOSES=PURPOSES, SECTORS=SECTORS,
+                    TLP_COLOURS=TLP_COLOURS, SIGNALS=SIGNALS, DEFAULT_SIGNALS=DEFAULT_SIGNALS,
+                    SORTS=list(data.CLUSTER_SORTS), STEPS=STEPS)
+
+
+def ctx(request: Request) -> WebContext:
+    return request.app.state.web
+
+
+def render(request: Request, template: str, user: Optional[User] = None, status: int = 200,
+           **values: Any) -> HTMLResponse:
+    """Render ``template`` with the user, the CSRF token and the server settings."""
+    html = _env.get_template(template).render(request=request, user=user, csrf=csrf_token(request),
+                                              csrf_field=CSRF_FIELD, settings=ctx(request).settings,
+                                              read_only=ctx(request).jobs is None, **values)
+    return HTMLResponse(html, status_code=status)
+
+
+def _see(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# ------------------------------------------------------------------ sign-in
+@router.get("/login")
+def login_page(request: Request, next: str = "/clusters") -> HTMLResponse:
+    return render(request, "login.html.j2", next=next if next.startswith("/") and not next.startswith("//")
+                  else "/clusters", error=None)
+
+
+@router.post("/login")
+def login(request: Request, name: str = Form(...), password: str = Form(...),
+          next: str = Form("/clusters")) -> Any:
+    web = ctx(request)
+    found = web.state.check_password(name, password)
+    if found is None:
+        web.state.record(name, "sign-in-failed", {})
+        return render(request, "login.html.j2", next=next, error="Unknown user or wrong password.", status=401)
+    sign_in(request, found["name"], found["role"])
+    web.state.record(found["name"], "sign-in", {"role": found["role"]})
+    return _see(next if next.startswith("/") and not next.startswith("//") else "/clusters")
+
+
+@router.post("/logout")
+def logout(request: Request) -> RedirectResponse:
+    sign_out(request)
+    return _see("/login")
+
+
+@router.get("/")
+def home(user: User = Depends(current_user)) -> RedirectResponse:
+    return _see("/clusters")
+
+
+# ------------------------------------------------------------ data and runs
+@router.get("/datasets")
+def datasets_page(request: Request, dataset: Optional[str] = None, user: User = Depends(current_user)) -> HTMLResponse:
+    with ctx(request).view() as s:
+        return render(request, "datasets.html.j2", user, datasets=data.datasets(s),
+                      errors=data.ingest_errors(s, dataset or None), dataset=dataset)
+
+
+@router.get("/runs")
+def runs_page(request: Request, user: User = Depends(current_user)) -> HTMLResponse:
+    with ctx(request).view() as s:
+        return render(request, "runs.html.j2", user, runs=data.runs(s),
+                      dataset_names=[d["dataset"] for d in data.datasets(s)])
+
+
+@router.get("/jobs")
+def jobs_page(request: Request, user: User = Depends(current_user)) -> HTMLResponse:
+    j = ctx(request).jobs
+    return render(request, "jobs.html.j2", user, jobs=j.all() if j else [], job=None, error=None)
+
+
+@router.get("/jobs/{job_id}")
+def job_page(request: Request, job_id: int, user: User = Depends(current_user)) -> HTMLResponse:
+    j = ctx(request).jobs.get(job_id) if ctx(request).jobs else None
+    if j is None:
+        return render(request, "error.html.j2", user, status=404, message=f"No job {job_id}.")
+    return render(request, "jobs.html.j2", user, jobs=[], job=j, error=None)
+
+
+@router.post("/jobs")
+def start_job(request: Request, kind: str = Form(...), path: str = Form(""), format: str = Form(""),
+              dataset: str = Form(""), window: str = Form("60s"), datasets: list[str] = Form([]),
+              signals: list[str] = Form([]), min_cluster_size: int = Form(3), resolution: float = Form(1.0),
+              user: User = Depends(current_user)) -> Any:
+    try:
+        if kind == "ingest":
+            args: dict[str, Any] = {"path": path.strip(), "format": format or None, "dataset": dataset or None}
+        else:
+            args = {"window_s": parse_duration(window), "datasets": datasets or None,
+                    "signals": signals or list(DEFAULT_SIGNALS), "min_cluster_size": min_cluster_size,
+                    "resolution": resolution}
+        job = ctx(request).start_job(user, kind, args)
+    except ValueError as exc:
+        j = ctx(request).jobs
+        return render(request, "jobs.html.j2", user, jobs=j.all() if j else [], job=None, error=str(exc),
+                      status=422)
+    return _see(f"/jobs/{job.id}")
+
+
+# ----------------------------------------------------------------- clusters
+@router.get("/clusters")
+def clusters_page(request: Request, run: Optional[int] = None, sort: str = "rank", flagged: bool = False,
+                  page: int = 1, user: User = Depends(current_user)) -> HTMLResponse:
+    size = 100
+    with ctx(request).view() as s:
+        run = run or data.latest_run(s)
+        if run is None:
+            return render(request, "clusters.html.j2", user, run=None, listing=None, sort=sort, flagged=flagged,
+                          page=1, pages=1)
+        if sort not in data.CLUSTER_SORTS:
+            sort = "rank"
+        listing = data.cluster_list(s, run, sort=sort, flagged_only=flagged, limit=size,
+                                    offset=(max(page, 1) - 1) * size)
+    return render(request, "clusters.html.j2", user, run=run, listing=listing, sort=sort, flagged=flagged,
+                  page=max(page, 1), pages=max(1, -(-listing["total"] // size)))
+
+
+@router.get("/runs/{run_id}/clusters/{cluster_id}")
+def cluster_page(request: Request, run_id: int, cluster_id: str, user: User = Depends(current_user)) -> HTMLResponse:
+    with ctx(request).view() as s:
+        d = data.cluster_detail(s, run_id, cluster_id)
+        if d is None:
+            return render(request, "error.html.j2", user, status=404, message=f"No cluster {cluster_id} in run {run_id}.")
+        tags = data.disarm_tags(s, run_id, cluster_id)
+    d["timeline"] = Markup(d["timeline"]) if d["timeline"] else None  # matplotlib SVG drawn from numbers
+    return render(request, "cluster.html.j2", user, run_id=run_id, d=d, tags=tags)
+
+
+@router.get("/accounts/{account_key:path}")
+def account_page(request: Request, account_key: str, user: User = Depends(current_user)) -> HTMLResponse:
+    with ctx(request).view() as s:
+        a = data.account(s, account_key)
+    if a is None:
+        return render(request, "error.html.j2", user, status=404, message=f"No account {account_key}.")
+    return render(request, "account.html.j2", user, a=a)
+
+
+@router.get("/tips")
+def tips_page(request: Request, user: User = Depends(current_user)) -> HTMLResponse:
+    with ctx(request).view() as s:
+        return render(request, "tips.html.j2", user, tips=data.tips(s), cases=data.cases(s))
+
+
+@router.get("/cases/{case_id}")
+def case_page(request: Request, case_id: str, user: User = Depends(current_user)) -> HTMLResponse:
+    with ctx(request).view() as s:
+        c = data.case(s, case_id)
+    if c is None:
+        return render(request, "error.html.j2", user, status=404, message=f"No case {case_id}.")
+    return render(request, "case.html.j2", user, c=c)
+
+
+# ------------------------------------------------------------------- outbox
+@router.get("/outbox")
+def outbox_page(request: Request, run: Optional[int] = None, cluster: str = "",
+                user: User = Depends(current_user)) -> HTMLResponse:
+    return render(request, "outbox.html.j2", user, shares=ctx(request).state.shares(), run=run, cluster=cluster,
+                  error=None)
+
+
+@router.post("/outbox")
+def prepare_share(request: Request, run_id: int = Form(...), cluster_id: str = Form(...), tlp: str = Form(...),
+                  purpose: str = Form(...), legal_basis: str = Form(...), retention_days: int = Form(365),
+                  recipient_orgs: str = Form(""), user: User = Depends(current_user)) -> Any:
+    orgs = [o.strip() for o in recipient_orgs.split(",") if o.strip()]
+    try:
+        sid = ctx(request).prepare_share(user, run_id=run_id, cluster_id=cluster_id.strip(), tlp=tlp,
+                                         purpose=purpose, legal_basis=legal_basis, retention_days=retention_days,
+                                         recipient_orgs=orgs)
+    except ShareInputError as exc:
+        return render(request, "outbox.html.j2", user, shares=ctx(request).state.shares(), run=run_id,
+                      cluster=cluster_id, error=str(exc), status=422)
+    return _see(f"/outbox/{sid}")
+
+
+@router.get("/outbox/{share_id}")
+def share_page(request: Request, share_id: int, user: User = Depends(current_user)) -> HTMLResponse:
+    try:
+        sh = ctx(request).share_preview(share_id)
+    except StateError as exc:
+        return render(request, "error.html.j2", user, status=404, message=str(exc))
+    return render(request, "share.html.j2", user, sh=sh, error=request.query_params.get("error"))
+
+
+@router.post("/outbox/{share_id}/approve")
+def approve_share(request: Request, share_id: int, user: User = Depends(current_user)) -> Any:
+    try:
+        ctx(request).approve_share(user, share_id)
+    except StateError as exc:
+        return _see(f"/outbox/{share_id}?error={quote(str(exc))}")
+    return _see(f"/outbox/{share_id}")
+
+
+@router.post("/outbox/{share_id}/push")
+def push_share(request: Request, share_id: int, hub_url: str = Form(...), collection_id: str = Form(...),
+               token: str = Form(...), user: User = Depends(current_user)) -> Any:
+    from ..share.client import ShareError
+    try:
+        ctx(request).push_share(user, share_id, hub_url=hub_url.strip(), collection_id=collection_id.strip(),
+                                token=token.strip())
+    except (StateError, ShareError) as exc:
+        return _see(f"/outbox/{share_id}?error={quote(str(exc))}")
+    return _see(f"/outbox/{share_id}")
+
+
+@router.get("/audit")
+def audit_page(request: Request, user: User = Depends(current_user)) -> HTMLResponse:
+    st = ctx(request).state
+    return render(request, "audit.html.j2", user, entries=st.audit(), verify=st.verify_audit())

@@ -1,0 +1,81 @@
+// cibscope web app: network drawing (cytoscape.js, vendored) and job progress polling.
+// Every string from the server is put into the page with textContent, never as HTML.
+"use strict";
+
+function csrfToken() { return document.body.dataset.csrf; }
+
+async function getJSON(url) {
+  const r = await fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}});
+  if (!r.ok) { throw new Error(url + ": HTTP " + r.status); }
+  return r.json();
+}
+
+function showNode(panel, d) {
+  panel.replaceChildren();
+  const a = document.createElement("a");
+  a.href = "/accounts/" + encodeURIComponent(d.id);
+  a.textContent = d.handle;
+  const p = document.createElement("p");
+  p.append(a, document.createTextNode(" " + (d.label || "unlabelled") + ", degree " + d.degree));
+  panel.append(p);
+}
+
+async function drawNetwork(box) {
+  const status = document.getElementById("cy-status");
+  const t0 = performance.now();
+  let net;
+  try { net = await getJSON(box.dataset.src); } catch (e) { status.textContent = String(e); return; }
+  const t1 = performance.now();
+  const cy = cytoscape({
+    container: box,
+    elements: {nodes: net.nodes, edges: net.edges},
+    layout: {name: "preset", fit: true, padding: 20},
+    textureOnViewport: true, hideEdgesOnViewport: net.edges.length > 2000, pixelRatio: 1,
+    style: [
+      {selector: "node", style: {"background-color": "data(colour)", width: "data(size)", height: "data(size)",
+        label: net.nodes.length <= 60 ? "data(handle)" : "", "font-size": 9, color: "#333"}},
+      {selector: "edge", style: {width: "mapData(weight, 0, 50, 0.5, 4)", "line-color": "#9aa", opacity: 0.6}},
+      {selector: "node:selected", style: {"border-width": 3, "border-color": "#000"}},
+    ],
+  });
+  cy.on("tap", "node", (ev) => showNode(document.getElementById("cy-node"), ev.target.data()));
+  cy.ready(() => {
+    const t2 = performance.now();
+    status.textContent = net.nodes.length + " accounts, " + net.edges.length + " edges" +
+      (net.dropped ? " (" + net.dropped + " weaker accounts not drawn)" : "") + ". Click an account for details.";
+    box.dataset.nodes = String(cy.nodes().length);
+    box.dataset.edges = String(cy.edges().length);
+    box.dataset.fetchMs = String(Math.round(t1 - t0));
+    box.dataset.renderMs = String(Math.round(t2 - t0));
+    box.dataset.ready = "1";
+  });
+}
+
+function pollJob(box) {
+  const set = (id, v) => { const el = document.getElementById(id); if (el) { el.textContent = v; } };
+  const tick = async () => {
+    let j;
+    try { j = await getJSON(box.dataset.src); } catch (e) { set("job-step", String(e)); return; }
+    set("job-state", j.state);
+    set("job-step", j.step);
+    set("job-done", j.total ? j.done + " / " + j.total : String(j.done));
+    const bar = document.getElementById("job-progress");
+    if (j.total) { bar.max = j.total; bar.value = j.done; }
+    if (j.state === "done" || j.state === "failed") {
+      if (j.total) { bar.value = j.state === "done" ? j.total : j.done; } else { bar.max = 1; bar.value = 1; }
+      set("job-result", j.error || JSON.stringify(j.result, null, 1));
+      document.getElementById("job-next").hidden = false;
+      box.dataset.finished = j.state;
+      return;
+    }
+    setTimeout(tick, 500);
+  };
+  tick();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const cyBox = document.getElementById("cy");
+  if (cyBox && window.cytoscape) { drawNetwork(cyBox); }
+  const job = document.getElementById("job");
+  if (job) { pollJob(job); }
+});

@@ -1,0 +1,314 @@
+"""The investigator web app over HTTP (no browser): sign-in, CSRF, roles and the four-eyes rule, the
+share preview checked against what a real hub serves each sector, background jobs, sorting, escaping
+of attacker-written text, the OpenAPI document and the user CLI. Data: the shipped real IRA sample
+(ingested and detected as ``cibscope demo`` does) and real coortweet rows (tests/fixtures)."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+import requests
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from cibscope.cli import app as cli_app
+from cibscope.share.serve import spawn, stop
+from cibscope.store.db import Store
+from cibscope.web.app import Settings, create_app
+from cibscope.web.data import evidence
+from cibscope.web.state import WebState
+from conftest import FIXTURES, with_bad_rows
+from share_fixtures import COLLECTION, ORGS, ROOT, make_hub, user_of
+from web_fixtures import USERS, kochfarms_cluster, sample_store, web_state
+
+PW = {u: p for u, _, p in USERS}
+XSS_POST = '<script>document.title="pwned"</script><img src=x onerror="document.title=\'pwned\'"> #KochFarms'
+XSS_HANDLE = '<img src=x onerror=alert(1)>'
+XSS_BIO = '<svg onload=alert(2)>'
+#: The one reader per sector the hub comparison pulls as (never the producer, Platform A).
+READERS = {"platform": "platform-b", "government": "gov-agency", "law-enforcement": "police",
+           "civil-society": "ngo-lab", "research": "university"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("web")
+    db, run = sample_store(tmp / "store.duckdb")
+    cid = kochfarms_cluster(db, run)
+    with Store(db) as s:  # attacker-written text on rows the pages show: the top evidence post, a handle, a bio
+        post = evidence(s, run, cid, limit=1)[0]["post_a"]
+        s.con.execute("UPDATE posts SET text = ? WHERE post_key = ?", [XSS_POST, post])
+        acct = s.con.execute("SELECT account_key FROM posts WHERE post_key = ?", [post]).fetchall()[0][0]
+        s.con.execute("UPDATE accounts SET handle = ?, description = ? WHERE account_key = ?",
+                      [XSS_HANDLE, XSS_BIO, acct])
+    web_state(tmp / "web.sqlite")
+    app = create_app(Settings(str(db), str(tmp / "web.sqlite"), sector="platform"))
+    hub_fx = make_hub(tmp / "hub.sqlite")
+    proc, base = spawn(tmp / "hub.sqlite")
+    with TestClient(app) as client:
+        yield {"client": client, "app": app, "run": run, "cid": cid, "post": post, "account": acct, "tmp": tmp,
+               "hub": hub_fx, "hub_url": f"{base}/{ROOT}/"}
+    stop(proc)
+
+
+def sign_in(client: TestClient, user: str) -> str:
+    """Sign ``user`` in on ``client``; return the session's CSRF token."""
+    client.cookies.clear()
+    page = client.get("/login")
+    r = client.post("/login", data={"name": user, "password": PW[user], "csrf_token": _token(page.text)},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return client.get("/api/me").json()["csrf_token"]
+
+
+def _token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_sign_in_and_csrf_are_required(world):
+    c = world["client"]
+    c.cookies.clear()
+    assert c.get("/api/runs").status_code == 401
+    r = c.get(f"/runs/1/clusters/{world['cid']}", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/login?next=/runs/1/clusters/{world['cid']}"
+    page = c.get("/login")
+    bad = c.post("/login", data={"name": "ana", "password": "wrong", "csrf_token": _token(page.text)})
+    assert bad.status_code == 401 and "wrong password" in bad.text
+    # a form post without the token, or with another session's token, is refused before anything runs
+    assert c.post("/login", data={"name": "ana", "password": PW["ana"]}).status_code == 403
+    assert c.post("/login", data={"name": "ana", "password": PW["ana"], "csrf_token": "x" * 43}).status_code == 403
+    tok = sign_in(c, "ana")
+    assert c.get("/api/me").json() == {"name": "ana", "role": "analyst", "csrf_token": tok}
+    body = {"run_id": 1, "cluster_id": world["cid"], "tlp": "amber", "purpose": "national-security",
+            "legal_basis": "test", "retention_days": 30}
+    assert c.post("/api/shares", json=body).status_code == 403                          # no X-CSRF-Token
+    assert c.post("/api/shares", json=body, headers={"X-CSRF-Token": tok[::-1]}).status_code == 403
+    # the session cookie is signed: a forged one is no session
+    c.cookies.set("cibscope_session", "eyJ1c2VyIjogImFkYW0ifQ==.forged.sig")
+    assert c.get("/api/me").status_code == 401
+    c.cookies.clear()
+    r = c.get("/login")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp and r.headers["x-frame-options"] == "DENY"
+
+
+def _prepare(c, tok, world, **kw) -> dict:
+    body = {"run_id": world["run"], "cluster_id": world["cid"], "tlp": "amber", "purpose": "national-security",
+            "legal_basis": "EU DSA art. 40 / test", "retention_days": 30, **kw}
+    r = c.post("/api/shares", json=body, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _push(c, tok, world, sid) -> requests.Response:
+    return c.post(f"/api/shares/{sid}/push", headers={"X-CSRF-Token": tok},
+                  json={"hub_url": world["hub_url"], "collection_id": COLLECTION,
+                        "token": world["hub"].tokens["platform-a"]})
+
+
+def _hub_view(world, purpose: str) -> dict[str, dict | None]:
+    """What the hub serves one reader of each sector (None: refused with 403)."""
+    out = {}
+    for sector, user in READERS.items():
+        assert ORGS[{"platform-b": "Platform B", "gov-agency": "Gov Agency", "police": "Police",
+                     "ngo-lab": "NGO Lab", "university": "University"}[user]] == sector
+        got: dict | None = {}
+        params: dict = {}
+        while True:  # page through the envelope
+            r = requests.get(f"{world['hub_url']}collections/{COLLECTION}/objects/", params=params,
+                             headers=world["hub"].headers(user, purpose), timeout=30)
+            assert r.status_code in (200, 403), r.text
+            if r.status_code == 403:
+                got = None
+                break
+            env = r.json()
+            got.update({o["id"]: o for o in env.get("objects", [])})
+            if not env.get("more"):
+                break
+            params = {"next": env["next"]}
+        out[sector] = got
+    return out
+
+
+def test_four_eyes_push_and_preview_matches_the_hub(world):
+    c = world["client"]
+    tok = sign_in(c, "rita")                      # a reviewer cannot approve a share she prepared herself
+    own = _prepare(c, tok, world)
+    r = c.post(f"/api/shares/{own['id']}/approve", headers={"X-CSRF-Token": tok})
+    assert r.status_code == 409 and "second person" in r.json()["detail"]
+    tok = sign_in(c, "ana")
+    sh = _prepare(c, tok, world, tlp="green", purpose="platform-integrity")
+    assert sh["state"] == "prepared" and sh["prepared_by"] == "ana"
+    assert _push(c, tok, world, sh["id"]).status_code == 409                        # not approved yet
+    r = c.post(f"/api/shares/{sh['id']}/approve", headers={"X-CSRF-Token": tok})
+    assert r.status_code == 409 and "reviewer" in r.json()["detail"]                 # analysts do not approve
+    tok = sign_in(c, "rita")
+    assert c.post(f"/api/shares/{sh['id']}/approve", headers={"X-CSRF-Token": tok}).json()["state"] == "approved"
+    full = c.get(f"/api/shares/{sh['id']}").json()
+    types = {o["type"] for o in full["objects"]}
+    assert {"grouping", "observed-data", "user-account", "relationship", "marking-definition",
+            "extension-definition"} <= types
+    grouping = next(o for o in full["objects"] if o["type"] == "grouping")
+    assert world["cid"] in grouping["name"]
+    r = _push(c, tok, world, sh["id"])
+    assert r.status_code == 200, r.text
+    pushed = r.json()
+    assert pushed["state"] == "pushed" and pushed["status"]["failure_count"] == 0
+    assert pushed["status"]["success_count"] == full["n_objects"]
+    # the preview is what the hub serves each sector: same objects, same properties removed
+    hub = _hub_view(world, "platform-integrity")
+    for p in full["preview"]:
+        got = hub[p["sector"]]
+        if p["refused"]:
+            assert got is None, p["sector"]
+            continue
+        assert got is not None and set(got) == {o["id"] for o in p["objects"]}, p["sector"]
+        for o in p["objects"]:
+            if o["type"] == "user-account":
+                assert {k for k in ("account_login", "display_name") if k in o} == \
+                       {k for k in ("account_login", "display_name") if k in got[o["id"]]}
+    by = {p["sector"]: p for p in full["preview"]}
+    assert by["government"]["refused"]["rule"] == "purpose-sector"                 # government: national-security only
+    assert by["research"]["refused"]["rule"] == "purpose-sector"
+    assert not by["platform"]["redacted"] and len(by["platform"]["objects"]) == full["n_objects"]
+    civil = by["civil-society"]                                                      # handles removed for civil society
+    assert civil["redacted"] and len(civil["objects"]) == full["n_objects"]
+    assert all("account_login" not in o and "display_name" not in o
+               for o in civil["objects"] if o["type"] == "user-account")
+    entries = c.get("/api/audit").json()
+    assert entries["ok"] and [e["action"] for e in entries["entries"][:3]] == ["share-push", "share-approve",
+                                                                               "sign-in"]
+    assert entries["entries"][0]["detail"]["status"] == pushed["status"]["id"]
+
+
+def test_share_refuses_bad_input(world):
+    c = world["client"]
+    tok = sign_in(c, "ana")
+    unflagged = c.get(f"/api/runs/{world['run']}/clusters?sort=rank&limit=1000").json()["clusters"]
+    cid = next(x["cluster_id"] for x in unflagged if not x["flagged"])
+    for kw, msg in [({"cluster_id": cid}, "not flagged"), ({"cluster_id": "C000"}, "no cluster"),
+                    ({"tlp": "white"}, "unknown TLP"), ({"purpose": "marketing"}, "unknown purpose"),
+                    ({"tlp": "amber+strict"}, "named recipient"),
+                    ({"purpose": "research"}, "sector 'platform' may not declare purpose 'research'")]:
+        body = {"run_id": world["run"], "cluster_id": world["cid"], "tlp": "amber", "purpose": "national-security",
+                "legal_basis": "x", "retention_days": 5, **kw}
+        r = c.post("/api/shares", json=body, headers={"X-CSRF-Token": tok})
+        assert r.status_code == 422 and msg in r.json()["detail"], (kw, r.text)
+
+
+def test_cluster_list_sorts(world):
+    c = world["client"]
+    sign_in(c, "ana")
+    base = f"/api/runs/{world['run']}/clusters?limit=1000"
+    by_rank = c.get(base).json()
+    assert by_rank["total"] == len(by_rank["clusters"]) > 5
+    assert by_rank["clusters"][0]["cluster_id"] == world["cid"]                      # KochFarms is rank 1
+    size = [x["n_accounts"] for x in c.get(base + "&sort=size").json()["clusters"]]
+    assert size == sorted(size, reverse=True)
+    first = [x["first_seen"] for x in c.get(base + "&sort=first_seen").json()["clusters"]]
+    assert first == sorted(first)
+    sig = [len(x["signals"]) for x in c.get(base + "&sort=signals").json()["clusters"]]
+    assert sig == sorted(sig, reverse=True)
+    flagged = c.get(base + "&flagged=true").json()
+    assert flagged["total"] < by_rank["total"] and all(x["flagged"] for x in flagged["clusters"])
+    assert c.get(base + "&sort=name").status_code == 422
+    page = c.get(f"/clusters?run={world['run']}&sort=size").text
+    assert page.index(world["cid"]) > 0
+
+
+def test_attacker_text_is_inert_on_every_page(world):
+    c = world["client"]
+    sign_in(c, "ana")
+    pages = [f"/runs/{world['run']}/clusters/{world['cid']}", f"/accounts/{world['account']}",
+             f"/clusters?run={world['run']}"]
+    for url in pages:
+        html = c.get(url).text
+        assert "<script>document" not in html and "<img src=x" not in html and "<svg onload" not in html, url
+    cluster_html = c.get(pages[0]).text
+    assert "&lt;script&gt;document.title=&#34;pwned&#34;&lt;/script&gt;" in cluster_html   # shown, as text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in cluster_html and "&lt;svg onload=alert(2)&gt;" in cluster_html
+    assert "&lt;script&gt;document.title" in c.get(pages[1]).text
+    # the API returns the text as data; the page scripts put it into the DOM as text only
+    ev = c.get(f"/api/runs/{world['run']}/clusters/{world['cid']}").json()["evidence"]
+    assert XSS_POST in {e["text_a"] for e in ev} | {e["text_b"] for e in ev}
+    js = (c.get("/static/app.js").text)
+    assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "textContent" in js
+
+
+def test_jobs_run_in_the_background_with_progress(world):
+    c = world["client"]
+    tok = sign_in(c, "ana")
+    bad = world["tmp"] / "coord.csv"
+    lines = with_bad_rows(FIXTURES / "coortweet" / "russian_coord_tweets.csv", bad, [
+        b"aa,bb,cc,<script>alert(1)</script>",          # a time that is no POSIX time, written by an attacker
+        b"dd,,ee,1623864188",                           # no account
+    ])
+    r = c.post("/api/jobs", headers={"X-CSRF-Token": tok},
+               json={"kind": "ingest", "args": {"path": str(bad), "format": "coortweet", "dataset": "coord"}})
+    assert r.status_code == 202, r.text
+    ingest_id = r.json()["id"]
+    r = c.post("/api/jobs", headers={"X-CSRF-Token": tok},
+               json={"kind": "detect", "args": {"datasets": ["coord"], "window_s": 60}})
+    detect_id = r.json()["id"]
+    seen, pages_ok = set(), 0
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        j = c.get(f"/api/jobs/{detect_id}").json()
+        seen.add((j["state"], j["step"]))
+        pages_ok += c.get("/api/runs").status_code == 200        # the server answers while the jobs run
+        if j["state"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    ing = c.get(f"/api/jobs/{ingest_id}").json()
+    assert ing["state"] == "done", ing
+    # 2 planted + 2 in the real file (lines 24 and 43 repeat a content_id, tests/test_ingest_coortweet.py)
+    assert ing["result"]["errors"] == 4 and ing["result"]["posts_added"] > 0
+    assert 0 < ing["done"] <= ing["result"]["rows_read"]                             # the reader reported progress
+    assert j["state"] == "done", j
+    assert j["result"]["run_id"] == 2 and j["done"] == j["total"] == 6
+    assert ("queued", "") in seen or any(s == "running" for s, _ in seen)
+    assert pages_ok == len(seen) or pages_ok > 0
+    assert [r["run_id"] for r in c.get("/api/runs").json()][:1] == [2]
+    errs = c.get("/api/ingest-errors?dataset=coord").json()
+    assert sorted(e["line"] for e in errs) == sorted([24, 43, *lines]) and all(e["file"] == str(bad) for e in errs)
+    page = c.get("/datasets?dataset=coord").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    assert c.post("/api/jobs", headers={"X-CSRF-Token": tok},
+                  json={"kind": "ingest", "args": {"path": str(world["tmp"] / "nope")}}).status_code == 422
+    actions = [e["action"] for e in c.get("/api/audit").json()["entries"]]
+    assert "job-done" in actions and "job-start" in actions
+
+
+def test_openapi_documents_the_api_only(world):
+    c = world["client"]
+    doc = c.get("/api/openapi.json").json()
+    paths = set(doc["paths"])
+    assert {"/api/runs/{run_id}/clusters", "/api/shares", "/api/shares/{share_id}/push", "/api/jobs/{job_id}",
+            "/api/audit"} <= paths
+    assert all(p.startswith("/api/") for p in paths)
+    assert c.get("/docs").status_code == 404                   # Swagger UI would load from a CDN
+    sign_in(c, "ana")
+    for url in ["/clusters", f"/runs/{world['run']}/clusters/{world['cid']}", "/outbox", "/audit", "/datasets"]:
+        html = c.get(url).text
+        srcs = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert srcs and all(s.startswith(("/", "#")) for s in srcs), (url, [s for s in srcs if not s.startswith("/")])
+
+
+def test_user_cli(tmp_path):
+    db = tmp_path / "w.sqlite"
+    run = CliRunner().invoke(cli_app, ["web", "user", "add", "olga", "--role", "reviewer", "--password-stdin",
+                                       "--web-db", str(db)], input="s3cret-pass\n")
+    assert run.exit_code == 0, run.output
+    st = WebState(db)
+    assert st.check_password("olga", "s3cret-pass") == {"name": "olga", "role": "reviewer"}
+    assert st.check_password("olga", "wrong") is None
+    row = st.engine.connect().exec_driver_sql("SELECT password_hash FROM web_users").fetchall()[0][0]
+    assert row.startswith("$argon2id$")
+    again = CliRunner().invoke(cli_app, ["web", "user", "add", "olga", "--role", "boss", "--password-stdin",
+                                         "--web-db", str(db)], input="x\n")
+    assert again.exit_code == 2 and "unknown role" in again.output
+    listed = CliRunner().invoke(cli_app, ["web", "user", "list", "--web-db", str(db)])
+    assert "olga" in listed.output and "reviewer" in listed.output
+    assert st.verify_audit().ok and json.loads(json.dumps(st.audit()))[0]["detail"]["op"] == "add-user"
