@@ -43,12 +43,14 @@ def world(tmp_path_factory):
         acct = s.con.execute("SELECT account_key FROM posts WHERE post_key = ?", [post]).fetchall()[0][0]
         s.con.execute("UPDATE accounts SET handle = ?, description = ? WHERE account_key = ?",
                       [XSS_HANDLE, XSS_BIO, acct])
+        small = s.con.execute("SELECT cluster_id FROM clusters WHERE run_id = ? AND flagged "
+                              "ORDER BY n_accounts, cluster_id LIMIT 1", [run]).fetchall()[0][0]
     web_state(tmp / "web.sqlite")
     app = create_app(Settings(str(db), str(tmp / "web.sqlite"), sector="platform"))
     hub_fx = make_hub(tmp / "hub.sqlite")
     proc, base = spawn(tmp / "hub.sqlite")
     with TestClient(app) as client:
-        yield {"client": client, "app": app, "run": run, "cid": cid, "post": post, "account": acct, "tmp": tmp,
+        yield {"client": client, "app": app, "run": run, "cid": cid, "post": post, "account": acct, "tmp": tmp, "small": small,
                "hub": hub_fx, "hub_url": f"{base}/{ROOT}/"}
     stop(proc)
 
@@ -95,7 +97,7 @@ def test_sign_in_and_csrf_are_required(world):
 
 
 def _prepare(c, tok, world, **kw) -> dict:
-    body = {"run_id": world["run"], "cluster_id": world["cid"], "tlp": "amber", "purpose": "national-security",
+    body = {"run_id": world["run"], "cluster_id": world["small"], "tlp": "amber", "purpose": "national-security",
             "legal_basis": "EU DSA art. 40 / test", "retention_days": 30, **kw}
     r = c.post("/api/shares", json=body, headers={"X-CSRF-Token": tok})
     assert r.status_code == 201, r.text
@@ -151,7 +153,7 @@ def test_four_eyes_push_and_preview_matches_the_hub(world):
     assert {"grouping", "observed-data", "user-account", "relationship", "marking-definition",
             "extension-definition"} <= types
     grouping = next(o for o in full["objects"] if o["type"] == "grouping")
-    assert world["cid"] in grouping["name"]
+    assert world["small"] in grouping["name"]
     r = _push(c, tok, world, sh["id"])
     assert r.status_code == 200, r.text
     pushed = r.json()
