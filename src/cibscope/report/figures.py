@@ -151,8 +151,10 @@ def network_layout(members: list[dict[str, Any]], edges: list[dict[str, Any]], *
     span = max(max(xs) - min(xs), max(ys) - min(ys)) or 1.0
     scale = (size - 2 * pad) / span
 
+    x0, y0 = min(xs), min(ys)  # once: place() runs for every node and both ends of every edge
+
     def place(i: int) -> tuple[float, float]:
-        return (round(pad + (xs[i] - min(xs)) * scale, 1), round(pad + (ys[i] - min(ys)) * scale, 1))
+        return (round(pad + (xs[i] - x0) * scale, 1), round(pad + (ys[i] - y0) * scale, 1))
 
     labels = sorted({m["label"] for m in kept if m.get("label")})
     colour = {lab: PALETTE[i % len(PALETTE)] for i, lab in enumerate(labels)}

@@ -13,6 +13,7 @@ to the app's one database instance (DuckDB connections are not shared across thr
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -32,7 +33,6 @@ CLUSTER_SORTS = {
     "first_seen": "first_seen, rank",
     "last_seen": "last_seen DESC, rank",
 }
-
 
 @contextmanager
 def cursor_store(store: Store) -> Iterator[Store]:
@@ -146,15 +146,16 @@ def cluster(store: Store, run_id: int, cluster_id: str) -> dict[str, Any] | None
 def evidence(store: Store, run_id: int, cluster_id: str, limit: int = 200) -> list[dict[str, Any]]:
     """The cluster's co-action evidence, heaviest objects first: account pair, signal, object, the closest
     post pair (texts, times) and its gap in seconds (negative: ``account_b`` acted first)."""
+    # The top rows first, then their posts: the text join touches ``limit`` rows, not every co-action.
     return rows(store, f"""
-        WITH ev AS ({rq._internal_evidence_sql(run_id)})
+        WITH ev AS (SELECT * FROM ({rq._internal_evidence_sql(run_id)})
+                    ORDER BY object_weight DESC, abs(gap_s), account_a, account_b, object_key LIMIT $n)
         SELECT ev.account_a, ev.account_b, aa.handle AS handle_a, ab.handle AS handle_b, ev.action_type,
                ev.object_key, ev.n_post_pairs, ev.gap_s, ev.ts_a, ev.ts_b, ev.post_a, ev.post_b,
                pa.text AS text_a, pb.text AS text_b, ev.object_weight
         FROM ev LEFT JOIN posts pa ON pa.post_key = ev.post_a LEFT JOIN posts pb ON pb.post_key = ev.post_b
         LEFT JOIN accounts aa ON aa.account_key = ev.account_a LEFT JOIN accounts ab ON ab.account_key = ev.account_b
         ORDER BY ev.object_weight DESC, abs(ev.gap_s), ev.account_a, ev.account_b, ev.object_key
-        LIMIT $n
     """, {"ids": [cluster_id], "n": int(limit)})
 
 
@@ -162,8 +163,8 @@ def network(store: Store, run_id: int, cluster_id: str, max_nodes: int = 600) ->
     """Cytoscape.js elements of a cluster's network with preset positions.
 
     Nodes are the ``max_nodes`` strongest members (``account_key`` ids, handle, label,
-    degree, colour, x/y from :func:`~cibscope.report.figures.network_layout`); edges are
-    the significant edges among them (weight, co-actions, signals, q-value).
+    degree, colour, x/y from :func:`~cibscope.report.figures.network_layout`, Kamada-Kawai);
+    edges are the significant edges among them (weight, co-actions, signals, q-value).
 
     Returns
     -------
@@ -187,22 +188,38 @@ def network(store: Store, run_id: int, cluster_id: str, max_nodes: int = 600) ->
 def cluster_detail(store: Store, run_id: int, cluster_id: str) -> dict[str, Any] | None:
     """Everything the cluster page shows except the network: the cluster row, members (with account
     fields), top shared objects with example posts, the evidence table, the activity timeline (SVG),
-    stored authenticity signals and narratives. None when the cluster is absent."""
+    stored authenticity signals and narratives, and the DISARM tags. None when the cluster is absent.
+
+    The independent parts run concurrently, each on its own connection (DuckDB releases the GIL
+    while it executes), so the page costs about its slowest part rather than their sum.
+    """
     c = cluster(store, run_id, cluster_id)
     if c is None:
         return None
     ids = [cluster_id]
-    act = rq.activity(store, run_id, ids)
-    return {
-        "cluster": c,
-        "members": members(store, run_id, cluster_id),
-        "objects": rq.top_objects(store, run_id, ids, k=10, examples=3)[cluster_id],
-        "evidence": evidence(store, run_id, cluster_id),
-        "timeline": timeline_svg(act[cluster_id], c["first_seen"], c["last_seen"], salt=cluster_id)
-        if cluster_id in act else None,
-        "authenticity": rq.authenticity(store, run_id, ids)[cluster_id],
-        "narratives": rq.narratives(store, run_id, ids)[cluster_id],
+
+    def timeline(s: Store) -> str | None:
+        act = rq.activity(s, run_id, ids)
+        return timeline_svg(act[cluster_id], c["first_seen"], c["last_seen"], salt=cluster_id) \
+            if cluster_id in act else None
+
+    parts = {
+        "members": lambda s: members(s, run_id, cluster_id),
+        "objects": lambda s: rq.top_objects(s, run_id, ids, k=10, examples=3)[cluster_id],
+        "evidence": lambda s: evidence(s, run_id, cluster_id),
+        "timeline": timeline,
+        "authenticity": lambda s: rq.authenticity(s, run_id, ids)[cluster_id],
+        "narratives": lambda s: rq.narratives(s, run_id, ids)[cluster_id],
+        "disarm": lambda s: disarm_tags(s, run_id, cluster_id),
     }
+
+    def run(fn):
+        with cursor_store(store) as s:
+            return fn(s)
+
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="cibscope-page") as pool:
+        futures = {k: pool.submit(run, fn) for k, fn in parts.items()}
+        return {"cluster": c, **{k: f.result() for k, f in futures.items()}}
 
 
 def members(store: Store, run_id: int, cluster_id: str) -> list[dict[str, Any]]:

@@ -158,11 +158,10 @@ def clusters_page(request: Request, run: Optional[int] = None, sort: str = "rank
 def cluster_page(request: Request, run_id: int, cluster_id: str, user: User = Depends(current_user)) -> HTMLResponse:
     with ctx(request).view() as s:
         d = data.cluster_detail(s, run_id, cluster_id)
-        if d is None:
-            return render(request, "error.html.j2", user, status=404, message=f"No cluster {cluster_id} in run {run_id}.")
-        tags = data.disarm_tags(s, run_id, cluster_id)
+    if d is None:
+        return render(request, "error.html.j2", user, status=404, message=f"No cluster {cluster_id} in run {run_id}.")
     d["timeline"] = Markup(d["timeline"]) if d["timeline"] else None  # matplotlib SVG drawn from numbers
-    return render(request, "cluster.html.j2", user, run_id=run_id, d=d, tags=tags)
+    return render(request, "cluster.html.j2", user, run_id=run_id, d=d, tags=d["disarm"])
 
 
 @router.get("/accounts/{account_key:path}")
