@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..share.auth import Principal
 from ..share.markings import SECTORS
@@ -23,6 +25,10 @@ from .data import cursor_store
 from .jobs import Job, JobManager
 from .outbox import ShareInputError, preview, share_objects
 from .state import StateError, WebState
+
+
+#: Cluster views kept in memory (:meth:`WebContext.cached`).
+CACHE_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class WebContext:
         self.state = WebState(settings.web_db)
         self.store = Store(settings.db, read_only=settings.read_only)
         self.jobs = None if settings.read_only else JobManager(self.store, on_finish=self._job_finished)
+        self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def close(self) -> None:
         """Stop the job worker and close the store."""
@@ -75,6 +83,26 @@ class WebContext:
         """A store on its own connection for one request."""
         with cursor_store(self.store) as s:
             yield s
+
+    def cached(self, key: tuple, compute: Callable[[Store], Any]) -> Any:
+        """``compute(store)`` for ``key``, kept for the next request (the :data:`CACHE_SIZE` latest keys).
+
+        For views of one detection run (a cluster's network and detail): a saved run never
+        changes, and the cache is emptied whenever a job finishes, as an ingest may add posts
+        to the run's data sets (the timeline) and only the server's own jobs can write to the
+        store while it runs (DuckDB locks the file).
+        """
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        with self.view() as s:
+            value = compute(s)
+        with self._cache_lock:
+            self._cache[key] = value
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return value
 
     # ------------------------------------------------------------------ jobs
     def start_job(self, user: User, kind: str, args: dict[str, Any]) -> Job:
@@ -94,6 +122,8 @@ class WebContext:
         return job
 
     def _job_finished(self, job: Job) -> None:
+        with self._cache_lock:
+            self._cache.clear()
         self.state.record(job.user, "job-" + job.state, {"job": job.id, "kind": job.kind, "result": job.result,
                                                           "error": job.error})
 

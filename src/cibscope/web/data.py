@@ -159,17 +159,24 @@ def evidence(store: Store, run_id: int, cluster_id: str, limit: int = 200) -> li
     """, {"ids": [cluster_id], "n": int(limit)})
 
 
-def network(store: Store, run_id: int, cluster_id: str, max_nodes: int = 600) -> dict[str, Any]:
+def network(store: Store, run_id: int, cluster_id: str, max_nodes: int = 600,
+            max_edges: int = 3000) -> dict[str, Any]:
     """Cytoscape.js elements of a cluster's network with preset positions.
 
     Nodes are the ``max_nodes`` strongest members (``account_key`` ids, handle, label,
     degree, colour, x/y from :func:`~cibscope.report.figures.network_layout`, Kamada-Kawai);
-    edges are the significant edges among them (weight, co-actions, signals, q-value).
+    edges are the significant edges among them (``weight``, ``n``: co-actions).
+
+    The layout uses every edge among the drawn nodes; only the ``max_edges`` heaviest are
+    sent, as a browser draws a few thousand edges in about a second but tens of thousands
+    in tens of seconds on a loaded machine (docs/benchmarks.md).
 
     Returns
     -------
     dict
-        ``{"nodes": [{"data": ..., "position": ...}], "edges": [{"data": ...}], "dropped": int}``.
+        ``{"nodes": [{"data": ..., "position": ...}], "edges": [{"data": ...}], "dropped": int,
+        "edges_total": int, "legend": {label: colour}}``: ``dropped`` members not drawn,
+        ``edges_total`` edges among the drawn members (``edges`` holds the heaviest of them).
     """
     mem = rq.members(store, run_id, [cluster_id])[cluster_id]
     edges = rq.internal_edges(store, run_id, [cluster_id])[cluster_id]
@@ -178,11 +185,12 @@ def network(store: Store, run_id: int, cluster_id: str, max_nodes: int = 600) ->
     nodes = [{"data": {"id": m["account_key"], "handle": v["handle"], "label": m["label"] or "",
                        "degree": m["degree"], "colour": v["colour"], "size": v["r"] * 2},
               "position": {"x": v["x"], "y": v["y"]}} for m, v in zip(mem, layout["nodes"])]
-    links = [{"data": {"id": f"{e['account_a']}|{e['account_b']}", "source": e["account_a"],
-                       "target": e["account_b"], "weight": round(e["weight"], 3), "n_coactions": e["n_coactions"],
-                       "signals": list(e["signals"]), "q_value": e["q_value"]}}
+    # Edges carry what the drawing needs (width by weight); per-edge details are in the evidence table.
+    links = [{"data": {"source": e["account_a"], "target": e["account_b"], "weight": round(e["weight"], 2),
+                       "n": e["n_coactions"]}}
              for e in edges if e["account_a"] in kept and e["account_b"] in kept]
-    return {"nodes": nodes, "edges": links, "dropped": layout["dropped"], "legend": layout["legend"]}
+    return {"nodes": nodes, "edges": links[:max_edges], "edges_total": len(links), "dropped": layout["dropped"],
+            "legend": layout["legend"]}
 
 
 def cluster_detail(store: Store, run_id: int, cluster_id: str) -> dict[str, Any] | None:

@@ -52,6 +52,15 @@ def render(request: Request, template: str, user: Optional[User] = None, status:
     return HTMLResponse(html, status_code=status)
 
 
+def _detail(request: Request, user: User, fetch, template: str, name: str, missing: str) -> HTMLResponse:
+    """Render ``template`` with ``fetch(store)`` as ``name``, or a 404 page saying ``missing`` when it is None."""
+    with ctx(request).view() as s:
+        found = fetch(s)
+    if found is None:
+        return render(request, "error.html.j2", user, status=404, message=missing)
+    return render(request, template, user, **{name: found})
+
+
 def _see(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -156,21 +165,17 @@ def clusters_page(request: Request, run: Optional[int] = None, sort: str = "rank
 
 @router.get("/runs/{run_id}/clusters/{cluster_id}")
 def cluster_page(request: Request, run_id: int, cluster_id: str, user: User = Depends(current_user)) -> HTMLResponse:
-    with ctx(request).view() as s:
-        d = data.cluster_detail(s, run_id, cluster_id)
+    d = ctx(request).cached(("detail", run_id, cluster_id), lambda s: data.cluster_detail(s, run_id, cluster_id))
     if d is None:
         return render(request, "error.html.j2", user, status=404, message=f"No cluster {cluster_id} in run {run_id}.")
-    d["timeline"] = Markup(d["timeline"]) if d["timeline"] else None  # matplotlib SVG drawn from numbers
-    return render(request, "cluster.html.j2", user, run_id=run_id, d=d, tags=d["disarm"])
+    timeline = Markup(d["timeline"]) if d["timeline"] else None  # matplotlib SVG drawn from numbers
+    return render(request, "cluster.html.j2", user, run_id=run_id, d=d, timeline=timeline, tags=d["disarm"])
 
 
 @router.get("/accounts/{account_key:path}")
 def account_page(request: Request, account_key: str, user: User = Depends(current_user)) -> HTMLResponse:
-    with ctx(request).view() as s:
-        a = data.account(s, account_key)
-    if a is None:
-        return render(request, "error.html.j2", user, status=404, message=f"No account {account_key}.")
-    return render(request, "account.html.j2", user, a=a)
+    return _detail(request, user, lambda s: data.account(s, account_key), "account.html.j2", "a",
+                   f"No account {account_key}.")
 
 
 @router.get("/tips")
@@ -181,11 +186,7 @@ def tips_page(request: Request, user: User = Depends(current_user)) -> HTMLRespo
 
 @router.get("/cases/{case_id}")
 def case_page(request: Request, case_id: str, user: User = Depends(current_user)) -> HTMLResponse:
-    with ctx(request).view() as s:
-        c = data.case(s, case_id)
-    if c is None:
-        return render(request, "error.html.j2", user, status=404, message=f"No case {case_id}.")
-    return render(request, "case.html.j2", user, c=c)
+    return _detail(request, user, lambda s: data.case(s, case_id), "case.html.j2", "c", f"No case {case_id}.")
 
 
 # ------------------------------------------------------------------- outbox
