@@ -9,10 +9,11 @@ thread) and drives Debian's chromium with Playwright. Each repetition is a fresh
 * cluster list: from ``page.goto`` to the ``load`` event of ``/clusters`` (the first 100 clusters);
 * cluster page: from ``page.goto`` of the largest cluster until its network is drawn (cytoscape.js
   ``ready`` after fetching ``/api/.../network``), split into HTML (server + load) and network
-  (fetch + draw) as measured in the page.
+  (fetch + draw).
 
-The first load of each page is reported apart (cold DuckDB caches); the medians are over the
-other ``--repeat`` loads. Prints a Markdown block for docs/benchmarks.md.
+The first load of each page is reported apart: it computes the cluster's views; the later loads
+are served from the app's per-run cache (:meth:`cibscope.web.core.WebContext.cached`) and the
+browser draws again. The medians are over the other ``--repeat`` loads. Prints a Markdown block for docs/benchmarks.md.
 
 Usage::
 
@@ -128,7 +129,8 @@ Command: `python bench/bench_web.py --data {args.data} --resolution {args.resolu
 Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, chromium headless;
 load average (1/5/15 min) {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f} before,
 {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f} after.
-Run {run}: {n_clusters} clusters; largest {cid}: {n_acc} accounts, {n_edges:,} edges (all drawn).
+Run {run}: {n_clusters} clusters; largest {cid}: {n_acc} accounts (all drawn), {n_edges:,} edges (laid out;
+the 3,000 heaviest drawn).
 
 | page | first load s | median of {args.repeat} s | runs s |
 |---|---|---|---|
