@@ -315,3 +315,21 @@ def test_user_cli(tmp_path):
     listed = CliRunner().invoke(cli_app, ["web", "user", "list", "--web-db", str(db)])
     assert "olga" in listed.output and "reviewer" in listed.output
     assert st.verify_audit().ok and json.loads(json.dumps(st.audit()))[0]["detail"]["op"] == "add-user"
+
+
+def test_cibscope_serve_starts_the_app(world, tmp_path):
+    import shutil
+    import sys
+
+    from cibscope.share.serve import free_port, start_process
+    db = tmp_path / "copy.duckdb"
+    shutil.copyfile(world["tmp"] / "store.duckdb", db)
+    port = free_port()
+    proc = start_process([sys.executable, "-c", "from cibscope.cli import app; app()", "serve", "--db", str(db),
+                          "--web-db", str(tmp_path / "w.sqlite"), "--read-only", "--port", str(port)], port)
+    try:
+        r = requests.get(f"http://127.0.0.1:{port}/login", timeout=30)
+        assert r.status_code == 200 and "script-src 'self'" in r.headers["content-security-policy"]
+        assert requests.get(f"http://127.0.0.1:{port}/api/runs", timeout=30).status_code == 401
+    finally:
+        stop(proc)

@@ -3,8 +3,8 @@
 Nothing is loaded from another origin: scripts (the app's ``app.js`` and the vendored
 cytoscape.js 3.35.0, MIT licence beside it) and styles come from ``/static/``, and the
 Content-Security-Policy header allows scripts from ``'self'`` only (no inline script,
-no ``eval``). Inline styles are allowed because the matplotlib timeline SVG uses
-``style`` attributes. FastAPI's Swagger/ReDoc pages are off (they load from a CDN);
+no ``eval``). Inline styles are allowed (the TLP badge's colours, the sizes cytoscape.js
+sets on its canvas); they cannot run code. FastAPI's Swagger/ReDoc pages are off (they load from a CDN);
 the OpenAPI document is at ``/api/openapi.json``.
 """
 from __future__ import annotations

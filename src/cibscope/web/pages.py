@@ -2,8 +2,7 @@
 
 Post text, handles, object keys and every other stored string are attacker-written:
 templates never mark them safe. The only markup inserted as-is is the activity
-timeline SVG that matplotlib draws from numbers (:func:`cibscope.report.figures.timeline_svg`,
-text kept as escaped SVG text). Forms post back here with the session's CSRF token;
+timeline SVG drawn from numbers (:func:`cibscope.report.figures.timeline_svg`). Forms post back here with the session's CSRF token;
 actions go through :class:`~cibscope.web.core.WebContext`, as the API's do.
 """
 from __future__ import annotations
@@ -168,7 +167,7 @@ def cluster_page(request: Request, run_id: int, cluster_id: str, user: User = De
     d = ctx(request).cached(("detail", run_id, cluster_id), lambda s: data.cluster_detail(s, run_id, cluster_id))
     if d is None:
         return render(request, "error.html.j2", user, status=404, message=f"No cluster {cluster_id} in run {run_id}.")
-    timeline = Markup(d["timeline"]) if d["timeline"] else None  # matplotlib SVG drawn from numbers
+    timeline = Markup(d["timeline"]) if d["timeline"] else None  # SVG drawn from numbers by report.figures
     return render(request, "cluster.html.j2", user, run_id=run_id, d=d, timeline=timeline, tags=d["disarm"])
 
 
