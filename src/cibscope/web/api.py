@@ -12,10 +12,13 @@ from typing import Any, Optional
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from ..share.client import ShareError
 from ..share.markings import PURPOSES
 from . import data
-from .auth import User, check_csrf, current_user
+from .auth import Forbidden, User, check_csrf, csrf_token, current_user
 from .core import WebContext
+from .outbox import ShareInputError
+from .state import StateError
 
 router = APIRouter(prefix="/api", dependencies=[Depends(check_csrf)])
 
@@ -60,7 +63,6 @@ def _run_or_404(s, run_id: int) -> None:
 
 @router.get("/me", summary="The signed-in user")
 def me(request: Request, user: User = Depends(current_user)) -> dict[str, str]:
-    from .auth import csrf_token
     return {"name": user.name, "role": user.role, "csrf_token": csrf_token(request)}
 
 
@@ -157,7 +159,6 @@ def jobs(request: Request, user: User = Depends(current_user)) -> list[dict[str,
 
 @router.post("/jobs", status_code=202, summary="Start an ingest or detect job")
 def start_job(request: Request, body: JobRequest, user: User = Depends(current_user)) -> dict[str, Any]:
-    from .auth import Forbidden
     try:
         return ctx(request).start_job(user, body.kind, body.args).public()
     except Forbidden:
@@ -181,7 +182,6 @@ def shares(request: Request, user: User = Depends(current_user)) -> list[dict[st
 
 @router.post("/shares", status_code=201, summary="Prepare a share of one flagged cluster")
 def prepare(request: Request, body: ShareRequest, user: User = Depends(current_user)) -> dict[str, Any]:
-    from .outbox import ShareInputError
     try:
         sid = ctx(request).prepare_share(user, **body.model_dump())
     except ShareInputError as exc:
@@ -191,7 +191,6 @@ def prepare(request: Request, body: ShareRequest, user: User = Depends(current_u
 
 @router.get("/shares/{share_id}", summary="A share with its objects and the per-sector preview")
 def share(request: Request, share_id: int, user: User = Depends(current_user)) -> dict[str, Any]:
-    from .state import StateError
     try:
         return ctx(request).share_preview(share_id)
     except StateError as exc:
@@ -200,7 +199,6 @@ def share(request: Request, share_id: int, user: User = Depends(current_user)) -
 
 @router.post("/shares/{share_id}/approve", summary="Approve a share (a reviewer other than the preparer)")
 def approve(request: Request, share_id: int, user: User = Depends(current_user)) -> dict[str, Any]:
-    from .state import StateError
     try:
         ctx(request).approve_share(user, share_id)
     except StateError as exc:
@@ -210,8 +208,6 @@ def approve(request: Request, share_id: int, user: User = Depends(current_user))
 
 @router.post("/shares/{share_id}/push", summary="Push an approved share to a TAXII 2.1 hub")
 def push(request: Request, share_id: int, body: PushRequest, user: User = Depends(current_user)) -> dict[str, Any]:
-    from ..share.client import ShareError
-    from .state import StateError
     try:
         ctx(request).push_share(user, share_id, **body.model_dump())
     except StateError as exc:

@@ -21,8 +21,8 @@ from typing import Any
 
 from ..report.stix import build_bundle, tlp_level
 from ..share.auth import Principal
-from ..share.markings import (PERSONAL_DATA_MARKING_ID, PURPOSES, SECTORS, TLP2_BY_ID,
-                              personal_data_marking, purpose_extension_definition, purpose_marking)
+from ..share.markings import (PERSONAL_DATA_MARKING_ID, PURPOSE_EXTENSION_ID, PURPOSES, SECTORS, TLP2_BY_ID,
+                              marking_kind, personal_data_marking, purpose_extension_definition, purpose_marking)
 from ..share.policy import ObjectPolicy, Refusal, check_declared_purpose, check_read, redact
 from ..store.db import Store
 
@@ -106,7 +106,6 @@ def share_objects(store: Store, run_id: int, cluster_id: str, *, tlp: str, purpo
 
 def _terms(objects: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     """(TLP level, purpose extension) of a share's objects."""
-    from ..share.markings import PURPOSE_EXTENSION_ID, marking_kind
     pm = next(o for o in objects if o["type"] == "marking-definition" and marking_kind(o) == "purpose")
     tlp = next(TLP2_BY_ID[o["id"]] for o in objects if o["id"] in TLP2_BY_ID)
     return tlp, pm["extensions"][PURPOSE_EXTENSION_ID]
