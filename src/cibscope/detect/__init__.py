@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -36,8 +36,28 @@ class RunResult:
     seconds: float
 
 
+class Core(Protocol):
+    """The co-action core of a run: builds ``_act``, the key maps, ``_obj``, ``_acc_sig`` and ``_pair_obj``
+    (see :mod:`cibscope.detect.coaction`) on ``con`` and returns the number of actions used."""
+
+    def __call__(self, con, params: DetectionParams, say: Callable[[str], None]) -> int: ...
+
+
+def batch_core(con, params: DetectionParams, say: Callable[[str], None], *,
+               between: tuple[dt.datetime, dt.datetime] | None = None) -> int:
+    """The default :class:`Core`: every action of the store (or of the horizon ``between``, naive UTC,
+    inclusive), all objects."""
+    say(STEPS[0])
+    n_actions = build_actions(con, params, between=between)
+    say(STEPS[1])
+    object_stats(con, params)
+    say(STEPS[2])
+    coaction_pairs(con, params)
+    return n_actions
+
+
 def detect(store: Store, params: DetectionParams | None = None, *,
-           progress: Callable[[str], None] | None = None) -> RunResult:
+           progress: Callable[[str], None] | None = None, core: Core = batch_core) -> RunResult:
     """Run coordination detection over the store and persist it as a new run.
 
     Parameters
@@ -48,6 +68,10 @@ def detect(store: Store, params: DetectionParams | None = None, *,
         Defaults documented in docs/detection.md.
     progress : callable, optional
         Called with the name of each step (:data:`STEPS`) as it starts.
+    core : Core, optional
+        Builds the co-action tables (default :func:`batch_core`); ``cibscope watch`` passes an
+        incremental one (:mod:`cibscope.watch.incremental`). Significance, clustering and saving
+        are the same for every core.
 
     Returns
     -------
@@ -67,14 +91,9 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     say = progress or (lambda step: None)
     started = time.perf_counter()
 
-    say(STEPS[0])
-    n_actions = build_actions(con, params)
+    n_actions = core(con, params, say)
     n_accounts = con.execute("SELECT count(*) FROM _acc_map").fetchall()[0][0]
-    say(STEPS[1])
-    object_stats(con, params)
     con.execute(kappa_sql())
-    say(STEPS[2])
-    coaction_pairs(con, params)
 
     say(STEPS[3])
     signal_list = "[" + ", ".join(f"'{x}'" for x in SIGNALS) + "]"
@@ -286,4 +305,5 @@ def _short(obj: str, n: int = 60) -> str:
     return obj if len(obj) <= n else obj[: n - 1] + "…"
 
 
-__all__ = ["DEFAULT_SIGNALS", "SIGNALS", "DetectionParams", "RunResult", "STEPS", "detect", "parse_duration"]
+__all__ = ["DEFAULT_SIGNALS", "SIGNALS", "Core", "DetectionParams", "RunResult", "STEPS", "batch_core", "detect",
+           "parse_duration"]

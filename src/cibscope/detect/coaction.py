@@ -34,14 +34,21 @@ coordinated link sharing behavior. (time-window co-sharing, CooRnet)
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 
 from .derived import derived_actions
 from .params import DetectionParams
 
 
-def build_actions(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> int:
+def build_actions(con: duckdb.DuckDBPyConnection, params: DetectionParams, *,
+                  between: tuple[dt.datetime, dt.datetime] | None = None) -> int:
     """Create ``_act`` (integer-keyed actions) and the key maps for the run.
+
+    ``between = (start, end)`` (naive UTC, both inclusive) keeps only actions with
+    ``start <= ts <= end``: a run over a time horizon (``cibscope watch``); everything
+    below (minimum participation, object statistics) then sees only that horizon.
 
     ``_acc_map(acc, account_key)`` numbers accounts in key order (so ``acc_a < acc_b``
     exactly when ``account_a < account_b``), ``_obj_map(oid, signal, object)`` numbers
@@ -57,10 +64,13 @@ def build_actions(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> in
         datasets = "dataset IN (" + ", ".join("'" + d.replace("'", "''") + "'" for d in params.datasets) + ")"
     derived_actions(con, params, datasets)
     w = float(params.window_s)
+    horizon = "TRUE"
+    if between is not None:
+        horizon = f"ts BETWEEN TIMESTAMP '{between[0]:%Y-%m-%d %H:%M:%S.%f}' AND TIMESTAMP '{between[1]:%Y-%m-%d %H:%M:%S.%f}'"
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW _src AS
         SELECT account_key, action_type, object_key, ts, post_key FROM actions
-        WHERE action_type IN ({signals}) AND {datasets}
+        WHERE action_type IN ({signals}) AND {datasets} AND {horizon}
         UNION ALL
         SELECT account_key, action_type, object_key, ts, post_key FROM _derived
     """)
@@ -142,17 +152,23 @@ def object_stats(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> Non
     """)
 
 
-def coaction_pairs(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> int:
+def coaction_pairs(con: duckdb.DuckDBPyConnection, params: DetectionParams, *,
+                   only_objects: str | None = None) -> int:
     """Create ``_pair_obj``: one row per (account pair, object) with a co-action.
 
     Columns: acc_a < acc_b, signal, oid, n_post_pairs, and the closest post pair
     (pid_a, pid_b, t_a, t_b, gap_s = t_b - t_a). Returns the number of rows.
+
+    ``only_objects`` names a table with an ``oid`` column: pairs are then generated
+    for those objects only (``cibscope watch`` recomputes just the objects that
+    received or lost actions; a pair's rows depend on its object's actions alone).
     """
     w = float(params.window_s)
+    restrict = f"SEMI JOIN {only_objects} r ON r.oid = a.oid" if only_objects else ""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pair_obj AS
         WITH x AS (
-            SELECT a.acc, a.oid, a.t, a.pid, a.b FROM _act a SEMI JOIN _obj o ON o.oid = a.oid
+            SELECT a.acc, a.oid, a.t, a.pid, a.b FROM _act a SEMI JOIN _obj o ON o.oid = a.oid {restrict}
         ), raw AS (
             SELECT x.oid, x.acc AS acc_x, y.acc AS acc_y, x.pid AS pid_x, y.pid AS pid_y, x.t AS t_x, y.t AS t_y
             FROM x JOIN x AS y ON x.oid = y.oid AND x.b = y.b AND x.acc < y.acc
