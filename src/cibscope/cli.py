@@ -385,3 +385,6 @@ _register_share(app)
 _register_intel(app)
 _register_cases(app)
 _register_web(app)
+from .watch.cli import register as _register_watch  # noqa: E402
+
+_register_watch(app)

@@ -99,7 +99,7 @@ def check_params(store: Store, params: DetectionParams, horizon_s: float) -> Non
 
 
 def update(store: Store, params: DetectionParams, horizon_s: float, *,
-           on_run: Callable[[RunResult], None] | None = None,
+           on_run: Callable[[RunResult, int, tuple[dt.datetime, dt.datetime]], None] | None = None,
            progress: Callable[[str], None] | None = None) -> UpdateResult:
     """Take every post not yet seen into account and re-run detection over the new horizon.
 
@@ -112,8 +112,8 @@ def update(store: Store, params: DetectionParams, horizon_s: float, *,
     horizon_s : float
         Horizon length H in seconds: detection covers actions with ``end - H <= ts <= end``.
     on_run : callable, optional
-        Called with the new run *inside* the state transaction (cluster continuity and alerts are
-        written there, so they commit together with the state).
+        Called as ``on_run(run, update_no, horizon)`` *inside* the state transaction (cluster continuity
+        and alerts are written there, so they commit together with the state).
     progress : callable, optional
         Called with the name of each detection step.
 
@@ -190,7 +190,7 @@ def update(store: Store, params: DetectionParams, horizon_s: float, *,
             update_no += 1
             state.put(con, "updates", update_no)
             if run is not None and on_run is not None:
-                on_run(run)
+                on_run(run, update_no, horizon)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

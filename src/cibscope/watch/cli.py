@@ -1,0 +1,101 @@
+"""``cibscope watch SOURCE``: continuous monitoring with alerts (thin wrapper over :mod:`cibscope.watch`)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from ..cli import SignalsOption, _fail, _params, console, open_store, out
+from ..detect import parse_duration
+from ..report import TLP_LEVELS
+from ..share.markings import PURPOSES
+from . import Cycle, Rules, StdinSpool, Watcher, WatchError, load_operations
+from .sinks import LogSink, TaxiiSink, WebhookSink
+from .state import reset as reset_state
+
+
+def watch(
+    source: str = typer.Argument(..., help="Folder receiving export files, or '-' for JSON lines on stdin."),
+    horizon: str = typer.Option("7d", "--horizon", help="Sliding detection horizon, e.g. 7d, 48h."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Input format (default: sniffed per file)."),
+    dataset: str = typer.Option("watch", "--dataset", help="Dataset name of the ingested rows."),
+    window: str = typer.Option("60s", "--window", help="Co-action time window."),
+    signals: str = SignalsOption,
+    min_coactions: int = typer.Option(3, help="Minimum distinct co-acted objects per account pair."),
+    min_lift: float = typer.Option(10.0, help="Flag a cluster only at this many times the expected co-actions."),
+    alpha: float = typer.Option(0.01, help="False-discovery rate for edges and clusters."),
+    grow: float = typer.Option(1.5, "--grow", help="Alert again when a cluster reaches this x its alerted size."),
+    operations: Optional[Path] = typer.Option(None, "--operations", help="Known operations (JSON) to recognise."),
+    alert_log: Optional[Path] = typer.Option(None, "--alert-log", help="JSON-lines alert log (default: <db>.alerts.jsonl)."),
+    webhook: Optional[str] = typer.Option(None, "--webhook", help="POST each alert as JSON to this URL."),
+    taxii_url: Optional[str] = typer.Option(None, "--taxii-url", help="Push alerts as STIX to this TAXII API root."),
+    taxii_collection: Optional[str] = typer.Option(None, "--taxii-collection", help="Collection id on the hub."),
+    tlp: str = typer.Option("amber", "--tlp", help=f"TLP 2.0 level of pushed alerts: {', '.join(TLP_LEVELS)}."),
+    purpose: Optional[str] = typer.Option(None, "--purpose", help=f"Purpose of pushed alerts: {', '.join(PURPOSES)}."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="CIBSCOPE_TOKEN", help="Hub API token."),
+    poll: float = typer.Option(2.0, "--poll", help="Seconds between polls of the folder."),
+    once: bool = typer.Option(False, "--once", help="Process what is there now, then exit."),
+    reset: bool = typer.Option(False, "--reset", help="Forget the watch state (not the data) and start over."),
+    db: Path = typer.Option(Path("cibscope.duckdb"), "--db", help="DuckDB store file."),
+) -> None:
+    """Watch a folder (or stdin) for new data; update detection incrementally and raise alerts."""
+    params = _params(window, signals, min_coactions, 2, 1000, alpha, False, False, 3, min_lift, 1.0, 42, None)
+    try:
+        horizon_s = parse_duration(horizon)
+        ops = load_operations(operations) if operations else []
+    except ValueError as exc:
+        _fail(str(exc))
+        raise
+    if taxii_url and not (taxii_collection and purpose):
+        _fail("--taxii-url needs --taxii-collection and --purpose")
+    if purpose and purpose not in PURPOSES:
+        _fail(f"unknown purpose {purpose!r}; known: {', '.join(PURPOSES)}")
+    if tlp not in TLP_LEVELS:
+        _fail(f"unknown TLP level {tlp!r}; known: {', '.join(TLP_LEVELS)}")
+    with open_store(db) as store:
+        if reset:
+            reset_state(store.con)
+        sinks = [LogSink(alert_log or Path(f"{db}.alerts.jsonl"))]
+        if webhook:
+            sinks.append(WebhookSink(webhook))
+        if taxii_url:
+            sinks.append(TaxiiSink(store, taxii_url, taxii_collection, tlp=tlp, purpose=purpose, token=token))
+        watcher = Watcher(store, params, horizon_s, rules=Rules(grow_factor=grow, operations=ops), sinks=sinks,
+                          fmt=fmt, dataset=dataset)
+        until = None
+        folder = Path(source)
+        if source == "-":
+            folder = Path(f"{db}.spool")
+            spool = StdinSpool(sys.stdin, folder, idle_s=min(poll, 1.0))
+            until = spool.done.is_set
+        elif not folder.is_dir():
+            _fail(f"{source}: no such folder to watch")
+        console.print(f"watching {escape(str(folder))} (horizon {horizon_s:g} s); alerts to "
+                      + ", ".join(s.column.removeprefix('sent_') for s in sinks))
+        try:
+            n = watcher.run(folder, poll_s=poll, once=once, on_cycle=_show, until=until)
+        except WatchError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            console.print("stopped")
+            return
+        out.print(f"{n} files processed")
+
+
+def _show(c: Cycle) -> None:
+    u = c.update
+    run = f"{u.run.n_actions:,} actions in horizon, {u.run.n_clusters} clusters" if u.run else "no detection"
+    console.print(f"[bold]{escape(c.path)}[/bold]: +{c.posts_added:,} posts, {u.n_new_actions:,} new actions, "
+                  f"{u.touched:,} objects re-paired, {u.reused:,} rows reused; {run}; {u.seconds:.2f} s")
+    for a in c.alerts:
+        out.print(f"ALERT {a}")
+    for f in c.delivered["failed"]:
+        console.print(f"[yellow]delivery failed (will retry):[/yellow] {escape(f)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``watch`` command to ``app``."""
+    app.command("watch")(watch)
