@@ -3,9 +3,14 @@ one IRA-layout CSV per day in time order, optionally preceded by one file holdin
 (the backlog a watch starts with). The rows are unchanged; only the files they sit in differ."""
 from __future__ import annotations
 
+import datetime as dt
+from functools import partial
 from pathlib import Path
 
 import duckdb
+
+from cibscope.detect import batch_core, detect
+from cibscope.watch import state
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "ira-sample"
@@ -34,3 +39,22 @@ def day_files(out: Path, first: str, last: str, *, backlog: bool = True) -> list
         con.execute(f"COPY (SELECT {cols} FROM t WHERE day = '{d}' ORDER BY filename, publish_date) TO '{files[-1]}' (HEADER)")
     con.close()
     return files
+
+
+RESULT_TABLES = ("edges", "edge_evidence", "clusters", "cluster_members")
+
+
+def run_rows(store, table: str, run_id: int) -> list[tuple]:
+    """Rows of a result table for one run, without the run id, sorted."""
+    return store.con.execute(f"SELECT * EXCLUDE (run_id) FROM {table} WHERE run_id = ? ORDER BY ALL",
+                             [run_id]).fetchall()
+
+
+def assert_equals_batch(store, params, run_id: int):
+    """Run ``detect`` over the watch's current horizon and assert its result tables equal run ``run_id``'s."""
+    h = state.get(store.con, "horizon")
+    horizon = (dt.datetime.fromisoformat(h[0]), dt.datetime.fromisoformat(h[1]))
+    batch = detect(store, params, core=partial(batch_core, between=horizon))
+    for t in RESULT_TABLES:
+        assert run_rows(store, t, run_id) == run_rows(store, t, batch.run_id), t
+    return batch

@@ -1,38 +1,17 @@
 """Incremental detection equals a batch run over the same horizon, on real IRA data fed day by day.
 
-A 3-day horizon over the 7 days around the #KochFarms flood (26-27 Nov 2015) makes the horizon slide past old actions (expiry) and accounts drop
-below ``min_account_actions``; after two of the updates the watch run's edges, evidence, clusters and
+A 3-day horizon over the 7 days around the #KochFarms flood (26-27 Nov 2015) makes the horizon slide
+past old actions (expiry) and accounts drop below ``min_account_actions``; after two of the updates the watch run's edges, evidence, clusters and
 members are compared row for row with ``detect`` run over the same horizon (``batch_core``)."""
 from __future__ import annotations
 
-import datetime as dt
-from functools import partial
-
 import pytest
 
-from _watch_data import day_files
-from cibscope.detect import DetectionParams, batch_core, detect
+from _watch_data import assert_equals_batch, day_files
+from cibscope.detect import DetectionParams
 from cibscope.ingest import ingest
 from cibscope.store.db import Store
-from cibscope.watch import state
 from cibscope.watch.incremental import WatchError, update
-
-RESULT_TABLES = ("edges", "edge_evidence", "clusters", "cluster_members")
-
-
-def _rows(store, table, run_id):
-    return store.con.execute(f"SELECT * EXCLUDE (run_id) FROM {table} WHERE run_id = ? ORDER BY ALL",
-                             [run_id]).fetchall()
-
-
-def _assert_equals_batch(store, params, run_id):
-    h = state.get(store.con, "horizon")
-    horizon = (dt.datetime.fromisoformat(h[0]), dt.datetime.fromisoformat(h[1]))
-    batch = detect(store, params, core=partial(batch_core, between=horizon))
-    for t in RESULT_TABLES:
-        got, want = _rows(store, t, run_id), _rows(store, t, batch.run_id)
-        assert got == want, t
-    return batch
 
 
 def test_incremental_equals_batch_on_a_sliding_horizon(tmp_path):
@@ -44,7 +23,7 @@ def test_incremental_equals_batch_on_a_sliding_horizon(tmp_path):
             ingest(store, f, fmt="ira-csv", dataset="ira")
             results.append(update(store, params, 3 * 86400))
             if f.stem in ("2015-11-28", "2015-11-30"):
-                batch = _assert_equals_batch(store, params, results[-1].run.run_id)
+                batch = assert_equals_batch(store, params, results[-1].run.run_id)
                 if f.stem == "2015-11-28":
                     assert batch.n_edges > 1000 and batch.n_clusters >= 3      # the KochFarms flood is in it
         # the horizon slid: old rows were reused unchanged and only a part of the objects re-paired

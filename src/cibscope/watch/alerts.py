@@ -152,7 +152,7 @@ def track(store: Store, run_id: int, update_no: int, horizon_end: dt.datetime, r
         elif n >= math.ceil(alerted * rules.grow_factor):
             found.append(("grown", str(n), {"previous_size": alerted}))
         if rules.tips:
-            found += [("tip", t, {"tip": m}) for t, m in _tip_hits(con, run_id, cid).items()]
+            found += [("tip", t, {"tip_id": t, "tip": m}) for t, m in _tip_hits(con, run_id, cid).items()]
         found += [("operation", op.id, {"operation": m}) for op, m in _operation_hits(store, run_id, cid, rules)]
         for kind, key, extra in found:
             aid = alert_id(kind, wid, key)
