@@ -50,7 +50,8 @@ def split(posts: Path, out: Path, batch_s: float) -> int:
     out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{posts}', all_varchar = true, header = true)")
-    con.execute(f"ALTER TABLE t ADD COLUMN b BIGINT; UPDATE t SET b = CAST(floor(CAST(timestamp AS DOUBLE) / {batch_s}) AS BIGINT)")
+    con.execute("ALTER TABLE t ADD COLUMN b BIGINT")
+    con.execute(f"UPDATE t SET b = CAST(floor(CAST(timestamp AS DOUBLE) / {batch_s}) AS BIGINT)")
     cols = "message_id, user_id, username, repost_id, reply_id, message, timestamp, urls"
     bs = [b for (b,) in con.execute("SELECT DISTINCT b FROM t ORDER BY b").fetchall()]
     for i, b in enumerate(bs):

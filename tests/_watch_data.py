@@ -36,7 +36,8 @@ def day_files(out: Path, first: str, last: str, *, backlog: bool = True) -> list
                                       [first, last]).fetchall()]
     for d in days:
         files.append(out / f"{d}.csv")
-        con.execute(f"COPY (SELECT {cols} FROM t WHERE day = '{d}' ORDER BY filename, publish_date) TO '{files[-1]}' (HEADER)")
+        con.execute(f"COPY (SELECT {cols} FROM t WHERE day = '{d}' ORDER BY filename, publish_date) "
+                    f"TO '{files[-1]}' (HEADER)")
     con.close()
     return files
 

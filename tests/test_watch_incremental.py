@@ -1,8 +1,9 @@
 """Incremental detection equals a batch run over the same horizon, on real IRA data fed day by day.
 
 A 3-day horizon over the 7 days around the #KochFarms flood (26-27 Nov 2015) makes the horizon slide
-past old actions (expiry) and accounts drop below ``min_account_actions``; after two of the updates the watch run's edges, evidence, clusters and
-members are compared row for row with ``detect`` run over the same horizon (``batch_core``)."""
+past old actions (expiry) and accounts drop below ``min_account_actions``; after two of the updates
+the watch run's edges, evidence, clusters and members are compared row for row with ``detect`` run
+over the same horizon (``batch_core``)."""
 from __future__ import annotations
 
 import pytest

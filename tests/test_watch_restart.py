@@ -30,7 +30,8 @@ def _state(db):
         con = s.con
         run = state.get(con, "run_id")
         return {"alerts": [r[0] for r in con.execute("SELECT alert_id FROM watch_alerts ORDER BY seq").fetchall()],
-                "clusters": con.execute("SELECT * EXCLUDE (updated_update) FROM watch_clusters ORDER BY ALL").fetchall(),
+                "clusters": con.execute("SELECT * EXCLUDE (updated_update) FROM watch_clusters ORDER BY ALL"
+                                        ).fetchall(),
                 "members": con.execute("SELECT * FROM watch_members ORDER BY ALL").fetchall(),
                 "posts": con.execute("SELECT count(*) FROM posts").fetchall()[0][0],
                 "result": {t: run_rows(s, t, run) for t in ("edges", "clusters", "cluster_members")},

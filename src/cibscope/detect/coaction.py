@@ -66,13 +66,14 @@ def build_actions(con: duckdb.DuckDBPyConnection, params: DetectionParams, *,
     w = float(params.window_s)
     horizon = "TRUE"
     if between is not None:
-        horizon = f"ts BETWEEN TIMESTAMP '{between[0]:%Y-%m-%d %H:%M:%S.%f}' AND TIMESTAMP '{between[1]:%Y-%m-%d %H:%M:%S.%f}'"
+        start, end = (f"TIMESTAMP '{t:%Y-%m-%d %H:%M:%S.%f}'" for t in between)
+        horizon = f"ts BETWEEN {start} AND {end}"
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW _src AS
         SELECT account_key, action_type, object_key, ts, post_key FROM actions
         WHERE action_type IN ({signals}) AND {datasets} AND {horizon}
         UNION ALL
-        SELECT account_key, action_type, object_key, ts, post_key FROM _derived
+        SELECT account_key, action_type, object_key, ts, post_key FROM _derived WHERE {horizon}
     """)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _acc_map AS

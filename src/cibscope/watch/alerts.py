@@ -70,7 +70,8 @@ def load_operations(path: str | Path) -> list[Operation]:
         try:
             objs = [(str(o["signal"]), str(o["object"])) for o in e.get("objects", [])]
         except (KeyError, TypeError):
-            raise ValueError(f"{path}: operation #{i} ({e['id']}): field 'objects': each needs signal and object") from None
+            raise ValueError(f"{path}: operation #{i} ({e['id']}): field 'objects': "
+                             "each needs signal and object") from None
         ops.append(Operation(e["id"], e["name"], objs, list(e.get("accounts", [])), list(e.get("narratives", []))))
     return ops
 
@@ -187,7 +188,8 @@ def evidence(store: Store, run_id: int, cluster_id: str, max_members: int = 50, 
         FROM edge_evidence e
         JOIN cluster_members ma ON ma.run_id = e.run_id AND ma.cluster_id = ? AND ma.account_key = e.account_a
         JOIN cluster_members mb ON mb.run_id = e.run_id AND mb.cluster_id = ? AND mb.account_key = e.account_b
-        WHERE e.run_id = ? ORDER BY e.object_weight DESC, abs(e.gap_s), e.account_a, e.account_b, e.object_key LIMIT ?""",
+        WHERE e.run_id = ?
+        ORDER BY e.object_weight DESC, abs(e.gap_s), e.account_a, e.account_b, e.object_key LIMIT ?""",
                         [cluster_id, cluster_id, run_id, max_pairs]).fetchall()
     keys = ("account_a", "account_b", "signal", "object", "post_a", "post_b", "ts_a", "ts_b", "gap_s")
     return {"cluster_id": cluster_id, "run_id": run_id, "n_members": c["n_accounts"], "n_edges": c["n_edges"],

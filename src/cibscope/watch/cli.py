@@ -8,8 +8,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from ..cli import SignalsOption, _fail, _params, console, open_store, out
-from ..detect import parse_duration
+from ..detect import DEFAULT_SIGNALS, SIGNALS, parse_duration
 from ..report import TLP_LEVELS
 from ..share.markings import PURPOSES
 from . import Cycle, Rules, StdinSpool, Watcher, WatchError, load_operations
@@ -23,13 +22,15 @@ def watch(
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Input format (default: sniffed per file)."),
     dataset: str = typer.Option("watch", "--dataset", help="Dataset name of the ingested rows."),
     window: str = typer.Option("60s", "--window", help="Co-action time window."),
-    signals: str = SignalsOption,
+    signals: str = typer.Option(",".join(DEFAULT_SIGNALS), "--signals",
+                                help=f"Comma-separated signals: {', '.join(SIGNALS)}."),
     min_coactions: int = typer.Option(3, help="Minimum distinct co-acted objects per account pair."),
     min_lift: float = typer.Option(10.0, help="Flag a cluster only at this many times the expected co-actions."),
     alpha: float = typer.Option(0.01, help="False-discovery rate for edges and clusters."),
     grow: float = typer.Option(1.5, "--grow", help="Alert again when a cluster reaches this x its alerted size."),
     operations: Optional[Path] = typer.Option(None, "--operations", help="Known operations (JSON) to recognise."),
-    alert_log: Optional[Path] = typer.Option(None, "--alert-log", help="JSON-lines alert log (default: <db>.alerts.jsonl)."),
+    alert_log: Optional[Path] = typer.Option(None, "--alert-log",
+                                             help="JSON-lines alert log (default: <db>.alerts.jsonl)."),
     webhook: Optional[str] = typer.Option(None, "--webhook", help="POST each alert as JSON to this URL."),
     taxii_url: Optional[str] = typer.Option(None, "--taxii-url", help="Push alerts as STIX to this TAXII API root."),
     taxii_collection: Optional[str] = typer.Option(None, "--taxii-collection", help="Collection id on the hub."),
@@ -42,6 +43,7 @@ def watch(
     db: Path = typer.Option(Path("cibscope.duckdb"), "--db", help="DuckDB store file."),
 ) -> None:
     """Watch a folder (or stdin) for new data; update detection incrementally and raise alerts."""
+    from ..cli import _fail, _params, console, open_store, out   # here: cibscope.cli imports this module
     params = _params(window, signals, min_coactions, 2, 1000, alpha, False, False, 3, min_lift, 1.0, 42, None)
     try:
         horizon_s = parse_duration(horizon)
@@ -86,6 +88,7 @@ def watch(
 
 
 def _show(c: Cycle) -> None:
+    from ..cli import console, out
     u = c.update
     run = f"{u.run.n_actions:,} actions in horizon, {u.run.n_clusters} clusters" if u.run else "no detection"
     console.print(f"[bold]{escape(c.path)}[/bold]: +{c.posts_added:,} posts, {u.n_new_actions:,} new actions, "

@@ -93,7 +93,8 @@ def check_params(store: Store, params: DetectionParams, horizon_s: float) -> Non
         raise WatchError(f"horizon ({horizon_s:g} s) must be at least the window ({params.window_s:g} s)")
     state.ensure(store.con)
     saved = state.get(store.con, "params")
-    if saved is not None and (saved != params.model_dump(mode="json") or state.get(store.con, "horizon_s") != horizon_s):
+    same = saved == params.model_dump(mode="json") and state.get(store.con, "horizon_s") == horizon_s
+    if saved is not None and not same:
         raise WatchError("this store's watch state was built with other detection parameters or another horizon; "
                          "use the same ones, or start over with --reset")
 
@@ -131,8 +132,8 @@ def update(store: Store, params: DetectionParams, horizon_s: float, *,
     check_params(store, params, horizon_s)
     filt = action_filter(params)
     try:
-        con.execute("""CREATE OR REPLACE TEMP TABLE _w_new_posts AS
-                       SELECT post_key FROM posts p WHERE NOT EXISTS (SELECT 1 FROM watch_seen s WHERE s.post_key = p.post_key)""")
+        con.execute("""CREATE OR REPLACE TEMP TABLE _w_new_posts AS SELECT post_key FROM posts p
+                       WHERE NOT EXISTS (SELECT 1 FROM watch_seen s WHERE s.post_key = p.post_key)""")
         n_posts = one(con, "SELECT count(*) FROM _w_new_posts")[0]
         update_no = state.get(con, "updates", 0)
         if n_posts == 0:
@@ -142,7 +143,8 @@ def update(store: Store, params: DetectionParams, horizon_s: float, *,
                         SEMI JOIN _w_new_posts n ON n.post_key = a.post_key WHERE {filt}""")
         n_new, new_end = one(con, "SELECT count(*), max(ts) FROM _w_new")
         old = state.get(con, "horizon")
-        old_start, old_end = (dt.datetime.fromisoformat(old[0]), dt.datetime.fromisoformat(old[1])) if old else (None, None)
+        old_start, old_end = (dt.datetime.fromisoformat(old[0]), dt.datetime.fromisoformat(old[1])) if old \
+            else (None, None)
         end = max(x for x in (old_end, new_end) if x is not None) if (old_end or new_end) else None
         run = None
         touched = reused = 0
@@ -177,7 +179,8 @@ def update(store: Store, params: DetectionParams, horizon_s: float, *,
         con.execute("BEGIN TRANSACTION")
         try:
             if run is not None:
-                con.execute("DELETE FROM watch_pair_obj w USING _w_touched t WHERE w.signal = t.signal AND w.object = t.object")
+                con.execute("DELETE FROM watch_pair_obj w USING _w_touched t "
+                            "WHERE w.signal = t.signal AND w.object = t.object")
                 con.execute("INSERT INTO watch_pair_obj SELECT * FROM _w_fresh")
                 con.execute("DELETE FROM watch_acc")
                 con.execute("INSERT INTO watch_acc SELECT account_key FROM _w_acc_now")
