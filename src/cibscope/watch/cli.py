@@ -38,7 +38,7 @@ def watch(
     purpose: Optional[str] = typer.Option(None, "--purpose", help=f"Purpose of pushed alerts: {', '.join(PURPOSES)}."),
     token: Optional[str] = typer.Option(None, "--token", envvar="CIBSCOPE_TOKEN", help="Hub API token."),
     poll: float = typer.Option(2.0, "--poll", help="Seconds between polls of the folder."),
-    once: bool = typer.Option(False, "--once", help="Process what is there now, then exit."),
+    once: bool = typer.Option(False, "--once", help="Process what is there now, then exit (stdin: exit at its end)."),
     reset: bool = typer.Option(False, "--reset", help="Forget the watch state (not the data) and start over."),
     db: Path = typer.Option(Path("cibscope.duckdb"), "--db", help="DuckDB store file."),
 ) -> None:
@@ -78,7 +78,7 @@ def watch(
         console.print(f"watching {escape(str(folder))} (horizon {horizon_s:g} s); alerts to "
                       + ", ".join(s.column.removeprefix('sent_') for s in sinks))
         try:
-            n = watcher.run(folder, poll_s=poll, once=once, on_cycle=_show, until=until)
+            n = watcher.run(folder, poll_s=poll, once=once and until is None, on_cycle=_show, until=until)
         except WatchError as exc:
             _fail(str(exc))
         except KeyboardInterrupt:
