@@ -44,3 +44,44 @@ def test_bad_options_are_refused_with_a_clear_message(tmp_path):
     assert code == 2 and "--taxii-url needs --taxii-collection and --purpose" in msg
     code, msg = _run(tmp_path, "--db", db, "--signals", "text_near", "--once")
     assert code == 2 and "signals ['text_near'] are derived" in msg
+
+
+def test_a_failed_output_keeps_its_alerts_and_delivers_them_later(tmp_path):
+    import json
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cibscope.watch import LogSink, WebhookSink
+    from cibscope.watch.sinks import deliver
+
+    got = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    with socket.socket() as sock:                       # a free port, nothing listening yet
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with Store(tmp_path / "s.duckdb") as s:
+        state.ensure(s.con)
+        for i in (1, 2):
+            s.con.execute("INSERT INTO watch_alerts (alert_id, seq, raised_at, kind, wid, payload) "
+                          "VALUES (?, ?, now(), 'new', 'W1', ?)", [f"A{i}", i, json.dumps({"alert_id": f"A{i}"})])
+        sinks = [LogSink(tmp_path / "a.jsonl"), WebhookSink(f"http://127.0.0.1:{port}/", timeout_s=2)]
+        first = deliver(s, sinks)
+        assert first["sent"] == ["sent_log:A1", "sent_log:A2"] and first["failed"][0].startswith("sent_webhook:A1")
+        http = ThreadingHTTPServer(("127.0.0.1", port), Hook)
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        try:
+            assert deliver(s, sinks)["sent"] == ["sent_webhook:A1", "sent_webhook:A2"]
+        finally:
+            http.shutdown()
+        assert [a["alert_id"] for a in got] == ["A1", "A2"] and deliver(s, sinks) == {"sent": [], "failed": []}
+    assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 2
