@@ -152,7 +152,7 @@ def update(store: Store, params: DetectionParams, horizon_s: float, *,
         if end is not None and new_end is not None:
             start = end - dt.timedelta(seconds=horizon_s)
             horizon = (start, end)
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE _w_touched AS
+            con.execute("""CREATE OR REPLACE TEMP TABLE _w_touched AS
                             SELECT signal, object FROM _w_new WHERE ts BETWEEN ? AND ?""", [start, end])
             if old_start is not None and start > old_start:
                 con.execute(f"""INSERT INTO _w_touched SELECT action_type, object_key FROM actions
