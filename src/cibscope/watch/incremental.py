@@ -39,7 +39,7 @@ from . import state
 
 #: Signals derived at detection time depend on all texts or reposts of the horizon, not on one object:
 #: they cannot be updated object by object.
-UNSUPPORTED_SIGNALS = ("text_near", "fast_repost")
+UNSUPPORTED_SIGNALS = ("text_near", "fast_repost", "burst")
 
 #: TEMP tables of one update (dropped when it ends).
 _TEMP = ("_w_new_posts", "_w_new", "_w_touched", "_w_touched_oid", "_w_acc_now", "_w_fresh", "_w_pairs_new")
