@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
@@ -88,7 +87,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     try:
         say(STEPS[0])
         if embedded:
-            engine = Engine(ibis.duckdb.from_connection(con))
+            engine = Engine.duckdb(con)
             where = "TRUE"
             if params.datasets:
                 where = "dataset IN (" + ", ".join("'" + d.replace("'", "''") + "'" for d in params.datasets) + ")"
@@ -148,7 +147,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     finally:
         if engine is not None:
             engine.release()
-        for t in ("_act", "_acc_map", "_obj_map", "_post_map", "_obj", "_acc_sig", "_pair_obj", "_pair_obj_ev",
+        for t in ("_raw", "_act", "_acc_map", "_obj_map", "_post_map", "_obj", "_acc_sig", "_pair_obj", "_pair_obj_ev",
                   "_kappa", "_edges_in", "_members_in", "_derived"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
     return RunResult(run_id, n_actions, n_accounts, n_candidates, edges.num_rows, n_clusters,

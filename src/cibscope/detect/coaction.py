@@ -9,7 +9,6 @@ Derived signals are not computed here (``detect()`` does that).
 from __future__ import annotations
 
 import duckdb
-import ibis
 
 from . import core
 from .core import WEIGHT_SCALE
@@ -17,7 +16,7 @@ from .params import DetectionParams
 
 
 def _engine(con: duckdb.DuckDBPyConnection) -> core.Engine:
-    return core.Engine(ibis.duckdb.from_connection(con))
+    return core.Engine.duckdb(con)
 
 
 def _core(con: duckdb.DuckDBPyConnection, params: DetectionParams, *names: str) -> core.Core:
@@ -32,21 +31,28 @@ def build_actions(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> in
     """Create ``_acc_map``, ``_obj_map``, ``_post_map`` and ``_act`` from ``actions``; returns the action count."""
     e = _engine(con)
     c = core.build_actions(e, core.select_actions(e.backend.table("actions"), params), params)
-    return e.count(c.act)
+    n = e.count(c.act)
+    e.release()
+    con.execute("DROP TABLE IF EXISTS _raw")
+    return n
 
 
 def object_stats(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> None:
     """Create ``_obj``, ``_acc_sig`` and ``_kappa(signal, kappa)`` (after :func:`build_actions`)."""
     c = _core(con, params)
     core.object_stats(c)
+    c.engine.release()
     con.execute("CREATE OR REPLACE TEMP TABLE _kappa (signal VARCHAR, kappa DOUBLE)")
-    con.executemany("INSERT INTO _kappa VALUES (?, ?)", list(c.kappa.items()))
+    if c.kappa:
+        con.executemany("INSERT INTO _kappa VALUES (?, ?)", list(c.kappa.items()))
 
 
 def coaction_pairs(con: duckdb.DuckDBPyConnection, params: DetectionParams) -> int:
     """Create ``_pair_obj`` (after :func:`object_stats`); returns its row count."""
     c = _core(con, params, "_obj", "_acc_sig")
-    return c.engine.count(core.coaction_pairs(c))
+    n = c.engine.count(core.coaction_pairs(c))
+    c.engine.release()
+    return n
 
 
 __all__ = ["WEIGHT_SCALE", "build_actions", "coaction_pairs", "object_stats"]

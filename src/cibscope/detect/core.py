@@ -3,7 +3,7 @@
 Every heavy step of detection - action selection and integer keys, object statistics,
 windowed co-action pairs, popularity weights, pair aggregation and the null expectation
 of each pair - is written here once against Ibis (ibis-framework 12) and compiled by Ibis
-to DuckDB SQL or Spark SQL. Only joins, GROUP BY, window functions and ``min_by``/``arg_min``
+to DuckDB SQL or Spark SQL. Only joins, GROUP BY, window functions and ``min`` of structs
 are used; floating-point sums that could depend on the order of a parallel aggregation are
 done in fixed point (integers), so both engines give bit-identical results.
 
@@ -71,6 +71,20 @@ class Engine:
         self.backend = backend
         self.name = backend.name
         self._kept: list[ir.Table] = []
+        self._restore: list[str] = []
+
+    @classmethod
+    def duckdb(cls, con: Any) -> "Engine":
+        """The embedded engine on an open DuckDB connection (the store's).
+
+        Ibis sets ``TimeZone`` and ``python_enable_replacements`` on the connection it wraps;
+        :meth:`release` puts back the values the connection had.
+        """
+        saved = con.execute("SELECT current_setting('TimeZone'), "
+                            "current_setting('python_enable_replacements')").fetchall()[0]
+        engine = cls(ibis.duckdb.from_connection(con))
+        engine._restore = [f"SET TimeZone = '{saved[0]}'", f"SET python_enable_replacements = {bool(saved[1])}"]
+        return engine
 
     def keep(self, name: str, expr: ir.Table) -> ir.Table:
         """Compute ``expr`` once and return a table expression reading the result."""
@@ -80,14 +94,24 @@ class Engine:
         self._kept.append(t)
         return t
 
+    def upload(self, name: str, table: pa.Table) -> ir.Table:
+        """Put a small Arrow table on the engine (a TEMP table / temporary view)."""
+        if self.name == "duckdb":
+            return self.backend.create_table(name, table, temp=True, overwrite=True)
+        session = self.backend._session
+        session.createDataFrame(table.to_pandas()).createOrReplaceTempView(name)
+        return self.backend.table(name)
+
     def count(self, t: ir.Table) -> int:
         return int(t.count().to_pyarrow().as_py())
 
     def release(self) -> None:
-        """Free what :meth:`keep` cached (Spark); DuckDB temp tables are dropped by the caller."""
+        """Free what :meth:`keep` cached (Spark), restore DuckDB settings; temp tables are dropped by the caller."""
         for t in self._kept:
             t.release()
         self._kept.clear()
+        for statement in self._restore:
+            self.backend.con.execute(statement)
 
 
 @dataclass
@@ -136,7 +160,8 @@ def build_actions(engine: Engine, src: ir.Table, params: DetectionParams) -> Cor
         account_key=per_acc.account_key))
     raw = src.join(acc_map, "account_key").select(
         "acc", signal=src.action_type, object=src.object_key, post_key=src.post_key,
-        t=src.ts.delta(_EPOCH, unit="microsecond").cast("float64") / 1e6)
+        t=src.ts.delta(_EPOCH, unit="microsecond").cast("float64") / 1_000_000)
+    raw = engine.keep("_raw", raw)  # read three times below: compute the join once
     objs = raw.select("signal", "object").distinct()
     obj_map = engine.keep("_obj_map", objs.select(
         oid=(ibis.row_number().over(order_by=[objs.signal, objs.object]) + 1).cast("int32"),
@@ -169,12 +194,14 @@ def object_stats(core: Core) -> None:
     ahead = x.select("oid", ahead=x.oid.count().over(win) - 1)
     in_win = ahead.group_by("oid").aggregate(pairs_in_window=ahead.ahead.sum())
     o = eligible.join(in_win, "oid").join(n_acc, "signal")
-    weight = (o.n_s.cast("float64") / o.k_o).ln() + 1e-3 if p.discount else ibis.literal(1.0)
+    # explicit doubles: a bare 2.0 or 1e-3 is a DECIMAL literal in Spark SQL (and in DuckDB)
+    weight = ((o.n_s.cast("float64") / o.k_o).ln() + ibis.literal(1e-3, type="float64") if p.discount
+              else ibis.literal(1, type="float64"))
     o = o.filter(o.pairs_in_window > 0).select(
         "signal", "oid", "k_o", "n_o",
         w_fixed=(weight * WEIGHT_SCALE).round().cast("int64"),
         pairs_in_window=o.pairs_in_window,
-        p_o=o.pairs_in_window * 2.0 / (o.n_o * (o.n_o - 1.0)))
+        p_o=o.pairs_in_window.cast("float64") * 2 / (o.n_o.cast("float64") * (o.n_o.cast("float64") - 1)))
     core.obj = core.engine.keep("_obj", o)
     a = act.semi_join(core.obj, "oid")
     core.acc_sig = core.engine.keep("_acc_sig", a.group_by(["acc", "signal"]).aggregate(k=a.oid.nunique()))
@@ -189,7 +216,8 @@ def kappa(core: Core) -> dict[str, float]:
     """
     o, ks = core.obj, core.acc_sig
     m = ks.group_by("signal").aggregate(m_s=ks.k.sum())
-    term = (o.k_o * (o.k_o - 1.0) * o.p_o * KAPPA_SCALE).round().cast("decimal(38, 0)")
+    k_o = o.k_o.cast("float64")
+    term = (k_o * (k_o - 1) * o.p_o * KAPPA_SCALE).round().cast("decimal(38, 0)")
     s = o.mutate(term=term).group_by("signal").aggregate(num=ibis._.term.sum()).join(m, "signal")
     out = {}
     for r in s.to_pyarrow().to_pylist():
@@ -215,11 +243,11 @@ def coaction_pairs(core: Core) -> ir.Table:
         pid_a=ibis.ifelse(first, raw.pid_x, raw.pid_y), pid_b=ibis.ifelse(first, raw.pid_y, raw.pid_x),
         t_a=ibis.ifelse(first, raw.t_x, raw.t_y), t_b=ibis.ifelse(first, raw.t_y, raw.t_x))
     # the closest post pair; ties broken by post ids so the result is deterministic
-    key = ibis.struct({"d": (oriented.t_b - oriented.t_a).abs(), "pa": oriented.pid_a, "pb": oriented.pid_b})
-    payload = ibis.struct({"pid_a": oriented.pid_a, "pid_b": oriented.pid_b,
-                           "t_a": oriented.t_a, "t_b": oriented.t_b})
+    # (min of a struct compares field by field: a plain aggregate on both engines, faster than arg_min)
+    closest = ibis.struct({"d": (oriented.t_b - oriented.t_a).abs(), "pid_a": oriented.pid_a,
+                           "pid_b": oriented.pid_b, "t_a": oriented.t_a, "t_b": oriented.t_b})
     g = oriented.group_by(["acc_a", "acc_b", "oid"]).aggregate(n_post_pairs=oriented.count(),
-                                                               closest=payload.argmin(key))
+                                                               closest=closest.min())
     g = g.join(core.obj.select("oid", "signal"), "oid")
     c = g.closest
     core.pair_obj = core.engine.keep("_pair_obj", g.select(
@@ -256,8 +284,8 @@ def pair_table(core: Core) -> pa.Table:
                                            for i, s in enumerate(sigs)})
     a = wide.rename(**{f"ka_{i}": f"k_{i}" for i in range(len(sigs))}, acc_a="acc")
     b = wide.rename(**{f"kb_{i}": f"k_{i}" for i in range(len(sigs))}, acc_b="acc")
-    kap = ibis.memtable(pa.table({f"kappa_{i}": pa.array([core.kappa[s]], pa.float64())
-                                  for i, s in enumerate(sigs)}))
+    kap = core.engine.upload("_kappa_row", pa.table({f"kappa_{i}": pa.array([core.kappa[s]], pa.float64())
+                                                     for i, s in enumerate(sigs)}))
     e = pairs.join(a, "acc_a").join(b, "acc_b").cross_join(kap)
     expected = (e.ka_0 * e.kb_0) * e.kappa_0
     for i in range(1, len(sigs)):
@@ -273,9 +301,8 @@ def evidence_rows(core: Core, accounts: pa.Array) -> dict[str, pa.Table]:
     rows it refers to, the ``_acc_map`` and ``_acc_sig`` rows of the accounts. Used by engines
     whose tables do not live in the store (Spark): a small part of the run's data.
     """
-    ids = ibis.memtable(pa.table({"acc": pa.array(accounts, pa.int32())}))
-    po = core.pair_obj.semi_join(ids, core.pair_obj.acc_a == ids.acc).semi_join(
-        ids, core.pair_obj.acc_b == ids.acc)
+    ids = core.engine.upload("_ev_acc", pa.table({"acc": pa.array(accounts, pa.int32())}))
+    po = core.pair_obj.semi_join(ids.rename(acc_a="acc"), "acc_a").semi_join(ids.rename(acc_b="acc"), "acc_b")
     po = core.engine.keep("_pair_obj_ev", po)
     oids = po.select("oid").distinct()
     pids = po.select(pid="pid_a").union(po.select(pid="pid_b")).distinct()
