@@ -75,15 +75,21 @@ def assert_same_run(embedded, a, distributed, b):
         assert b[table] == a[table], table  # exact: floats bit-identical, summaries and ranks equal
 
 
+def ira_slice(dest: Path) -> Path:
+    """The shipped IRA sample without its two largest letter folders (A, C): ~2 MB of real tweets."""
+    shutil.copytree(IRA_SAMPLE, dest, ignore=lambda d, names: [n for n in names if n in ("A", "C")])
+    return dest
+
+
 def test_spark_equals_duckdb_on_real_ira_sample(tmp_path, spark):
     store = Store(tmp_path / "ira.duckdb")
     try:
-        ingest(store, IRA_SAMPLE, fmt="ira-csv")
+        ingest(store, ira_slice(tmp_path / "ira"), fmt="ira-csv")
         runs = both_engines(store, tmp_path, spark, DetectionParams(window_s=3600, min_coactions=2))
     finally:
         store.close()
-    embedded, a = runs[0], runs[1]
-    assert embedded.n_edges > 100 and embedded.n_clusters >= 2  # a real network, not an empty one
+    embedded = runs[0]
+    assert embedded.n_edges > 20 and embedded.n_clusters >= 1  # a real network, not an empty one
     assert_same_run(*runs)
 
 
@@ -91,7 +97,7 @@ def test_spark_equals_duckdb_on_real_ira_sample(tmp_path, spark):
 def test_spark_equals_duckdb_on_planted_groups(tmp_path, spark):
     if not GEN.exists():
         pytest.skip(f"{GEN} is absent")
-    subprocess.run([sys.executable, str(GEN), "--posts", "30000", "--out", str(tmp_path / "gen")], check=True,
+    subprocess.run([sys.executable, str(GEN), "--posts", "20000", "--out", str(tmp_path / "gen")], check=True,
                    capture_output=True)
     store = Store(tmp_path / "gen.duckdb")
     try:

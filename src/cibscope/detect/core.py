@@ -55,6 +55,8 @@ WEIGHT_SCALE = 1_000_000
 #: Fixed-point scale for kappa's per-object terms (exact integer sum, order-independent).
 KAPPA_SCALE = 10**9
 _EPOCH = ibis.timestamp("1970-01-01 00:00:00")
+#: Spark SQL types of the small tables :meth:`Engine.upload` sends (explicit: an empty table has none to infer).
+_SPARK_TYPES = {"int32": "int", "int64": "bigint", "double": "double", "string": "string"}
 
 
 class Engine:
@@ -99,7 +101,8 @@ class Engine:
         if self.name == "duckdb":
             return self.backend.create_table(name, table, temp=True, overwrite=True)
         session = self.backend._session
-        session.createDataFrame(table.to_pandas()).createOrReplaceTempView(name)
+        ddl = ", ".join(f"{f.name} {_SPARK_TYPES[str(f.type)]}" for f in table.schema)
+        session.createDataFrame(table.to_pandas(), schema=ddl).createOrReplaceTempView(name)
         return self.backend.table(name)
 
     def count(self, t: ir.Table) -> int:
