@@ -122,3 +122,29 @@ def test_spark_engine_refuses_derived_signals_and_missing_input(tmp_path, spark)
             detect_parquet(store, tmp_path / "pq", DetectionParams(signals=["repost", "text_near"]), session=spark)
     finally:
         store.close()
+
+
+def test_cli_engine_spark_saves_the_run_and_writes_outputs(tmp_path, spark):
+    from typer.testing import CliRunner
+
+    from cibscope.cli import app
+
+    store = Store(tmp_path / "src.duckdb")
+    try:
+        ingest(store, ira_slice(tmp_path / "ira"), fmt="ira-csv")
+        store.export_parquet(tmp_path / "pq")
+    finally:
+        store.close()
+    runner = CliRunner()
+    res = runner.invoke(app, ["detect", "--engine", "spark", "--input", str(tmp_path / "pq"), "--window", "1h",
+                              "--min-coactions", "2", "--db", str(tmp_path / "runs.duckdb"),
+                              "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    out = Store(tmp_path / "runs.duckdb")
+    try:
+        assert out.con.execute("SELECT count(*) FROM edges").fetchone()[0] > 20
+    finally:
+        out.close()
+    assert (tmp_path / "out" / "report.html").exists()
+    bad = runner.invoke(app, ["detect", "--engine", "spark", "--db", str(tmp_path / "x.duckdb")])
+    assert bad.exit_code != 0 and "--input" in bad.output
