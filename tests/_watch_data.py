@@ -55,7 +55,7 @@ def assert_equals_batch(store, params, run_id: int):
     """Run ``detect`` over the watch's current horizon and assert its result tables equal run ``run_id``'s."""
     h = state.get(store.con, "horizon")
     horizon = (dt.datetime.fromisoformat(h[0]), dt.datetime.fromisoformat(h[1]))
-    batch = detect(store, params, core=partial(batch_core, between=horizon))
+    batch = detect(store, params, builder=partial(batch_core, between=horizon))
     for t in RESULT_TABLES:
         assert run_rows(store, t, run_id) == run_rows(store, t, batch.run_id), t
     return batch

@@ -6,7 +6,7 @@ Rich progress bars on standard error; results go to standard output.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import duckdb
 import typer
@@ -163,7 +163,7 @@ def _params(window: str, signals: str, min_coactions: int, min_account_actions: 
         raise  # unreachable
 
 
-def _run_detection(store: Store, params: DetectionParams) -> int:
+def _run_detection(store: Store, params: DetectionParams, run: Optional[Callable] = None) -> int:
     with progress_bar() as bar:
         task = bar.add_task("detect", total=len(STEPS))
         state = {"first": True}
@@ -174,7 +174,7 @@ def _run_detection(store: Store, params: DetectionParams) -> int:
             state["first"] = False
             bar.update(task, description=f"detect: {name}")
 
-        result = detect_run(store, params, progress=step)
+        result = (run or detect_run)(store, params, progress=step)
         bar.update(task, completed=len(STEPS), description="detect: done")
     out.print(f"run {result.run_id}: {result.n_actions:,} actions of {result.n_accounts:,} accounts -> "
               f"{result.n_candidate_pairs:,} candidate pairs, {result.n_edges:,} significant edges, "
@@ -218,12 +218,25 @@ def detect(
     dataset: Optional[list[str]] = typer.Option(None, "--dataset", help="Restrict to these datasets."),
     tlp: str = typer.Option("amber", help=f"TLP 2.0 marking of bundle.json: {', '.join(TLP_LEVELS)}."),
     top: int = typer.Option(50, help="Clusters drawn in full in report.html."),
+    engine: str = typer.Option("duckdb", "--engine", help="Where the co-action core runs: duckdb (embedded, "
+                               "reads the store) or spark (reads --input Parquet; docs/scale.md)."),
+    master: Optional[str] = typer.Option(None, "--master", help="Spark master URL (overrides the Spark "
+                                         "configuration's; settings come from spark-defaults and the environment)."),
+    input_uri: Optional[str] = typer.Option(None, "--input", help="With --engine spark: folder or URI holding "
+                                            "the `cibscope export` Parquet tables (actions.parquet)."),
     db: Path = DbOption,
 ) -> None:
     """Detect coordinated account networks, save the run in the store and write its outputs."""
     params = _params(window, signals, min_coactions, min_account_actions, max_object_accounts, alpha,
                      no_significance, no_discount, min_cluster_size, min_lift, resolution, seed, dataset,
                      near_dup_threshold, near_dup_num_perm, fast_repost, burst_gap, burst_min_posts)
+    if engine not in ("duckdb", "spark"):
+        _fail(f"--engine must be duckdb or spark, not {engine!r}")
+    if engine == "spark":
+        _detect_spark(params, master, input_uri, db, out_dir, tlp, top)
+        return
+    if master or input_uri:
+        _fail("--master and --input apply to --engine spark only")
     with open_store(db) as store:
         if store.con.execute("SELECT count(*) FROM actions").fetchall()[0][0] == 0:
             _fail(f"{db}: the store holds no actions; run `cibscope ingest` first")
@@ -233,6 +246,25 @@ def detect(
             if unknown:
                 _fail(f"{db}: no dataset named {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         run_id = _run_detection(store, params)
+        _write(store, run_id, out_dir, tlp, top)
+
+
+def _detect_spark(params: DetectionParams, master: Optional[str], input_uri: Optional[str], db: Path,
+                  out_dir: Path, tlp: str, top: int) -> None:
+    from .detect.spark import detect_parquet, spark_session
+
+    if not input_uri:
+        _fail("--engine spark needs --input (a folder or URI written by `cibscope export`)")
+    try:
+        session = spark_session(master)
+    except RuntimeError as exc:
+        _fail(str(exc))
+    with open_store(db) as store:
+        try:
+            run_id = _run_detection(store, params, lambda s, p, progress: detect_parquet(
+                s, input_uri, p, session=session, progress=progress))
+        except (FileNotFoundError, ValueError) as exc:
+            _fail(str(exc))
         _write(store, run_id, out_dir, tlp, top)
 
 

@@ -10,15 +10,17 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
 from ..store.db import Store
 from .cluster import leiden_clusters
-from .coaction import WEIGHT_SCALE, build_actions, coaction_pairs, object_stats
+from .core import (WEIGHT_SCALE, Core, Engine, build_actions, coaction_pairs, evidence_rows, object_stats,
+                   pair_table, select_actions)
+from .derived import DERIVED_SIGNALS, derived_actions
 from .params import DEFAULT_SIGNALS, SIGNALS, DetectionParams, parse_duration
-from .significance import (MAX_SCORE, benjamini_hochberg, expected_pairs_sql, kappa_sql,
-                           poisson_pvalues, poisson_scores)
+from .significance import MAX_SCORE, benjamini_hochberg, poisson_pvalues, poisson_scores
 
 STEPS = ("select actions", "object statistics", "co-action pairs", "significance", "clustering", "save run")
 
@@ -36,39 +38,48 @@ class RunResult:
     seconds: float
 
 
-class Core(Protocol):
-    """The co-action core of a run: builds ``_act``, the key maps, ``_obj``, ``_acc_sig`` and ``_pair_obj``
-    (see :mod:`cibscope.detect.coaction`) on ``con`` and returns the number of actions used."""
+class CoreBuilder(Protocol):
+    """Builds a run's co-action tables (:class:`~cibscope.detect.core.Core`: ``_acc_map``, ``_obj_map``,
+    ``_post_map``, ``_act``, ``_obj``, ``_acc_sig``, ``_pair_obj`` and kappa) on ``engine`` from the
+    canonical ``actions`` and the derived-signal rows ``extra`` (or None), calling ``say`` with
+    :data:`STEPS` 0-2 as it goes."""
 
-    def __call__(self, con, params: DetectionParams, say: Callable[[str], None]) -> int: ...
+    def __call__(self, engine: Engine, actions: "ir.Table", extra: "ir.Table | None", params: DetectionParams,
+                 say: Callable[[str], None]) -> Core: ...
 
 
-def batch_core(con, params: DetectionParams, say: Callable[[str], None], *,
-               between: tuple[dt.datetime, dt.datetime] | None = None) -> int:
-    """The default :class:`Core`: every action of the store (or of the horizon ``between``, naive UTC,
-    inclusive), all objects."""
+def batch_core(engine: Engine, actions: "ir.Table", extra: "ir.Table | None", params: DetectionParams,
+               say: Callable[[str], None], *, between: tuple[dt.datetime, dt.datetime] | None = None) -> Core:
+    """The default :class:`CoreBuilder`: every action (or those of the horizon ``between``, naive UTC,
+    inclusive), every object."""
     say(STEPS[0])
-    n_actions = build_actions(con, params, between=between)
+    core = build_actions(engine, select_actions(actions, params, extra, between=between), params)
     say(STEPS[1])
-    object_stats(con, params)
+    object_stats(core)
     say(STEPS[2])
-    coaction_pairs(con, params)
-    return n_actions
+    coaction_pairs(core)
+    return core
 
 
 def detect(store: Store, params: DetectionParams | None = None, *,
-           progress: Callable[[str], None] | None = None, core: Core = batch_core) -> RunResult:
-    """Run coordination detection over the store and persist it as a new run.
+           progress: Callable[[str], None] | None = None, engine: Engine | None = None,
+           actions: "ir.Table | None" = None, builder: CoreBuilder = batch_core) -> RunResult:
+    """Run coordination detection and persist it in ``store`` as a new run.
 
     Parameters
     ----------
     store : Store
-        Holds ``actions`` (see docs/data-model.md).
+        Holds ``actions`` (see docs/data-model.md) for the embedded engine; receives the run.
     params : DetectionParams, optional
         Defaults documented in docs/detection.md.
     progress : callable, optional
         Called with the name of each step (:data:`STEPS`) as it starts.
-    core : Core, optional
+    engine : Engine, optional
+        Where the co-action core runs (``detect/core.py``). Default: DuckDB on the store's own
+        connection. For Spark see :func:`cibscope.detect.spark.detect_parquet`.
+    actions : ibis Table, optional
+        The canonical ``actions`` table on ``engine`` (required with a non-default engine).
+    builder : CoreBuilder, optional
         Builds the co-action tables (default :func:`batch_core`); ``cibscope watch`` passes an
         incremental one (:mod:`cibscope.watch.incremental`). Significance, clustering and saving
         are the same for every core.
@@ -79,90 +90,128 @@ def detect(store: Store, params: DetectionParams | None = None, *,
         ``run_id`` keys the rows written to ``runs``, ``edges``, ``edge_evidence``,
         ``clusters`` and ``cluster_members``.
 
+    Raises
+    ------
+    ValueError
+        A derived signal (``text_near``, ``fast_repost``) was asked of a non-embedded engine.
+
     Notes
     -----
     Time is dominated by the windowed self-join: O(sum over objects of the
     action pairs less than 2W apart), bounded by ``max_object_accounts``; memory
-    by the ``_pair_obj`` table (one row per co-acting pair and object). Leiden
-    runs on the significant edges only.
+    by the ``_pair_obj`` table (one row per co-acting pair and object). Significance
+    (numpy) and Leiden run in-process on the candidate pairs only.
     """
     params = params or DetectionParams()
     con = store.con
     say = progress or (lambda step: None)
     started = time.perf_counter()
-
-    n_actions = core(con, params, say)
-    n_accounts = con.execute("SELECT count(*) FROM _acc_map").fetchall()[0][0]
-    con.execute(kappa_sql())
-
-    say(STEPS[3])
-    signal_list = "[" + ", ".join(f"'{x}'" for x in SIGNALS) + "]"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _pairs AS
-        SELECT acc_a, acc_b, n_coactions, n_post_pairs, weight_fixed / {WEIGHT_SCALE}.0 AS weight,
-               list_filter({signal_list}, lambda x, i: (signal_mask >> (i - 1)) & 1 = 1) AS signals,
-               a_first, b_first, median_gap_s, first_seen, last_seen
-        FROM (
-            SELECT p.acc_a, p.acc_b, count(*) AS n_coactions, sum(p.n_post_pairs) AS n_post_pairs,
-                   sum(o.w_fixed) AS weight_fixed,
-                   bit_or(1 << (list_position({signal_list}, p.signal) - 1)) AS signal_mask,
-                   count(*) FILTER (WHERE p.gap_s > 0) AS a_first, count(*) FILTER (WHERE p.gap_s < 0) AS b_first,
-                   median(abs(p.gap_s)) AS median_gap_s,
-                   to_timestamp(min(least(p.t_a, p.t_b)))::TIMESTAMP AS first_seen,
-                   to_timestamp(max(greatest(p.t_a, p.t_b)))::TIMESTAMP AS last_seen
-            FROM _pair_obj p JOIN _obj o USING (oid)
-            GROUP BY p.acc_a, p.acc_b
-            HAVING count(*) >= {int(params.min_coactions)}
-        )
-    """)
-    pairs = con.sql(f"""
-        SELECT p.*, e.expected FROM _pairs p JOIN ({expected_pairs_sql('_pairs')}) e USING (acc_a, acc_b)
-        ORDER BY acc_a, acc_b
-    """).to_arrow_table()
-    n_candidates = pairs.num_rows
-    observed = pairs.column("n_coactions").to_numpy()
-    expected = pairs.column("expected").to_numpy()
-    p_values = poisson_pvalues(observed, expected)
-    q_values = benjamini_hochberg(p_values)
-    keep = q_values <= params.alpha if params.significance else np.ones(n_candidates, dtype=bool)
-    edges = pairs.append_column("p_value", pa.array(p_values)).append_column("q_value", pa.array(q_values))
-    edges = edges.filter(pa.array(keep))
-
-    say(STEPS[4])
-    keys = np.array([""] + [r[0] for r in con.execute("SELECT account_key FROM _acc_map ORDER BY acc").fetchall()],
-                    dtype=object)
-    clusters = leiden_clusters(edges.column("acc_a").to_numpy(), edges.column("acc_b").to_numpy(),
-                               edges.column("weight").to_numpy(), keys=keys, resolution=params.resolution,
-                               seed=params.seed, min_size=params.min_cluster_size)
-
-    say(STEPS[5])
-    run_id = con.execute("SELECT nextval('run_seq')").fetchall()[0][0]
-    con.execute("BEGIN TRANSACTION")
+    embedded = engine is None
+    derived = sorted(set(params.signals) & set(DERIVED_SIGNALS))
+    if not embedded and derived:
+        raise ValueError(f"signals {derived} are derived in the embedded engine only (numpy MinHash, "
+                         f"posts table); run them with the default engine (docs/scale.md)")
     try:
-        _save_edges(con, run_id, edges)
-        n_clusters = _save_clusters(con, run_id, clusters, params)
-        seconds = time.perf_counter() - started
-        con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), params.model_dump_json(),
-             params.datasets, n_actions, n_accounts, edges.num_rows, n_clusters, seconds],
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        if embedded:
+            engine = Engine.duckdb(con)
+            where = "TRUE"
+            if params.datasets:
+                where = "dataset IN (" + ", ".join("'" + d.replace("'", "''") + "'" for d in params.datasets) + ")"
+            extra = engine.backend.table("_derived") if derived_actions(con, params, where) else None
+            actions = engine.backend.table("actions")
+        elif actions is None:
+            raise ValueError("a non-default engine needs the actions table")
+        else:
+            extra = None
+        core = builder(engine, actions, extra, params, say)
+        n_actions = engine.count(core.act)
+        n_accounts = engine.count(core.acc_map)
+
+        say(STEPS[3])
+        pairs = pair_table(core)
+        n_candidates = pairs.num_rows
+        observed = pairs.column("n_coactions").to_numpy()
+        p_values = poisson_pvalues(observed, pairs.column("expected").to_numpy())
+        q_values = benjamini_hochberg(p_values)
+        keep = q_values <= params.alpha if params.significance else np.ones(n_candidates, dtype=bool)
+        edges = _edge_table(pairs, params.signals, p_values, q_values).filter(pa.array(keep))
+
+        say(STEPS[4])
+        accs = np.unique(np.concatenate([edges.column("acc_a").to_numpy(), edges.column("acc_b").to_numpy()]))
+        if not embedded:  # bring the evidence rows of the edges' accounts into the store
+            for name, table in evidence_rows(core, pa.array(accs)).items():
+                _temp_from_arrow(con, name, table)
+        acc_map = con.sql("SELECT acc, account_key FROM _acc_map ORDER BY acc").to_arrow_table()
+        keys = np.full(int(acc_map.column("acc").to_numpy().max(initial=0)) + 1, "", dtype=object)
+        keys[acc_map.column("acc").to_numpy()] = acc_map.column("account_key").to_numpy(zero_copy_only=False)
+        clusters = leiden_clusters(edges.column("acc_a").to_numpy(), edges.column("acc_b").to_numpy(),
+                                   edges.column("weight").to_numpy(), keys=keys, resolution=params.resolution,
+                                   seed=params.seed, min_size=params.min_cluster_size)
+
+        say(STEPS[5])
+        _temp_from_arrow(con, "_kappa", pa.table({"signal": pa.array(list(core.kappa), pa.string()),
+                                                  "kappa": pa.array(list(core.kappa.values()), pa.float64())}))
+        run_id = con.execute("SELECT nextval('run_seq')").fetchall()[0][0]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            _save_edges(con, run_id, edges)
+            n_clusters = _save_clusters(con, run_id, clusters, params)
+            seconds = time.perf_counter() - started
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), params.model_dump_json(),
+                 params.datasets, n_actions, n_accounts, edges.num_rows, n_clusters, seconds],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
     finally:
-        for t in ("_act", "_acc_map", "_obj_map", "_post_map", "_obj", "_acc_sig", "_pair_obj", "_pairs",
-                  "_kappa", "_edges_in", "_members_in"):
+        if engine is not None:
+            engine.release()
+        for t in ("_raw", "_act", "_acc_map", "_obj_map", "_post_map", "_obj", "_acc_sig", "_pair_obj", "_pair_obj_ev",
+                  "_kappa", "_edges_in", "_members_in", "_derived"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
     return RunResult(run_id, n_actions, n_accounts, n_candidates, edges.num_rows, n_clusters,
                      time.perf_counter() - started)
 
 
+def _edge_table(pairs: pa.Table, signals: list[str], p_values: np.ndarray, q_values: np.ndarray) -> pa.Table:
+    """The candidate pairs in the shape of ``edges`` (integer account ids, epoch times converted)."""
+    run_signals = [s for s in SIGNALS if s in signals]
+    mask = np.zeros(pairs.num_rows, dtype=np.int64)
+    for i, s in enumerate(run_signals):
+        mask |= pairs.column(f"has_{s}").to_numpy(zero_copy_only=False).astype(np.int64) << i
+    masks, inverse = np.unique(mask, return_inverse=True)
+    lists = pa.array([[s for i, s in enumerate(run_signals) if (m >> i) & 1] for m in masks.tolist()],
+                     pa.list_(pa.string()))
+
+    def ts(col: str) -> pa.Array:
+        us = np.round(pairs.column(col).to_numpy() * 1e6).astype(np.int64)
+        return pa.array(us, pa.timestamp("us"))
+
+    return pa.table({
+        "acc_a": pairs.column("acc_a"), "acc_b": pairs.column("acc_b"),
+        "n_coactions": pairs.column("n_coactions"), "n_post_pairs": pairs.column("n_post_pairs"),
+        "weight": pa.array(pairs.column("weight_fixed").to_numpy() / WEIGHT_SCALE),
+        "signals": lists.take(pa.array(inverse.astype(np.int64))),
+        "a_first": pairs.column("a_first"), "b_first": pairs.column("b_first"),
+        "median_gap_s": pairs.column("median_gap_s"), "first_seen": ts("first_t"), "last_seen": ts("last_t"),
+        "expected": pairs.column("expected"), "p_value": pa.array(p_values), "q_value": pa.array(q_values),
+    })
+
+
+def _temp_from_arrow(con, name: str, table: pa.Table) -> None:
+    view = f"{name}_arrow"
+    con.register(view, table)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {view}")
+    finally:
+        con.unregister(view)
+
+
 def _save_edges(con, run_id: int, edges: pa.Table) -> None:
-    con.register("_edges_arrow", edges)
-    con.execute("CREATE OR REPLACE TEMP TABLE _edges_in AS SELECT * FROM _edges_arrow")
-    con.unregister("_edges_arrow")
+    _temp_from_arrow(con, "_edges_in", edges)
     con.execute("""
         INSERT INTO edges
         SELECT ?, ma.account_key, mb.account_key, n_coactions, n_post_pairs, weight, expected, p_value, q_value,
@@ -188,9 +237,7 @@ def _save_clusters(con, run_id: int, clusters: dict[str, np.ndarray], params: De
         return 0
     cids = np.concatenate([np.full(len(m), cid, dtype=object) for cid, m in clusters.items()])
     accs = np.concatenate(list(clusters.values()))
-    con.register("_members_arrow", pa.table({"cluster_id": pa.array(cids, pa.string()), "acc": accs}))
-    con.execute("CREATE OR REPLACE TEMP TABLE _members_in AS SELECT * FROM _members_arrow")
-    con.unregister("_members_arrow")
+    _temp_from_arrow(con, "_members_in", pa.table({"cluster_id": pa.array(cids, pa.string()), "acc": accs}))
     # Internal co-actions (every co-acting member pair, not only edges) and the null expectation
     # over all member pairs: sum_s kappa_s ((sum k)^2 - sum k^2) / 2.
     stats = con.sql("""
@@ -305,5 +352,5 @@ def _short(obj: str, n: int = 60) -> str:
     return obj if len(obj) <= n else obj[: n - 1] + "…"
 
 
-__all__ = ["DEFAULT_SIGNALS", "SIGNALS", "Core", "DetectionParams", "RunResult", "STEPS", "batch_core", "detect",
-           "parse_duration"]
+__all__ = ["CoreBuilder", "DEFAULT_SIGNALS", "SIGNALS", "DetectionParams", "Engine", "RunResult", "STEPS",
+           "batch_core", "detect", "parse_duration"]

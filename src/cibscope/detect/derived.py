@@ -53,6 +53,8 @@ from scipy.sparse.csgraph import connected_components
 from ..store.db import MIN_TEXT_TOKENS
 from .params import DetectionParams
 
+#: Signals computed here rather than stored as actions (embedded engine only: docs/scale.md).
+DERIVED_SIGNALS: tuple[str, ...] = ("text_near", "fast_repost", "burst")
 #: Texts with at least this many words are shingled by words, shorter ones by character 3-grams.
 MIN_WORDS = 5
 

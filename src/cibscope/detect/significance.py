@@ -36,37 +36,6 @@ from scipy.stats import poisson
 MAX_SCORE = 300.0
 
 
-#: Fixed-point scale for kappa's sum (exact integer sum, order-independent).
-KAPPA_SCALE = 10**9
-
-
-def kappa_sql() -> str:
-    """SQL for ``_kappa(signal, kappa)`` from ``_obj`` and ``_acc_sig``."""
-    return f"""
-        CREATE OR REPLACE TEMP TABLE _kappa AS
-        WITH m AS (SELECT signal, sum(k) AS m_s FROM _acc_sig GROUP BY signal)
-        SELECT o.signal,
-               CAST(sum(CAST(round(o.k_o * (o.k_o - 1.0) * o.p_o * {KAPPA_SCALE}) AS HUGEINT)) AS DOUBLE)
-                   / {KAPPA_SCALE} / (any_value(m.m_s) * any_value(m.m_s)) AS kappa
-        FROM _obj o JOIN m USING (signal) GROUP BY o.signal
-    """
-
-
-def expected_pairs_sql(pairs_table: str) -> str:
-    """SQL: ``E_ij`` for each (acc_a, acc_b) of ``pairs_table``.
-
-    The sum over signals is ordered so that results are bit-identical across runs.
-    """
-    return f"""
-        SELECT p.acc_a, p.acc_b, coalesce(sum(ka.k * kb.k * kp.kappa ORDER BY ka.signal), 0) AS expected
-        FROM {pairs_table} p
-        JOIN _acc_sig ka ON ka.acc = p.acc_a
-        JOIN _acc_sig kb ON kb.acc = p.acc_b AND kb.signal = ka.signal
-        JOIN _kappa kp ON kp.signal = ka.signal
-        GROUP BY p.acc_a, p.acc_b
-    """
-
-
 def poisson_pvalues(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """P(X >= observed) for X ~ Poisson(expected), elementwise.
 

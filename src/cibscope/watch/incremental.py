@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..detect import STEPS, DetectionParams, RunResult, detect
-from ..detect.coaction import build_actions, coaction_pairs, object_stats
+from ..detect.core import Core, Engine, build_actions, coaction_pairs, object_stats, select_actions
 from ..store.conn import one
 from ..store.db import Store
 from . import state
@@ -159,22 +159,24 @@ def update(store: Store, params: DetectionParams, horizon_s: float, *,
                                 WHERE {filt} AND ts >= ? AND ts < ?""", [old_start, start])
             counts: dict[str, int] = {}
 
-            def core(c, p: DetectionParams, say: Callable[[str], None]) -> int:
+            def core(engine: Engine, actions, extra, p: DetectionParams, say: Callable[[str], None]) -> Core:
+                c = engine.backend.con
                 say(STEPS[0])
-                n_actions = build_actions(c, p, between=horizon)
+                built = build_actions(engine, select_actions(actions, p, extra, between=horizon), p)
                 _touch_changed_accounts(c, filt, horizon)
                 say(STEPS[1])
-                object_stats(c, p)
+                object_stats(built)
                 c.execute("""CREATE OR REPLACE TEMP TABLE _w_touched_oid AS
                              SELECT om.oid FROM _obj_map om
                              SEMI JOIN _w_touched t ON t.signal = om.signal AND t.object = om.object""")
                 say(STEPS[2])
-                coaction_pairs(c, p, only_objects="_w_touched_oid")
+                coaction_pairs(built, only_objects=engine.backend.table("_w_touched_oid"))
                 counts["touched"] = one(c, "SELECT count(DISTINCT (signal, object)) FROM _w_touched")[0]
                 counts["reused"] = _merge_pairs(c)
-                return n_actions
+                built.pair_obj = engine.backend.table("_pair_obj")  # the merged rows
+                return built
 
-            run = detect(store, params, core=core, progress=progress)
+            run = detect(store, params, builder=core, progress=progress)
             touched, reused = counts["touched"], counts["reused"]
         con.execute("BEGIN TRANSACTION")
         try:

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Scaling of detection: the embedded DuckDB engine and Spark (local) on growing generated data.
+
+For each ``--posts`` size: ``../shared/bench/gen_posts.py`` writes ``posts.csv`` (skipped when the
+folder already has one), ``cibscope ingest --format cnt-csv`` loads a store once and
+``cibscope export`` writes its Parquet tables. Then, one step at a time, each engine runs the same
+detection (default parameters, window 60 s) ``--repeat`` times in a fresh process under
+``/usr/bin/time -v``:
+
+* ``duckdb``: ``detect(store, params)`` on a fresh copy of the ingested store;
+* ``spark``: ``detect_parquet(store, <export>, params)`` with ``--master`` (default ``local[2]``),
+  session start included in the wall time, the run's own time (``runs.seconds``) reported too.
+
+Recorded per run: wall seconds, the run's own seconds, peak RSS (the largest process: for Spark
+the JVM), actions, candidate pairs, edges, clusters, and the 1-minute load average before and
+after (the machine may be shared). Prints Markdown rows (median of the runs) for
+docs/benchmarks.md and writes ``<work>/scale.json``.
+
+Usage::
+
+    python bench/bench_scale.py --posts 200000 1000000 --engines duckdb spark --repeat 3 --work /tmp/bench_scale
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GEN = Path(__file__).resolve().parents[2] / "shared" / "bench" / "gen_posts.py"
+CHILD = r"""
+import json, sys, time
+from cibscope.store.db import Store
+from cibscope.detect import DetectionParams, detect
+engine, store_path, export, master = sys.argv[1:5]
+t = time.perf_counter()
+store = Store(store_path)
+if engine == "duckdb":
+    r = detect(store, DetectionParams(window_s=60))
+else:
+    from cibscope.detect.spark import detect_parquet, spark_session
+    session = spark_session(master)
+    r = detect_parquet(store, export, DetectionParams(window_s=60), session=session)
+print("RESULT " + json.dumps(dict(wall=time.perf_counter() - t, seconds=r.seconds, actions=r.n_actions,
+      candidates=r.n_candidate_pairs, edges=r.n_edges, clusters=r.n_clusters)))
+"""
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def timed_child(args: list[str]) -> dict:
+    """Run the detection child under /usr/bin/time -v; its RESULT plus peak RSS (MiB).
+
+    Raises
+    ------
+    subprocess.CalledProcessError
+        The child failed (its output is printed).
+    """
+    before = load()
+    p = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-W", "ignore", "-c", CHILD, *args],
+                       capture_output=True, text=True)
+    if p.returncode:
+        print(p.stdout[-3000:], p.stderr[-3000:], file=sys.stderr)
+        raise subprocess.CalledProcessError(p.returncode, args)
+    out = json.loads(re.search(r"^RESULT (.*)$", p.stdout, re.M).group(1))
+    out["peak_rss_mib"] = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) / 1024
+    out["load_before"], out["load_after"] = before, load()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--posts", type=int, nargs="+", default=[200_000, 1_000_000])
+    ap.add_argument("--engines", nargs="+", default=["duckdb", "spark"], choices=["duckdb", "spark"])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/bench_scale"))
+    a = ap.parse_args()
+    a.work.mkdir(parents=True, exist_ok=True)
+    cli = str(Path(sys.executable).parent / "cibscope")
+    results = []
+    for n in a.posts:
+        data = a.work / f"g{n}"
+        if not (data / "posts.csv").exists():
+            subprocess.run([sys.executable, str(GEN), "--posts", str(n), "--out", str(data)], check=True)
+        base = data / "store.duckdb"
+        if not base.exists():
+            subprocess.run([cli, "ingest", str(data / "posts.csv"), "--format", "cnt-csv", "--db", str(base)],
+                           check=True, capture_output=True)
+            subprocess.run([cli, "export", str(data / "export"), "--db", str(base)], check=True, capture_output=True)
+        for engine in a.engines:
+            runs = []
+            for _ in range(a.repeat):
+                run_store = a.work / "run.duckdb"
+                if engine == "duckdb":
+                    shutil.copy(base, run_store)
+                else:
+                    run_store.unlink(missing_ok=True)
+                runs.append(timed_child([engine, str(run_store), str(data / "export"), a.master]))
+                time.sleep(1)
+            med = {k: statistics.median(r[k] for r in runs) for k in ("wall", "seconds", "peak_rss_mib")}
+            row = dict(posts=n, engine=engine, runs=runs, **{f"median_{k}": v for k, v in med.items()})
+            results.append(row)
+            r0 = runs[0]
+            print(f"| {n:,} | {r0['actions']:,} | {engine} | {len(runs)} | {med['wall']:.1f} | {med['seconds']:.1f} | "
+                  f"{med['peak_rss_mib']:,.0f} | {r0['candidates']:,} / {r0['edges']:,} / {r0['clusters']} | "
+                  f"{min(r['load_before'] for r in runs):.1f}-{max(r['load_after'] for r in runs):.1f} |", flush=True)
+    (a.work / "scale.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

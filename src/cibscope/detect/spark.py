@@ -1,0 +1,108 @@
+"""Run detection on Apache Spark: the same Ibis core (``detect/core.py``) on a PySpark session.
+
+Input is the Parquet layout ``cibscope export`` writes (``<input>/actions.parquet``), on a
+local path or any URI Spark reads (``hdfs://``, ``s3a://``, ``gs://``, ...). The heavy steps
+run on Spark; the candidate pairs and the evidence rows of the final edges come back to the
+driver, where significance (numpy) and Leiden (python-igraph) run and the run is saved into a
+DuckDB store exactly as the embedded engine saves it (docs/scale.md).
+
+Needs the ``spark`` extra (``pip install cibscope[spark]``) and Java 17.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from ..store.db import Store
+from .params import DetectionParams
+
+
+def spark_session(master: str | None = None, app_name: str = "cibscope-detect") -> Any:
+    """A PySpark session configured by the standard Spark configuration.
+
+    Settings come from ``$SPARK_CONF_DIR/spark-defaults.conf`` (or ``$SPARK_HOME/conf``),
+    ``PYSPARK_SUBMIT_ARGS`` and the other ``SPARK_*``/``PYSPARK_*`` variables, as for any
+    PySpark program; ``master`` (e.g. ``spark://host:7077``, ``yarn``, ``k8s://...``,
+    ``local[4]``) overrides the configured master only. cibscope itself sets
+    ``spark.sql.session.timeZone=UTC`` (timestamps are UTC throughout) and, when none is
+    configured, a temporary ``spark.sql.warehouse.dir`` (it never writes tables there).
+    ``SPARK_LOCAL_IP`` defaults to 127.0.0.1 when ``master`` is local or unset.
+
+    Raises
+    ------
+    RuntimeError
+        PySpark is not installed (install the ``spark`` extra).
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise RuntimeError("the Spark engine needs PySpark: pip install 'cibscope[spark]' (and Java 17)") from None
+    if master is None or master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC")
+    if master:
+        builder = builder.master(master)
+    if not _configured("spark.sql.warehouse.dir"):
+        builder = builder.config("spark.sql.warehouse.dir", tempfile.mkdtemp(prefix="cibscope-warehouse-"))
+    return builder.getOrCreate()
+
+
+def _configured(key: str) -> bool:
+    """Whether ``key`` is set in spark-defaults.conf or ``PYSPARK_SUBMIT_ARGS``."""
+    if key in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
+        return True
+    for folder in (os.environ.get("SPARK_CONF_DIR"), os.environ.get("SPARK_HOME") and
+                   os.path.join(os.environ["SPARK_HOME"], "conf")):
+        conf = Path(folder) / "spark-defaults.conf" if folder else None
+        if conf and conf.exists() and any(line.split()[:1] == [key] for line in conf.read_text().splitlines()):
+            return True
+    return False
+
+
+def detect_parquet(store: Store, input_uri: str | Path, params: DetectionParams | None = None, *,
+                   session: Any = None, master: str | None = None,
+                   progress: Callable[[str], None] | None = None):
+    """Detect on Spark from ``<input_uri>/actions.parquet`` and save the run into ``store``.
+
+    Parameters
+    ----------
+    store : Store
+        Receives the run (``runs``, ``edges``, ``edge_evidence``, ``clusters``,
+        ``cluster_members``); it need not hold the data.
+    input_uri : str or Path
+        Folder written by ``cibscope export`` (local path or a URI Spark reads).
+    params : DetectionParams, optional
+        The derived signals ``text_near`` and ``fast_repost`` are not available here.
+    session : pyspark.sql.SparkSession, optional
+        Default: :func:`spark_session` with ``master``.
+    master : str, optional
+    progress : callable, optional
+        As for :func:`cibscope.detect.detect`.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    FileNotFoundError
+        A local ``input_uri`` has no ``actions.parquet``.
+    ValueError
+        A derived signal was asked for.
+    """
+    import ibis
+
+    from . import detect
+    from .core import Engine
+
+    uri = str(input_uri).rstrip("/")
+    if "://" not in uri or uri.startswith("file://"):
+        local = Path(uri.removeprefix("file://"))
+        if not (local / "actions.parquet").exists():
+            raise FileNotFoundError(f"{local}: no actions.parquet (write it with `cibscope export {local}`)")
+    session = session or spark_session(master)
+    backend = ibis.pyspark.connect(session)
+    actions = backend.read_parquet(f"{uri}/actions.parquet", table_name="cibscope_actions")
+    return detect(store, params, progress=progress, engine=Engine(backend), actions=actions)
