@@ -87,7 +87,9 @@ def test_sign_in_and_csrf_are_required(world):
             "legal_basis": "test", "retention_days": 30}
     assert c.post("/api/shares", json=body).status_code == 403                          # no X-CSRF-Token
     assert c.post("/api/shares", json=body, headers={"X-CSRF-Token": tok[::-1]}).status_code == 403
-    # the session cookie is signed: a forged one is no session
+    # the session cookie is signed: a forged one is no session (clear first: otherwise the jar may hold the
+    # real cookie, domain "testserver", beside the forged one and send either)
+    c.cookies.clear()
     c.cookies.set("cibscope_session", "eyJ1c2VyIjogImFkYW0ifQ==.forged.sig")
     assert c.get("/api/me").status_code == 401
     c.cookies.clear()
