@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
@@ -151,11 +152,18 @@ def _tfidf(texts: list[str], library: list[Narrative]):
 
 def _narrative_embeddings(library: list[Narrative]) -> np.ndarray:
     """``float32 (len(library), 384)``: each narrative's normalised mean embedding of "name. description" and its examples."""
-    parts = [[f"{n.name}. {n.description}".strip(), *n.examples] for n in library]
+    return _mean_embeddings(tuple((f"{n.name}. {n.description}".strip(), *n.examples) for n in library))
+
+
+@lru_cache(maxsize=8)
+def _mean_embeddings(parts: tuple[tuple[str, ...], ...]) -> np.ndarray:
+    # cached: cluster_narratives embeds the same library once, not once per cluster
     x = embeddings.default_embedder().encode([p for ps in parts for p in ps])
     ends = np.cumsum([len(ps) for ps in parts])
     means = np.stack([x[e - len(ps):e].mean(axis=0) for ps, e in zip(parts, ends)]) if parts else x
-    return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    out = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    out.flags.writeable = False     # shared by every caller of the cache
+    return out
 
 
 def _hits(texts: list[str], library: list[Narrative]) -> np.ndarray:
