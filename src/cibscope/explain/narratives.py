@@ -55,7 +55,7 @@ MIN_GROUP_SHARE = 0.3
 OTHER = "other"
 #: Values of the ``representation`` parameter (step 2 of the method).
 REPRESENTATIONS = ("auto", "embedding", "tfidf")
-#: Default posts sampled per cluster, by representation (embeddings run at only ~50-115 texts/s on a CPU).
+#: Default posts sampled per cluster, by representation (embeddings run at only 6-115 texts/s on a 2-core CPU).
 MAX_POSTS = {"embedding": 500, "tfidf": 2000}
 
 
