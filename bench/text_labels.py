@@ -5,10 +5,17 @@ Nothing is trained on an evaluation split:
 * SPOTTED (``spotted-io-tweets``, 5,000 tweets: state-linked IO accounts vs verified accounts): a tweet is
   called *operation* when the shipped narrative library labels it (any narrative), and separately when it
   holds a stock AI-chatbot phrase. No parameter is fitted.
+  Labelling runs once per text representation (``tfidf``, and ``embedding`` when ``cibscope[embed]`` is
+  installed); keyword hits decide whether a tweet carries a narrative, the representation only which one
+  among tied narratives, so ``narrative_any`` is the same for both and ``labels_changed`` counts the
+  tweets whose narrative differs.
 * TweepFake (``tweepfake``, human vs machine-generated tweets, 40 accounts): tweet level, *machine* when a
   stock AI-chatbot phrase is present; account level, *machine* when the account's own tweets are more
   uniform (mean pairwise TF-IDF cosine of a 200-tweet sample) than a threshold chosen on the **train**
-  split's accounts and applied to the **test** split's.
+  split's accounts and applied to the **test** split's. With embeddings the same is done with the mean
+  pairwise embedding cosine; to keep the CPU time down, its threshold is chosen on the **validation**
+  split (about 64 tweets per account, like test), and the TF-IDF variant is rerun that way too for a
+  like-for-like comparison. Embedding throughput (texts/s, with the 1-minute load average) is reported.
 
 Usage: ``python bench/text_labels.py ../shared/data`` (prints JSON).
 """
@@ -16,15 +23,20 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 from cibscope.explain.authenticity import AI_TELLS, text_uniformity
+from cibscope.explain import embeddings
 from cibscope.explain.narratives import OTHER, label_texts
+
+REPRESENTATIONS = ["tfidf"] + (["embedding"] if embeddings.available() else [])
 
 AI_RX = re.compile("|".join(re.escape(t) for t in AI_TELLS), re.I)
 
@@ -40,13 +52,17 @@ def spotted(root: Path) -> dict:
                                     encoding="utf-8", newline="")))
     texts = [r["tweet_text"] for r in rows]
     y = np.array([float(r["target"]) == 1.0 for r in rows])
-    labels = np.array(label_texts(texts))
-    mix = {}
-    for cls, m in (("operation", y), ("verified", ~y)):
-        vals, counts = np.unique(labels[m], return_counts=True)
-        mix[cls] = {v: round(c / m.sum(), 4) for v, c in zip(vals, counts)}
+    out: dict = {}
+    by_rep = {rep: np.array(label_texts(texts, representation=rep)) for rep in REPRESENTATIONS}
+    for rep, labels in by_rep.items():
+        mix = {}
+        for cls, m in (("operation", y), ("verified", ~y)):
+            vals, counts = np.unique(labels[m], return_counts=True)
+            mix[cls] = {v: round(c / m.sum(), 4) for v, c in zip(vals, counts)}
+        out[rep] = {"narrative_any": _scores(y, labels != OTHER), "narrative_mix": mix,
+                    "labels_changed": int((labels != by_rep["tfidf"]).sum())}
     ai = np.array([bool(AI_RX.search(t)) for t in texts])
-    return {"narrative_any": _scores(y, labels != OTHER), "ai_tells": _scores(y, ai), "narrative_mix": mix}
+    return {"narratives": out, "ai_tells": _scores(y, ai)}
 
 
 def _tweepfake(root: Path, split: str) -> list[dict]:
@@ -54,35 +70,55 @@ def _tweepfake(root: Path, split: str) -> list[dict]:
         return list(csv.DictReader(f, delimiter=";"))
 
 
-def _self_uniformity(rows: list[dict], per_account: int = 200) -> dict[str, tuple[float, bool]]:
+def _self_uniformity(rows: list[dict], per_account: int = 200, rep: str = "tfidf") -> dict[str, tuple[float, bool]]:
     by: dict[str, list] = {}
     for r in rows:
         by.setdefault(r["screen_name"], []).append(r)
     out = {}
     for name, rs in sorted(by.items()):
         rs = rs[:per_account]
-        # each tweet its own owner: the mean cosine between any two of the account's tweets
-        v = text_uniformity([r["text"] for r in rs], [str(i) for i in range(len(rs))])
+        texts = [r["text"] for r in rs]
+        if rep == "embedding":
+            x = embeddings.default_embedder().encode(texts)
+            s = x.sum(axis=0)   # mean over distinct pairs of x_i . x_j = (|sum|^2 - n) / (n (n - 1)), rows unit length
+            v = float((s @ s - len(x)) / (len(x) * (len(x) - 1))) if len(x) > 1 else None
+        else:
+            # each tweet its own owner: the mean cosine between any two of the account's tweets
+            v = text_uniformity(texts, [str(i) for i in range(len(rs))])
         out[name] = (v if v is not None else 0.0, rs[0]["account.type"] == "bot")
     return out
+
+
+def _uniformity_scores(choose: dict, test: dict) -> dict:
+    """Threshold with the best F1 on ``choose``'s accounts, applied to ``test``'s."""
+    cands = sorted({round(v, 4) for v, _ in choose.values()})
+    ty = np.array([b for _, b in choose.values()])
+    tv = np.array([v for v, _ in choose.values()])
+    best = max(cands, key=lambda c: (f1_score(ty, tv >= c, zero_division=0), -c))
+    uy = np.array([b for _, b in test.values()])
+    uv = np.array([v for v, _ in test.values()])
+    return {"threshold": best, **_scores(uy, uv >= best), "mean_bot": round(float(uv[uy].mean()), 4),
+            "mean_human": round(float(uv[~uy].mean()), 4)}
 
 
 def tweepfake(root: Path) -> dict:
     test = _tweepfake(root, "test")
     y = np.array([r["account.type"] == "bot" for r in test])
     ai = np.array([bool(AI_RX.search(r["text"])) for r in test])
-    train_u = _self_uniformity(_tweepfake(root, "train"))
-    cands = sorted({round(v, 4) for v, _ in train_u.values()})
-    ty = np.array([b for _, b in train_u.values()])
-    tv = np.array([v for v, _ in train_u.values()])
-    best = max(cands, key=lambda c: (f1_score(ty, tv >= c, zero_division=0), -c))
-    test_u = _self_uniformity(test)
-    uy = np.array([b for _, b in test_u.values()])
-    uv = np.array([v for v, _ in test_u.values()])
-    return {"ai_tells_tweet": _scores(y, ai),
-            "self_uniformity_account": {"threshold_from_train": best, **_scores(uy, uv >= best),
-                                        "mean_bot": round(float(uv[uy].mean()), 4),
-                                        "mean_human": round(float(uv[~uy].mean()), 4)}}
+    out = {"ai_tells_tweet": _scores(y, ai),
+           "self_uniformity_account": {"chosen_on": "train", **_uniformity_scores(
+               _self_uniformity(_tweepfake(root, "train")), _self_uniformity(test))}}
+    validation = _tweepfake(root, "validation")
+    for rep in REPRESENTATIONS:
+        t0, n = time.perf_counter(), len(validation) + len(test)
+        res = _uniformity_scores(_self_uniformity(validation, rep=rep), _self_uniformity(test, rep=rep))
+        out[f"self_uniformity_account_{rep}"] = {"chosen_on": "validation", **res}
+        if rep == "embedding":
+            out["embedding_throughput"] = {"texts": n, "seconds": round(time.perf_counter() - t0, 1),
+                                           "texts_per_s": round(n / (time.perf_counter() - t0), 1),
+                                           "load_avg_1min_after": round(os.getloadavg()[0], 2),
+                                           "cpus": os.cpu_count()}
+    return out
 
 
 if __name__ == "__main__":

