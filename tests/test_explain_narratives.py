@@ -106,7 +106,7 @@ def test_explain_cli_stores_and_report_shows(ira_store, tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["explain", "--run", str(run_id), "--db", str(db), "--narratives", "2",
                                    "--library", str(lib)])
     assert res.exit_code == 0, res.output
-    assert "40 authenticity rows stored" in res.output and "for 2 clusters" in res.output
+    assert "40 authenticity rows stored" in res.output and "for 2 clusters (tfidf)" in res.output
     from cibscope.store.db import Store
     with Store(db, read_only=True) as s:
         n = s.con.execute("SELECT count(DISTINCT cluster_id), count(*) FILTER (WHERE narrative = 'food_scare') "
@@ -117,3 +117,8 @@ def test_explain_cli_stores_and_report_shows(ira_store, tmp_path, monkeypatch):
     bad = CliRunner().invoke(app, ["explain", "--run", str(run_id), "--db", str(db), "--library",
                                    str(tmp_path / "missing.json")])
     assert bad.exit_code == 2 and "missing.json" in bad.output
+    # asking for embeddings without the extra is a clear error, not a silent fallback
+    bad = CliRunner().invoke(app, ["explain", "--run", str(run_id), "--db", str(db), "--representation", "embedding"])
+    assert bad.exit_code == 2 and "embed" in bad.output
+    bad = CliRunner().invoke(app, ["explain", "--run", str(run_id), "--db", str(db), "--representation", "bert"])
+    assert bad.exit_code == 2 and "representation must be one of" in bad.output

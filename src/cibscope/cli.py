@@ -371,11 +371,15 @@ def explain(
     narratives: int = typer.Option(20, "--narratives", help="Best-ranked clusters whose narratives are stored "
                                                              "(0: none)."),
     library: Optional[list[Path]] = typer.Option(None, "--library", help="Extra narrative library JSON (repeat)."),
+    representation: str = typer.Option("auto", "--representation",
+                                       help="Narrative text representation: auto (embeddings when the `embed` "
+                                            "extra is installed), embedding, or tfidf (fast)."),
     db: Path = DbOption,
 ) -> None:
     """Store authenticity signals of every cluster, and narratives of the best-ranked, for the report."""
     from .explain.authenticity import save_authenticity
-    from .explain.narratives import load_library, save_narratives
+    from .explain.embeddings import EmbeddingsUnavailable
+    from .explain.narratives import load_library, resolve_representation, save_narratives
     from .explain.profiles import enrich_profiles
 
     with open_store(db) as store:
@@ -389,15 +393,16 @@ def explain(
                       f"created_at {got['created_at']:,}, description {got['description']:,}")
         try:
             lib = load_library(library or [])
-        except (OSError, ValueError) as exc:
+            rep = resolve_representation(representation)
+        except (OSError, ValueError, EmbeddingsUnavailable) as exc:
             _fail(str(exc))
         n = save_authenticity(store, run)
         out.print(f"run {run}: {n:,} authenticity rows stored")
         if narratives > 0:
             ids = [r[0] for r in store.con.execute("SELECT cluster_id FROM clusters WHERE run_id = ? "
                                                    "ORDER BY rank LIMIT ?", [run, narratives]).fetchall()]
-            out.print(f"run {run}: {save_narratives(store, run, ids, library=lib):,} narrative groups stored "
-                      f"for {len(ids)} clusters")
+            n_groups = save_narratives(store, run, ids, library=lib, representation=rep)
+            out.print(f"run {run}: {n_groups:,} narrative groups stored for {len(ids)} clusters ({rep})")
         for cid, rank, sig, expl in store.con.execute(
                 "SELECT a.cluster_id, c.rank, a.signal, a.explanation FROM cluster_authenticity a "
                 "JOIN clusters c USING (run_id, cluster_id) WHERE a.run_id = ? AND c.rank <= ? "
