@@ -42,9 +42,12 @@ def _fail(msg: str) -> None:
     raise typer.Exit(code=2)
 
 
-def open_store(db: Path, read_only: bool = False) -> Store:
-    """Open the store or exit with a clear message (missing folder, locked or foreign file)."""
-    if read_only and not Path(db).exists():
+def open_store(db: Path, read_only: bool = False, must_exist: bool = False) -> Store:
+    """Open the store or exit with a clear message (missing folder, locked or foreign file).
+
+    ``read_only`` or ``must_exist``: a missing file is an error (a mistyped ``--db`` must not
+    quietly create an empty store)."""
+    if (read_only or must_exist) and not Path(db).exists():
         _fail(f"{db}: no such store (run `cibscope ingest` first, or pass --db)")
     try:
         return Store(db, read_only=read_only)
@@ -115,7 +118,7 @@ def status(db: Path = DbOption) -> None:
 
 
 @app.command("export")
-def export_cmd(folder: Path = typer.Argument(..., help="Folder for <table>.parquet files."),
+def export_cmd(folder: Path = typer.Argument(..., file_okay=False, help="Folder for <table>.parquet files."),
                db: Path = DbOption) -> None:
     """Export every table of the store to Parquet."""
     with open_store(db, read_only=True) as store:
@@ -196,7 +199,8 @@ def _write(store: Store, run_id: int, out_dir: Path, tlp: str, top: int) -> None
 
 @app.command()
 def detect(
-    out_dir: Path = typer.Option(Path("out"), "--out", help="Folder for report.html, bundle.json, CSVs."),
+    out_dir: Path = typer.Option(Path("out"), "--out", file_okay=False,
+                                 help="Folder for report.html, bundle.json, CSVs."),
     window: str = typer.Option("60s", "--window", help="Co-action time window, e.g. 30s, 5m, 1h."),
     signals: str = SignalsOption,
     min_coactions: int = typer.Option(3, help="Minimum distinct co-acted objects per account pair."),
@@ -237,7 +241,7 @@ def detect(
         return
     if master or input_uri:
         _fail("--master and --input apply to --engine spark only")
-    with open_store(db) as store:
+    with open_store(db, must_exist=True) as store:
         if store.con.execute("SELECT count(*) FROM actions").fetchall()[0][0] == 0:
             _fail(f"{db}: the store holds no actions; run `cibscope ingest` first")
         if params.datasets:
@@ -279,7 +283,7 @@ def _latest_run(store: Store, run: Optional[int], db: Path) -> int:
 @app.command()
 def report(
     run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
-    out_dir: Path = typer.Option(Path("out"), "--out"),
+    out_dir: Path = typer.Option(Path("out"), "--out", file_okay=False),
     tlp: str = typer.Option("amber", help=f"TLP 2.0 marking: {', '.join(TLP_LEVELS)}."),
     top: int = typer.Option(50, help="Clusters drawn in full in report.html."),
     db: Path = DbOption,
@@ -304,7 +308,7 @@ def runs(db: Path = DbOption) -> None:
 @app.command()
 def demo(
     sample: Path = typer.Argument(Path("data/sample/ira-sample"), help="The shipped real IRA sample."),
-    out_dir: Path = typer.Option(Path("out"), "--out"),
+    out_dir: Path = typer.Option(Path("out"), "--out", file_okay=False),
     db: Path = DbOption,
 ) -> None:
     """The main job on the shipped sample: ingest, detect (60 s window), write out/."""

@@ -80,7 +80,7 @@ def case_expand(
     hops: int = typer.Option(2, "--hops", help="Maximum hops from a seed account."),
     max_q: Optional[float] = typer.Option(None, "--max-q", help="Follow edges with q <= this (default: run alpha)."),
     min_links: int = typer.Option(1, "--min-links", help="Edges into the case an account needs to join."),
-    out_dir: Path = typer.Option(Path("case"), "--out", help="Folder for case.html and case-bundle.json."),
+    out_dir: Path = typer.Option(Path("case"), "--out", file_okay=False, help="Folder for case.html and case-bundle.json."),
     validate: bool = typer.Option(True, "--validate/--no-validate",
                                   help="Check the bundle with stix2-validator before writing it."),
     db: Path = DbOption,

@@ -27,7 +27,8 @@ def spark_session(master: str | None = None, app_name: str = "cibscope-detect") 
     PySpark program; ``master`` (e.g. ``spark://host:7077``, ``yarn``, ``k8s://...``,
     ``local[4]``) overrides the configured master only. cibscope itself sets
     ``spark.sql.session.timeZone=UTC`` (timestamps are UTC throughout) and, when none is
-    configured, a temporary ``spark.sql.warehouse.dir`` (it never writes tables there).
+    configured, a temporary ``spark.sql.warehouse.dir`` (it never writes tables there),
+    ``spark.sql.maxPlanStringLength=100k`` and, in local mode, ``spark.driver.memory=2g``.
     ``SPARK_LOCAL_IP`` defaults to 127.0.0.1 when ``master`` is local or unset.
 
     Raises
@@ -46,6 +47,12 @@ def spark_session(master: str | None = None, app_name: str = "cibscope-detect") 
         builder = builder.master(master)
     if not _configured("spark.sql.warehouse.dir"):
         builder = builder.config("spark.sql.warehouse.dir", tempfile.mkdtemp(prefix="cibscope-warehouse-"))
+    # The core's plans are deep (unions and joins of cached tables): Spark renders each plan as a string
+    # for its UI and event log, which ran the default 1 GiB local driver out of heap in a test run.
+    if not _configured("spark.sql.maxPlanStringLength"):
+        builder = builder.config("spark.sql.maxPlanStringLength", "100k")
+    if (master is None or master.startswith("local")) and not _configured("spark.driver.memory"):
+        builder = builder.config("spark.driver.memory", "2g")
     return builder.getOrCreate()
 
 

@@ -178,7 +178,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve-taxii")
     def serve_taxii(db: str = HubDb, host: str = typer.Option("127.0.0.1", "--host"),
-                    port: int = typer.Option(9000, "--port")) -> None:
+                    port: int = typer.Option(9000, "--port", min=1, max=65535)) -> None:
         """Run the TAXII 2.1 server (FastAPI + Uvicorn)."""
         from .serve import serve
         serve(db, host, port)

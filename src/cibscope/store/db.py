@@ -368,8 +368,13 @@ class Store:
     def import_parquet(self, folder: str | Path) -> dict[str, int]:
         """Load ``<table>.parquet`` files written by :meth:`export_parquet`.
 
-        Rows whose primary key exists already are skipped, so importing twice adds
-        nothing. Returns rows added per table.
+        Rows already present are skipped (posts, accounts, datasets and files by key,
+        actions by ``(post_key, action_type, object_key)``, other rows when identical), so
+        importing twice adds nothing and importing into a store that holds the same posts
+        adds none of them again. Runs keep their ids when free; an imported run whose id
+        is taken by a different run (other ``created_at`` or ``params``) gets a new id, and
+        its edges, evidence, clusters and explanations follow it; a run already here (same
+        time and parameters, under any id) is skipped with all its rows. Returns rows added per table.
 
         Raises
         ------
@@ -382,21 +387,46 @@ class Store:
             raise FileNotFoundError(f"{folder}: no cibscope parquet tables (e.g. posts.parquet) found")
         keys = {
             "datasets": ["dataset"], "ingested_files": ["file_sha256", "format"],
-            "accounts": ["account_key"], "posts": ["post_key"], "runs": ["run_id"],
-            "clusters": ["run_id", "cluster_id"],
+            "accounts": ["account_key"], "posts": ["post_key"],
+            "actions": ["post_key", "action_type", "object_key"],
         }
+
+        def src(t: str) -> str:
+            return f"read_parquet('{_sql_str(folder / f'{t}.parquet')}')"
+
+        if "runs" in found:
+            self.con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _run_map AS
+                WITH n AS (SELECT * FROM {src('runs')}),
+                m AS (SELECT n.run_id AS old_id,
+                             EXISTS (SELECT 1 FROM runs o WHERE o.run_id = n.run_id) AS taken,
+                             EXISTS (SELECT 1 FROM runs o WHERE o.created_at = n.created_at
+                                     AND o.params::VARCHAR = n.params::VARCHAR) AS same
+                      FROM n)
+                SELECT old_id, CASE WHEN same THEN NULL WHEN NOT taken THEN old_id
+                                    ELSE (SELECT greatest(coalesce(max(run_id), 0),
+                                                          (SELECT max(run_id) FROM n)) FROM runs)
+                                         + row_number() OVER (PARTITION BY taken AND NOT same ORDER BY old_id)
+                               END AS new_id
+                FROM m
+            """)
         added = {}
         for t in found:
-            src = f"read_parquet('{_sql_str(folder / f'{t}.parquet')}')"
             before = self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
-            if t in keys:
+            if t in RESULT_TABLES:
+                if "runs" not in found:
+                    continue  # results without their runs cannot be placed
+                self.con.execute(f"INSERT INTO {t} SELECT n.* REPLACE (m.new_id AS run_id) FROM {src(t)} n "
+                                 f"JOIN _run_map m ON m.old_id = n.run_id WHERE m.new_id IS NOT NULL")
+            elif t in keys:
                 cond = " AND ".join(f"o.{k} = n.{k}" for k in keys[t])
-                self.con.execute(f"INSERT INTO {t} SELECT * FROM {src} n WHERE NOT EXISTS "
+                self.con.execute(f"INSERT INTO {t} SELECT * FROM {src(t)} n WHERE NOT EXISTS "
                                  f"(SELECT 1 FROM {t} o WHERE {cond})")
             else:
-                self.con.execute(f"INSERT INTO {t} SELECT * FROM {src} EXCEPT SELECT * FROM {t}")
+                self.con.execute(f"INSERT INTO {t} SELECT * FROM {src(t)} EXCEPT SELECT * FROM {t}")
             added[t] = self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] - before
         if "runs" in found:
+            self.con.execute("DROP TABLE _run_map")
             top = self.con.execute("SELECT coalesce(max(run_id), 0) FROM runs").fetchall()[0][0]
             self.con.execute(f"DROP SEQUENCE IF EXISTS run_seq; CREATE SEQUENCE run_seq START {top + 1}")
         return added

@@ -77,7 +77,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve")
     def serve(db: Path = typer.Option(DEFAULT_DB, "--db", help="DuckDB store file."), web_db: str = WebDb,
-              host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8000, "--port"),
+              host: str = typer.Option("127.0.0.1", "--host"),
+              port: int = typer.Option(8000, "--port", min=1, max=65535),
               read_only: bool = typer.Option(False, "--read-only", help="Open the store read-only (no jobs)."),
               org: str = typer.Option("cibscope", "--org", help="Your organisation (producer of shares)."),
               sector: str = typer.Option("platform", "--sector", help="Your organisation's sector: platform, "
@@ -91,6 +92,9 @@ def register(app: typer.Typer) -> None:
         from .app import Settings, create_app
         if read_only and not db.exists():
             _fail(f"{db}: no such store")
+        if not db.exists():
+            typer.echo(f"{db}: no such store yet; starting on a new, empty one (ingest from the Jobs page, "
+                       f"or check --db)", err=True)
         try:
             application = create_app(Settings(str(db), web_db, read_only=read_only, org=org, sector=sector,
                                               secure_cookies=secure_cookies))
