@@ -74,3 +74,16 @@ def test_bad_memory_limit_is_a_clear_cli_error(tmp_path, monkeypatch):
     monkeypatch.setenv("CIBSCOPE_MEMORY_LIMIT", "lots")
     r = CliRunner().invoke(app, ["ingest", str(IO), "--db", str(tmp_path / "s.duckdb")])
     assert r.exit_code != 0 and "CIBSCOPE_MEMORY_LIMIT" in r.output and "lots" in r.output
+
+
+def test_rows_already_stored_are_counted_not_lost(store, tmp_path):
+    """A second export repeating the first one's tweets plus one new tweet: the repeats are counted as
+    already stored, so records = added + already stored + bad."""
+    first = ingest(store, IO)
+    lines = IO.read_text(encoding="utf-8").splitlines(keepends=True)
+    last = lines[-1].split(",", 1)
+    bigger = tmp_path / "more_tweets_csv_hashed.csv"
+    bigger.write_text("".join(lines) + "9" + last[0] + "," + last[1], encoding="utf-8")
+    second = ingest(store, bigger, fmt="twitter-io")
+    assert (first.posts_added, first.posts_known) == (4, 0)
+    assert (second.rows_read, second.posts_added, second.posts_known, second.errors) == (5, 1, 4, 0)

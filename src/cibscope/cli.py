@@ -101,7 +101,8 @@ def ingest(
                 out.print(f"{path}: already ingested as {summary.format} (nothing added)")
                 continue
             out.print(f"{path}: {summary.format} -> dataset {summary.dataset!r}: {summary.rows_read:,} records, "
-                      f"{summary.posts_added:,} posts added, {summary.accounts_added:,} new accounts, "
+                      f"{summary.posts_added:,} posts added, {summary.posts_known:,} already stored, "
+                      f"{summary.accounts_added:,} new accounts, "
                       f"{summary.errors:,} bad records kept in ingest_errors")
             for s in summary.error_samples:
                 out.print(f"  [yellow]bad:[/yellow] {escape(s)}", highlight=False)

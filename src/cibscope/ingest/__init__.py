@@ -52,6 +52,7 @@ class IngestSummary:
     dataset: str
     rows_read: int = 0
     posts_added: int = 0
+    posts_known: int = 0           # valid posts not added: already in the store, or repeated in the file
     accounts_added: int = 0
     errors: int = 0
     skipped: bool = False          # True when the same bytes were ingested before
@@ -157,6 +158,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
                                   posts=batch.posts, accounts=batch.accounts, errors=batch.errors)
             summary.rows_read += batch.rows_read
             summary.posts_added += res.posts_added
+            summary.posts_known += (batch.posts.num_rows if batch.posts is not None else 0) - res.posts_added
             summary.accounts_added += res.accounts_added
             summary.errors += res.errors
             if batch.errors is not None and len(summary.error_samples) < 5:
