@@ -107,3 +107,17 @@ def test_plain_list_tip_and_refused_rows_are_kept(tmp_path):
     assert err[0]["row"] == 4 and "76 accounts" in err[0]["raw"]
     match_tip(s, tip.tip_id)
     assert "twitter:106" in seed_accounts(s, tip.tip_id)
+
+
+def test_a_tip_with_nothing_to_match_is_refused_with_its_reasons(tmp_path):
+    s = _store()
+    p = tmp_path / "bad.csv"
+    p.write_text("value,platform\n76 accounts,\n")
+    with pytest.raises(TipError, match=r"no matchable indicator .*1 import errors, e\.g\. row 2: "):
+        ingest_tip(s, p, partner_org="NGO Lab", purpose="research", fmt="list")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("value,platform\n")
+    with pytest.raises(TipError, match="no matchable indicator"):
+        ingest_tip(s, empty, partner_org="NGO Lab", purpose="research", fmt="list")
+    assert s.con.execute("SELECT count(*) FROM tips").fetchall()[0][0] == 0
+    assert s.con.execute("SELECT count(*) FROM tip_objects").fetchall()[0][0] == 0

@@ -158,8 +158,9 @@ def ingest_tip(store: Store, path: str | Path, *, partner_org: str, purpose: str
     Raises
     ------
     TipError
-        Unknown purpose or TLP level, empty partner name, or a file the importer cannot read
-        (the message names the file).
+        Unknown purpose or TLP level, empty partner name, a file the importer cannot read, or a
+        tip with no matchable indicator (the message names the file and the first import errors;
+        nothing is recorded).
     """
     path = Path(path)
     if purpose not in PURPOSES:
@@ -204,6 +205,10 @@ def ingest_tip(store: Store, path: str | Path, *, partner_org: str, purpose: str
                 FROM _tip_ind) WHERE value IS NOT NULL AND value <> ''
         """, [tip_id])
         n_ind = one(con, "SELECT count(*) FROM tip_indicators WHERE tip_id = ?", [tip_id])[0]
+        if n_ind == 0:  # nothing to match: refuse rather than record an empty tip (rolled back)
+            why = "; ".join(f"row {e['row']}: {e['reason']}" for e in errors[:3])
+            raise TipError(f"{path}: no matchable indicator (handle, URL or domain) in the tip"
+                           + (f"; {len(errors)} import errors, e.g. {why}" if errors else ""))
         con.execute("INSERT INTO tips VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::JSON)",
                     [tip_id, sha, str(path), fmt, partner_org, purpose, tlp, _now(), len(objects), n_ind,
                      len(errors), json.dumps(errors, ensure_ascii=False)])
