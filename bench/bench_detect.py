@@ -12,10 +12,12 @@ time (never two heavy steps at once):
   the removal of its empty-URL rows (upstream issue 46: every link-less post gets a url ``''``
   and co-links with all others), then ``co_retweet``, ``co_link``, ``co_tweet`` and
   ``co_similar_tweet``, each timed.
-* **cibscope** (the real CLI, a fresh store per repetition): ``cibscope ingest posts.csv
-  --format cnt-csv`` and ``cibscope detect --window 60s`` (all default signals, significance,
-  Leiden clustering, and the outputs it writes). Its own detection time (``runs.seconds``, without
-  process start and output writing) is reported too. A second detection with ``--window 1h
+* **cibscope** (the real CLI): ``cibscope ingest posts.csv --format cnt-csv`` into a fresh store
+  (``--ingest-repeat`` times; detection uses the last store), then per repetition ``cibscope detect
+  --window 60s`` twice: with the default signals and with every signal (``--signals`` all of
+  ``SIGNALS``: adds domain, mention, near-duplicate text, fast repost and bursts), each with
+  significance, Leiden clustering and the outputs it writes. Its own detection time
+  (``runs.seconds``, without process start and output writing) is reported too. A second detection with ``--window 1h
   --max-object-accounts 100`` (planted groups react with delays up to 1 h) is run once, for quality.
 
 Peak memory is the maximum resident set size reported by ``/usr/bin/time -v`` for each step's
@@ -55,6 +57,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from cibscope.detect.params import SIGNALS
 
 WINDOW_S = 60
 NETWORKS = ("co_retweet", "co_link", "co_tweet", "co_similar_tweet")
@@ -216,13 +220,13 @@ def last_run(store: Path) -> tuple[int, float]:
 
 # ---- driver -------------------------------------------------------------------------------------
 
-def bench(data: Path, work: Path, repeat: int, toolkit_repeat: int) -> dict:
+def bench(data: Path, work: Path, repeat: int, toolkit_repeat: int, ingest_repeat: int = 1) -> dict:
     """Run both tools on ``data/posts.csv``; return every measurement (see the module doc)."""
     posts = data / "posts.csv"
     truth = read_truth(data)
     cli = str(Path(sys.executable).with_name("cibscope"))
     work.mkdir(parents=True, exist_ok=True)
-    res: dict = {"data": str(data), "posts": sum(1 for _ in open(posts, "rb")) - 1, "toolkit": [], "cibscope": []}
+    res: dict = {"data": str(data), "posts": sum(1 for _ in open(posts, "rb")) - 1, "toolkit": [], "ingest": [], "cibscope": []}
 
     for i in range(toolkit_repeat):
         db, js = work / "cnt.sqlite", work / "cnt.json"
@@ -237,18 +241,26 @@ def bench(data: Path, work: Path, repeat: int, toolkit_repeat: int) -> dict:
         for suffix in ("", "-wal", "-shm"):
             Path(str(work / "cnt.sqlite") + suffix).unlink(missing_ok=True)
 
-    for i in range(repeat):
-        store, out = work / "store.duckdb", work / "out"
+    store = work / "store.duckdb"
+    for i in range(ingest_repeat):
         for p in (store, Path(str(store) + ".wal")):
             p.unlink(missing_ok=True)
-        shutil.rmtree(out, ignore_errors=True)
-        ing_wall, ing_peak, ing_cpu = timed([cli, "ingest", str(posts), "--format", "cnt-csv", "--db", str(store)])
-        det_wall, det_peak, det_cpu = timed([cli, "detect", "--window", "60s", "--db", str(store), "--out", str(out)])
-        run_id, det_s = last_run(store)
-        row = {"ingest": ing_wall, "ingest_cpu": ing_cpu, "ingest_peak_mib": ing_peak, "detect": det_wall,
-               "detect_cpu": det_cpu, "detect_peak_mib": det_peak, "detect_run_s": det_s}
+        wall, peak, cpu = timed([cli, "ingest", str(posts), "--format", "cnt-csv", "--db", str(store)])
+        res["ingest"].append({"ingest": wall, "ingest_cpu": cpu, "ingest_peak_mib": peak})
+        print(f"cibscope ingest {i + 1}: {json.dumps({k: round(v, 1) for k, v in res['ingest'][-1].items()})}",
+              flush=True)
+    for i in range(repeat):
+        row = {}
+        for label, extra in (("", []), ("all_", ["--signals", ",".join(SIGNALS)])):
+            out = work / f"out-{label or 'default_'}{i}"
+            shutil.rmtree(out, ignore_errors=True)
+            wall, peak, cpu = timed([cli, "detect", "--window", "60s", *extra, "--db", str(store), "--out", str(out)])
+            run_id, det_s = last_run(store)
+            row.update({f"{label}detect": wall, f"{label}detect_cpu": cpu, f"{label}detect_peak_mib": peak,
+                        f"{label}detect_run_s": det_s})
+            if i == repeat - 1 and not label:
+                res["cibscope_quality_60s"] = scores(cibscope_flagged(store, run_id), truth)
         if i == repeat - 1:
-            res["cibscope_quality_60s"] = scores(cibscope_flagged(store, run_id), truth)
             w, pk, cp = timed([cli, "detect", "--window", "1h", "--max-object-accounts", "100", "--db", str(store),
                               "--out", str(work / "out-1h")])
             run_1h, s_1h = last_run(store)
@@ -272,14 +284,20 @@ def summarise(res: dict) -> str:
                        f"peak {med(t, 'peak_mib'):.0f} MiB")
     if not c:
         return "\n".join(lines + _quality_lines(res))
-    lines.append(f"cibscope ({len(c)} runs, median): ingest {med(c, 'ingest'):.1f} s "
-                 f"(CPU {med(c, 'ingest_cpu'):.1f} s, peak {med(c, 'ingest_peak_mib'):.0f} MiB), "
-                 f"detect CLI {med(c, 'detect'):.1f} s (CPU {med(c, 'detect_cpu'):.1f} s) "
-                 f"(detection itself {med(c, 'detect_run_s'):.1f} s; peak {med(c, 'detect_peak_mib'):.0f} MiB)")
+    g = res["ingest"]
+    lines.append(f"cibscope ingest ({len(g)} run(s), median): {med(g, 'ingest'):.1f} s "
+                 f"(CPU {med(g, 'ingest_cpu'):.1f} s, peak {med(g, 'ingest_peak_mib'):.0f} MiB)")
+    for label, what in (("", "default signals"), ("all_", "every signal")):
+        lines.append(f"cibscope detect, {what} ({len(c)} runs, median): CLI {med(c, label + 'detect'):.1f} s "
+                     f"(CPU {med(c, label + 'detect_cpu'):.1f} s; peak {med(c, label + 'detect_peak_mib'):.0f} MiB), "
+                     f"detection itself {med(c, label + 'detect_run_s'):.1f} s")
+        if res["toolkit"]:
+            nets = med(res["toolkit"], "networks")
+            lines.append(f"  ratio toolkit four networks / cibscope {what}: detection "
+                         f"{nets / med(c, label + 'detect_run_s'):.1f}x, detect CLI {nets / med(c, label + 'detect'):.1f}x")
     if res["toolkit"]:
-        lines.append(f"ratio toolkit networks / cibscope detect CLI: {med(res['toolkit'], 'networks') / med(c, 'detect'):.1f}x;"
-                     f" (load+networks) / (ingest+detect): "
-                     f"{(med(res['toolkit'], 'networks') + med(res['toolkit'], 'load')) / (med(c, 'detect') + med(c, 'ingest')):.1f}x")
+        lines.append(f"  end to end, (toolkit load + networks) / (cibscope ingest + detect CLI, default signals): "
+                     f"{(nets + med(res['toolkit'], 'load')) / (med(c, 'detect') + med(g, 'ingest')):.1f}x")
     return "\n".join(lines + _quality_lines(res))
 
 
@@ -307,12 +325,13 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True, help="gen_posts.py output folder (posts.csv, truth.csv)")
     ap.add_argument("--repeat", type=int, default=3, help="cibscope repetitions")
     ap.add_argument("--toolkit-repeat", type=int, default=1, help="toolkit repetitions (0: skip the toolkit)")
+    ap.add_argument("--ingest-repeat", type=int, default=1, help="cibscope ingest repetitions (detection reuses the last store)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench_detect_work"))
     a = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
           f"Python {platform.python_version()}, load average at start {os.getloadavg()[0]:.1f}", flush=True)
-    res = bench(a.data, a.work, a.repeat, a.toolkit_repeat)
+    res = bench(a.data, a.work, a.repeat, a.toolkit_repeat, a.ingest_repeat)
     res["loadavg_end"] = os.getloadavg()[0]
     (a.work / f"results-{a.data.name}.json").write_text(json.dumps(res, indent=1))
     print(summarise(res))

@@ -170,7 +170,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
         if engine is not None:
             engine.release()
         for t in ("_raw", "_act", "_acc_map", "_obj_map", "_post_map", "_obj", "_acc_sig", "_pair_obj", "_pair_obj_ev",
-                  "_kappa", "_edges_in", "_members_in", "_derived"):
+                  "_kappa", "_edges_in", "_members_in", "_pair_in", "_edges_inside", "_derived"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
     return RunResult(run_id, n_actions, n_accounts, n_candidates, edges.num_rows, n_clusters,
                      time.perf_counter() - started)
@@ -238,15 +238,13 @@ def _save_clusters(con, run_id: int, clusters: dict[str, np.ndarray], params: De
     cids = np.concatenate([np.full(len(m), cid, dtype=object) for cid, m in clusters.items()])
     accs = np.concatenate(list(clusters.values()))
     _temp_from_arrow(con, "_members_in", pa.table({"cluster_id": pa.array(cids, pa.string()), "acc": accs}))
+    _inside_clusters(con, "_pair_obj", "_pair_in")
+    _inside_clusters(con, "_edges_in", "_edges_inside")
     # Internal co-actions (every co-acting member pair, not only edges) and the null expectation
     # over all member pairs: sum_s kappa_s ((sum k)^2 - sum k^2) / 2.
     stats = con.sql("""
         WITH internal AS (
-            SELECT ma.cluster_id, p.signal, count(*) AS n
-            FROM _pair_obj p
-            JOIN _members_in ma ON ma.acc = p.acc_a
-            JOIN _members_in mb ON mb.acc = p.acc_b AND mb.cluster_id = ma.cluster_id
-            GROUP BY ma.cluster_id, p.signal
+            SELECT cluster_id, signal, count(*) AS n FROM _pair_in GROUP BY cluster_id, signal
         ), exp AS (
             SELECT s.cluster_id, sum(kp.kappa * (s.sk * s.sk - s.sk2) / 2.0 ORDER BY s.signal) AS expected
             FROM (SELECT m.cluster_id, k.signal, sum(k.k) AS sk, sum(k.k * k.k) AS sk2
@@ -255,12 +253,8 @@ def _save_clusters(con, run_id: int, clusters: dict[str, np.ndarray], params: De
             JOIN _kappa kp USING (signal)
             GROUP BY s.cluster_id
         ), edge_stats AS (
-            SELECT ma.cluster_id, count(*) AS n_edges, min(e.first_seen) AS first_seen,
-                   max(e.last_seen) AS last_seen
-            FROM _edges_in e
-            JOIN _members_in ma ON ma.acc = e.acc_a
-            JOIN _members_in mb ON mb.acc = e.acc_b AND mb.cluster_id = ma.cluster_id
-            GROUP BY ma.cluster_id
+            SELECT cluster_id, count(*) AS n_edges, min(first_seen) AS first_seen, max(last_seen) AS last_seen
+            FROM _edges_inside GROUP BY cluster_id
         )
         SELECT i.cluster_id, sum(i.n) AS n_coactions, any_value(coalesce(x.expected, 0)) AS expected,
                json_group_object(i.signal, i.n) AS signal_counts,
@@ -296,11 +290,9 @@ def _save_clusters(con, run_id: int, clusters: dict[str, np.ndarray], params: De
     con.execute(f"""
         INSERT INTO cluster_members
         WITH inside AS (
-            SELECT ma.cluster_id, e.acc_a, e.acc_b, e.weight_fixed,
-                   least(-log10(greatest(e.q_value, 1e-300)), {MAX_SCORE}) AS s
-            FROM (SELECT *, CAST(round(weight * {WEIGHT_SCALE}) AS BIGINT) AS weight_fixed FROM _edges_in) e
-            JOIN _members_in ma ON ma.acc = e.acc_a
-            JOIN _members_in mb ON mb.acc = e.acc_b AND mb.cluster_id = ma.cluster_id
+            SELECT cluster_id, acc_a, acc_b, CAST(round(weight * {WEIGHT_SCALE}) AS BIGINT) AS weight_fixed,
+                   least(-log10(greatest(q_value, 1e-300)), {MAX_SCORE}) AS s
+            FROM _edges_inside
         ), ends AS (
             SELECT cluster_id, acc_a AS acc, weight_fixed, s FROM inside
             UNION ALL SELECT cluster_id, acc_b, weight_fixed, s FROM inside
@@ -315,16 +307,26 @@ def _save_clusters(con, run_id: int, clusters: dict[str, np.ndarray], params: De
     return len(out_rows)
 
 
+def _inside_clusters(con, source: str, out: str) -> None:
+    """Create ``out``: the rows of ``source`` (an ``acc_a, acc_b`` table) whose two accounts are in the
+    same cluster of ``_members_in``, with that ``cluster_id``.
+
+    Joined one end at a time through a materialised step: given both member joins at once, DuckDB
+    may pair ``_members_in`` with itself on ``cluster_id`` first (all member pairs of every cluster:
+    27M rows and seconds for one 5,000-account cluster).
+    """
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {out} AS
+        WITH one_end AS MATERIALIZED (
+            SELECT s.*, m.cluster_id FROM {source} s JOIN _members_in m ON m.acc = s.acc_a)
+        SELECT o.* FROM one_end o JOIN _members_in m ON m.acc = o.acc_b AND m.cluster_id = o.cluster_id
+    """)
+
+
 def _top_objects(con, k: int = 3) -> dict[str, list[tuple[str, str, int]]]:
     """Top ``k`` objects per cluster by the number of member pairs co-acting on them."""
     rows = con.execute(f"""
-        WITH per_obj AS (
-            SELECT ma.cluster_id, p.oid, count(*) AS n_pairs
-            FROM _pair_obj p
-            JOIN _members_in ma ON ma.acc = p.acc_a
-            JOIN _members_in mb ON mb.acc = p.acc_b AND mb.cluster_id = ma.cluster_id
-            GROUP BY ALL
-        )
+        WITH per_obj AS (SELECT cluster_id, oid, count(*) AS n_pairs FROM _pair_in GROUP BY ALL)
         SELECT t.cluster_id, om.signal, om.object, t.n_pairs FROM (
             SELECT *, row_number() OVER (PARTITION BY cluster_id ORDER BY n_pairs DESC, oid) AS r
             FROM per_obj) t JOIN _obj_map om USING (oid)

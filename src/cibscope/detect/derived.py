@@ -170,16 +170,18 @@ def _bursts(con: duckdb.DuckDBPyConnection, params: DetectionParams, where: str)
 
 
 def _near_duplicates(con: duckdb.DuckDBPyConnection, params: DetectionParams, where: str) -> None:
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _nd_docs AS
-        SELECT row_number() OVER (ORDER BY post_key) - 1 AS doc, post_key, account_key, created_at, dataset, nt
-        FROM (SELECT post_key, account_key, created_at, dataset, norm_text(text) AS nt FROM posts
-              WHERE kind <> 'repost' AND {where})
-        WHERE len(string_split(nt, ' ')) >= {MIN_TEXT_TOKENS}
-    """)
+    """Append one ``text_near`` action per post in a near-duplicate family of two or more posts.
+
+    Documents are keyed by ``posts.rowid`` (no numbering pass over the posts); the family label is
+    ``near:`` + the smallest post key in it, so it does not depend on that numbering.
+    """
     shingles = con.sql(f"""
-        WITH w AS (SELECT doc, nt, list_filter(regexp_split_to_array(nt, '[^\\p{{L}}\\p{{N}}_#@]+'),
-                                               lambda x: x <> '') AS words FROM _nd_docs)
+        WITH d AS (
+            SELECT rowid AS doc, norm_text(text) AS nt FROM posts WHERE kind <> 'repost' AND {where}),
+        w AS (
+            SELECT doc, nt, list_filter(regexp_split_to_array(nt, '[^\\p{{L}}\\p{{N}}_#@]+'),
+                                        lambda x: x <> '') AS words
+            FROM d WHERE len(string_split(nt, ' ')) >= {MIN_TEXT_TOKENS})
         SELECT doc, CAST(hash(s) & 4294967295 AS UINTEGER) AS h FROM (
             SELECT doc, unnest(CASE WHEN len(words) >= {MIN_WORDS} THEN list_distinct(words)
                                     ELSE list_distinct(list_transform(range(1, greatest(length(nt) - 1, 2)),
@@ -187,26 +189,29 @@ def _near_duplicates(con: duckdb.DuckDBPyConnection, params: DetectionParams, wh
             FROM w)
         ORDER BY doc
     """).to_arrow_table()
-    n_docs = con.execute("SELECT count(*) FROM _nd_docs").fetchall()[0][0]
-    if n_docs < 2 or shingles.num_rows == 0:
+    if shingles.num_rows == 0:
         return
     doc = shingles.column("doc").to_numpy()
-    # documents without shingles cannot collide: give them an empty signature of max values
-    sig = np.full((n_docs, params.near_dup_num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
-    present = np.unique(doc)
-    sig_present = minhash_signatures(shingles.column("h").to_numpy(), np.searchsorted(present, doc),
-                                     len(present), num_perm=params.near_dup_num_perm)
-    sig[present] = sig_present
-    labels = lsh_components(sig[present], params.near_dup_threshold)
-    comp = np.full(n_docs, -1, dtype=np.int64)
-    comp[present] = labels
-    con.register("_nd_comp", pa.table({"doc": np.arange(n_docs), "comp": comp}))
-    con.execute("""
-        INSERT INTO _derived
-        WITH c AS (SELECT d.*, k.comp FROM _nd_docs d JOIN _nd_comp k USING (doc) WHERE k.comp >= 0),
-        sized AS (SELECT comp, min(post_key) AS first_post FROM c GROUP BY comp HAVING count(*) >= 2)
-        SELECT c.account_key, 'text_near', 'near:' || s.first_post, c.created_at, c.post_key, c.dataset
-        FROM c JOIN sized s USING (comp)
-    """)
-    con.unregister("_nd_comp")
-    con.execute("DROP TABLE _nd_docs")
+    opens = np.r_[True, doc[1:] != doc[:-1]]
+    rowids = doc[opens]  # the documents with at least one shingle, ascending
+    if len(rowids) < 2:
+        return
+    labels = lsh_components(
+        minhash_signatures(shingles.column("h").to_numpy(), np.cumsum(opens) - 1, len(rowids),
+                           num_perm=params.near_dup_num_perm),
+        params.near_dup_threshold)
+    in_family = np.bincount(labels)[labels] >= 2
+    if not in_family.any():
+        return
+    con.register("_nd_comp", pa.table({"doc": rowids[in_family], "comp": labels[in_family]}))
+    try:
+        con.execute("""
+            INSERT INTO _derived
+            WITH c AS (SELECT p.account_key, p.created_at, p.post_key, p.dataset, k.comp
+                       FROM posts p JOIN _nd_comp k ON p.rowid = k.doc),
+            first AS (SELECT comp, min(post_key) AS first_post FROM c GROUP BY comp)
+            SELECT c.account_key, 'text_near', 'near:' || f.first_post, c.created_at, c.post_key, c.dataset
+            FROM c JOIN first f USING (comp)
+        """)
+    finally:
+        con.unregister("_nd_comp")
