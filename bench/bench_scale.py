@@ -11,6 +11,13 @@ detection (default parameters, window 60 s) ``--repeat`` times in a fresh proces
 * ``spark``: ``detect_parquet(store, <export>, params)`` with ``--master`` (default ``local[2]``),
   session start included in the wall time, the run's own time (``runs.seconds``) reported too.
 
+``--replicate K`` adds, for the largest ``--posts`` size, a store whose ``actions`` are K disjoint copies
+of that size's actions (copy k suffixes account, object and post keys with ``~k``; timestamps are
+kept): K times the actions with the same per-object structure (the null model's expectations
+shrink with the number of accounts, so edge and cluster counts are not exactly K times). This
+reaches 100M actions without generating and ingesting ~65M posts (DuckDB engine only). ``--memory-limit`` sets ``CIBSCOPE_MEMORY_LIMIT`` for the
+DuckDB children (DuckDB spills to ``<store>.tmp`` beyond it: out-of-core).
+
 Recorded per run: wall seconds, the run's own seconds, peak RSS (the largest process: for Spark
 the JVM), actions, candidate pairs, edges, clusters, and the 1-minute load average before and
 after (the machine may be shared). Prints Markdown rows (median of the runs) for
@@ -19,6 +26,7 @@ docs/benchmarks.md and writes ``<work>/scale.json``.
 Usage::
 
     python bench/bench_scale.py --posts 200000 1000000 --engines duckdb spark --repeat 3 --work /tmp/bench_scale
+    python bench/bench_scale.py --posts 10000000 --engines duckdb --repeat 1 --replicate 7 --memory-limit 12GB
 """
 from __future__ import annotations
 
@@ -56,7 +64,24 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-def timed_child(args: list[str]) -> dict:
+def replicate(base: Path, k: int, out: Path) -> None:
+    """Write ``out``: a copy of store ``base`` whose ``actions`` are ``k`` disjoint copies (see the module doc)."""
+    import duckdb
+
+    if out.exists():
+        return
+    tmp = out.with_suffix(".partial")
+    shutil.copy(base, tmp)
+    con = duckdb.connect(str(tmp))
+    con.execute("CREATE TEMP TABLE base AS SELECT * FROM actions")
+    for i in range(1, k):
+        con.execute(f"""INSERT INTO actions SELECT account_key || '~{i}', action_type, object_key || '~{i}', ts,
+                        post_key || '~{i}', dataset FROM base""")
+    con.close()
+    tmp.rename(out)
+
+
+def timed_child(args: list[str], env: dict | None = None) -> dict:
     """Run the detection child under /usr/bin/time -v; its RESULT plus peak RSS (MiB).
 
     Raises
@@ -66,7 +91,7 @@ def timed_child(args: list[str]) -> dict:
     """
     before = load()
     p = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-W", "ignore", "-c", CHILD, *args],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=env)
     if p.returncode:
         print(p.stdout[-3000:], p.stderr[-3000:], file=sys.stderr)
         raise subprocess.CalledProcessError(p.returncode, args)
@@ -83,7 +108,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench_scale"))
+    ap.add_argument("--replicate", type=int, default=1, help="also run K disjoint copies of the largest size (DuckDB)")
+    ap.add_argument("--memory-limit", help="CIBSCOPE_MEMORY_LIMIT for the DuckDB children, e.g. 12GB")
     a = ap.parse_args()
+    env = dict(os.environ, **({"CIBSCOPE_MEMORY_LIMIT": a.memory_limit} if a.memory_limit else {}))
     a.work.mkdir(parents=True, exist_ok=True)
     cli = str(Path(sys.executable).parent / "cibscope")
     results = []
@@ -96,23 +124,32 @@ def main() -> None:
             subprocess.run([cli, "ingest", str(data / "posts.csv"), "--format", "cnt-csv", "--db", str(base)],
                            check=True, capture_output=True)
             subprocess.run([cli, "export", str(data / "export"), "--db", str(base)], check=True, capture_output=True)
-        for engine in a.engines:
+        jobs = [(engine, n, 1, base) for engine in a.engines]
+        if a.replicate > 1 and n == max(a.posts):
+            rep = data / f"store-x{a.replicate}.duckdb"
+            replicate(base, a.replicate, rep)
+            jobs.append(("duckdb", n, a.replicate, rep))
+        for engine, n_posts, k, source in jobs:
             runs = []
             for _ in range(a.repeat):
                 run_store = a.work / "run.duckdb"
+                for leftover in (run_store, Path(f"{run_store}.wal")):
+                    leftover.unlink(missing_ok=True)
                 if engine == "duckdb":
-                    shutil.copy(base, run_store)
-                else:
-                    run_store.unlink(missing_ok=True)
-                runs.append(timed_child([engine, str(run_store), str(data / "export"), a.master]))
+                    shutil.copy(source, run_store)
+                runs.append(timed_child([engine, str(run_store), str(data / "export"), a.master],
+                                        env if engine == "duckdb" else None))
                 time.sleep(1)
-            med = {k: statistics.median(r[k] for r in runs) for k in ("wall", "seconds", "peak_rss_mib")}
-            row = dict(posts=n, engine=engine, runs=runs, **{f"median_{k}": v for k, v in med.items()})
+            med = {key: statistics.median(r[key] for r in runs) for key in ("wall", "seconds", "peak_rss_mib")}
+            row = dict(posts=n_posts, copies=k, engine=engine, memory_limit=a.memory_limit if engine == "duckdb" else None,
+                       runs=runs, **{f"median_{key}": v for key, v in med.items()})
             results.append(row)
             r0 = runs[0]
-            print(f"| {n:,} | {r0['actions']:,} | {engine} | {len(runs)} | {med['wall']:.1f} | {med['seconds']:.1f} | "
+            label = f"{n_posts:,}" + (f" x {k} copies" if k > 1 else "")
+            print(f"| {label} | {r0['actions']:,} | {engine} | {len(runs)} | {med['wall']:.1f} | {med['seconds']:.1f} | "
                   f"{med['peak_rss_mib']:,.0f} | {r0['candidates']:,} / {r0['edges']:,} / {r0['clusters']} | "
-                  f"{min(r['load_before'] for r in runs):.1f}-{max(r['load_after'] for r in runs):.1f} |", flush=True)
+                  f"{min(r['load_before'] for r in runs):.1f}-{max(r['load_after'] for r in runs):.1f} |"
+                  , flush=True)
     (a.work / "scale.json").write_text(json.dumps(results, indent=1))
 
 
