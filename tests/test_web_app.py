@@ -4,6 +4,7 @@ of attacker-written text, the OpenAPI document and the user CLI. Data: the shipp
 (ingested and detected as ``cibscope demo`` does) and real coortweet rows (tests/fixtures)."""
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -222,6 +223,38 @@ def test_cluster_list_sorts(world):
     assert page.index(world["cid"]) > 0
 
 
+def test_bad_parameters_get_an_html_error_page_and_the_api_keeps_json(world):
+    c = world["client"]
+    c.cookies.clear()
+    r = c.get("/clusters?run=abc", follow_redirects=False)           # signed out: sign in first, as for any page
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    tok = sign_in(c, "ana")
+    cases = [("/clusters?run=abc", "query parameter 'run': Input should be a valid integer", "'abc'"),
+             (f"/clusters?run={world['run']}&page=two", "query parameter 'page'", "'two'"),
+             (f"/runs/first/clusters/{world['cid']}", "address part 'run_id'", "'first'"),
+             (f"/clusters?run={world['run']}&flagged=perhaps", "query parameter 'flagged': Input should be a valid "
+                                                               "boolean", "'perhaps'")]
+    for url, problem, sent in cases:
+        r = c.get(url)
+        assert r.status_code == 422 and r.headers["content-type"].startswith("text/html"), (url, r.text[:200])
+        text = html.unescape(r.text)
+        assert "<h1>Bad request</h1>" in text and problem in text and f"(sent: {sent})" in text, (url, text)
+        assert '"detail"' not in text and 'id="whoami"' in text                   # a page, not FastAPI's JSON
+    # a form post with a bad field names the field
+    r = c.post("/jobs", data={"kind": "detect", "min_cluster_size": "three", "csrf_token": tok})
+    assert r.status_code == 422 and "form field 'min_cluster_size'" in html.unescape(r.text)
+    # the value sent is shown as text, never as markup
+    r = c.get("/clusters?run=<script>alert(1)</script>")
+    assert r.status_code == 422 and "<script>alert(1)" not in r.text and "&lt;script&gt;alert(1)" in r.text
+    r = c.get("/no-such-page")
+    assert r.status_code == 404 and "No page at /no-such-page." in r.text and r.headers["content-type"].startswith(
+        "text/html")
+    # the API keeps JSON errors
+    r = c.get("/api/runs/abc/clusters")
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "run_id"]
+    assert c.get("/api/no-such-route").json() == {"detail": "Not Found"}
+
+
 def test_attacker_text_is_inert_on_every_page(world):
     c = world["client"]
     sign_in(c, "ana")
@@ -303,20 +336,46 @@ def test_openapi_documents_the_api_only(world):
 
 def test_user_cli(tmp_path):
     db = tmp_path / "w.sqlite"
-    run = CliRunner().invoke(cli_app, ["web", "user", "add", "olga", "--role", "reviewer", "--password-stdin",
-                                       "--web-db", str(db)], input="s3cret-pass\n")
+    cli = CliRunner()
+    run = cli.invoke(cli_app, ["web", "user", "add", "olga", "--role", "reviewer", "--password-stdin",
+                               "--web-db", str(db)], input="s3cret-passphrase\n")
     assert run.exit_code == 0, run.output
     st = WebState(db)
-    assert st.check_password("olga", "s3cret-pass") == {"name": "olga", "role": "reviewer"}
+    assert st.check_password("olga", "s3cret-passphrase") == {"name": "olga", "role": "reviewer"}
     assert st.check_password("olga", "wrong") is None
     row = st.engine.connect().exec_driver_sql("SELECT password_hash FROM web_users").fetchall()[0][0]
     assert row.startswith("$argon2id$")
-    again = CliRunner().invoke(cli_app, ["web", "user", "add", "olga", "--role", "boss", "--password-stdin",
-                                         "--web-db", str(db)], input="x\n")
+    again = cli.invoke(cli_app, ["web", "user", "add", "olga", "--role", "boss", "--password-stdin",
+                                 "--web-db", str(db)], input="a-long-enough-one\n")
     assert again.exit_code == 2 and "unknown role" in again.output
-    listed = CliRunner().invoke(cli_app, ["web", "user", "list", "--web-db", str(db)])
+    listed = cli.invoke(cli_app, ["web", "user", "list", "--web-db", str(db)])
     assert "olga" in listed.output and "reviewer" in listed.output
     assert st.verify_audit().ok and json.loads(json.dumps(st.audit()))[0]["detail"]["op"] == "add-user"
+
+
+def test_short_passwords_are_refused(tmp_path):
+    db = tmp_path / "w.sqlite"
+    cli = CliRunner()
+    # 11 characters: one short of the minimum; nothing is stored
+    short = cli.invoke(cli_app, ["web", "user", "add", "pia", "--password-stdin", "--web-db", str(db)],
+                       input="11-chars-pw\n")
+    assert short.exit_code == 2 and "password too short: 11 characters, at least 12" in short.output
+    assert WebState(db).users() == []
+    # length counts Unicode code points, not bytes: 11 two-byte letters are still too short
+    assert cli.invoke(cli_app, ["web", "user", "add", "pia", "--password-stdin", "--web-db", str(db)],
+                      input="\u00e9" * 11 + "\n").exit_code == 2
+    ok = cli.invoke(cli_app, ["web", "user", "add", "pia", "--password-stdin", "--web-db", str(db)],
+                    input="twelve-chars\n")
+    assert ok.exit_code == 0, ok.output
+    st = WebState(db)
+    bad = cli.invoke(cli_app, ["web", "user", "passwd", "pia", "--password-stdin", "--web-db", str(db)],
+                     input="short\n")
+    assert bad.exit_code == 2 and "password too short: 5 characters" in bad.output
+    assert st.check_password("pia", "twelve-chars") is not None and st.check_password("pia", "short") is None
+    good = cli.invoke(cli_app, ["web", "user", "passwd", "pia", "--password-stdin", "--web-db", str(db)],
+                      input="a much longer passphrase\n")
+    assert good.exit_code == 0 and st.check_password("pia", "a much longer passphrase") is not None
+    assert [e["detail"]["op"] for e in st.audit()] == ["set-password", "add-user"]   # refusals change nothing
 
 
 def test_cibscope_serve_starts_the_app(world, tmp_path):

@@ -6,7 +6,6 @@ network, job progress and share previews. Timestamps are UTC.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -97,7 +96,7 @@ def clusters(request: Request, run_id: int, sort: str = "rank", flagged: bool = 
             raise HTTPException(422, str(exc)) from None
 
 
-@router.get("/runs/{run_id}/clusters/{cluster_id}", summary="A cluster: members, objects, evidence, timeline")
+@router.get("/runs/{run_id}/clusters/{cluster_id}", summary="A cluster: members, objects, first evidence page, timeline (DISARM: /disarm)")
 def cluster(request: Request, run_id: int, cluster_id: str, user: User = Depends(current_user)) -> dict[str, Any]:
     got = ctx(request).cached(("detail", run_id, cluster_id), lambda s: data.cluster_detail(s, run_id, cluster_id))
     if got is None:
@@ -105,18 +104,31 @@ def cluster(request: Request, run_id: int, cluster_id: str, user: User = Depends
     return got
 
 
-@router.get("/runs/{run_id}/clusters/{cluster_id}/network", summary="Cytoscape.js elements with positions")
-def network(request: Request, run_id: int, cluster_id: str, max_nodes: int = Query(600, ge=1, le=5000),
-            max_edges: int = Query(3000, ge=0, le=100_000),
-            user: User = Depends(current_user)) -> Response:
-    def compute(s) -> str | None:
+@router.get("/runs/{run_id}/clusters/{cluster_id}/evidence", summary="One page of a cluster's evidence")
+def cluster_evidence(request: Request, run_id: int, cluster_id: str,
+                     limit: int = Query(data.EVIDENCE_PAGE, ge=1, le=1000), offset: int = Query(0, ge=0),
+                     user: User = Depends(current_user)) -> dict[str, Any]:
+    """``total`` evidence rows of the cluster and ``evidence``: ``limit`` of them from ``offset``, heaviest
+    objects first (the order of the cluster page's table)."""
+    def compute(s) -> dict[str, Any] | None:
         if data.cluster(s, run_id, cluster_id) is None:
             return None
-        # Plain numbers and strings: serialised directly (FastAPI's generic encoder takes seconds on 10^4 edges).
-        return json.dumps(data.network(s, run_id, cluster_id, max_nodes=max_nodes, max_edges=max_edges),
-                          separators=(",", ":"), ensure_ascii=False)
+        return {"total": data.evidence_count(s, run_id, cluster_id),
+                "evidence": data.evidence(s, run_id, cluster_id, limit=limit, offset=offset)}
 
-    body = ctx(request).cached(("network", run_id, cluster_id, max_nodes, max_edges), compute)
+    got = ctx(request).cached(("evidence-api", run_id, cluster_id, limit, offset), compute)
+    if got is None:
+        raise HTTPException(404, f"no cluster {cluster_id} in run {run_id}")
+    return got
+
+
+@router.get("/runs/{run_id}/clusters/{cluster_id}/network", summary="Cytoscape.js elements with positions")
+def network(request: Request, run_id: int, cluster_id: str,
+            max_nodes: int = Query(data.NETWORK_NODES, ge=1, le=5000),
+            max_edges: int = Query(data.NETWORK_EDGES, ge=0, le=100_000),
+            user: User = Depends(current_user)) -> Response:
+    body = ctx(request).cached(("network", run_id, cluster_id, max_nodes, max_edges),
+                               lambda s: data.network_json(s, run_id, cluster_id, max_nodes, max_edges))
     if body is None:
         raise HTTPException(404, f"no cluster {cluster_id} in run {run_id}")
     return Response(body, media_type="application/json")
@@ -124,10 +136,10 @@ def network(request: Request, run_id: int, cluster_id: str, max_nodes: int = Que
 
 @router.get("/runs/{run_id}/clusters/{cluster_id}/disarm", summary="DISARM techniques with their evidence")
 def disarm(request: Request, run_id: int, cluster_id: str, user: User = Depends(current_user)) -> list[dict]:
-    with ctx(request).view() as s:
-        if data.cluster(s, run_id, cluster_id) is None:
-            raise HTTPException(404, f"no cluster {cluster_id} in run {run_id}")
-        return data.disarm_tags(s, run_id, cluster_id)
+    got = ctx(request).cached(("disarm", run_id, cluster_id), lambda s: data.disarm_tags(s, run_id, cluster_id))
+    if got is None:
+        raise HTTPException(404, f"no cluster {cluster_id} in run {run_id}")
+    return got
 
 
 @router.get("/accounts/{account_key:path}", summary="An account, its clusters and newest posts")

@@ -11,6 +11,7 @@ import json
 import tempfile
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,13 +70,15 @@ class WebContext:
         self.state = WebState(settings.web_db)
         self.store = Store(settings.db, read_only=settings.read_only)
         self.jobs = None if settings.read_only else JobManager(self.store, on_finish=self._job_finished)
-        self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._cache: OrderedDict[tuple, Future] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cibscope-prefetch")
 
     def close(self) -> None:
         """Stop the job worker and close the store."""
         if self.jobs:
             self.jobs.shutdown()
+        self._prefetcher.shutdown(wait=True, cancel_futures=True)
         self.store.close()
 
     @contextmanager
@@ -91,18 +94,45 @@ class WebContext:
         changes, and the cache is emptied whenever a job finishes, as an ingest may add posts
         to the run's data sets (the timeline) and only the server's own jobs can write to the
         store while it runs (DuckDB locks the file).
+
+        A key is computed once: a request arriving while another computes it (or while
+        :meth:`prefetch` does) waits for that result instead of computing it again. An error
+        reaches every waiting caller and is not kept.
         """
         with self._cache_lock:
-            if key in self._cache:
+            fut = self._cache.get(key)
+            mine = fut is None
+            if mine:
+                fut = self._cache[key] = Future()
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+            else:
                 self._cache.move_to_end(key)
-                return self._cache[key]
-        with self.view() as s:
-            value = compute(s)
-        with self._cache_lock:
-            self._cache[key] = value
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return value
+        if mine:
+            try:
+                with self.view() as s:
+                    fut.set_result(compute(s))
+            except BaseException as exc:
+                fut.set_exception(exc)
+                with self._cache_lock:
+                    if self._cache.get(key) is fut:
+                        del self._cache[key]
+        return fut.result()
+
+    def prefetch(self, key: tuple, compute: Callable[[Store], Any]) -> None:
+        """Start :meth:`cached` for ``key`` on a background thread and return at once.
+
+        The cluster page prefetches its network while it renders, so the page's script finds
+        it computed (or in progress) when it asks for it. Errors are left for the request
+        that asks for the key.
+        """
+        def run() -> None:
+            try:
+                self.cached(key, compute)
+            except Exception:  # noqa: BLE001 - reported to the request that reads the key
+                pass
+
+        self._prefetcher.submit(run)
 
     # ------------------------------------------------------------------ jobs
     def start_job(self, user: User, kind: str, args: dict[str, Any]) -> Job:

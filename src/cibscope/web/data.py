@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+import numpy as np
+
 from ..report import query as rq
 from ..report.figures import network_layout, timeline_svg
 from ..store.db import Store
@@ -143,60 +145,120 @@ def cluster(store: Store, run_id: int, cluster_id: str) -> dict[str, Any] | None
     return c
 
 
-def evidence(store: Store, run_id: int, cluster_id: str, limit: int = 200) -> list[dict[str, Any]]:
-    """The cluster's co-action evidence, heaviest objects first: account pair, signal, object, the closest
-    post pair (texts, times) and its gap in seconds (negative: ``account_b`` acted first)."""
-    # The top rows first, then their posts: the text join touches ``limit`` rows, not every co-action.
-    return rows(store, f"""
-        WITH ev AS (SELECT * FROM ({rq._internal_evidence_sql(run_id)})
-                    ORDER BY object_weight DESC, abs(gap_s), account_a, account_b, object_key LIMIT $n)
-        SELECT ev.account_a, ev.account_b, aa.handle AS handle_a, ab.handle AS handle_b, ev.action_type,
-               ev.object_key, ev.n_post_pairs, ev.gap_s, ev.ts_a, ev.ts_b, ev.post_a, ev.post_b,
-               pa.text AS text_a, pb.text AS text_b, ev.object_weight
-        FROM ev LEFT JOIN posts pa ON pa.post_key = ev.post_a LEFT JOIN posts pb ON pb.post_key = ev.post_b
-        LEFT JOIN accounts aa ON aa.account_key = ev.account_a LEFT JOIN accounts ab ON ab.account_key = ev.account_b
-        ORDER BY ev.object_weight DESC, abs(ev.gap_s), ev.account_a, ev.account_b, ev.object_key
-    """, {"ids": [cluster_id], "n": int(limit)})
+#: Evidence rows per page of the cluster page (the API's default ``limit``).
+EVIDENCE_PAGE = 50
+#: Order of a cluster's evidence: heaviest (least popular) object first, then the closest post pair.
+_EVIDENCE_ORDER = "object_weight DESC, abs(gap_s), account_a, account_b, object_key, action_type"
 
 
-def network(store: Store, run_id: int, cluster_id: str, max_nodes: int = 600,
-            max_edges: int = 3000) -> dict[str, Any]:
+def evidence_count(store: Store, run_id: int, cluster_id: str) -> int:
+    """Number of the cluster's co-action evidence rows (both accounts members)."""
+    return store.con.execute(f"SELECT count(*) FROM ({rq._internal_evidence_sql(run_id)})",
+                             {"ids": [cluster_id]}).fetchall()[0][0]
+
+
+def evidence(store: Store, run_id: int, cluster_id: str, limit: int = EVIDENCE_PAGE,
+             offset: int = 0) -> list[dict[str, Any]]:
+    """One page of the cluster's co-action evidence, heaviest objects first: account pair (with handles),
+    signal, object, the closest post pair (texts, times, UTC) and its gap in seconds (negative:
+    ``account_b`` acted first).
+
+    Two statements: the page's rows (a top-N over the cluster's evidence), then the texts and handles
+    of just the posts and accounts on that page, found with a list filter in one scan of ``posts``
+    (a join made DuckDB read every post's text twice: 0.6 s on the IRA data).
+    """
+    page = rows(store, f"""
+        SELECT account_a, account_b, action_type, object_key, n_post_pairs, gap_s, ts_a, ts_b, post_a, post_b,
+               object_weight
+        FROM ({rq._internal_evidence_sql(run_id)}) ORDER BY {_EVIDENCE_ORDER} LIMIT $n OFFSET $o
+    """, {"ids": [cluster_id], "n": int(limit), "o": int(offset)})
+    if not page:
+        return page
+    texts = dict(store.con.execute("SELECT post_key, text FROM posts WHERE list_contains($k, post_key)",
+                                   {"k": sorted({r[c] for r in page for c in ("post_a", "post_b")})}).fetchall())
+    handles = dict(store.con.execute("SELECT account_key, handle FROM accounts WHERE list_contains($k, account_key)",
+                                     {"k": sorted({r[c] for r in page for c in ("account_a", "account_b")})}
+                                     ).fetchall())
+    for r in page:
+        r.update(handle_a=handles.get(r["account_a"]), handle_b=handles.get(r["account_b"]),
+                 text_a=texts.get(r["post_a"]), text_b=texts.get(r["post_b"]))
+    return page
+
+
+#: Defaults of the network view: members drawn, edges sent.
+NETWORK_NODES, NETWORK_EDGES = 600, 1500
+
+
+def network(store: Store, run_id: int, cluster_id: str, max_nodes: int = NETWORK_NODES,
+            max_edges: int = NETWORK_EDGES) -> dict[str, Any]:
     """Cytoscape.js elements of a cluster's network with preset positions.
 
     Nodes are the ``max_nodes`` strongest members (``account_key`` ids, handle, label,
-    degree, colour, x/y from :func:`~cibscope.report.figures.network_layout`, Kamada-Kawai);
-    edges are the significant edges among them (``weight``, ``n``: co-actions).
+    degree, colour, x/y from :func:`~cibscope.report.figures.network_layout`, Kamada-Kawai
+    with 10 moves per node); the layout uses every significant edge among them.
 
-    The layout uses every edge among the drawn nodes; only the ``max_edges`` heaviest are
-    sent, as a browser draws a few thousand edges in about a second but tens of thousands
-    in tens of seconds on a loaded machine (docs/benchmarks.md).
+    At most ``max_edges`` edges are sent (``weight``, ``n``: co-actions): first each drawn
+    member's heaviest edge, so that no member is drawn without a link, then the heaviest of
+    the rest. A browser builds and draws a few hundred nodes and ~1,500 edges in about a
+    second; 3,000 took it 2-3 s and 17,000 tens of seconds on this loaded machine
+    (docs/benchmarks.md).
 
     Returns
     -------
     dict
         ``{"nodes": [{"data": ..., "position": ...}], "edges": [{"data": ...}], "dropped": int,
         "edges_total": int, "legend": {label: colour}}``: ``dropped`` members not drawn,
-        ``edges_total`` edges among the drawn members (``edges`` holds the heaviest of them).
+        ``edges_total`` edges among the drawn members (``edges`` holds at most ``max_edges`` of them).
     """
     mem = rq.members(store, run_id, [cluster_id])[cluster_id]
-    edges = rq.internal_edges(store, run_id, [cluster_id])[cluster_id]
-    layout = network_layout(mem, edges, max_nodes=max_nodes, size=1000.0)
-    kept = {m["account_key"] for m in mem[:max_nodes]}
+    # Only the columns drawn, as Arrow: 17,000 edge rows as Python dicts of every column cost 0.4 s.
+    tab = store.con.sql("""
+        WITH m AS (SELECT account_key FROM cluster_members WHERE run_id = $r AND cluster_id = $c)
+        SELECT account_a, account_b, weight, n_coactions AS n FROM edges
+        WHERE run_id = $r AND account_a IN (SELECT account_key FROM m) AND account_b IN (SELECT account_key FROM m)
+        ORDER BY weight DESC, account_a, account_b
+    """, params={"r": int(run_id), "c": cluster_id}).to_arrow_table()
+    a, b = tab.column("account_a").to_pylist(), tab.column("account_b").to_pylist()
+    w = tab.column("weight").to_pylist()     # Python floats: round() on numpy scalars is 10x slower
+    layout = network_layout(mem, [{"account_a": x, "account_b": y, "weight": v} for x, y, v in zip(a, b, w)],
+                            max_nodes=max_nodes, size=1000.0, sweeps=10)
+    kept = {m["account_key"]: i for i, m in enumerate(mem[:max_nodes])}
     nodes = [{"data": {"id": m["account_key"], "handle": v["handle"], "label": m["label"] or "",
                        "degree": m["degree"], "colour": v["colour"], "size": v["r"] * 2},
               "position": {"x": v["x"], "y": v["y"]}} for m, v in zip(mem, layout["nodes"])]
-    # Edges carry what the drawing needs (width by weight); per-edge details are in the evidence table.
-    links = [{"data": {"source": e["account_a"], "target": e["account_b"], "weight": round(e["weight"], 2),
-                       "n": e["n_coactions"]}}
-             for e in edges if e["account_a"] in kept and e["account_b"] in kept]
-    return {"nodes": nodes, "edges": links[:max_edges], "edges_total": len(links), "dropped": layout["dropped"],
+    inside = np.array([x in kept and y in kept for x, y in zip(a, b)], dtype=bool)
+    idx = np.flatnonzero(inside)                       # heaviest first, among drawn members
+    ends = np.array([kept[a[i]] for i in idx] + [kept[b[i]] for i in idx], dtype=np.int64)
+    _, first = np.unique(ends, return_index=True)      # each member's heaviest edge (position in idx)
+    backbone = np.unique(first % max(len(idx), 1))
+    rest = np.setdiff1d(np.arange(len(idx)), backbone, assume_unique=True)
+    chosen = np.sort(np.concatenate([backbone, rest])[:max_edges]) if max_edges else np.array([], dtype=np.int64)
+    n_co = tab.column("n").to_pylist()
+    links = [{"data": {"source": a[i], "target": b[i], "weight": round(w[i], 2), "n": n_co[i]}}
+             for i in idx[chosen]]
+    return {"nodes": nodes, "edges": links, "edges_total": int(len(idx)), "dropped": layout["dropped"],
             "legend": layout["legend"]}
+
+
+def network_json(store: Store, run_id: int, cluster_id: str, max_nodes: int = NETWORK_NODES,
+                 max_edges: int = NETWORK_EDGES) -> str | None:
+    """:func:`network` as compact JSON text (the body of the network API), or None when the cluster is absent.
+
+    Serialised here with :func:`json.dumps` (plain numbers and strings), as FastAPI's generic
+    encoder takes seconds on 10^4 edges.
+    """
+    if cluster(store, run_id, cluster_id) is None:
+        return None
+    return json.dumps(network(store, run_id, cluster_id, max_nodes=max_nodes, max_edges=max_edges),
+                      separators=(",", ":"), ensure_ascii=False)
 
 
 def cluster_detail(store: Store, run_id: int, cluster_id: str) -> dict[str, Any] | None:
     """Everything the cluster page shows except the network: the cluster row, members (with account
-    fields), top shared objects with example posts, the evidence table, the activity timeline (SVG),
-    stored authenticity signals and narratives, and the DISARM tags. None when the cluster is absent.
+    fields), top shared objects with example posts, the first page of the evidence table
+    (``evidence``, :data:`EVIDENCE_PAGE` rows; ``evidence_total`` rows in all), the activity timeline
+    (SVG), and stored authenticity signals and narratives. None when the cluster is absent. The DISARM
+    tags (:func:`disarm_tags`, the costliest part) are served apart, so the page shows without waiting for them.
 
     The independent parts run concurrently, each on its own connection (DuckDB releases the GIL
     while it executes), so the page costs about its slowest part rather than their sum.
@@ -215,10 +277,10 @@ def cluster_detail(store: Store, run_id: int, cluster_id: str) -> dict[str, Any]
         "members": lambda s: members(s, run_id, cluster_id),
         "objects": lambda s: rq.top_objects(s, run_id, ids, k=10, examples=3)[cluster_id],
         "evidence": lambda s: evidence(s, run_id, cluster_id),
+        "evidence_total": lambda s: evidence_count(s, run_id, cluster_id),
         "timeline": timeline,
         "authenticity": lambda s: rq.authenticity(s, run_id, ids)[cluster_id],
         "narratives": lambda s: rq.narratives(s, run_id, ids)[cluster_id],
-        "disarm": lambda s: disarm_tags(s, run_id, cluster_id),
     }
 
     def run(fn):
@@ -243,8 +305,11 @@ def members(store: Store, run_id: int, cluster_id: str) -> list[dict[str, Any]]:
     """, {"r": int(run_id), "c": cluster_id})
 
 
-def disarm_tags(store: Store, run_id: int, cluster_id: str) -> list[dict[str, Any]]:
-    """DISARM techniques the cluster's behaviour supports (:func:`cibscope.explain.disarm.tag_cluster`)."""
+def disarm_tags(store: Store, run_id: int, cluster_id: str) -> list[dict[str, Any]] | None:
+    """DISARM techniques the cluster's behaviour supports (:func:`cibscope.explain.disarm.tag_cluster`),
+    or None when the cluster is absent."""
+    if cluster(store, run_id, cluster_id) is None:
+        return None
     from dataclasses import asdict
 
     from ..explain.disarm import tag_cluster

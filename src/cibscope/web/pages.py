@@ -8,10 +8,10 @@ actions go through :class:`~cibscope.web.core.WebContext`, as the API's do.
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -21,7 +21,7 @@ from ..report.html import TLP_COLOURS, _ts
 from ..report.stix import TLP_LEVELS
 from ..share.markings import PURPOSES, SECTORS
 from . import data
-from .auth import CSRF_FIELD, User, check_csrf, csrf_token, current_user, sign_in, sign_out
+from .auth import CSRF_FIELD, NotSignedIn, User, check_csrf, csrf_token, current_user, sign_in, sign_out
 from .core import WebContext
 from .outbox import ShareInputError
 from .state import StateError
@@ -49,6 +49,47 @@ def render(request: Request, template: str, user: Optional[User] = None, status:
                                               csrf_field=CSRF_FIELD, settings=ctx(request).settings,
                                               read_only=ctx(request).jobs is None, **values)
     return HTMLResponse(html, status_code=status)
+
+
+def error_page(request: Request, status: int, message: str, *, title: str = "Not found",
+               problems: tuple[str, ...] | list[str] = ()) -> HTMLResponse:
+    """The HTML error page: ``title``, ``message`` and a list of ``problems`` (e.g. one per bad parameter).
+
+    Shows the navigation when the request's session has a user (it is looked up here, as an error
+    may be raised before the route's own ``current_user`` dependency ran).
+    """
+    try:
+        user: Optional[User] = current_user(request)
+    except NotSignedIn:
+        user = None
+    return render(request, "error.html.j2", user, status=status, message=message, title=title,
+                  problems=list(problems))
+
+
+def describe_validation(errors: Sequence[dict[str, Any]]) -> list[str]:
+    """One plain sentence per entry of a :class:`fastapi.exceptions.RequestValidationError`'s ``errors()``.
+
+    Each names where the value came from (query parameter, part of the address, form field), the
+    parameter, Pydantic's reason and the value sent (cut to 80 characters), e.g.
+    ``query parameter 'run': Input should be a valid integer, unable to parse string as an integer
+    (sent: 'abc')``.
+    """
+    out = []
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        where = _LOCATIONS.get(str(loc[0]), str(loc[0])) if loc else "request"
+        name = ".".join(str(x) for x in loc[1:]) or "?"
+        line = f"{where} {name!r}: {e.get('msg', 'invalid')}"
+        if e.get("type") != "missing" and isinstance(e.get("input"), (str, int, float)):
+            sent = str(e["input"])
+            line += f" (sent: {sent[:80] + '...' if len(sent) > 80 else sent!r})"
+        out.append(line)
+    return out
+
+
+#: Where a request value came from (``loc[0]`` of a validation error), in words.
+_LOCATIONS = {"query": "query parameter", "path": "address part", "body": "form field", "header": "header",
+              "cookie": "cookie"}
 
 
 def _detail(request: Request, user: User, fetch, template: str, name: str, missing: str) -> HTMLResponse:
@@ -162,13 +203,36 @@ def clusters_page(request: Request, run: Optional[int] = None, sort: str = "rank
                   page=max(page, 1), pages=max(1, -(-listing["total"] // size)))
 
 
+#: Member rows per page of the cluster page's account table.
+MEMBERS_PAGE = 100
+
+
 @router.get("/runs/{run_id}/clusters/{cluster_id}")
-def cluster_page(request: Request, run_id: int, cluster_id: str, user: User = Depends(current_user)) -> HTMLResponse:
-    d = ctx(request).cached(("detail", run_id, cluster_id), lambda s: data.cluster_detail(s, run_id, cluster_id))
+def cluster_page(request: Request, run_id: int, cluster_id: str, evidence_page: int = Query(1, ge=1),
+                 members_page: int = Query(1, ge=1), user: User = Depends(current_user)) -> HTMLResponse:
+    """The cluster page; the evidence and account tables are paged (``evidence_page``, ``members_page``)."""
+    web = ctx(request)
+    # The page's script asks for the network and the DISARM tags next: start computing them now, beside the
+    # page's own parts (the keys are the API's).
+    web.prefetch(("network", run_id, cluster_id, data.NETWORK_NODES, data.NETWORK_EDGES),
+                 lambda s: data.network_json(s, run_id, cluster_id))
+    web.prefetch(("disarm", run_id, cluster_id), lambda s: data.disarm_tags(s, run_id, cluster_id))
+    d = web.cached(("detail", run_id, cluster_id), lambda s: data.cluster_detail(s, run_id, cluster_id))
     if d is None:
-        return render(request, "error.html.j2", user, status=404, message=f"No cluster {cluster_id} in run {run_id}.")
+        return error_page(request, 404, f"No cluster {cluster_id} in run {run_id}.")
+    ev_pages = max(1, -(-d["evidence_total"] // data.EVIDENCE_PAGE))
+    mem_pages = max(1, -(-len(d["members"]) // MEMBERS_PAGE))
+    if evidence_page > ev_pages or members_page > mem_pages:
+        return error_page(request, 404, f"Cluster {cluster_id} has {ev_pages} evidence page(s) and {mem_pages} "
+                                        "account page(s).", title="No such page")
+    ev = d["evidence"] if evidence_page == 1 else web.cached(
+        ("evidence", run_id, cluster_id, evidence_page),
+        lambda s: data.evidence(s, run_id, cluster_id, offset=(evidence_page - 1) * data.EVIDENCE_PAGE))
+    members = d["members"][(members_page - 1) * MEMBERS_PAGE:members_page * MEMBERS_PAGE]
     timeline = Markup(d["timeline"]) if d["timeline"] else None  # SVG drawn from numbers by report.figures
-    return render(request, "cluster.html.j2", user, run_id=run_id, d=d, timeline=timeline, tags=d["disarm"])
+    return render(request, "cluster.html.j2", user, run_id=run_id, d=d, timeline=timeline,
+                  evidence=ev, evidence_page=evidence_page, evidence_pages=ev_pages, evidence_size=data.EVIDENCE_PAGE,
+                  members=members, members_page=members_page, members_pages=mem_pages, members_size=MEMBERS_PAGE)
 
 
 @router.get("/accounts/{account_key:path}")

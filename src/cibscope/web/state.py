@@ -37,6 +37,9 @@ DEFAULT_WEB_DB = "cibscope-web.sqlite"
 ROLES = ("analyst", "reviewer", "admin")
 #: Life of a share: prepared -> approved (by a reviewer who did not prepare it) -> pushed.
 SHARE_STATES = ("prepared", "approved", "pushed")
+#: Fewest characters (Unicode code points) a password may have. NIST SP 800-63B (rev. 4, section 3.1.1.2)
+#: requires at least 8, or 15 for a password used alone, and lets a verifier ask for more; 12 is this app's floor.
+MIN_PASSWORD_LENGTH = 12
 
 web_meta = sa.MetaData()
 web_users = sa.Table(
@@ -81,6 +84,22 @@ class StateError(ValueError):
     """A request the state refuses: unknown or duplicate user, bad role, wrong share state or actor."""
 
 
+def check_new_password(password: str) -> None:
+    """Refuse a password a user may not set.
+
+    Length is counted in Unicode code points, as NIST SP 800-63B (section 3.1.1.2) asks; no composition
+    rules (mixed case, digits) are imposed, which the same section advises against.
+
+    Raises
+    ------
+    StateError
+        Fewer than :data:`MIN_PASSWORD_LENGTH` characters (the message says how many it has and needs).
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise StateError(f"password too short: {len(password)} characters, at least {MIN_PASSWORD_LENGTH} "
+                         "are needed (a passphrase of a few words is easy to remember)")
+
+
 class WebState:
     """Users, shares and the audit log of one web app (see the module docstring).
 
@@ -113,10 +132,11 @@ class WebState:
         Raises
         ------
         StateError
-            Empty name or password, unknown role, or the name is taken.
+            Empty name, a password shorter than :data:`MIN_PASSWORD_LENGTH`, unknown role, or the name is taken.
         """
-        if not name.strip() or not password:
-            raise StateError("a user needs a name and a password")
+        if not name.strip():
+            raise StateError("a user needs a name")
+        check_new_password(password)
         if role not in ROLES:
             raise StateError(f"unknown role {role!r} (allowed: {', '.join(ROLES)})")
         with write_tx(self.engine) as conn:
@@ -128,9 +148,14 @@ class WebState:
                                                                         "role": role})
 
     def set_password(self, name: str, password: str, *, actor: str = "cli") -> None:
-        """Replace a user's password. Raises :class:`StateError` for an unknown user or empty password."""
-        if not password:
-            raise StateError("empty password")
+        """Replace a user's password.
+
+        Raises
+        ------
+        StateError
+            Unknown user, or a password shorter than :data:`MIN_PASSWORD_LENGTH`.
+        """
+        check_new_password(password)
         with write_tx(self.engine) as conn:
             n = conn.execute(web_users.update().where(web_users.c.name == name)
                              .values(password_hash=hash_password(password))).rowcount

@@ -44,7 +44,7 @@ async function drawNetwork(box) {
   cy.ready(() => {
     const t2 = performance.now();
     status.textContent = net.nodes.length + " accounts, " + (net.edges.length < net.edges_total ?
-      "the " + net.edges.length + " heaviest of " + net.edges_total + " edges" : net.edges.length + " edges") +
+      net.edges.length + " of " + net.edges_total + " edges (each account's heaviest, then the heaviest)" : net.edges.length + " edges") +
       (net.dropped ? " (" + net.dropped + " weaker accounts not drawn)" : "") + ". Click an account for details.";
     box.dataset.nodes = String(cy.nodes().length);
     box.dataset.edges = String(cy.edges().length);
@@ -52,6 +52,46 @@ async function drawNetwork(box) {
     box.dataset.renderMs = String(Math.round(t2 - t0));
     box.dataset.ready = "1";
   });
+}
+
+// The DISARM techniques of a cluster (GET .../disarm), as a table; every value goes in as text.
+async function showDisarm(box) {
+  const status = document.getElementById("disarm-status");
+  let tags;
+  try { tags = await getJSON(box.dataset.src); } catch (e) { status.textContent = String(e); return; }
+  if (!tags.length) { status.textContent = "No DISARM rule fired for this cluster."; box.dataset.ready = "1"; return; }
+  const cell = (tr, tag, ...parts) => {
+    const td = document.createElement(tag);
+    td.append(...parts);
+    tr.append(td);
+    return td;
+  };
+  const table = document.createElement("table");
+  table.className = "grid";
+  table.id = "disarm";
+  const head = document.createElement("tr");
+  for (const h of ["technique", "tactic", "behaviour", "threshold", "evidence"]) { cell(head, "th", h); }
+  table.append(head);
+  for (const t of tags) {
+    const tr = document.createElement("tr");
+    const id = document.createElement("b");
+    id.textContent = t.disarm_id;
+    cell(tr, "td", id, " " + t.name);
+    cell(tr, "td", t.tactic_id + " " + t.tactic_name);
+    cell(tr, "td", t.behaviour);
+    cell(tr, "td", t.threshold);
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = "values";
+    const pre = document.createElement("pre");
+    pre.textContent = JSON.stringify(t.evidence, null, 1);
+    details.append(summary, pre);
+    cell(tr, "td", details);
+    table.append(tr);
+  }
+  status.remove();
+  box.append(table);
+  box.dataset.ready = "1";
 }
 
 function pollJob(box) {
@@ -79,6 +119,8 @@ function pollJob(box) {
 document.addEventListener("DOMContentLoaded", () => {
   const cyBox = document.getElementById("cy");
   if (cyBox && window.cytoscape) { drawNetwork(cyBox); }
+  const disarm = document.getElementById("disarm-box");
+  if (disarm) { showDisarm(disarm); }
   const job = document.getElementById("job");
   if (job) { pollJob(job); }
 });
