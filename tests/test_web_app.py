@@ -255,6 +255,41 @@ def test_bad_parameters_get_an_html_error_page_and_the_api_keeps_json(world):
     assert c.get("/api/no-such-route").json() == {"detail": "Not Found"}
 
 
+def test_cluster_page_pages_its_tables_and_sends_a_network_backbone(world):
+    from cibscope.report import query as rq
+    c, run, cid = world["client"], world["run"], world["cid"]
+    sign_in(c, "ana")
+    base = f"/api/runs/{run}/clusters/{cid}"
+    whole = c.get(base + "/evidence?limit=300").json()
+    assert whole["total"] > len(whole["evidence"]) == 300                           # KochFarms: many pages
+    weights = [e["object_weight"] for e in whole["evidence"]]
+    assert weights == sorted(weights, reverse=True)
+    paged = [e for off in range(0, 300, 50)
+             for e in c.get(base + f"/evidence?limit=50&offset={off}").json()["evidence"]]
+    assert paged == whole["evidence"]                                                # pages neither skip nor repeat
+    assert all(e["text_a"] is not None and e["text_b"] is not None for e in paged)   # texts found for every row
+    detail = c.get(base).json()
+    assert detail["evidence"] == whole["evidence"][:50] and detail["evidence_total"] == whole["total"]
+    page2 = html.unescape(c.get(f"/runs/{run}/clusters/{cid}?evidence_page=2").text)
+    assert "Page 2 of" in page2 and whole["evidence"][50]["object_key"] in page2
+    assert c.get(f"/runs/{run}/clusters/{cid}?evidence_page=999").status_code == 404
+    # the network: every member placed; with room for few edges, each member's heaviest edge still comes first
+    with world["app"].state.web.view() as s:                                      # the app's own store
+        edges = rq.internal_edges(s, run, [cid])[cid]
+    net = c.get(base + "/network?max_edges=40").json()
+    n = len(net["nodes"])
+    assert n == detail["cluster"]["n_accounts"] and net["edges_total"] == len(edges) > 40 > n // 2
+    heaviest = {}
+    for e in edges:                                                                  # edges come heaviest first
+        for k in (e["account_a"], e["account_b"]):
+            heaviest.setdefault(k, (e["account_a"], e["account_b"]))
+    sent = [(e["data"]["source"], e["data"]["target"]) for e in net["edges"]]
+    assert len(sent) == 40 and len(set(sent)) == 40 and set(sent) <= {(e["account_a"], e["account_b"]) for e in edges}
+    backbone = set(heaviest.values())
+    assert backbone <= set(sent) if len(backbone) <= 40 else set(sent) <= backbone
+    assert len(c.get(base + "/network").json()["edges"]) == min(len(edges), 1500)
+
+
 def test_attacker_text_is_inert_on_every_page(world):
     c = world["client"]
     sign_in(c, "ana")

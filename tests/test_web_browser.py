@@ -88,7 +88,9 @@ def test_review_and_share_kochfarms_end_to_end(env):
     assert "accounts" in page.text_content("#cy-status")
     ev = page.locator("#evidence")
     assert ev.locator("tr").count() > 10 and "kochfarms" in ev.text_content()
+    page.wait_for_selector("#disarm-box[data-ready='1']")                # DISARM tags load after the page
     assert "T0049" in page.text_content("#disarm")
+    assert page.locator("#disarm details pre").first.text_content().strip().startswith("{")
     page.screenshot(path=str(shots / "cluster.png"))
     # prepare a TLP:AMBER share for government partners, purpose national-security
     page.click("#share-link")

@@ -228,9 +228,9 @@ def network(store: Store, run_id: int, cluster_id: str, max_nodes: int = NETWORK
               "position": {"x": v["x"], "y": v["y"]}} for m, v in zip(mem, layout["nodes"])]
     inside = np.array([x in kept and y in kept for x, y in zip(a, b)], dtype=bool)
     idx = np.flatnonzero(inside)                       # heaviest first, among drawn members
-    ends = np.array([kept[a[i]] for i in idx] + [kept[b[i]] for i in idx], dtype=np.int64)
-    _, first = np.unique(ends, return_index=True)      # each member's heaviest edge (position in idx)
-    backbone = np.unique(first % max(len(idx), 1))
+    ends = np.array([(kept[a[i]], kept[b[i]]) for i in idx], dtype=np.int64).reshape(-1)  # a0, b0, a1, b1, ...
+    _, first = np.unique(ends, return_index=True)      # each member's first, so heaviest, edge: 2 x its position
+    backbone = np.unique(first // 2)
     rest = np.setdiff1d(np.arange(len(idx)), backbone, assume_unique=True)
     chosen = np.sort(np.concatenate([backbone, rest])[:max_edges]) if max_edges else np.array([], dtype=np.int64)
     n_co = tab.column("n").to_pylist()
