@@ -87,7 +87,7 @@ class StateError(ValueError):
 def check_new_password(password: str) -> None:
     """Refuse a password a user may not set.
 
-    Length is counted in Unicode code points, as NIST SP 800-63B (section 3.1.1.2) asks; no composition
+    Length is counted in Unicode code points, as NIST SP 800-63B (rev. 4, section 3.1.1.2) asks; no composition
     rules (mixed case, digits) are imposed, which the same section advises against.
 
     Raises
