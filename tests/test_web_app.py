@@ -373,10 +373,10 @@ def test_user_cli(tmp_path):
     db = tmp_path / "w.sqlite"
     cli = CliRunner()
     run = cli.invoke(cli_app, ["web", "user", "add", "olga", "--role", "reviewer", "--password-stdin",
-                               "--web-db", str(db)], input="s3cret-passphrase\n")
+                               "--web-db", str(db)], input="s3cret-long-passphrase\n")
     assert run.exit_code == 0, run.output
     st = WebState(db)
-    assert st.check_password("olga", "s3cret-passphrase") == {"name": "olga", "role": "reviewer"}
+    assert st.check_password("olga", "s3cret-long-passphrase") == {"name": "olga", "role": "reviewer"}
     assert st.check_password("olga", "wrong") is None
     row = st.engine.connect().exec_driver_sql("SELECT password_hash FROM web_users").fetchall()[0][0]
     assert row.startswith("$argon2id$")
@@ -391,22 +391,22 @@ def test_user_cli(tmp_path):
 def test_short_passwords_are_refused(tmp_path):
     db = tmp_path / "w.sqlite"
     cli = CliRunner()
-    # 11 characters: one short of the minimum; nothing is stored
+    # 14 characters: one short of the minimum; nothing is stored
     short = cli.invoke(cli_app, ["web", "user", "add", "pia", "--password-stdin", "--web-db", str(db)],
-                       input="11-chars-pw\n")
-    assert short.exit_code == 2 and "password too short: 11 characters, at least 12" in short.output
+                       input="14-chars-pw-ok\n")
+    assert short.exit_code == 2 and "password too short: 14 characters, at least 15" in short.output
     assert WebState(db).users() == []
-    # length counts Unicode code points, not bytes: 11 two-byte letters are still too short
+    # length counts Unicode code points, not bytes: 14 two-byte letters are still too short
     assert cli.invoke(cli_app, ["web", "user", "add", "pia", "--password-stdin", "--web-db", str(db)],
-                      input="\u00e9" * 11 + "\n").exit_code == 2
+                      input="\u00e9" * 14 + "\n").exit_code == 2
     ok = cli.invoke(cli_app, ["web", "user", "add", "pia", "--password-stdin", "--web-db", str(db)],
-                    input="twelve-chars\n")
+                    input="fifteen-chars-1\n")
     assert ok.exit_code == 0, ok.output
     st = WebState(db)
     bad = cli.invoke(cli_app, ["web", "user", "passwd", "pia", "--password-stdin", "--web-db", str(db)],
                      input="short\n")
     assert bad.exit_code == 2 and "password too short: 5 characters" in bad.output
-    assert st.check_password("pia", "twelve-chars") is not None and st.check_password("pia", "short") is None
+    assert st.check_password("pia", "fifteen-chars-1") is not None and st.check_password("pia", "short") is None
     good = cli.invoke(cli_app, ["web", "user", "passwd", "pia", "--password-stdin", "--web-db", str(db)],
                       input="a much longer passphrase\n")
     assert good.exit_code == 0 and st.check_password("pia", "a much longer passphrase") is not None

@@ -21,8 +21,8 @@ from cibscope.web.state import WebState
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "ira-sample"
 #: (user, role, password); Argon2 hashing is deliberately slow, so the users are made once per state file.
-USERS = [("ana", "analyst", "ana-passphrase-1"), ("rita", "reviewer", "rita-passphrase-2"),
-         ("adam", "admin", "adam-passphrase-3")]
+USERS = [("ana", "analyst", "ana-long-passphrase-1"), ("rita", "reviewer", "rita-long-passphrase-2"),
+         ("adam", "admin", "adam-long-passphrase-3")]
 #: The Thanksgiving 2015 #KochFarms food-poisoning hoax: the sample's rank-1 cluster holds the accounts.
 KOCHFARMS_SQL = """
     SELECT c.cluster_id FROM clusters c JOIN cluster_members m USING (run_id, cluster_id)
