@@ -112,8 +112,12 @@ def test_explain_cli_stores_and_report_shows(ira_store, tmp_path, monkeypatch):
         n = s.con.execute("SELECT count(DISTINCT cluster_id), count(*) FILTER (WHERE narrative = 'food_scare') "
                           "FROM cluster_narratives").fetchall()[0]
         assert n[0] == 2 and n[1] >= 1           # the rank-1 Fearmonger cluster's KochFarms group
+        # every group records the representation that made it, and the report says which
+        assert s.con.execute("SELECT list(DISTINCT representation) FROM cluster_narratives").fetchall()[0][0] \
+            == ["tfidf"]
         page = render_html(s, run_id)
     assert "What they push (narratives)" in page and "Food scare" in page
+    assert page.count("Text representation: TF-IDF (word and character n-grams).") == 2
     bad = CliRunner().invoke(app, ["explain", "--run", str(run_id), "--db", str(db), "--library",
                                    str(tmp_path / "missing.json")])
     assert bad.exit_code == 2 and "missing.json" in bad.output

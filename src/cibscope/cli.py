@@ -1,7 +1,12 @@
 """The ``cibscope`` command line: a thin Typer wrapper over the Python API.
 
 Every command takes ``--db`` (default ``./cibscope.duckdb``). Long steps show
-Rich progress bars on standard error; results go to standard output.
+Rich progress bars on standard error when it is a terminal, and one plain line per
+step otherwise (CI logs, ``| tee``); results go to standard output.
+
+Heavy libraries (Ibis, SciPy, igraph, datasketch, stix2) are imported by the steps
+that use them, not here, so ``cibscope --help`` starts quickly
+(``tests/test_cli_output.py`` checks it).
 """
 from __future__ import annotations
 
@@ -25,16 +30,44 @@ from .store.db import DEFAULT_DB, Store
 
 app = typer.Typer(help="Find coordinated inauthentic behaviour (CIB) and share it as STIX 2.1.",
                   no_args_is_help=True, add_completion=False)
-console = Console(stderr=True)
-out = Console()
+# soft_wrap: a line is never broken at the console width (80 columns in a pipe), so logs keep whole lines
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 DbOption = typer.Option(DEFAULT_DB, "--db", help="DuckDB store file.")
 
 
+class StepProgress(Progress):
+    """Rich ``Progress`` that draws only on an interactive terminal.
+
+    Elsewhere (a pipe, a file, a CI log) it draws nothing - no spinner frames, bars or
+    control sequences - and prints each new task description once, as a plain line, so a
+    log shows which step ran: ``add_task`` and ``update(description=...)`` print it.
+    """
+
+    def __init__(self, *columns, console: Console, **kwargs) -> None:
+        # is_terminal looks at the console's file now (is_interactive was fixed when it was created)
+        interactive = console.is_terminal and not console.is_dumb_terminal
+        super().__init__(*columns, console=console, disable=not interactive, **kwargs)
+
+    def add_task(self, description: str, *args, **kwargs):
+        self._plain(description)
+        return super().add_task(description, *args, **kwargs)
+
+    def update(self, task_id, *, description: Optional[str] = None, **kwargs) -> None:
+        if description is not None and description != self._tasks[task_id].description:
+            self._plain(description)
+        super().update(task_id, description=description, **kwargs)
+
+    def _plain(self, text: str) -> None:
+        if self.disable:
+            self.console.print(text, markup=False, highlight=False)
+
+
 def progress_bar() -> Progress:
-    """The progress bar every long step uses (on stderr)."""
-    return Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False)
+    """The progress display every long step uses (on stderr; see :class:`StepProgress`)."""
+    return StepProgress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False)
 
 
 def _fail(msg: str) -> None:
@@ -54,8 +87,8 @@ def open_store(db: Path, read_only: bool = False, must_exist: bool = False) -> S
     except duckdb.Error as exc:
         _fail(f"{db}: cannot open the store: {str(exc).splitlines()[0]}")
         raise  # unreachable
-    except ValueError as exc:
-        _fail(f"CIBSCOPE_MEMORY_LIMIT: {exc}")
+    except ValueError as exc:  # a bad CIBSCOPE_MEMORY_LIMIT (the message names it and the value)
+        _fail(str(exc))
         raise  # unreachable
 
 

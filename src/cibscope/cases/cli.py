@@ -29,8 +29,15 @@ DbOption = typer.Option(DEFAULT_DB, "--db", help="DuckDB store file.")
 
 
 def _fail(msg: str) -> None:
-    _err.print(f"[red]error:[/red] {escape(msg)}")
+    _err.print(f"[red]error:[/red] {escape(msg)}", soft_wrap=True)
     raise typer.Exit(code=2)
+
+
+def _open(db: Path, read_only: bool = False) -> Store:
+    """The store, or the one-line error every command gives (missing, locked, bad CIBSCOPE_MEMORY_LIMIT)."""
+    from ..cli import open_store  # here: cibscope.cli imports this module
+
+    return open_store(db, read_only=read_only)
 
 
 @tip_app.command("ingest")
@@ -44,7 +51,7 @@ def tip_ingest(
     db: Path = DbOption,
 ) -> None:
     """Record a tip with its provenance; ingesting the same file from the same partner again adds nothing."""
-    with Store(db) as store:
+    with _open(db) as store:
         try:
             s = ingest_tip(store, path, partner_org=partner, purpose=purpose, tlp=tlp, fmt=fmt, platform=platform)
         except TipError as exc:
@@ -58,7 +65,7 @@ def tip_ingest(
 def tip_match(tip: Optional[str] = typer.Option(None, "--tip", help="Tip id (default: every tip)."),
               db: Path = DbOption) -> None:
     """Find the accounts and posts touching the tip's indicators (writes tip_matches)."""
-    with Store(db) as store:
+    with _open(db) as store:
         ids = [tip] if tip else [r[0] for r in store.con.execute("SELECT tip_id FROM tips ORDER BY 1").fetchall()]
         if not ids:
             _fail(f"{db}: no tip recorded (run `cibscope tip ingest` first)")
@@ -88,7 +95,7 @@ def case_expand(
     """Grow a case from the tip's matched accounts and write its HTML report and STIX bundle."""
     from .report import write_case
 
-    with Store(db) as store:
+    with _open(db) as store:
         try:
             res = expand_case(store, tip, run, hops=hops, max_q=max_q, min_links=min_links)
         except CaseError as exc:
@@ -114,7 +121,7 @@ def disarm_tags(run: Optional[int] = typer.Option(None, "--run", help="Run id (d
     """DISARM v1.6 techniques supported by each flagged cluster of a run, with their evidence."""
     from ..explain.disarm import tag_run
 
-    with Store(db, read_only=True) as store:
+    with _open(db, read_only=True) as store:
         if run is None:
             run = store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
         if run is None:

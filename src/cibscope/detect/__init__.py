@@ -8,19 +8,21 @@ import datetime as dt
 import json
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
-import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
 from ..store.db import Store
 from .cluster import leiden_clusters
-from .core import (WEIGHT_SCALE, Core, Engine, build_actions, coaction_pairs, evidence_rows, object_stats,
-                   pair_table, select_actions)
 from .derived import DERIVED_SIGNALS, derived_actions
 from .params import DEFAULT_SIGNALS, SIGNALS, DetectionParams, parse_duration
 from .significance import MAX_SCORE, benjamini_hochberg, poisson_pvalues, poisson_scores
+
+if TYPE_CHECKING:  # the Ibis core (detect/core.py) is imported when a run starts: Ibis takes ~1 s to import
+    import ibis.expr.types as ir
+
+    from .core import Core, Engine
 
 STEPS = ("select actions", "object statistics", "co-action pairs", "significance", "clustering", "save run")
 
@@ -52,6 +54,8 @@ def batch_core(engine: Engine, actions: "ir.Table", extra: "ir.Table | None", pa
                say: Callable[[str], None], *, between: tuple[dt.datetime, dt.datetime] | None = None) -> Core:
     """The default :class:`CoreBuilder`: every action (or those of the horizon ``between``, naive UTC,
     inclusive), every object."""
+    from .core import build_actions, coaction_pairs, object_stats, select_actions
+
     say(STEPS[0])
     core = build_actions(engine, select_actions(actions, params, extra, between=between), params)
     say(STEPS[1])
@@ -102,6 +106,8 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     by the ``_pair_obj`` table (one row per co-acting pair and object). Significance
     (numpy) and Leiden run in-process on the candidate pairs only.
     """
+    from .core import Engine, evidence_rows, pair_table
+
     params = params or DetectionParams()
     con = store.con
     say = progress or (lambda step: None)
@@ -178,6 +184,8 @@ def detect(store: Store, params: DetectionParams | None = None, *,
 
 def _edge_table(pairs: pa.Table, signals: list[str], p_values: np.ndarray, q_values: np.ndarray) -> pa.Table:
     """The candidate pairs in the shape of ``edges`` (integer account ids, epoch times converted)."""
+    from .core import WEIGHT_SCALE
+
     run_signals = [s for s in SIGNALS if s in signals]
     mask = np.zeros(pairs.num_rows, dtype=np.int64)
     for i, s in enumerate(run_signals):
@@ -211,6 +219,8 @@ def _temp_from_arrow(con, name: str, table: pa.Table) -> None:
 
 
 def _save_edges(con, run_id: int, edges: pa.Table) -> None:
+    from .core import WEIGHT_SCALE
+
     _temp_from_arrow(con, "_edges_in", edges)
     con.execute("""
         INSERT INTO edges
@@ -233,6 +243,8 @@ def _save_edges(con, run_id: int, edges: pa.Table) -> None:
 
 
 def _save_clusters(con, run_id: int, clusters: dict[str, np.ndarray], params: DetectionParams) -> int:
+    from .core import WEIGHT_SCALE
+
     if not clusters:
         return 0
     cids = np.concatenate([np.full(len(m), cid, dtype=object) for cid, m in clusters.items()])
@@ -352,6 +364,14 @@ def _summary(n: int, s: dict, expected: float, p: float, lift: float, shares: di
 
 def _short(obj: str, n: int = 60) -> str:
     return obj if len(obj) <= n else obj[: n - 1] + "…"
+
+
+def __getattr__(name: str):
+    """``Engine`` and ``Core`` of :mod:`.core`, imported on first use (PEP 562): Ibis is slow to import."""
+    if name in ("Core", "Engine"):
+        from . import core
+        return getattr(core, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["CoreBuilder", "DEFAULT_SIGNALS", "SIGNALS", "DetectionParams", "Engine", "RunResult", "STEPS",

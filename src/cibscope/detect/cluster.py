@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import random
 
-import igraph as ig
 import numpy as np
 
 
@@ -42,6 +41,8 @@ def leiden_clusters(acc_a: np.ndarray, acc_b: np.ndarray, weight: np.ndarray, *,
     """
     if len(acc_a) == 0:
         return {}
+    import igraph as ig  # here, not at module level: `cibscope --help` must not load it
+
     nodes, inverse = np.unique(np.concatenate([acc_a, acc_b]), return_inverse=True)
     n = len(acc_a)
     g = ig.Graph(n=len(nodes), edges=np.column_stack([inverse[:n], inverse[n:]]).tolist(), directed=False)

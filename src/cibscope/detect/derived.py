@@ -44,11 +44,6 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pyarrow as pa
-from datasketch import MinHash
-from datasketch.lsh import _optimal_param
-from datasketch.minhash import _fmix
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ..store.db import MIN_TEXT_TOKENS
 from .params import DetectionParams
@@ -80,6 +75,10 @@ def minhash_signatures(shingle_hashes: np.ndarray, doc_index: np.ndarray, n_docs
         Row ``d`` equals ``MinHash(num_perm, seed, hashfunc=<base hash>)`` updated with
         document ``d``'s shingles (``hashvalues``).
     """
+    # imported here, not at module level: datasketch pulls in scipy (`cibscope --help` must not)
+    from datasketch import MinHash
+    from datasketch.minhash import _fmix
+
     a, b = MinHash(num_perm=num_perm, seed=seed).permutations
     hv = _fmix(shingle_hashes.astype(np.uint32), 32)
     starts = np.flatnonzero(np.r_[True, doc_index[1:] != doc_index[:-1]])
@@ -105,6 +104,10 @@ def lsh_components(signatures: np.ndarray, threshold: float) -> np.ndarray:
     ndarray of shape (n_docs,), int
         Component label per document (singletons have their own label).
     """
+    from datasketch.lsh import _optimal_param
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     n, num_perm = signatures.shape
     bands, rows = _optimal_param(threshold, num_perm, 0.5, 0.5)
     src, dst = [], []

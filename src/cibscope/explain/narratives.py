@@ -17,7 +17,7 @@ Method
    * ``"auto"`` (default): ``"embedding"`` when the extra is installed, else ``"tfidf"``.
 
    No model weights are downloaded either way. The representation used is
-   recorded in the results.
+   recorded in the results (and in ``cluster_narratives.representation``).
 3. **Group** the texts with k-means on that representation
    (``k = clamp(n / 40, 1, max_groups)``, fixed seed) and describe each group by
    its most distinctive word terms (its mean word TF-IDF minus the overall mean,
@@ -357,12 +357,14 @@ def save_narratives(store: Store, run_id: int, cluster_ids: list[str] | None = N
                     representation: str = "auto") -> int:
     """Compute :func:`cluster_narratives` and store the groups in ``cluster_narratives``.
 
-    Rows of the same run and clusters already there are replaced. Returns the rows written.
+    Each row records the representation that grouped it (``"embedding"`` or ``"tfidf"``:
+    ``representation`` resolved by :func:`resolve_representation`). Rows of the same run
+    and clusters already there are replaced. Returns the rows written.
     """
     res = cluster_narratives(store, run_id, cluster_ids, library=library, max_posts=max_posts,
                              representation=representation)
     rows = [(int(run_id), cid, i, g["narrative"], g["name"], g["n_posts"], g["share"], g["label_share"],
-             g["top_terms"], g["examples"])
+             g["top_terms"], g["examples"], g["representation"])
             for cid, d in res.items() for i, g in enumerate(d["groups"], start=1)]
     return replace_rows(store, "cluster_narratives", "run_id = ? AND list_contains(?, cluster_id)",
                         [int(run_id), list(res)], rows)

@@ -19,7 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..store.db import Store
-from .html import write_html
 from .query import run_info
 from .stix import TLP_LEVELS, tlp_level, write_bundle
 from .tables import write_tables
@@ -59,6 +58,8 @@ def write_outputs(store: Store, run_id: int, out_dir: str | Path, *, tlp: str = 
     run_info(store, run_id)
     if top_clusters < 0:
         raise ValueError(f"top_clusters must be >= 0, got {top_clusters}")
+    from .html import write_html  # here: Jinja2 is slow to import and the CLI imports this package for TLP_LEVELS
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = write_tables(store, run_id, out)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import igraph as ig
 import numpy as np
 
 #: Colours of account labels in the network picture (cycled by label, in sorted order).
@@ -146,6 +145,8 @@ def network_layout(members: list[dict[str, Any]], edges: list[dict[str, Any]], *
     n = len(kept)
     if n == 0:
         return {"nodes": [], "edges": [], "size": size, "legend": {}, "dropped": len(members)}
+    import igraph as ig  # here, not at module level: `cibscope --help` must not load it
+
     g = ig.Graph(n=n, edges=[(a, b) for a, b, _ in pairs])
     coords = g.layout_circle().coords
     if n > 2 and pairs:

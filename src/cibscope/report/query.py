@@ -279,11 +279,19 @@ def authenticity(store: Store, run_id: int, cluster_ids: list[str]) -> dict[str,
 
 
 def narratives(store: Store, run_id: int, cluster_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Stored narrative groups of each cluster (``cluster_narratives``; empty until computed), largest first."""
-    return _group(_rows(store, """
-        SELECT cluster_id, group_no, narrative, name, n_posts, share, label_share, top_terms, examples
-        FROM cluster_narratives WHERE run_id = ? AND list_contains(?, cluster_id) ORDER BY cluster_id, group_no
-    """, [int(run_id), list(cluster_ids)]), cluster_ids)
+    """Stored narrative groups of each cluster (``cluster_narratives``; empty until computed), largest first.
+
+    Each row has the table's columns but ``run_id``. ``representation`` is None for groups stored
+    before it was recorded, also when a store that old is opened read-only (not migrated: the
+    column is then absent and read as NULL).
+    """
+    rows = _rows(store, """
+        SELECT * EXCLUDE (run_id) FROM cluster_narratives
+        WHERE run_id = ? AND list_contains(?, cluster_id) ORDER BY cluster_id, group_no
+    """, [int(run_id), list(cluster_ids)])
+    for r in rows:
+        r.setdefault("representation", None)
+    return _group(rows, cluster_ids)
 
 
 def _group(rows: list[dict[str, Any]], cluster_ids: list[str]) -> dict[str, list[dict[str, Any]]]:

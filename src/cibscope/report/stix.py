@@ -48,13 +48,14 @@ import datetime as dt
 import json
 import uuid
 from pathlib import Path
-from typing import Any
-
-import stix2
+from typing import TYPE_CHECKING, Any
 
 from ..share.markings import TLP2_EXTENSION_ID, TLP2_IDS, tlp2_marking_definition
 from ..store.db import Store
 from .query import LINK_TYPES, clusters, internal_edges, link_urls, members, run_info, top_objects
+
+if TYPE_CHECKING:  # stix2 is imported by the functions that build objects: it takes ~0.5 s to import
+    import stix2
 
 #: TLP 2.0 levels, from the least to the most restricted.
 TLP_LEVELS = tuple(TLP2_IDS)
@@ -90,6 +91,8 @@ def tlp_level(level: str) -> str:
 
 def tlp_marking(level: str) -> stix2.MarkingDefinition:
     """The OASIS TLP 2.0 marking-definition object for ``level`` (see :func:`tlp_level`)."""
+    import stix2
+
     return stix2.MarkingDefinition(**tlp2_marking_definition(tlp_level(level)))
 
 
@@ -105,6 +108,8 @@ def _utc(t: dt.datetime) -> dt.datetime:
 
 
 def _user_account(member: dict[str, Any], marking_id: str) -> stix2.UserAccount:
+    import stix2
+
     kw: dict[str, Any] = {"account_type": ACCOUNT_TYPES.get(member["platform"], member["platform"]),
                           "user_id": member["account_id"], "object_marking_refs": [marking_id]}
     if member.get("handle"):
@@ -115,6 +120,8 @@ def _user_account(member: dict[str, Any], marking_id: str) -> stix2.UserAccount:
 
 
 def _shared_sco(obj: dict[str, Any], urls: dict[str, str], marking_id: str) -> stix2.URL | stix2.DomainName:
+    import stix2
+
     # SCOs carry the TLP marking too (STIX 2.1 section 3.3: object_marking_refs is a common
     # property of SCOs); it is not an id-contributing property, so ids stay deterministic.
     if obj["action_type"] != "link":
@@ -154,6 +161,8 @@ def build_bundle(store: Store, run_id: int, *, tlp: str = "amber", identity_name
     ValueError
         Unknown ``run_id`` or TLP level.
     """
+    import stix2
+
     marking = tlp_marking(tlp)
     run = run_info(store, run_id)
     created = _utc(run["created_at"])

@@ -11,3 +11,7 @@ api       the FastAPI application (one router per TAXII resource).
 client    push and pull on top of ``taxii2-client``.
 cli       the ``serve-taxii``, ``admin``, ``audit`` and ``share`` commands.
 """
+
+#: The hub database when none is given (a SQLite file in the working folder). Kept here, not in
+#: :mod:`.store`, so that the CLI can show it without importing SQLAlchemy.
+DEFAULT_HUB_DB = "cibscope-hub.sqlite"

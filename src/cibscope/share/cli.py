@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from .store import DEFAULT_HUB_DB
+from . import DEFAULT_HUB_DB
 
 console = Console(stderr=True)
 out = Console()

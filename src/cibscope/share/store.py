@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-DEFAULT_HUB_DB = "cibscope-hub.sqlite"
+from . import DEFAULT_HUB_DB  # noqa: F401 - the hub's default database, re-exported
 
 metadata = sa.MetaData()
 

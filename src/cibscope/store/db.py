@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +17,11 @@ import duckdb
 import pyarrow as pa
 
 from .normalize import SHORTENER_HOSTS, canonical_urls_sql, install_macros
-from .schema import DATA_TABLES, DDL, RESULT_TABLES
+from .schema import DATA_TABLES, DDL, MIGRATIONS, RESULT_TABLES
 
 DEFAULT_DB = "cibscope.duckdb"
+#: Environment variable giving the default ``Store(memory_limit=...)``.
+MEMORY_LIMIT_ENV = "CIBSCOPE_MEMORY_LIMIT"
 
 #: Canonical post columns with their Arrow types; readers fill what they know.
 POST_COLUMNS: dict[str, pa.DataType] = {
@@ -111,34 +114,45 @@ class Store:
         The database file; created with the full schema if absent. ``":memory:"``
         gives a throw-away store (tests).
     read_only : bool, default False
+        Open without writing; the schema is then neither created nor migrated
+        (:data:`~cibscope.store.schema.MIGRATIONS` run on writable opens only).
     memory_limit : str, optional
-        DuckDB ``memory_limit`` (e.g. ``"2GB"``); default: the environment variable
-        ``CIBSCOPE_MEMORY_LIMIT``, else DuckDB's own (80 % of RAM). Beyond it DuckDB
-        spills joins, sorts and temporary tables to ``<path>.tmp/``, so a multi-GB CSV
-        or a 10M-post detection run stays within the limit (out of core).
+        DuckDB ``memory_limit``: a positive number and a unit, e.g. ``"500MB"``, ``"2GB"``,
+        ``"1.5GiB"``, ``"50%"`` (of RAM), at least 32MB (see :func:`check_memory_limit`); default: the environment variable
+        ``CIBSCOPE_MEMORY_LIMIT`` when set and not empty, else DuckDB's own (80 % of RAM).
+        Beyond it DuckDB spills joins, sorts and temporary tables to ``<path>.tmp/``, so a
+        multi-GB CSV or a 10M-post detection run stays within the limit (out of core).
 
     Raises
     ------
     duckdb.IOException
         The file cannot be opened (locked by another process, not a DuckDB file).
     ValueError
-        ``memory_limit`` is not a size DuckDB understands.
+        ``memory_limit`` (or ``CIBSCOPE_MEMORY_LIMIT``) is not a positive size DuckDB
+        understands; the message names the parameter or variable and the value.
     """
 
     def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False,
                  memory_limit: str | None = None):
+        if memory_limit is not None:
+            limit = check_memory_limit(memory_limit, "memory_limit")
+        elif os.environ.get(MEMORY_LIMIT_ENV, "").strip():
+            limit = check_memory_limit(os.environ[MEMORY_LIMIT_ENV], MEMORY_LIMIT_ENV)
+        else:
+            limit = None
         self.path = str(path)
         self.con = duckdb.connect(self.path, read_only=read_only)
         self.con.execute("SET enable_progress_bar = false")
-        limit = memory_limit or os.environ.get("CIBSCOPE_MEMORY_LIMIT")
         if limit:
             try:
-                self.con.execute("SET memory_limit = '" + str(limit).replace("'", "''") + "'")
+                self.con.execute(f"SET memory_limit = '{limit}'")
             except duckdb.Error as exc:
                 self.con.close()
-                raise ValueError(f"memory limit {limit!r}: {exc}") from None
+                source = "memory_limit" if memory_limit is not None else MEMORY_LIMIT_ENV
+                raise ValueError(f"{source}={limit!r}: DuckDB refuses it: {str(exc).splitlines()[0]}") from None
         if not read_only:
             self.con.execute(DDL)
+            self.con.execute(MIGRATIONS)
         install_macros(self.con)
 
     # -- lifecycle ---------------------------------------------------------
@@ -374,7 +388,9 @@ class Store:
         adds none of them again. Runs keep their ids when free; an imported run whose id
         is taken by a different run (other ``created_at`` or ``params``) gets a new id, and
         its edges, evidence, clusters and explanations follow it; a run already here (same
-        time and parameters, under any id) is skipped with all its rows. Returns rows added per table.
+        time and parameters, under any id) is skipped with all its rows. Columns are matched by name,
+        so an export written before a column was added (:data:`~cibscope.store.schema.MIGRATIONS`)
+        imports with that column NULL. Returns rows added per table.
 
         Raises
         ------
@@ -416,11 +432,11 @@ class Store:
             if t in RESULT_TABLES:
                 if "runs" not in found:
                     continue  # results without their runs cannot be placed
-                self.con.execute(f"INSERT INTO {t} SELECT n.* REPLACE (m.new_id AS run_id) FROM {src(t)} n "
+                self.con.execute(f"INSERT INTO {t} BY NAME SELECT n.* REPLACE (m.new_id AS run_id) FROM {src(t)} n "
                                  f"JOIN _run_map m ON m.old_id = n.run_id WHERE m.new_id IS NOT NULL")
             elif t in keys:
                 cond = " AND ".join(f"o.{k} = n.{k}" for k in keys[t])
-                self.con.execute(f"INSERT INTO {t} SELECT * FROM {src(t)} n WHERE NOT EXISTS "
+                self.con.execute(f"INSERT INTO {t} BY NAME SELECT * FROM {src(t)} n WHERE NOT EXISTS "
                                  f"(SELECT 1 FROM {t} o WHERE {cond})")
             else:
                 self.con.execute(f"INSERT INTO {t} SELECT * FROM {src(t)} EXCEPT SELECT * FROM {t}")
@@ -436,6 +452,53 @@ class Store:
         """Row count of each table."""
         return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
                 for t in DATA_TABLES + RESULT_TABLES}
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+|%)", re.I)
+#: Bytes per unit of DuckDB's sizes (other spellings are left to DuckDB to accept or refuse).
+_UNIT_BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+#: Smallest memory limit accepted: below it DuckDB runs out of memory ingesting a few MB of CSV.
+MIN_MEMORY_LIMIT = "32MB"
+
+
+def check_memory_limit(value: str, source: str = "memory_limit") -> str:
+    """``value`` stripped, if it is a usable DuckDB memory limit: a positive number and a unit.
+
+    Units are DuckDB's: ``KB``, ``MB``, ``GB``, ``TB`` (powers of 1000), ``KiB`` ... ``TiB``
+    (powers of 1024), or ``%`` of the machine's RAM (DuckDB refuses more than 100 %); DuckDB
+    checks the unit when the limit is set. Refused here: a bare number, zero, a negative size
+    (which DuckDB would read as "no limit"), text, and sizes below :data:`MIN_MEMORY_LIMIT`.
+
+    Parameters
+    ----------
+    value : str
+        The size as given, e.g. ``"2GB"``.
+    source : str
+        Where it came from (parameter or environment variable name), for the message.
+
+    Raises
+    ------
+    ValueError
+        ``"<source>=<value> is not a memory limit: ..."`` saying what a valid size looks like.
+    """
+    text = str(value).strip()
+    m = _SIZE.fullmatch(text)
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(f"{source}={value!r} is not a memory limit: give a positive size with a unit, "
+                         f"e.g. 500MB, 2GB, 1.5GiB or 50% (of RAM)")
+    floor = _size_bytes(MIN_MEMORY_LIMIT)
+    size = _size_bytes(text)
+    if size is not None and size < floor:
+        raise ValueError(f"{source}={value!r} is not a memory limit: DuckDB needs at least {MIN_MEMORY_LIMIT}")
+    return text
+
+
+def _size_bytes(size: str) -> float | None:
+    """Bytes of a size matching ``_SIZE`` (None for ``%`` and units not in ``_UNIT_BYTES``)."""
+    number, unit = _SIZE.fullmatch(size).groups()
+    factor = _UNIT_BYTES.get(unit.lower())
+    return None if factor is None else float(number) * factor
 
 
 def _now() -> dt.datetime:

@@ -197,7 +197,8 @@ CREATE TABLE IF NOT EXISTS cluster_narratives (
     share         DOUBLE NOT NULL,        -- of the cluster's sampled posts
     label_share   DOUBLE NOT NULL,        -- of the group's posts carrying the label
     top_terms     VARCHAR[] NOT NULL,
-    examples      VARCHAR[] NOT NULL      -- posts closest to the group centre
+    examples      VARCHAR[] NOT NULL,     -- posts closest to the group centre
+    representation VARCHAR                -- embedding | tfidf: the text representation that grouped the posts (NULL: stored before it was recorded)
 );
 
 CREATE TABLE IF NOT EXISTS tips (
@@ -269,4 +270,12 @@ CREATE TABLE IF NOT EXISTS case_members (
     signals       VARCHAR[],              -- signals of that edge
     shared        JSON                    -- top shared objects of that edge: [{action_type, object_key, post_a, post_b, gap_s}]
 );
+"""
+
+#: Columns added to tables after their first release, as idempotent ``ALTER TABLE`` statements run on
+#: every writable open (:class:`cibscope.store.db.Store`), so a store written by an older cibscope
+#: gains them (NULL in its existing rows). ``DDL`` holds the same columns, last in their tables, so old
+#: and new stores have one column order. Append; never edit a released line.
+MIGRATIONS = """
+ALTER TABLE cluster_narratives ADD COLUMN IF NOT EXISTS representation VARCHAR;
 """

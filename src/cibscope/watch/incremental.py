@@ -29,13 +29,15 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..detect import STEPS, DetectionParams, RunResult, detect
-from ..detect.core import Core, Engine, build_actions, coaction_pairs, object_stats, select_actions
 from ..store.conn import one
 from ..store.db import Store
 from . import state
+
+if TYPE_CHECKING:  # the Ibis core is imported when an update runs (Ibis is slow to import)
+    from ..detect.core import Core, Engine
 
 #: Signals derived at detection time depend on all texts or reposts of the horizon, not on one object:
 #: they cannot be updated object by object.
@@ -127,6 +129,8 @@ def update(store: Store, params: DetectionParams, horizon_s: float, *,
     WatchError
         Parameters differ from the state's, or the state is inconsistent with the store.
     """
+    from ..detect.core import build_actions, coaction_pairs, object_stats, select_actions
+
     started = time.perf_counter()
     con = store.con
     check_params(store, params, horizon_s)

@@ -14,8 +14,6 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-import requests
-
 from ..intel.stixobj import sco, sdo, stix_timestamp
 from ..share.markings import TLP2_IDS, purpose_marking, tlp2_marking_definition
 from ..store.db import Store
@@ -73,6 +71,8 @@ class WebhookSink:
         self.url, self.timeout_s = url, timeout_s
 
     def send(self, alert: dict[str, Any]) -> None:
+        import requests  # here, not at module level: it is slow to import and `cibscope --help` loads this module
+
         r = requests.post(self.url, json=alert, timeout=self.timeout_s,
                           headers={"Idempotency-Key": alert["alert_id"], "User-Agent": "cibscope-watch"})
         r.raise_for_status()
@@ -122,6 +122,7 @@ class TaxiiSink:
         self.tlp, self.purpose, self.cred = tlp, purpose, cred
 
     def send(self, alert: dict[str, Any]) -> None:
+        import requests
         from ..share.client import _http_error, connect
         from taxii2client.exceptions import TAXIIServiceException
         col, _ = connect(self.server, self.collection_id, self.purpose, **self.cred)
