@@ -17,7 +17,7 @@ from cibscope.cli import app
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "ira-sample"
 #: Libraries that take most of the start-up time; only the steps that use them import them.
-HEAVY = ("scipy", "igraph", "datasketch", "ibis", "stix2")
+HEAVY = ("scipy", "igraph", "datasketch", "ibis", "stix2", "sqlalchemy")
 #: Rich's default spinner ("dots") frames, its bar glyphs, and the characters of terminal control sequences.
 SPINNER = set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏━╸╺")
 CONTROL = re.compile(r"[\x1b\r\x08]")

@@ -6,3 +6,9 @@ CSRF), :mod:`.state` (users, outbox, audit log), :mod:`.data` (store queries),
 ingest/detect), :mod:`.core` (actions shared by pages and API), :mod:`.pages`,
 :mod:`.api`, :mod:`.cli`. docs/web.md describes it for users.
 """
+
+#: The web state file (users, outbox, audit log), a SQLite path or SQLAlchemy URL.
+DEFAULT_WEB_DB = "cibscope-web.sqlite"
+#: Roles, least to most privileged: analysts browse, run jobs and prepare shares; reviewers also approve
+#: shares others prepared; admins also manage users (``cibscope web user ...``).
+ROLES = ("analyst", "reviewer", "admin")

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..store.db import DEFAULT_DB
-from .state import DEFAULT_WEB_DB, ROLES
+from . import DEFAULT_WEB_DB, ROLES
 
 console = Console(stderr=True)
 out = Console()

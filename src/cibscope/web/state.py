@@ -31,10 +31,7 @@ from ..share import audit as audit_log
 from ..share.auth import hash_password
 from ..share.store import make_engine, now_ts, write_tx
 
-DEFAULT_WEB_DB = "cibscope-web.sqlite"
-#: Roles, least to most privileged: analysts browse, run jobs and prepare shares; reviewers also approve
-#: shares others prepared; admins also manage users (``cibscope web user ...``).
-ROLES = ("analyst", "reviewer", "admin")
+from . import DEFAULT_WEB_DB, ROLES  # noqa: F401  (defined without SQLAlchemy for the CLI's help)
 #: Life of a share: prepared -> approved (by a reviewer who did not prepare it) -> pushed.
 SHARE_STATES = ("prepared", "approved", "pushed")
 #: Fewest characters (Unicode code points) a password may have. NIST SP 800-63B (rev. 4, section 3.1.1.2)
