@@ -22,6 +22,11 @@ Usage::
 
     python bench/bench_ingest.py --records 1000000 --repeat 3 --out /tmp/bench_ingest.md
 
+``--input FORMAT=PATH`` measures an existing file instead (kept afterwards), e.g. the
+coordination-network-toolkit CSV of ``python3 ../shared/bench/gen_posts.py --posts 1000000 --out DIR``::
+
+    python bench/bench_ingest.py --formats --input cnt-csv=DIR/posts.csv --repeat 3
+
 The Markdown table is appended row by row to ``--out`` (so a long run leaves partial results).
 """
 from __future__ import annotations
@@ -259,6 +264,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--formats", nargs="*", default=list(GENERATORS))
     ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()))
+    ap.add_argument("--input", nargs="*", default=[], metavar="FORMAT=PATH",
+                    help="also measure these existing files (not generated, not deleted)")
     ap.add_argument("--out", type=Path, help="append the Markdown rows here as they are measured")
     a = ap.parse_args()
     head = (f"{a.records:,} posts per file, {a.accounts:,} accounts, median of {a.repeat} runs; "
@@ -268,20 +275,25 @@ def main() -> None:
     print(head, end="")
     if a.out:
         a.out.write_text(head)
-    for fmt in a.formats:
-        gen, suffix = GENERATORS[fmt]
-        path = a.tmp / f"bench_ingest_{fmt}{suffix}"
-        gen(path, a.records, a.accounts)
+    jobs = [(fmt, None) for fmt in a.formats] + [tuple(i.split("=", 1)) for i in a.input]
+    for fmt, given in jobs:
+        if given:
+            path = Path(given)
+        else:
+            gen, suffix = GENERATORS[fmt]
+            path = a.tmp / f"bench_ingest_{fmt}{suffix}"
+            gen(path, a.records, a.accounts)
         try:
             m = measure(fmt, path, a.repeat)
             base = anchor(path, fmt, a.repeat)
             row = (f"| `{fmt}` | {path.stat().st_size / 2**20:,.0f} | {m['wall']:.1f} | "
                    f"{m['posts'] / m['wall']:,.0f} | {m['peak_mib']:,.0f} | {base:.1f} | {m['wall'] / base:.0f} | "
                    f"{', '.join(f'{w:.1f}' for w in m['walls'])} |\n")
-            if m["posts"] != a.records or m["errors"]:
+            if (m["posts"] != a.records and not given) or m["errors"]:
                 row = row.rstrip("\n") + f" posts {m['posts']:,}, errors {m['errors']:,} |\n"
         finally:
-            path.unlink(missing_ok=True)
+            if not given:
+                path.unlink(missing_ok=True)
         print(row, end="", flush=True)
         if a.out:
             with open(a.out, "a") as f:

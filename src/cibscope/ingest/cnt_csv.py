@@ -5,8 +5,8 @@ The layout of QUT Digital Observatory's ``coordination_network_toolkit``
 
     message_id,user_id,username,repost_id,reply_id,message,timestamp,urls
 
-It is a fixed :class:`~.mapped.Mapping` read with DuckDB's CSV scanner (no
-Python per row). Mapping (column -> canonical post field):
+It is a fixed :class:`~.mapped.Mapping` read with DuckDB's CSV scanner a piece
+at a time (no Python per row; memory bounded by a piece, not the file). Mapping (column -> canonical post field):
 
     message_id -> post_id
     user_id    -> account_id
@@ -41,8 +41,8 @@ class CntCsvReader(MappedCsvReader):
     name = "cnt-csv"
     description = "coordination-network-toolkit CSV: " + ",".join(CNT_FIELDS)
 
-    def __init__(self, *, platform: str | None = None):
-        super().__init__(Mapping(columns=dict(CNT_MAPPING), platform=platform or PLATFORM))
+    def __init__(self, *, platform: str | None = None, chunk_bytes: int | None = None):
+        super().__init__(Mapping(columns=dict(CNT_MAPPING), platform=platform or PLATFORM), chunk_bytes=chunk_bytes)
 
     @classmethod
     def sniff(cls, path: Path) -> bool:

@@ -69,13 +69,17 @@ class CooRTweetReader(Reader):
     ----------
     platform : str, default ``"twitter"``
         Platform of the share-event layout (the multi-modal layout takes it from the account ids).
+    chunk_bytes : int, optional
+        Bytes of CSV scanned at a time in the share-event layout (default
+        :data:`.tabular.CSV_CHUNK_BYTES`); a multi-modal file is scanned whole, since the
+        rows of one post are grouped and need not be adjacent.
     """
 
     name = "coortweet"
     description = "CooRTweet: object_id,account_id,content_id,timestamp_share or german_elections layout"
 
-    def __init__(self, *, platform: str = "twitter"):
-        self.platform = platform
+    def __init__(self, *, platform: str = "twitter", chunk_bytes: int | None = None):
+        self.platform, self.chunk_bytes = platform, chunk_bytes
 
     @classmethod
     def sniff(cls, path: Path) -> bool:
@@ -87,7 +91,8 @@ class CooRTweetReader(Reader):
             raise IngestError(f"{path}: is a folder; format coortweet reads one CSV file")
         found = header_fields(path)
         if all(f in found for f in SHARE_FIELDS):
-            shares = MappedCsvReader(Mapping(columns=dict(SHARE_MAPPING), platform=self.platform, kind="repost"))
+            shares = MappedCsvReader(Mapping(columns=dict(SHARE_MAPPING), platform=self.platform, kind="repost"),
+                                     chunk_bytes=self.chunk_bytes)
             yield from shares.read(path, con, progress)
             return
         if not all(f in found for f in MULTIMODAL_FIELDS):

@@ -12,8 +12,9 @@ Instagram exports (:data:`INSTAGRAM_FIELDS` used)::
 
     Account, User Name, Followers at Posting, Post Created, Type, URL, Link, Description, ...
 
-Mapping (column -> canonical; read with DuckDB's CSV scanner and
-:func:`.mapped.map_posts`, so checks and line numbers are those of ``--format csv``):
+Mapping (column -> canonical; read with DuckDB's CSV scanner a piece at a time,
+:func:`.tabular.scan_csv_chunks`, and :func:`.mapped.map_posts`, so checks and line numbers are
+those of ``--format csv``):
 
     Platform (if present), else the host of URL -> platform: ``instagram`` for instagram.com,
                           else ``facebook``
@@ -40,8 +41,8 @@ from typing import Callable, Iterator
 import duckdb
 
 from .base import Batch, IngestError, Reader
-from .mapped import Mapping, derived_batches
-from .tabular import header_fields, load_csv, records_read, time_sql
+from .mapped import Mapping, derived_batches, start_carry
+from .tabular import AccountCarry, header_fields, scan_csv_chunks, time_sql
 from .text_entities import DOTTED_HANDLE, TWITTER_HANDLE, distinct_sql, hashtags_sql, mentions_sql, urls_sql
 
 FACEBOOK_FIELDS = ("Page Name", "User Name", "Facebook Id", "Page Admin Top Country", "Page Description",
@@ -78,16 +79,18 @@ class CrowdTangleReader(Reader):
         found = header_fields(path)
         return all(c in found for c in REQUIRED) and ("Facebook Id" in found or "User Name" in found)
 
+    def __init__(self, *, chunk_bytes: int | None = None):
+        self.chunk_bytes = chunk_bytes  # bytes of CSV scanned at a time (default: tabular.CSV_CHUNK_BYTES)
+
     def read(self, path: Path, con: duckdb.DuckDBPyConnection,
              progress: Callable[[int], None] | None = None) -> Iterator[Batch]:
+        """Post batches piece by piece (:func:`.tabular.scan_csv_chunks`), then one batch of accounts."""
         if path.is_dir():
             raise IngestError(f"{path}: is a folder; format crowdtangle reads one CSV file")
         found = header_fields(path)
         if not all(c in found for c in REQUIRED) or not ("Facebook Id" in found or "User Name" in found):
             raise IngestError(f"{path}: column(s) Post Created, URL and Facebook Id or User Name needed for format "
                               f"crowdtangle (found: {', '.join(found)})")
-        rejects = load_csv(con, "_ct_src", [path], found)
-        n_read = records_read(con, "_ct_src", rejects)
 
         def col(c: str) -> str:  # optional columns are NULL when absent
             return '"' + c + '"' if c in found else "NULL::VARCHAR"
@@ -97,30 +100,32 @@ class CrowdTangleReader(Reader):
 
         facebook = "Facebook Id" in found
         text, account = ("Message", "Facebook Id") if facebook else ("Description", "User Name")
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _ct AS
-            SELECT *, coalesce(lower({blank('Platform')}),
-                               CASE WHEN regexp_matches("URL", '^https?://([a-z0-9-]+\\.)*instagram\\.com/')
-                                    THEN 'instagram' ELSE 'facebook' END) AS _platform,
-                   {blank(account)} AS _account, {ct_time_sql('"Post Created"')} AS _time, _text,
-                   {distinct_sql(f"list_filter(list_prepend(coalesce({blank('Final Link')}, {blank('Link')}), "
-                                 f"coalesce({urls_sql('_text')}, [])), lambda u: rtrim(u, '/') <> " + '"URL")')}
-                       AS _urls,
-                   coalesce({hashtags_sql('_text')}, []) AS _hashtags, coalesce({mentions_sql('_text', TWITTER_HANDLE if facebook else DOTTED_HANDLE)}, []) AS _mentions
-            FROM (SELECT * REPLACE (rtrim(trim("URL"), '/') AS "URL"), {blank(text)} AS _text FROM _ct_src);
-            DROP TABLE _ct_src""")
-        accounts = con.sql(f"""
-            SELECT _platform AS platform, _account AS account_id, arg_max({col('User Name')}, _time) AS handle,
-                   arg_max(coalesce({blank('Page Name')}, {blank('Account')}), _time) AS display_name,
-                   arg_max({ct_time_sql(col('Page Created'))}, _time) AS created_at,
-                   arg_max({col('Page Description')}, _time) AS description,
-                   arg_max({col('Page Admin Top Country')}, _time) AS location,
-                   arg_max(try_cast(replace({col('Followers at Posting')}, ',', '') AS BIGINT), _time) AS followers
-            FROM _ct WHERE _account IS NOT NULL AND _time IS NOT NULL GROUP BY ALL""").to_arrow_table()
+        accounts = AccountCarry(con, {
+            "handle": col("User Name"), "display_name": f"coalesce({blank('Page Name')}, {blank('Account')})",
+            "created_at": ct_time_sql(col("Page Created")), "description": col("Page Description"),
+            "location": col("Page Admin Top Country"),
+            "followers": f"try_cast(replace({col('Followers at Posting')}, ',', '') AS BIGINT)"})
+        # handle comes with the accounts (the newest one), not from the posts of the first piece
         mapping = Mapping(columns={"platform": "_platform", "post_id": "URL", "account_id": account,
-                                   **({"handle": "User Name"} if "User Name" in found else {}),
                                    "created_at": "Post Created", "text": "_text", "urls": "_urls",
                                    "hashtags": "_hashtags", "mentions": "_mentions"}, kind="post")
-        con.execute("UPDATE _ct SET \"Post Created\" = CAST(_time AS VARCHAR) WHERE _time IS NOT NULL")
-        yield from derived_batches(con, "_ct", mapping, path, accounts=accounts, rejects=rejects, rows_read=n_read,
-                                   progress=progress)
+        start_carry(con)
+        for rejects, n_read in scan_csv_chunks(con, "_ct_src", path, found, self.chunk_bytes):
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _ct AS
+                SELECT *, coalesce(lower({blank('Platform')}),
+                                   CASE WHEN regexp_matches("URL", '^https?://([a-z0-9-]+\\.)*instagram\\.com/')
+                                        THEN 'instagram' ELSE 'facebook' END) AS _platform,
+                       {blank(account)} AS _account, {ct_time_sql('"Post Created"')} AS _time, _text,
+                       {distinct_sql(f"list_filter(list_prepend(coalesce({blank('Final Link')}, {blank('Link')}), "
+                                     f"coalesce({urls_sql('_text')}, [])), lambda u: rtrim(u, '/') <> " + '"URL")')}
+                           AS _urls,
+                       coalesce({hashtags_sql('_text')}, []) AS _hashtags,
+                       coalesce({mentions_sql('_text', TWITTER_HANDLE if facebook else DOTTED_HANDLE)}, []) AS _mentions
+                FROM (SELECT * REPLACE (rtrim(trim("URL"), '/') AS "URL"), {blank(text)} AS _text FROM _ct_src);
+                DROP TABLE _ct_src""")
+            accounts.add("_ct", "_platform", "_account", "_time", where="_account IS NOT NULL AND _time IS NOT NULL")
+            con.execute("UPDATE _ct SET \"Post Created\" = CAST(_time AS VARCHAR) WHERE _time IS NOT NULL")
+            yield from derived_batches(con, "_ct", mapping, path, rejects=rejects, rows_read=n_read,
+                                       progress=progress)
+        yield Batch(accounts=accounts.table(), source_file=str(path))

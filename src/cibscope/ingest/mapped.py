@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from ..store.db import POST_COLUMNS
 from .base import Batch, IngestError, Reader
 from .tabular import (Check, chunked_posts, concat_errors, duplicate_errors, header_fields, id_list_sql,
-                      load_csv, load_parquet, records_read, require_columns, split_checked, sql_literal,
+                      load_parquet, records_read, require_columns, scan_csv_chunks, split_checked, sql_literal,
                       time_sql)
 from .text_entities import hashtags_sql, mentions_sql, urls_sql
 
@@ -127,8 +127,18 @@ class Mapping:
         return Mapping(columns=cols, platform=self.platform, time_format=self.time_format, kind=self.kind)
 
 
+#: Temp tables that carry state from one piece of an input to the next (see ``map_posts(carry=True)``).
+CARRY_TABLES = ("_carry_ordinals", "_carry_seen")
+
+
+def start_carry(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget the state of an earlier input before the first piece of a new one is mapped with ``carry``."""
+    for t in CARRY_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+
+
 def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
-              types: dict[str, str] | None = None) -> tuple[str, pa.Table | None]:
+              types: dict[str, str] | None = None, carry: bool = False) -> tuple[str, pa.Table | None]:
     """Map loaded table ``src`` to canonical posts in temp table ``_posts``.
 
     Parameters
@@ -139,6 +149,10 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
         A resolved mapping (every column exists).
     types : dict, optional
         DuckDB type of each input column (list columns are used as lists).
+    carry : bool
+        ``src`` is one piece of an input read in pieces (after :func:`start_carry`):
+        the ordinals of identical rows (unmapped post_id) and the repeated post
+        ids are counted over all pieces so far, as over the whole input.
 
     Returns
     -------
@@ -174,9 +188,18 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
     else:
         kind = (f"CASE WHEN {text_of('repost_of')} IS NOT NULL THEN 'repost' "
                 f"WHEN {text_of('reply_to')} IS NOT NULL THEN 'reply' ELSE 'post' END")
-    post_id = text_of("post_id") if "post_id" in c else (
-        "md5(concat_ws('|', _acc, _raw_time, _text, "
-        "row_number() OVER (PARTITION BY _acc, _raw_time, _text ORDER BY rec)))")
+    ordinal = "row_number() OVER (PARTITION BY _acc, _raw_time, _text ORDER BY rec)"
+    ordinals = carry and "post_id" not in c
+    if ordinals:  # identical rows of earlier pieces come first
+        con.execute("CREATE TEMP TABLE IF NOT EXISTS _carry_ordinals (_ord_key UHUGEINT, n BIGINT)")
+        ordinal += " + coalesce(_ord_before, 0)"
+    post_id = text_of("post_id") if "post_id" in c else f"md5(concat_ws('|', _acc, _raw_time, _text, {ordinal}))"
+    inner = (f"SELECT *, {text_of('account_id')} AS _acc, CAST({c['created_at']} AS VARCHAR) AS _raw_time, "
+             f"{text_of('text')} AS _text, {kind} AS _kind, "
+             f"{text_of('kind') if 'kind' in c else 'NULL'} AS _raw_kind FROM {src}")
+    if ordinals:
+        inner = (f"SELECT x.*, o.n AS _ord_before FROM (SELECT *, md5_number(CAST(to_json([_acc, _raw_time, _text]) "
+                 f"AS VARCHAR)) AS _ord_key FROM ({inner})) x LEFT JOIN _carry_ordinals o USING (_ord_key)")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _mapped AS
         SELECT filename, rec, line, _raw_time, _raw_kind, {platform} AS platform,
@@ -188,11 +211,13 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
                {as_list('hashtags', ID_SEP, hashtags_sql)} AS hashtags,
                {as_list('mentions', ID_SEP, mentions_sql)} AS mentions,
                {as_list('media', ID_SEP, lambda _: 'NULL::VARCHAR[]')} AS media,
-               {text_of('client')} AS client, record AS source_row
-        FROM (SELECT *, {text_of('account_id')} AS _acc, CAST({c['created_at']} AS VARCHAR) AS _raw_time,
-                     {text_of('text')} AS _text, {kind} AS _kind,
-                     {text_of('kind') if 'kind' in c else 'NULL'} AS _raw_kind
-              FROM {src})""")
+               {text_of('client')} AS client, record AS source_row{', _ord_key' if ordinals else ''}
+        FROM ({inner})""")
+    if ordinals:
+        con.execute("""CREATE OR REPLACE TEMP TABLE _carry_ordinals AS
+                       SELECT _ord_key, sum(n)::BIGINT AS n FROM (
+                           SELECT * FROM _carry_ordinals UNION ALL SELECT _ord_key, count(*) FROM _mapped GROUP BY ALL)
+                       GROUP BY ALL""")
     checks = [Check(m.columns["account_id"], "account_id IS NULL", "missing account id", "NULL"),
               Check(m.columns["created_at"], "created_at IS NULL",
                     "missing or unparsable time (expected " + (f"format {m.time_format}" if m.time_format
@@ -207,29 +232,30 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
     good, bad = split_checked(con, "_mapped", checks)
     good_rows = f"(SELECT * FROM _mapped WHERE {good})"
     dups = None
-    if "post_id" in c and con.execute(
-            f"SELECT count(*) > count(DISTINCT (platform, post_id)) FROM {good_rows}").fetchall()[0][0]:
+    if "post_id" in c and (carry or con.execute(
+            f"SELECT count(*) > count(DISTINCT (platform, post_id)) FROM {good_rows}").fetchall()[0][0]):
         dups = duplicate_errors(con, good_rows, "post_id",
                                 ["platform", "account_id", "created_at", "kind", "text", "repost_of",
-                                 "reply_to", "urls", "hashtags", "mentions", "media"], field=m.columns["post_id"])
+                                 "reply_to", "urls", "hashtags", "mentions", "media"], field=m.columns["post_id"],
+                                seen="_carry_seen" if carry else None)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM {good_rows}")
     con.execute("DROP TABLE _mapped")
     return "_posts", concat_errors(bad, dups)
 
 
-def derived_batches(con: duckdb.DuckDBPyConnection, src: str, m: Mapping, path: Path, *, accounts: pa.Table | None,
+def derived_batches(con: duckdb.DuckDBPyConnection, src: str, m: Mapping, path: Path, *,
                     rejects: pa.Table | None, rows_read: int,
                     progress: Callable[[int], None] | None = None) -> Iterator[Batch]:
-    """Batches of a loaded table whose list fields a fixed-layout reader derived in SQL first.
+    """Post batches of one piece whose list fields a fixed-layout reader derived in SQL first.
 
     ``src`` (dropped here) holds the input columns plus derived list columns of type
     ``VARCHAR[]`` named ``_urls``, ``_hashtags``, ``_mentions`` where the reader made them;
-    ``m`` maps canonical fields to them. The accounts come first, in a batch of their own.
+    ``m`` maps canonical fields to them. Mapped with ``carry`` (call :func:`start_carry`
+    before the first piece); the reader yields its accounts after the last piece.
     """
     list_cols = {c: "VARCHAR[]" for c in ("_urls", "_hashtags", "_mentions")}
-    posts, errors = map_posts(con, src, m, list_cols)
+    posts, errors = map_posts(con, src, m, list_cols, carry=True)
     con.execute(f"DROP TABLE {src}")
-    yield Batch(accounts=accounts, source_file=str(path))
     yield from chunked_posts(con, posts, errors=concat_errors(rejects, errors), rows_read=rows_read,
                              source_file=str(path), progress=progress)
 
@@ -246,14 +272,17 @@ class MappedCsvReader(Reader):
         Default platform (required when no column maps to ``platform``).
     time_format : str, optional
         ``strptime`` pattern of the time column.
+    chunk_bytes : int, optional
+        Bytes of CSV scanned at a time (default :data:`.tabular.CSV_CHUNK_BYTES`).
     """
 
     name = "csv"
     description = "any CSV with a column mapping (--map column=field, --platform, --time-format)"
 
     def __init__(self, mapping: Mapping | dict | list | None = None, *, platform: str | None = None,
-                 time_format: str | None = None):
+                 time_format: str | None = None, chunk_bytes: int | None = None):
         base = mapping if isinstance(mapping, Mapping) else Mapping.from_pairs(mapping)
+        self.chunk_bytes = chunk_bytes
         self.mapping = replace(base, platform=platform or base.platform,
                                time_format=time_format or base.time_format)
 
@@ -271,12 +300,12 @@ class MappedCsvReader(Reader):
             raise IngestError(f"{path}: is a folder; format {self.name} reads one CSV file")
         found = header_fields(path)
         m = self.mapping.resolved(path, found, self.name)
-        rejects = load_csv(con, "_src", [path], found)
-        yield from self._emit(con, path, m, rejects, {}, progress)
+        start_carry(con)
+        for rejects, n_read in scan_csv_chunks(con, "_src", path, found, self.chunk_bytes):
+            yield from self._emit(con, path, m, rejects, {}, progress, n_read, carry=True)
 
-    def _emit(self, con, path, m, rejects, types, progress):
-        n_read = records_read(con, "_src", rejects)
-        posts, errors = map_posts(con, "_src", m, types)
+    def _emit(self, con, path, m, rejects, types, progress, n_read, carry=False):
+        posts, errors = map_posts(con, "_src", m, types, carry=carry)
         con.execute("DROP TABLE _src")
         yield from chunked_posts(con, posts, errors=concat_errors(rejects, errors), rows_read=n_read,
                                  source_file=str(path), progress=progress)
@@ -310,4 +339,4 @@ class MappedParquetReader(MappedCsvReader):
             raise IngestError(f"{path}: is a folder; format parquet reads one Parquet file")
         types = load_parquet(con, "_src", path)
         m = self.mapping.resolved(path, list(types), self.name)
-        yield from self._emit(con, path, m, None, types, progress)
+        yield from self._emit(con, path, m, None, types, progress, records_read(con, "_src", None))

@@ -18,6 +18,12 @@ bookkeeping columns and then maps it to canonical posts in SQL:
 CSV rows that do not parse (broken quoting, too few/many fields, bytes that
 are not UTF-8) are kept by DuckDB's ``store_rejects`` and returned as error
 rows; rows that parse but hold a bad value are found by :func:`split_checked`.
+
+A single CSV file is read in pieces (:func:`scan_csv_chunks`): Python cuts the
+file at record ends at most about :data:`CSV_CHUNK_BYTES` apart (a line end with
+an even number of ``"`` before it since the last cut, so a quoted field that spans
+lines is never split) and DuckDB scans one piece at a time, with the numbering
+above continued across pieces. Memory is bounded by one piece, not the file.
 """
 from __future__ import annotations
 
@@ -25,14 +31,22 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .base import Batch, IngestError, errors_table, read_header
 
 #: Rows per batch handed to the store (bounds the Arrow tables held in memory).
 BATCH_ROWS = 500_000
+
+#: Bytes of CSV handed to DuckDB at once, about (bounds memory: one piece is staged and mapped at a time).
+CSV_CHUNK_BYTES = 32 << 20
+#: How far past a piece's end a record end is looked for before the piece is cut at a line end
+#: anyway: only an unterminated quote (a bad row DuckDB reports) makes a record this long.
+MAX_RECORD_BYTES = 64 << 20
 
 #: A number of seconds since 1970-01-01 UTC (POSIX time), optionally with a fraction.
 POSIX_RE = r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"
@@ -131,6 +145,145 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
     rejects = _recover_swallowed_lines(con, table, columns, _one_error_per_line(rejects))
     rejects = concat_errors(rejects, file_errors)
     return rejects if rejects is not None and rejects.num_rows else None
+
+
+def _record_end(buf: bytes) -> int:
+    """Offset just past the last line end of ``buf`` that ends a CSV record, or 0 when none does.
+
+    ``buf`` starts at a record start. With ``"`` as quote and escape (RFC 4180)
+    a line end ends a record exactly when an even number of ``"`` precede it.
+    Lines are walked back from the end only while the count is odd (inside a
+    quoted field: usually one or two lines).
+    """
+    end = buf.rfind(b"\n")
+    quotes = buf.count(b'"', 0, end) if end >= 0 else 0
+    while end >= 0:
+        if quotes % 2 == 0:
+            return end + 1
+        prev = buf.rfind(b"\n", 0, end)
+        quotes -= buf.count(b'"', prev + 1, end)
+        end = prev
+    return 0
+
+
+def csv_pieces(path: Path, piece: Path, chunk_bytes: int = CSV_CHUNK_BYTES) -> Iterator[int]:
+    """Write ``path`` piece by piece to ``piece`` (header line + whole records); yield each piece's byte size.
+
+    Pieces are cut at record ends (:func:`_record_end`) about ``chunk_bytes``
+    apart; when no record ends within :data:`MAX_RECORD_BYTES` past that (an
+    unterminated quote), at the last line end. ``piece`` is overwritten for
+    each piece, so read it before asking for the next.
+    """
+    with open(path, "rb") as f:
+        header = f.readline()
+        buf = b""
+        while True:
+            data = f.read(chunk_bytes)
+            buf = buf + data if buf else data
+            if not data:
+                cut = len(buf)
+            else:
+                cut = _record_end(buf)
+                if not cut and len(buf) >= chunk_bytes + MAX_RECORD_BYTES:
+                    cut = buf.rfind(b"\n") + 1
+                if not cut:
+                    continue
+            if data or buf.strip():  # the last piece may be only blank lines
+                with open(piece, "wb") as out:
+                    out.write(header)
+                    out.write(memoryview(buf)[:cut])
+                yield cut
+            buf = buf[cut:]
+            if not data:
+                return
+
+
+def scan_csv_chunks(con: duckdb.DuckDBPyConnection, table: str, path: Path, columns: list[str],
+                    chunk_bytes: int | None = None) -> Iterator[tuple[pa.Table | None, int]]:
+    """Scan one CSV file into temp table ``table`` a piece at a time, as :func:`load_csv` would the whole file.
+
+    A file of at most ``chunk_bytes`` (default :data:`CSV_CHUNK_BYTES`) is one
+    piece, read in place; a larger one is cut by :func:`csv_pieces` into a
+    temporary file. Each piece replaces ``table``, with ``filename`` = ``path``
+    and ``line``, ``record`` and ``rec`` continued from the previous pieces, so
+    the rows and errors of all pieces together equal those of one scan.
+
+    Yields
+    ------
+    rejects : pyarrow.Table or None
+        The piece's rows DuckDB rejected (see :func:`load_csv`), naming ``path``.
+    rows_read : int
+        The piece's records, good and bad (:func:`records_read`).
+
+    Raises
+    ------
+    duckdb.IOException, duckdb.InvalidInputException
+        As :func:`load_csv`.
+    """
+    chunk_bytes = chunk_bytes or CSV_CHUNK_BYTES
+    if path.stat().st_size <= chunk_bytes:
+        rejects = load_csv(con, table, [path], columns)
+        yield rejects, records_read(con, table, rejects)
+        return
+    records, recs = 0, 0  # records and largest rec of the pieces before
+    with tempfile.TemporaryDirectory(prefix="cibscope-csv-") as tmp:
+        piece = Path(tmp) / path.name
+        for _ in csv_pieces(path, piece, chunk_bytes):
+            rejects = load_csv(con, table, [piece], columns)
+            n = records_read(con, table, rejects)
+            con.execute(f"UPDATE {table} SET filename = $f, line = line + $n, record = record + $n, rec = rec + $r",
+                        {"f": str(path), "n": records, "r": recs})
+            recs = con.execute(f"SELECT coalesce(max(rec), $r) FROM {table}", {"r": recs}).fetchall()[0][0]
+            if rejects is not None:
+                rejects = rejects.set_column(rejects.schema.get_field_index("file"), "file",
+                                             pa.array([str(path)] * rejects.num_rows, rejects.schema.field("file").type))
+                i = rejects.schema.get_field_index("line")
+                rejects = rejects.set_column(i, "line", pc.add(rejects.column("line"), records))
+            yield rejects, n
+            records += n
+
+
+class AccountCarry:
+    """Each account's newest non-NULL value of every field, over all pieces of one input.
+
+    ``add`` takes a piece's rows; :meth:`table` gives the accounts of all pieces
+    (as one ``arg_max`` over the whole file would). Held in DuckDB temp table
+    ``_carry_accounts``: one row per account (memory grows with accounts, not posts).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+    fields : dict
+        Account column (of :data:`~cibscope.store.db.ACCOUNT_COLUMNS`) -> SQL over the piece.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, fields: dict[str, str]):
+        self.con, self.fields = con, fields
+        con.execute("DROP TABLE IF EXISTS _carry_accounts")
+
+    def add(self, src: str, platform: str, account_id: str, ts: str, where: str = "true") -> None:
+        """Merge the accounts of table ``src`` (SQL ``platform``, ``account_id``; newest by SQL ``ts``)."""
+        piece = ", ".join(f"arg_max({e}, {ts}) AS {f}, max({ts}) FILTER (WHERE ({e}) IS NOT NULL) AS {f}__ts"
+                          for f, e in self.fields.items())
+        new = (f"SELECT {platform} AS platform, {account_id} AS account_id, {piece} "
+               f"FROM {src} WHERE {where} GROUP BY ALL")
+        if not self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_carry_accounts'"
+                                ).fetchall()[0][0]:
+            self.con.execute(f"CREATE TEMP TABLE _carry_accounts AS {new}")
+            return
+        merged = ", ".join(f"arg_max({f}, {f}__ts) AS {f}, max({f}__ts) AS {f}__ts" for f in self.fields)
+        self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _carry_accounts AS
+                             SELECT platform, account_id, {merged}
+                             FROM (SELECT * FROM _carry_accounts UNION ALL {new}) GROUP BY ALL""")
+
+    def table(self) -> pa.Table | None:
+        """The merged accounts (``platform``, ``account_id`` and the fields); None before any ``add``."""
+        if not self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_carry_accounts'"
+                                ).fetchall()[0][0]:
+            return None
+        t = self.con.sql(f"SELECT platform, account_id, {', '.join(self.fields)} FROM _carry_accounts").to_arrow_table()
+        self.con.execute("DROP TABLE _carry_accounts")
+        return t
 
 
 def _one_error_per_line(rejects: pa.Table) -> pa.Table | None:
@@ -304,7 +457,7 @@ def split_checked(con: duckdb.DuckDBPyConnection, table: str, checks: list[Check
 
 
 def duplicate_errors(con: duckdb.DuckDBPyConnection, table: str, key: str, payload: list[str],
-                     field: str | None = None) -> pa.Table | None:
+                     field: str | None = None, seen: str | None = None) -> pa.Table | None:
     """Error rows for records of ``table`` that repeat an earlier record's ``key`` with other values.
 
     ``field`` is the input column named in the errors (default: ``key``).
@@ -313,16 +466,35 @@ def duplicate_errors(con: duckdb.DuckDBPyConnection, table: str, key: str, paylo
     their key are plain repeats: the store keeps the first one and nothing is
     reported. A repeat that differs cannot be kept (one post, one row): it
     becomes an error row pointing at the line that was kept.
+
+    ``seen`` names a temp table (``k``, ``seen_fp``, ``seen_line``; created when missing)
+    of the keys of earlier pieces of the same input: a record is compared with
+    the first record of its key there, and the first record of each new key is
+    added to it, so pieces read one after another give the errors of one scan.
     """
-    fp = f"md5(CAST(row({', '.join(payload)}) AS VARCHAR))"
+    fp = f"md5_number(CAST(row({', '.join(payload)}) AS VARCHAR))"
+    rows = f"SELECT filename, line, rec, CAST({key} AS VARCHAR) AS k, {fp} AS fp FROM {table}"
+    if seen is None:
+        first = "first_value(line) OVER w AS first_line, first_value(fp) OVER w AS first_fp"
+        src = f"({rows})"
+    else:
+        con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {seen} (k VARCHAR, seen_fp UHUGEINT, seen_line BIGINT)")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _dup_rows AS {rows}")
+        first = ("coalesce(seen_line, first_value(line) OVER w) AS first_line, "
+                 "coalesce(seen_fp, first_value(fp) OVER w) AS first_fp")
+        src = f"_dup_rows LEFT JOIN {seen} USING (k)"
     t = con.sql(f"""
         SELECT filename AS file, line, {sql_literal(field or key)} AS field,
                'duplicate post id with other values than line ' || first_line || ', which is kept' AS reason,
-               CAST(k AS VARCHAR) AS raw_value
-        FROM (SELECT filename, line, {key} AS k, {fp} AS fp,
-                     first_value(line) OVER w AS first_line, first_value({fp}) OVER w AS first_fp
-              FROM {table} WINDOW w AS (PARTITION BY {key} ORDER BY rec))
+               k AS raw_value
+        FROM (SELECT filename, line, k, fp, {first}
+              FROM {src} WINDOW w AS (PARTITION BY k ORDER BY rec))
         WHERE fp <> first_fp ORDER BY file, line""").to_arrow_table()
+    if seen is not None:
+        con.execute(f"""INSERT INTO {seen}
+                        SELECT k, arg_min(fp, rec), arg_min(line, rec) FROM _dup_rows
+                        WHERE k IS NOT NULL AND k NOT IN (SELECT k FROM {seen}) GROUP BY k;
+                        DROP TABLE _dup_rows""")
     return t if t.num_rows else None
 
 

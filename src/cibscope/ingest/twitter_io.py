@@ -11,8 +11,9 @@ Twitter Moderation Research Consortium releases). Columns used
     in_reply_to_tweetid, quoted_tweet_tweetid, is_retweet, retweet_tweetid,
     hashtags, urls, user_mentions
 
-It is read with DuckDB's CSV scanner and mapped by :func:`.mapped.map_posts`
-(same checks, line numbers and duplicate rules as ``--format csv``):
+It is read with DuckDB's CSV scanner a piece at a time (:func:`.tabular.scan_csv_chunks`: memory
+bounded by a piece, not the file) and mapped by :func:`.mapped.map_posts` (same checks, line numbers
+and duplicate rules as ``--format csv``):
 
     tweetid             -> post_id
     userid              -> account_id (a hash for small accounts in the hashed files)
@@ -37,8 +38,8 @@ from typing import Callable, Iterator
 import duckdb
 
 from .base import Batch, IngestError, Reader
-from .mapped import Mapping, derived_batches
-from .tabular import header_fields, load_csv, records_read, require_columns, time_sql
+from .mapped import Mapping, derived_batches, start_carry
+from .tabular import AccountCarry, header_fields, require_columns, scan_csv_chunks, time_sql
 
 PLATFORM = "twitter"
 IO_FIELDS = ("tweetid", "userid", "user_display_name", "user_screen_name", "user_reported_location",
@@ -82,42 +83,46 @@ class TwitterIOReader(Reader):
         """A CSV whose header names ``tweetid``, ``userid``, ``tweet_time`` and ``is_retweet``."""
         return path.is_file() and all(f in header_fields(path) for f in (*REQUIRED, "is_retweet"))
 
+    def __init__(self, *, chunk_bytes: int | None = None):
+        self.chunk_bytes = chunk_bytes  # bytes of CSV scanned at a time (default: tabular.CSV_CHUNK_BYTES)
+
     def read(self, path: Path, con: duckdb.DuckDBPyConnection,
              progress: Callable[[int], None] | None = None) -> Iterator[Batch]:
+        """Post batches piece by piece (:func:`.tabular.scan_csv_chunks`), then one batch of accounts."""
         if path.is_dir():
             raise IngestError(f"{path}: is a folder; format twitter-io reads one CSV file")
         found = header_fields(path)
         require_columns(path, found, list(REQUIRED), self.name)
-        rejects = load_csv(con, "_io_src", [path], found)
-        n_read = records_read(con, "_io_src", rejects)
 
         def col(c: str) -> str:  # optional columns are NULL when absent
             return f'"{c}"' if c in found else "NULL::VARCHAR"
 
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _io AS
-            SELECT *, CASE WHEN {_is_true(col('is_retweet'))} THEN nullif(trim({col('retweet_tweetid')}), '') END
-                          AS _repost_of,
-                   CASE WHEN {_is_true(col('is_retweet'))} THEN 'repost'
-                        WHEN nullif(trim({col('quoted_tweet_tweetid')}), '') IS NOT NULL THEN 'quote'
-                        WHEN nullif(trim({col('in_reply_to_tweetid')}), '') IS NOT NULL THEN 'reply'
-                        ELSE 'post' END AS _kind,
-                   {bracket_list_sql(col('urls'))} AS _urls, {bracket_list_sql(col('hashtags'))} AS _hashtags,
-                   {bracket_list_sql(col('user_mentions'))} AS _mentions
-            FROM _io_src;
-            DROP TABLE _io_src""")
+        accounts = AccountCarry(con, {
+            "handle": col("user_screen_name"), "display_name": col("user_display_name"),
+            "created_at": time_sql(col("account_creation_date")), "description": col("user_profile_description"),
+            "location": col("user_reported_location"), "lang": col("account_language"),
+            "followers": f"try_cast({col('follower_count')} AS BIGINT)",
+            "following": f"try_cast({col('following_count')} AS BIGINT)"})
+        # handle comes with the accounts (the newest one), not from the posts of the first piece
+        mapping = Mapping(columns={f: c for f, c in IO_MAPPING.items()
+                                   if f != "handle" and (c.startswith("_") or c in found)}, platform=PLATFORM)
         ts = time_sql('"tweet_time"')
-        accounts = con.sql(f"""
-            SELECT '{PLATFORM}' AS platform, userid AS account_id, arg_max({col('user_screen_name')}, {ts}) AS handle,
-                   arg_max({col('user_display_name')}, {ts}) AS display_name,
-                   arg_max({time_sql(col('account_creation_date'))}, {ts}) AS created_at,
-                   arg_max({col('user_profile_description')}, {ts}) AS description,
-                   arg_max({col('user_reported_location')}, {ts}) AS location,
-                   arg_max({col('account_language')}, {ts}) AS lang,
-                   arg_max(try_cast({col('follower_count')} AS BIGINT), {ts}) AS followers,
-                   arg_max(try_cast({col('following_count')} AS BIGINT), {ts}) AS following
-            FROM _io WHERE nullif(trim(userid), '') IS NOT NULL AND {ts} IS NOT NULL GROUP BY userid""").to_arrow_table()
-        mapping = Mapping(columns={f: c for f, c in IO_MAPPING.items() if c.startswith("_") or c in found},
-                          platform=PLATFORM)
-        yield from derived_batches(con, "_io", mapping, path, accounts=accounts, rejects=rejects, rows_read=n_read,
-                                   progress=progress)
+        start_carry(con)
+        for rejects, n_read in scan_csv_chunks(con, "_io_src", path, found, self.chunk_bytes):
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _io AS
+                SELECT *, CASE WHEN {_is_true(col('is_retweet'))} THEN nullif(trim({col('retweet_tweetid')}), '') END
+                              AS _repost_of,
+                       CASE WHEN {_is_true(col('is_retweet'))} THEN 'repost'
+                            WHEN nullif(trim({col('quoted_tweet_tweetid')}), '') IS NOT NULL THEN 'quote'
+                            WHEN nullif(trim({col('in_reply_to_tweetid')}), '') IS NOT NULL THEN 'reply'
+                            ELSE 'post' END AS _kind,
+                       {bracket_list_sql(col('urls'))} AS _urls, {bracket_list_sql(col('hashtags'))} AS _hashtags,
+                       {bracket_list_sql(col('user_mentions'))} AS _mentions
+                FROM _io_src;
+                DROP TABLE _io_src""")
+            accounts.add("_io", f"'{PLATFORM}'", "userid", ts,
+                         where=f"nullif(trim(userid), '') IS NOT NULL AND {ts} IS NOT NULL")
+            yield from derived_batches(con, "_io", mapping, path, rejects=rejects, rows_read=n_read,
+                                       progress=progress)
+        yield Batch(accounts=accounts.table(), source_file=str(path))
