@@ -235,8 +235,8 @@ def scan_csv_chunks(con: duckdb.DuckDBPyConnection, table: str, path: Path, colu
                         {"f": str(path), "n": records, "r": recs})
             recs = con.execute(f"SELECT coalesce(max(rec), $r) FROM {table}", {"r": recs}).fetchall()[0][0]
             if rejects is not None:
-                rejects = rejects.set_column(rejects.schema.get_field_index("file"), "file",
-                                             pa.array([str(path)] * rejects.num_rows, rejects.schema.field("file").type))
+                file = pa.array([str(path)] * rejects.num_rows, rejects.schema.field("file").type)
+                rejects = rejects.set_column(rejects.schema.get_field_index("file"), "file", file)
                 i = rejects.schema.get_field_index("line")
                 rejects = rejects.set_column(i, "line", pc.add(rejects.column("line"), records))
             yield rejects, n
@@ -263,10 +263,11 @@ class AccountCarry:
 
     def add(self, src: str, platform: str, account_id: str, ts: str, where: str = "true") -> None:
         """Merge the accounts of table ``src`` (SQL ``platform``, ``account_id``; newest by SQL ``ts``)."""
-        piece = ", ".join(f"arg_max({e}, {ts}) AS {f}, max({ts}) FILTER (WHERE ({e}) IS NOT NULL) AS {f}__ts"
-                          for f, e in self.fields.items())
-        new = (f"SELECT {platform} AS platform, {account_id} AS account_id, {piece} "
-               f"FROM {src} WHERE {where} GROUP BY ALL")
+        values = ", ".join(f"{e} AS {f}" for f, e in self.fields.items())
+        piece = ", ".join(f"arg_max({f}, _ts) AS {f}, max(_ts) FILTER (WHERE {f} IS NOT NULL) AS {f}__ts"
+                          for f in self.fields)
+        new = (f"SELECT platform, account_id, {piece} FROM (SELECT {platform} AS platform, "
+               f"{account_id} AS account_id, {ts} AS _ts, {values} FROM {src} WHERE {where}) GROUP BY ALL")
         if not self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_carry_accounts'"
                                 ).fetchall()[0][0]:
             self.con.execute(f"CREATE TEMP TABLE _carry_accounts AS {new}")
@@ -472,13 +473,13 @@ def duplicate_errors(con: duckdb.DuckDBPyConnection, table: str, key: str, paylo
     the first record of its key there, and the first record of each new key is
     added to it, so pieces read one after another give the errors of one scan.
     """
-    fp = f"md5_number(CAST(row({', '.join(payload)}) AS VARCHAR))"
+    fp = f"hash({', '.join(payload)})"
     rows = f"SELECT filename, line, rec, CAST({key} AS VARCHAR) AS k, {fp} AS fp FROM {table}"
     if seen is None:
         first = "first_value(line) OVER w AS first_line, first_value(fp) OVER w AS first_fp"
         src = f"({rows})"
     else:
-        con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {seen} (k VARCHAR, seen_fp UHUGEINT, seen_line BIGINT)")
+        con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {seen} (k VARCHAR, seen_fp UBIGINT, seen_line BIGINT)")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _dup_rows AS {rows}")
         first = ("coalesce(seen_line, first_value(line) OVER w) AS first_line, "
                  "coalesce(seen_fp, first_value(fp) OVER w) AS first_fp")

@@ -118,11 +118,11 @@ class TwitterIOReader(Reader):
                             WHEN nullif(trim({col('in_reply_to_tweetid')}), '') IS NOT NULL THEN 'reply'
                             ELSE 'post' END AS _kind,
                        {bracket_list_sql(col('urls'))} AS _urls, {bracket_list_sql(col('hashtags'))} AS _hashtags,
-                       {bracket_list_sql(col('user_mentions'))} AS _mentions
+                       {bracket_list_sql(col('user_mentions'))} AS _mentions, {ts} AS _ts
                 FROM _io_src;
                 DROP TABLE _io_src""")
-            accounts.add("_io", f"'{PLATFORM}'", "userid", ts,
-                         where=f"nullif(trim(userid), '') IS NOT NULL AND {ts} IS NOT NULL")
+            accounts.add("_io", f"'{PLATFORM}'", "userid", "_ts",
+                         where="nullif(trim(userid), '') IS NOT NULL AND _ts IS NOT NULL")
             yield from derived_batches(con, "_io", mapping, path, rejects=rejects, rows_read=n_read,
                                        progress=progress)
         yield Batch(accounts=accounts.table(), source_file=str(path))
