@@ -27,6 +27,9 @@ coordination-network-toolkit CSV of ``python3 ../shared/bench/gen_posts.py --pos
 
     python bench/bench_ingest.py --formats --input cnt-csv=DIR/posts.csv --repeat 3
 
+``--reader-only`` runs the reader alone (its batches counted and dropped, no store), which shows
+whether the reader's memory follows the file or a batch.
+
 The Markdown table is appended row by row to ``--out`` (so a long run leaves partial results).
 """
 from __future__ import annotations
@@ -218,6 +221,28 @@ print(json.dumps({"wall": wall, "posts": r.posts_added, "errors": r.errors,
 """
 
 
+#: ``--reader-only``: the reader's batches are counted and dropped (no store), to see the reader's own memory.
+CHILD_READER = """
+import json, resource, sys, time
+from pathlib import Path
+import duckdb
+from cibscope.ingest import READERS
+from cibscope.store.normalize import install_macros
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+con.execute("SET TimeZone = 'UTC'")
+install_macros(con)
+t = time.perf_counter()
+posts = errors = 0
+for b in READERS[sys.argv[3]]().read(Path(sys.argv[1]), con):
+    posts += b.posts.num_rows if b.posts is not None else 0
+    errors += b.errors.num_rows if b.errors is not None else 0
+wall = time.perf_counter() - t
+print(json.dumps({"wall": wall, "posts": posts, "errors": errors,
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
 ANCHOR = """
 import duckdb, sys, time
 f, kind = sys.argv[1], sys.argv[2]
@@ -244,12 +269,13 @@ def anchor(path: Path, fmt: str, repeat: int) -> float:
                              for _ in range(repeat))
 
 
-def measure(fmt: str, path: Path, repeat: int) -> dict:
+def measure(fmt: str, path: Path, repeat: int, reader_only: bool = False) -> dict:
     """Median wall time, posts, and the largest peak RSS over ``repeat`` fresh-process ingests."""
     runs = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
-            out = subprocess.run([sys.executable, "-c", CHILD, str(path), os.path.join(tmp, "b.duckdb"), fmt],
+            child = CHILD_READER if reader_only else CHILD
+            out = subprocess.run([sys.executable, "-c", child, str(path), os.path.join(tmp, "b.duckdb"), fmt],
                                  check=True, capture_output=True, text=True).stdout
             runs.append(json.loads(out.strip().splitlines()[-1]))
     wall = statistics.median(r["wall"] for r in runs)
@@ -266,6 +292,8 @@ def main() -> None:
     ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--input", nargs="*", default=[], metavar="FORMAT=PATH",
                     help="also measure these existing files (not generated, not deleted)")
+    ap.add_argument("--reader-only", action="store_true",
+                    help="time the reader alone: batches are counted, not stored (posts = valid records)")
     ap.add_argument("--out", type=Path, help="append the Markdown rows here as they are measured")
     a = ap.parse_args()
     head = (f"{a.records:,} posts per file, {a.accounts:,} accounts, median of {a.repeat} runs; "
@@ -284,7 +312,7 @@ def main() -> None:
             path = a.tmp / f"bench_ingest_{fmt}{suffix}"
             gen(path, a.records, a.accounts)
         try:
-            m = measure(fmt, path, a.repeat)
+            m = measure(fmt, path, a.repeat, a.reader_only)
             base = anchor(path, fmt, a.repeat)
             row = (f"| `{fmt}` | {path.stat().st_size / 2**20:,.0f} | {m['wall']:.1f} | "
                    f"{m['posts'] / m['wall']:,.0f} | {m['peak_mib']:,.0f} | {base:.1f} | {m['wall'] / base:.0f} | "
