@@ -43,7 +43,7 @@ from .base import Batch, IngestError, errors_table, read_header
 BATCH_ROWS = 500_000
 
 #: Bytes of CSV handed to DuckDB at once, about (bounds memory: one piece is staged and mapped at a time).
-CSV_CHUNK_BYTES = 32 << 20
+CSV_CHUNK_BYTES = 64 << 20
 #: How far past a piece's end a record end is looked for before the piece is cut at a line end
 #: anyway: only an unterminated quote (a bad row DuckDB reports) makes a record this long.
 MAX_RECORD_BYTES = 64 << 20
