@@ -91,9 +91,21 @@ class Engine:
         return engine
 
     def keep(self, name: str, expr: ir.Table) -> ir.Table:
-        """Compute ``expr`` once and return a table expression reading the result."""
+        """Compute ``expr`` once and return a table expression reading the result.
+
+        On DuckDB the table is written with ``preserve_insertion_order`` off (restored after): the
+        core's tables are read by joins and aggregates only, never in stored order, and keeping the
+        order stops DuckDB from spilling large aggregates to disk (100M actions ran out of a 12 GB
+        limit building ``_pair_obj``).
+        """
         if self.name == "duckdb":
-            return self.backend.create_table(name, expr, temp=True, overwrite=True)
+            con = self.backend.con
+            saved = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+            con.execute("SET preserve_insertion_order = false")
+            try:
+                return self.backend.create_table(name, expr, temp=True, overwrite=True)
+            finally:
+                con.execute(f"SET preserve_insertion_order = {bool(saved)}")
         t = expr.cache()
         self._kept.append(t)
         return t
