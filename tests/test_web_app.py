@@ -233,7 +233,12 @@ def test_bad_parameters_get_an_html_error_page_and_the_api_keeps_json(world):
              (f"/clusters?run={world['run']}&page=two", "query parameter 'page'", "'two'"),
              (f"/runs/first/clusters/{world['cid']}", "address part 'run_id'", "'first'"),
              (f"/clusters?run={world['run']}&flagged=perhaps", "query parameter 'flagged': Input should be a valid "
-                                                               "boolean", "'perhaps'")]
+                                                               "boolean", "'perhaps'"),
+             # numbers beyond the store's 64-bit integers, and pages below 1, are named, not a 500
+             (f"/clusters?run={world['run']}&page=99999999999999999999999", "query parameter 'page'",
+              "'99999999999999999999999'"),
+             (f"/clusters?run={world['run']}&page=-1", "query parameter 'page'", "'-1'"),
+             ("/outbox/99999999999999999999999", "address part 'share_id'", "'99999999999999999999999'")]
     for url, problem, sent in cases:
         r = c.get(url)
         assert r.status_code == 422 and r.headers["content-type"].startswith("text/html"), (url, r.text[:200])
@@ -252,6 +257,11 @@ def test_bad_parameters_get_an_html_error_page_and_the_api_keeps_json(world):
     # the API keeps JSON errors
     r = c.get("/api/runs/abc/clusters")
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "run_id"]
+    r = c.get(f"/api/runs/{world['run']}/clusters?offset=99999999999999999999999")
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "offset"]
+    # a misspelt key in a JSON body is refused, not ignored
+    r = c.post("/api/jobs", json={"kind": "detect", "params": {"window_s": -5}}, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "params"], r.text
     assert c.get("/api/no-such-route").json() == {"detail": "Not Found"}
 
 
@@ -399,6 +409,9 @@ def test_short_passwords_are_refused(tmp_path):
     # length counts Unicode code points, not bytes: 14 two-byte letters are still too short
     assert cli.invoke(cli_app, ["web", "user", "add", "pia", "--password-stdin", "--web-db", str(db)],
                       input="\u00e9" * 14 + "\n").exit_code == 2
+    spaces = cli.invoke(cli_app, ["web", "user", "add", "pia", "--password-stdin", "--web-db", str(db)],
+                        input=" " * 20 + "\n")
+    assert spaces.exit_code == 2 and "only white space" in spaces.output
     ok = cli.invoke(cli_app, ["web", "user", "add", "pia", "--password-stdin", "--web-db", str(db)],
                     input="fifteen-chars-1\n")
     assert ok.exit_code == 0, ok.output

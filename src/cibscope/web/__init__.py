@@ -12,3 +12,6 @@ DEFAULT_WEB_DB = "cibscope-web.sqlite"
 #: Roles, least to most privileged: analysts browse, run jobs and prepare shares; reviewers also approve
 #: shares others prepared; admins also manage users (``cibscope web user ...``).
 ROLES = ("analyst", "reviewer", "admin")
+#: Largest id, page or offset a request may name: beyond 64-bit SQL integers a request would fail in the
+#: store (DuckDB LIMIT/OFFSET, SQLite); bounded, it is a 422 naming the parameter.
+MAX_ID = 2**53

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..share.client import ShareError
 from ..share.markings import PURPOSES
-from . import data
+from . import MAX_ID, data
 from .auth import Forbidden, User, check_csrf, csrf_token, current_user
 from .core import WebContext
 from .outbox import ShareInputError
@@ -27,7 +27,13 @@ def ctx(request: Request) -> WebContext:
     return request.app.state.web
 
 
-class JobRequest(BaseModel):
+class _Strict(BaseModel):
+    """A request body that refuses unknown keys (a misspelt key is a 422, not silently a default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobRequest(_Strict):
     """Start a background job: ``kind`` ingest (``args``: path, format, dataset) or detect (``args``: fields of
     DetectionParams, e.g. ``window_s``, ``datasets``)."""
 
@@ -35,19 +41,19 @@ class JobRequest(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
-class ShareRequest(BaseModel):
+class ShareRequest(_Strict):
     """Prepare a share of one flagged cluster."""
 
-    run_id: int
+    run_id: int = Field(ge=1, le=MAX_ID)
     cluster_id: str
     tlp: str = Field(description="TLP 2.0: clear, green, amber, amber+strict")
     purpose: str = Field(description="One of " + ", ".join(PURPOSES))
     legal_basis: str = Field(min_length=1)
-    retention_days: int = Field(365, gt=0)
+    retention_days: int = Field(365, gt=0, le=36_500)
     recipient_orgs: list[str] = Field(default_factory=list)
 
 
-class PushRequest(BaseModel):
+class PushRequest(_Strict):
     """Where to push an approved share; the token is used once and not stored."""
 
     hub_url: str = Field(description="API root URL, e.g. http://127.0.0.1:9000/hub/")
@@ -85,8 +91,8 @@ def runs(request: Request, user: User = Depends(current_user)) -> list[dict[str,
 
 
 @router.get("/runs/{run_id}/clusters", summary="One page of a run's clusters, sorted")
-def clusters(request: Request, run_id: int, sort: str = "rank", flagged: bool = False,
-             limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+def clusters(request: Request, run_id: int = Path(..., ge=1, le=MAX_ID), sort: str = "rank", flagged: bool = False,
+             limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_ID),
              user: User = Depends(current_user)) -> dict[str, Any]:
     with ctx(request).view() as s:
         _run_or_404(s, run_id)
@@ -97,7 +103,7 @@ def clusters(request: Request, run_id: int, sort: str = "rank", flagged: bool = 
 
 
 @router.get("/runs/{run_id}/clusters/{cluster_id}", summary="A cluster: members, objects, first evidence page, timeline (DISARM: /disarm)")
-def cluster(request: Request, run_id: int, cluster_id: str, user: User = Depends(current_user)) -> dict[str, Any]:
+def cluster(request: Request, run_id: int = Path(..., ge=1, le=MAX_ID), cluster_id: str = Path(...), user: User = Depends(current_user)) -> dict[str, Any]:
     got = ctx(request).cached(("detail", run_id, cluster_id), lambda s: data.cluster_detail(s, run_id, cluster_id))
     if got is None:
         raise HTTPException(404, f"no cluster {cluster_id} in run {run_id}")
@@ -105,8 +111,8 @@ def cluster(request: Request, run_id: int, cluster_id: str, user: User = Depends
 
 
 @router.get("/runs/{run_id}/clusters/{cluster_id}/evidence", summary="One page of a cluster's evidence")
-def cluster_evidence(request: Request, run_id: int, cluster_id: str,
-                     limit: int = Query(data.EVIDENCE_PAGE, ge=1, le=1000), offset: int = Query(0, ge=0),
+def cluster_evidence(request: Request, run_id: int = Path(..., ge=1, le=MAX_ID), cluster_id: str = Path(...),
+                     limit: int = Query(data.EVIDENCE_PAGE, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_ID),
                      user: User = Depends(current_user)) -> dict[str, Any]:
     """``total`` evidence rows of the cluster and ``evidence``: ``limit`` of them from ``offset``, heaviest
     objects first (the order of the cluster page's table)."""
@@ -123,7 +129,7 @@ def cluster_evidence(request: Request, run_id: int, cluster_id: str,
 
 
 @router.get("/runs/{run_id}/clusters/{cluster_id}/network", summary="Cytoscape.js elements with positions")
-def network(request: Request, run_id: int, cluster_id: str,
+def network(request: Request, run_id: int = Path(..., ge=1, le=MAX_ID), cluster_id: str = Path(...),
             max_nodes: int = Query(data.NETWORK_NODES, ge=1, le=5000),
             max_edges: int = Query(data.NETWORK_EDGES, ge=0, le=100_000),
             user: User = Depends(current_user)) -> Response:
@@ -135,7 +141,7 @@ def network(request: Request, run_id: int, cluster_id: str,
 
 
 @router.get("/runs/{run_id}/clusters/{cluster_id}/disarm", summary="DISARM techniques with their evidence")
-def disarm(request: Request, run_id: int, cluster_id: str, user: User = Depends(current_user)) -> list[dict]:
+def disarm(request: Request, run_id: int = Path(..., ge=1, le=MAX_ID), cluster_id: str = Path(...), user: User = Depends(current_user)) -> list[dict]:
     got = ctx(request).cached(("disarm", run_id, cluster_id), lambda s: data.disarm_tags(s, run_id, cluster_id))
     if got is None:
         raise HTTPException(404, f"no cluster {cluster_id} in run {run_id}")
@@ -180,7 +186,7 @@ def start_job(request: Request, body: JobRequest, user: User = Depends(current_u
 
 
 @router.get("/jobs/{job_id}", summary="A job's state and progress")
-def job(request: Request, job_id: int, user: User = Depends(current_user)) -> dict[str, Any]:
+def job(request: Request, job_id: int = Path(..., ge=1, le=MAX_ID), user: User = Depends(current_user)) -> dict[str, Any]:
     j = ctx(request).jobs.get(job_id) if ctx(request).jobs else None
     if j is None:
         raise HTTPException(404, f"no job {job_id}")
@@ -202,7 +208,7 @@ def prepare(request: Request, body: ShareRequest, user: User = Depends(current_u
 
 
 @router.get("/shares/{share_id}", summary="A share with its objects and the per-sector preview")
-def share(request: Request, share_id: int, user: User = Depends(current_user)) -> dict[str, Any]:
+def share(request: Request, share_id: int = Path(..., ge=1, le=MAX_ID), user: User = Depends(current_user)) -> dict[str, Any]:
     try:
         return ctx(request).share_preview(share_id)
     except StateError as exc:
@@ -210,7 +216,7 @@ def share(request: Request, share_id: int, user: User = Depends(current_user)) -
 
 
 @router.post("/shares/{share_id}/approve", summary="Approve a share (a reviewer other than the preparer)")
-def approve(request: Request, share_id: int, user: User = Depends(current_user)) -> dict[str, Any]:
+def approve(request: Request, share_id: int = Path(..., ge=1, le=MAX_ID), user: User = Depends(current_user)) -> dict[str, Any]:
     try:
         ctx(request).approve_share(user, share_id)
     except StateError as exc:
@@ -219,7 +225,7 @@ def approve(request: Request, share_id: int, user: User = Depends(current_user))
 
 
 @router.post("/shares/{share_id}/push", summary="Push an approved share to a TAXII 2.1 hub")
-def push(request: Request, share_id: int, body: PushRequest, user: User = Depends(current_user)) -> dict[str, Any]:
+def push(request: Request, share_id: int = Path(..., ge=1, le=MAX_ID), body: PushRequest = Body(...), user: User = Depends(current_user)) -> dict[str, Any]:
     try:
         ctx(request).push_share(user, share_id, **body.model_dump())
     except StateError as exc:

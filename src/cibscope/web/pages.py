@@ -11,7 +11,7 @@ import json
 from typing import Any, Optional, Sequence
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -20,7 +20,7 @@ from ..detect import DEFAULT_SIGNALS, SIGNALS, STEPS, parse_duration
 from ..report.html import TLP_COLOURS, _ts
 from ..report.stix import TLP_LEVELS
 from ..share.markings import PURPOSES, SECTORS
-from . import data
+from . import MAX_ID, data
 from .auth import CSRF_FIELD, NotSignedIn, User, check_csrf, csrf_token, current_user, sign_in, sign_out
 from .core import WebContext
 from .outbox import ShareInputError
@@ -158,7 +158,7 @@ def jobs_page(request: Request, user: User = Depends(current_user)) -> HTMLRespo
 
 
 @router.get("/jobs/{job_id}")
-def job_page(request: Request, job_id: int, user: User = Depends(current_user)) -> HTMLResponse:
+def job_page(request: Request, job_id: int = Path(..., ge=1, le=MAX_ID), user: User = Depends(current_user)) -> HTMLResponse:
     j = ctx(request).jobs.get(job_id) if ctx(request).jobs else None
     if j is None:
         return render(request, "error.html.j2", user, status=404, message=f"No job {job_id}.")
@@ -187,8 +187,8 @@ def start_job(request: Request, kind: str = Form(...), path: str = Form(""), for
 
 # ----------------------------------------------------------------- clusters
 @router.get("/clusters")
-def clusters_page(request: Request, run: Optional[int] = None, sort: str = "rank", flagged: bool = False,
-                  page: int = 1, user: User = Depends(current_user)) -> HTMLResponse:
+def clusters_page(request: Request, run: Optional[int] = Query(None, ge=1, le=MAX_ID), sort: str = "rank", flagged: bool = False,
+                  page: int = Query(1, ge=1, le=MAX_ID), user: User = Depends(current_user)) -> HTMLResponse:
     size = 100
     with ctx(request).view() as s:
         run = run or data.latest_run(s)
@@ -208,8 +208,8 @@ MEMBERS_PAGE = 100
 
 
 @router.get("/runs/{run_id}/clusters/{cluster_id}")
-def cluster_page(request: Request, run_id: int, cluster_id: str, evidence_page: int = Query(1, ge=1),
-                 members_page: int = Query(1, ge=1), user: User = Depends(current_user)) -> HTMLResponse:
+def cluster_page(request: Request, run_id: int = Path(..., ge=1, le=MAX_ID), cluster_id: str = Path(...),
+                 evidence_page: int = Query(1, ge=1, le=MAX_ID), members_page: int = Query(1, ge=1, le=MAX_ID), user: User = Depends(current_user)) -> HTMLResponse:
     """The cluster page; the evidence and account tables are paged (``evidence_page``, ``members_page``)."""
     web = ctx(request)
     # The page's script asks for the network and the DISARM tags next: start computing them now, beside the
@@ -254,15 +254,15 @@ def case_page(request: Request, case_id: str, user: User = Depends(current_user)
 
 # ------------------------------------------------------------------- outbox
 @router.get("/outbox")
-def outbox_page(request: Request, run: Optional[int] = None, cluster: str = "",
+def outbox_page(request: Request, run: Optional[int] = Query(None, ge=1, le=MAX_ID), cluster: str = "",
                 user: User = Depends(current_user)) -> HTMLResponse:
     return render(request, "outbox.html.j2", user, shares=ctx(request).state.shares(), run=run, cluster=cluster,
                   error=None)
 
 
 @router.post("/outbox")
-def prepare_share(request: Request, run_id: int = Form(...), cluster_id: str = Form(...), tlp: str = Form(...),
-                  purpose: str = Form(...), legal_basis: str = Form(...), retention_days: int = Form(365),
+def prepare_share(request: Request, run_id: int = Form(..., ge=1, le=MAX_ID), cluster_id: str = Form(...), tlp: str = Form(...),
+                  purpose: str = Form(...), legal_basis: str = Form(...), retention_days: int = Form(365, ge=1, le=36_500),
                   recipient_orgs: str = Form(""), user: User = Depends(current_user)) -> Any:
     orgs = [o.strip() for o in recipient_orgs.split(",") if o.strip()]
     try:
@@ -276,7 +276,7 @@ def prepare_share(request: Request, run_id: int = Form(...), cluster_id: str = F
 
 
 @router.get("/outbox/{share_id}")
-def share_page(request: Request, share_id: int, user: User = Depends(current_user)) -> HTMLResponse:
+def share_page(request: Request, share_id: int = Path(..., ge=1, le=MAX_ID), user: User = Depends(current_user)) -> HTMLResponse:
     try:
         sh = ctx(request).share_preview(share_id)
     except StateError as exc:
@@ -285,7 +285,7 @@ def share_page(request: Request, share_id: int, user: User = Depends(current_use
 
 
 @router.post("/outbox/{share_id}/approve")
-def approve_share(request: Request, share_id: int, user: User = Depends(current_user)) -> Any:
+def approve_share(request: Request, share_id: int = Path(..., ge=1, le=MAX_ID), user: User = Depends(current_user)) -> Any:
     try:
         ctx(request).approve_share(user, share_id)
     except StateError as exc:
@@ -294,7 +294,7 @@ def approve_share(request: Request, share_id: int, user: User = Depends(current_
 
 
 @router.post("/outbox/{share_id}/push")
-def push_share(request: Request, share_id: int, hub_url: str = Form(...), collection_id: str = Form(...),
+def push_share(request: Request, share_id: int = Path(..., ge=1, le=MAX_ID), hub_url: str = Form(...), collection_id: str = Form(...),
                token: str = Form(...), user: User = Depends(current_user)) -> Any:
     from ..share.client import ShareError
     try:

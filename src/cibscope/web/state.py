@@ -90,8 +90,11 @@ def check_new_password(password: str) -> None:
     Raises
     ------
     StateError
-        Fewer than :data:`MIN_PASSWORD_LENGTH` characters (the message says how many it has and needs).
+        Fewer than :data:`MIN_PASSWORD_LENGTH` characters (the message says how many it has and needs),
+        or nothing but white space.
     """
+    if not password.strip():
+        raise StateError("password is only white space")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise StateError(f"password too short: {len(password)} characters, at least {MIN_PASSWORD_LENGTH} "
                          "are needed (a passphrase of a few words is easy to remember)")
