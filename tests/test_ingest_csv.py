@@ -77,3 +77,18 @@ def test_cli_map_and_reingest(tmp_path):
     assert "already ingested" in runner.invoke(app, args).output
     res = runner.invoke(app, ["ingest", str(TWEETS), "--map", "a=b", "--db", str(db)])
     assert res.exit_code == 2 and "need --format" in res.output
+
+
+def test_a_grown_file_adds_its_new_rows_and_records_old_bad_rows_once(store, tmp_path):
+    grown = tmp_path / "Tweets.csv"
+    lines = with_bad_rows(TWEETS, grown, [b"2,neutral,1,,,Delta,,b,,0,hi there,,24/02/2015 11:35,,"])
+    first = ingest(store, grown, reader=_reader())
+    n_errors = store.con.execute("SELECT count(*) FROM ingest_errors").fetchall()[0][0]
+    assert first.posts_added == 36 and n_errors == first.errors > 0  # the fixture's own bad rows and the added one
+    with open(grown, "ab") as f:  # the export grew: one more good tweet
+        f.write(b"570000000000000001,neutral,1,,,Delta,,newcomer,,0,@Delta thanks for the upgrade,,"
+                b"2015-02-25 09:00:00 -0800,,\n")
+    again = ingest(store, grown, reader=_reader())
+    assert again.posts_added == 1
+    assert store.con.execute("SELECT count(*) FROM ingest_errors").fetchall()[0][0] == n_errors
+    assert errors(store)[lines[0]]["field"] == "tweet_created"

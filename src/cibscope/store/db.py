@@ -238,10 +238,17 @@ class Store:
             n_posts = con.execute("SELECT count(*) FROM _new_posts").fetchall()[0][0]
             con.execute("INSERT INTO posts SELECT * FROM _new_posts")
             n_acc = self._merge_accounts(dataset)
+            # a file read again after it grew reports its old bad rows again: record each once
             con.execute(
-                "INSERT INTO ingest_errors SELECT ?, coalesce(file, ?), line, field, reason, "
-                "left(raw_value, 2000), ? FROM _in_errors",
-                [dataset, source_file, _now()],
+                """INSERT INTO ingest_errors
+                   SELECT ?, coalesce(e.file, ?), e.line, e.field, e.reason, left(e.raw_value, 2000), ?
+                   FROM _in_errors e
+                   WHERE NOT EXISTS (
+                       SELECT 1 FROM ingest_errors o
+                       WHERE o.dataset = ? AND o.file = coalesce(e.file, ?) AND o.line IS NOT DISTINCT FROM e.line
+                         AND o.field IS NOT DISTINCT FROM e.field AND o.reason = e.reason
+                         AND o.raw_value IS NOT DISTINCT FROM left(e.raw_value, 2000))""",
+                [dataset, source_file, _now(), dataset, source_file],
             )
             self._derive_actions()
             con.execute("COMMIT")
