@@ -27,3 +27,12 @@ def test_out_that_is_a_file_is_refused_before_any_work(tmp_path):
 def test_port_out_of_range_is_refused():
     r = CliRunner().invoke(app, ["serve", "--port", "99999"])
     assert r.exit_code == 2 and "--port" in r.output
+
+
+def test_unknown_signal_is_named(tmp_path):
+    from cibscope.store.db import Store
+    db = tmp_path / "s.duckdb"
+    Store(db).con.close()
+    r = CliRunner().invoke(app, ["detect", "--signals", "repost,bogus", "--db", str(db), "--out", str(tmp_path / "o")])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2 and "unknown signals bogus; known: repost" in text, r.output

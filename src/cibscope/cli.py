@@ -182,6 +182,9 @@ def _params(window: str, signals: str, min_coactions: int, min_account_actions: 
             min_cluster_size: int, min_lift: float, resolution: float, seed: int,
             datasets: Optional[list[str]], near_dup_threshold: float = 0.6, near_dup_num_perm: int = 32,
             fast_repost: str = "30s", burst_gap: str = "60s", burst_min_posts: int = 3) -> DetectionParams:
+    unknown = [x.strip() for x in signals.split(",") if x.strip() and x.strip() not in SIGNALS]
+    if unknown:
+        _fail(f"unknown signals {', '.join(unknown)}; known: {', '.join(SIGNALS)}")
     try:
         return DetectionParams(
             window_s=parse_duration(window), signals=[x.strip() for x in signals.split(",") if x.strip()],
