@@ -110,6 +110,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench_scale"))
     ap.add_argument("--replicate", type=int, default=1, help="also run K disjoint copies of the largest size (DuckDB)")
     ap.add_argument("--memory-limit", help="CIBSCOPE_MEMORY_LIMIT for the DuckDB children, e.g. 12GB")
+    ap.add_argument("--replicate-only", action="store_true", help="run only the --replicate store")
     a = ap.parse_args()
     env = dict(os.environ, **({"CIBSCOPE_MEMORY_LIMIT": a.memory_limit} if a.memory_limit else {}))
     a.work.mkdir(parents=True, exist_ok=True)
@@ -124,7 +125,7 @@ def main() -> None:
             subprocess.run([cli, "ingest", str(data / "posts.csv"), "--format", "cnt-csv", "--db", str(base)],
                            check=True, capture_output=True)
             subprocess.run([cli, "export", str(data / "export"), "--db", str(base)], check=True, capture_output=True)
-        jobs = [(engine, n, 1, base) for engine in a.engines]
+        jobs = [] if a.replicate_only else [(engine, n, 1, base) for engine in a.engines]
         if a.replicate > 1 and n == max(a.posts):
             rep = data / f"store-x{a.replicate}.duckdb"
             replicate(base, a.replicate, rep)
