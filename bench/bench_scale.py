@@ -149,8 +149,8 @@ def main() -> None:
             label = f"{n_posts:,}" + (f" x {k} copies" if k > 1 else "")
             print(f"| {label} | {r0['actions']:,} | {engine} | {len(runs)} | {med['wall']:.1f} | {med['seconds']:.1f} | "
                   f"{med['peak_rss_mib']:,.0f} | {r0['candidates']:,} / {r0['edges']:,} / {r0['clusters']} | "
-                  f"{min(r['load_before'] for r in runs):.1f}-{max(r['load_after'] for r in runs):.1f} |"
-                  , flush=True)
+                  f"{min(r['load_before'] for r in runs):.1f}-{max(r['load_after'] for r in runs):.1f} |",
+                  flush=True)
     (a.work / "scale.json").write_text(json.dumps(results, indent=1))
 
 

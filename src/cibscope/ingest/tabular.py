@@ -259,6 +259,7 @@ class AccountCarry:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, fields: dict[str, str]):
         self.con, self.fields = con, fields
+        self._started = False  # whether _carry_accounts holds this input's accounts
         con.execute("DROP TABLE IF EXISTS _carry_accounts")
 
     def add(self, src: str, platform: str, account_id: str, ts: str, where: str = "true") -> None:
@@ -268,9 +269,9 @@ class AccountCarry:
                           for f in self.fields)
         new = (f"SELECT platform, account_id, {piece} FROM (SELECT {platform} AS platform, "
                f"{account_id} AS account_id, {ts} AS _ts, {values} FROM {src} WHERE {where}) GROUP BY ALL")
-        if not self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_carry_accounts'"
-                                ).fetchall()[0][0]:
+        if not self._started:
             self.con.execute(f"CREATE TEMP TABLE _carry_accounts AS {new}")
+            self._started = True
             return
         merged = ", ".join(f"arg_max({f}, {f}__ts) AS {f}, max({f}__ts) AS {f}__ts" for f in self.fields)
         self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _carry_accounts AS
@@ -279,11 +280,11 @@ class AccountCarry:
 
     def table(self) -> pa.Table | None:
         """The merged accounts (``platform``, ``account_id`` and the fields); None before any ``add``."""
-        if not self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_carry_accounts'"
-                                ).fetchall()[0][0]:
+        if not self._started:
             return None
         t = self.con.sql(f"SELECT platform, account_id, {', '.join(self.fields)} FROM _carry_accounts").to_arrow_table()
         self.con.execute("DROP TABLE _carry_accounts")
+        self._started = False
         return t
 
 
