@@ -39,7 +39,6 @@ def spark(tmp_path_factory):
     from cibscope.detect.spark import spark_session
 
     session = spark_session("local[2]")
-    session.conf.set("spark.sql.shuffle.partitions", "4")
     yield session
     session.stop()
 
@@ -148,3 +147,26 @@ def test_cli_engine_spark_saves_the_run_and_writes_outputs(tmp_path, spark):
     assert (tmp_path / "out" / "report.html").exists()
     bad = runner.invoke(app, ["detect", "--engine", "spark", "--db", str(tmp_path / "x.duckdb")])
     assert bad.exit_code != 0 and "--input" in bad.output
+
+
+def test_session_defaults_apply_only_where_nothing_is_configured(spark, tmp_path, monkeypatch):
+    from cibscope.detect.spark import _configured_value, _local_threads
+
+    # what the module's session got: cibscope's defaults for local[2]
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "4"
+    assert spark.conf.get("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning") == "true"
+    assert spark.conf.get("spark.sql.execution.arrow.pyspark.enabled") == "true"
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    # standard configuration wins: spark-defaults.conf (any java.util.Properties separator) and PYSPARK_SUBMIT_ARGS
+    (tmp_path / "spark-defaults.conf").write_text(
+        "# comment\nspark.master  yarn\nspark.sql.shuffle.partitions=512\nspark.driver.memory: 8g\n")
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+    assert _configured_value("spark.master") == "yarn"
+    assert _configured_value("spark.sql.shuffle.partitions") == "512"
+    assert _configured_value("spark.driver.memory") == "8g"
+    assert _configured_value("spark.sql.execution.arrow.pyspark.enabled") is None
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--master local[3] --conf spark.driver.memory=4g pyspark-shell")
+    assert _configured_value("spark.master") == "local[3]"
+    assert _configured_value("spark.driver.memory") == "4g"
+    assert [_local_threads(m) for m in ("local", "local[3]", "local[5,2]")] == [1, 3, 5]

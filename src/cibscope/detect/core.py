@@ -122,6 +122,17 @@ class Engine:
     def count(self, t: ir.Table) -> int:
         return int(t.count().to_pyarrow().as_py())
 
+    def to_arrow(self, expr: ir.Table) -> pa.Table:
+        """Run ``expr`` and return its rows as an Arrow table of ``expr``'s schema.
+
+        On Spark the rows come back as Arrow record batches (``DataFrame.toArrow``, PySpark >= 4.0)
+        instead of Ibis's route through pandas.
+        """
+        if self.name == "pyspark":
+            result = self.backend._session.sql(self.backend.compile(expr)).toArrow()
+            return result.cast(expr.schema().to_pyarrow())
+        return expr.to_pyarrow()
+
     def release(self) -> None:
         """Free what :meth:`keep` cached (Spark), restore DuckDB settings; temp tables are dropped by the caller."""
         for t in self._kept:
@@ -243,7 +254,7 @@ def kappa(core: Core) -> dict[str, float]:
     term = (k_o * (k_o - 1) * o.p_o * KAPPA_SCALE).round().cast("decimal(38, 0)")
     s = o.mutate(term=term).group_by("signal").aggregate(num=ibis._.term.sum()).join(m, "signal")
     out = {}
-    for r in s.to_pyarrow().to_pylist():
+    for r in core.engine.to_arrow(s).to_pylist():
         out[r["signal"]] = float(int(r["num"])) / KAPPA_SCALE / (float(r["m_s"]) * float(r["m_s"]))
     return out
 
@@ -309,7 +320,7 @@ def pair_table(core: Core) -> pa.Table:
     # E_ij = sum_s kappa_s k_i^s k_j^s, summed in a fixed (alphabetical) signal order
     sigs = sorted(core.kappa)
     if not sigs:  # no eligible object: no pairs either
-        return pairs.mutate(expected=ibis.literal(0.0)).order_by(["acc_a", "acc_b"]).to_pyarrow()
+        return core.engine.to_arrow(pairs.mutate(expected=ibis.literal(0.0)).order_by(["acc_a", "acc_b"]))
     ks = core.acc_sig
     wide = ks.group_by("acc").aggregate(**{f"k_{i}": ks.k.sum(where=ks.signal == s).fill_null(0)
                                            for i, s in enumerate(sigs)})
@@ -322,7 +333,7 @@ def pair_table(core: Core) -> pa.Table:
     for i in range(1, len(sigs)):
         expected = expected + (e[f"ka_{i}"] * e[f"kb_{i}"]) * e[f"kappa_{i}"]
     out = e.select(*pairs.columns, expected=expected.cast("float64")).order_by(["acc_a", "acc_b"])
-    return out.to_pyarrow()
+    return core.engine.to_arrow(out)
 
 
 def evidence_rows(core: Core, accounts: pa.Array) -> dict[str, pa.Table]:
@@ -337,11 +348,12 @@ def evidence_rows(core: Core, accounts: pa.Array) -> dict[str, pa.Table]:
     po = core.engine.keep("_pair_obj_ev", po)
     oids = po.select("oid").distinct()
     pids = po.select(pid="pid_a").union(po.select(pid="pid_b")).distinct()
-    return {
-        "_pair_obj": po.to_pyarrow(),
-        "_obj": core.obj.semi_join(oids, "oid").to_pyarrow(),
-        "_obj_map": core.obj_map.semi_join(oids, "oid").to_pyarrow(),
-        "_post_map": core.post_map.semi_join(pids, "pid").to_pyarrow(),
-        "_acc_map": core.acc_map.semi_join(ids, "acc").to_pyarrow(),
-        "_acc_sig": core.acc_sig.semi_join(ids, "acc").to_pyarrow(),
+    tables = {
+        "_pair_obj": po,
+        "_obj": core.obj.semi_join(oids, "oid"),
+        "_obj_map": core.obj_map.semi_join(oids, "oid"),
+        "_post_map": core.post_map.semi_join(pids, "pid"),
+        "_acc_map": core.acc_map.semi_join(ids, "acc"),
+        "_acc_sig": core.acc_sig.semi_join(ids, "acc"),
     }
+    return {name: core.engine.to_arrow(t) for name, t in tables.items()}

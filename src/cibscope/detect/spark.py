@@ -11,6 +11,7 @@ Needs the ``spark`` extra (``pip install cibscope[spark]``) and Java 17.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -26,9 +27,12 @@ def spark_session(master: str | None = None, app_name: str = "cibscope-detect") 
     ``PYSPARK_SUBMIT_ARGS`` and the other ``SPARK_*``/``PYSPARK_*`` variables, as for any
     PySpark program; ``master`` (e.g. ``spark://host:7077``, ``yarn``, ``k8s://...``,
     ``local[4]``) overrides the configured master only. cibscope itself sets
-    ``spark.sql.session.timeZone=UTC`` (timestamps are UTC throughout) and, when none is
-    configured, a temporary ``spark.sql.warehouse.dir`` (it never writes tables there),
-    ``spark.sql.maxPlanStringLength=100k`` and, in local mode, ``spark.driver.memory=2g``.
+    ``spark.sql.session.timeZone=UTC`` (timestamps are UTC throughout) and, for each of these
+    that is not configured, a default (:data:`SESSION_DEFAULTS`; docs/scale.md says why):
+    a temporary ``spark.sql.warehouse.dir`` (it never writes tables there),
+    ``spark.sql.maxPlanStringLength=100k``, Arrow collection to the driver, adaptive
+    partitioning of cached tables and, in local mode, ``spark.driver.memory=2g`` and
+    ``spark.sql.shuffle.partitions`` = 2 x the local threads.
     ``SPARK_LOCAL_IP`` defaults to 127.0.0.1 when ``master`` is local or unset.
 
     Raises
@@ -40,32 +44,67 @@ def spark_session(master: str | None = None, app_name: str = "cibscope-detect") 
         from pyspark.sql import SparkSession
     except ImportError:
         raise RuntimeError("the Spark engine needs PySpark: pip install 'cibscope[spark]' (and Java 17)") from None
-    if master is None or master.startswith("local"):
+    effective = master or _configured_value("spark.master") or "local[*]"
+    local = effective.startswith("local")
+    if local:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC")
     if master:
         builder = builder.master(master)
-    if not _configured("spark.sql.warehouse.dir"):
-        builder = builder.config("spark.sql.warehouse.dir", tempfile.mkdtemp(prefix="cibscope-warehouse-"))
-    # The core's plans are deep (unions and joins of cached tables): Spark renders each plan as a string
-    # for its UI and event log, which ran the default 1 GiB local driver out of heap in a test run.
-    if not _configured("spark.sql.maxPlanStringLength"):
-        builder = builder.config("spark.sql.maxPlanStringLength", "100k")
-    if (master is None or master.startswith("local")) and not _configured("spark.driver.memory"):
-        builder = builder.config("spark.driver.memory", "2g")
+    defaults = dict(SESSION_DEFAULTS, **{"spark.sql.warehouse.dir": tempfile.mkdtemp(prefix="cibscope-warehouse-")})
+    if local:
+        defaults.update(LOCAL_DEFAULTS, **{"spark.sql.shuffle.partitions": str(2 * _local_threads(effective))})
+    for key, value in defaults.items():
+        if _configured_value(key) is None:
+            builder = builder.config(key, value)
     return builder.getOrCreate()
 
 
-def _configured(key: str) -> bool:
-    """Whether ``key`` is set in spark-defaults.conf or ``PYSPARK_SUBMIT_ARGS``."""
+#: Set when not configured, on any master.
+SESSION_DEFAULTS = {
+    # The core's plans are deep (joins of cached tables): Spark renders each plan as a string for
+    # its UI and event log, which ran the default 1 GiB local driver out of heap in a test run.
+    "spark.sql.maxPlanStringLength": "100k",
+    # Let adaptive query execution coalesce (and split) the shuffles that read the core's cached
+    # tables; without it every read of a cached table runs spark.sql.shuffle.partitions tasks
+    # (200 by default): 401 s -> 150 s at 200k posts on local[2] (docs/benchmarks.md).
+    "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
+    # Results come back to the driver as Arrow record batches, not pickled rows.
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+#: Set when not configured and the master is local (one machine: few, larger shuffle partitions).
+LOCAL_DEFAULTS = {"spark.driver.memory": "2g"}
+
+
+def _local_threads(master: str) -> int:
+    """The worker threads of a ``local``, ``local[N]``, ``local[*]`` or ``local[N,F]`` master."""
+    inside = master.partition("[")[2].rstrip("]").split(",")[0]
+    if inside.isdigit():
+        return int(inside)
+    return os.cpu_count() or 1 if inside == "*" else 1
+
+
+def _configured_value(key: str) -> str | None:
+    """``key``'s value in ``PYSPARK_SUBMIT_ARGS`` (``--conf key=value``, ``--master`` for
+    ``spark.master``) or spark-defaults.conf; ``""`` where it is present without a readable value."""
+    args = os.environ.get("PYSPARK_SUBMIT_ARGS", "").split()
+    for i, arg in enumerate(args):
+        if key == "spark.master" and arg == "--master" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(key + "="):
+            return arg.partition("=")[2]
     if key in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
-        return True
+        return ""
     for folder in (os.environ.get("SPARK_CONF_DIR"), os.environ.get("SPARK_HOME") and
                    os.path.join(os.environ["SPARK_HOME"], "conf")):
         conf = Path(folder) / "spark-defaults.conf" if folder else None
-        if conf and conf.exists() and any(line.split()[:1] == [key] for line in conf.read_text().splitlines()):
-            return True
-    return False
+        if conf and conf.exists():
+            for line in conf.read_text().splitlines():
+                # java.util.Properties syntax: key, then white space, '=' or ':', then the value
+                m = re.match(r"\s*([^\s=:#!]+)\s*[=:]?\s*(.*?)\s*$", line)
+                if m and m.group(1) == key:
+                    return m.group(2)
+    return None
 
 
 def detect_parquet(store: Store, input_uri: str | Path, params: DetectionParams | None = None, *,
