@@ -18,8 +18,8 @@ shrink with the number of accounts, so edge and cluster counts are not exactly K
 reaches 100M actions without generating and ingesting ~65M posts (DuckDB engine only). ``--memory-limit`` sets ``CIBSCOPE_MEMORY_LIMIT`` for the
 DuckDB children (DuckDB spills to ``<store>.tmp`` beyond it: out-of-core).
 
-Recorded per run: wall seconds, the run's own seconds, peak RSS (the largest process: for Spark
-the JVM), actions, candidate pairs, edges, clusters, and the 1-minute load average before and
+Recorded per run: wall seconds, the run's own seconds, peak memory (the larger of the child's
+maximum RSS and the largest sampled sum over its process tree: for Spark, driver + JVM), actions, candidate pairs, edges, clusters, and the 1-minute load average before and
 after (the machine may be shared). Prints Markdown rows (median of the runs) for
 docs/benchmarks.md and writes ``<work>/scale.json``.
 
@@ -38,6 +38,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -81,8 +82,34 @@ def replicate(base: Path, k: int, out: Path) -> None:
     tmp.rename(out)
 
 
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory (KiB) of process ``pid`` and all its descendants, from /proc (0 once it has gone)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        children.setdefault(int(fields["PPid"]), []).append(int(entry))
+        rss[int(entry)] = int(fields.get("VmRSS", "0 kB").split()[0])
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo.extend(children.get(p, []))
+    return total
+
+
 def timed_child(args: list[str], env: dict | None = None) -> dict:
-    """Run the detection child under /usr/bin/time -v; its RESULT plus peak RSS (MiB).
+    """Run the detection child under /usr/bin/time -v; its RESULT plus peak memory (MiB).
+
+    ``peak_rss_mib`` is the larger of /usr/bin/time's maximum resident set size (exact, but only for
+    processes the child waits for: not Spark's JVM) and the largest sum of resident memory over the
+    child's whole process tree, sampled every 0.25 s (for Spark: Python driver + JVM).
 
     Raises
     ------
@@ -90,13 +117,28 @@ def timed_child(args: list[str], env: dict | None = None) -> dict:
         The child failed (its output is printed).
     """
     before = load()
-    p = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-W", "ignore", "-c", CHILD, *args],
-                       capture_output=True, text=True, env=env)
+    p = subprocess.Popen(["/usr/bin/time", "-v", sys.executable, "-W", "ignore", "-c", CHILD, *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    tree_peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal tree_peak
+        while not done.wait(0.25):
+            tree_peak = max(tree_peak, tree_rss_kib(p.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = p.communicate()
+    done.set()
+    sampler.join()
     if p.returncode:
-        print(p.stdout[-3000:], p.stderr[-3000:], file=sys.stderr)
+        print(stdout[-3000:], stderr[-3000:], file=sys.stderr)
         raise subprocess.CalledProcessError(p.returncode, args)
-    out = json.loads(re.search(r"^RESULT (.*)$", p.stdout, re.M).group(1))
-    out["peak_rss_mib"] = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) / 1024
+    out = json.loads(re.search(r"^RESULT (.*)$", stdout, re.M).group(1))
+    time_v = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1))
+    out["peak_rss_mib"] = max(time_v, tree_peak) / 1024
+    out["time_v_rss_mib"], out["tree_rss_mib"] = time_v / 1024, tree_peak / 1024
     out["load_before"], out["load_after"] = before, load()
     return out
 
