@@ -78,6 +78,13 @@ def test_progress_in_a_pipe_is_one_plain_line_per_step(tmp_path):
                         r"\d+ new accounts, 0 bad records kept in ingest_errors\n", ingest.stdout), ingest.stdout
     assert re.match(r"run 1: [\d,]+ actions of [\d,]+ accounts -> .* clusters in [\d.]+ s\n", detect.stdout)
     assert (tmp_path / "out" / "report.html").exists()
+    # `runs` in a pipe: tab-separated whole lines, the parameters JSON intact
+    runs = _cli("runs", "--db", db)
+    assert runs.returncode == 0, runs.stderr
+    header, row = runs.stdout.splitlines()
+    assert header.split("\t") == ["run", "created (UTC)", "accounts", "edges", "clusters", "seconds", "parameters"]
+    fields = row.split("\t")
+    assert fields[0] == "1" and fields[3].isdigit() and json.loads(fields[6])["window_s"] == 60
     # the same through Typer's test runner (what users of the Python API see when they capture output)
     res = CliRunner().invoke(app, ["ingest", str(SAMPLE / "B"), "--format", "ira-csv", "--db", db])
     assert res.exit_code == 0, res.output

@@ -105,6 +105,13 @@ def test_cli_admin_commands(hub_db):
     bad = runner.invoke(app, ["admin", "add-org", "X", "--sector", "marketing", "--db", db])
     assert bad.exit_code == 2 and "unknown sector" in bad.output
     assert runner.invoke(app, ["admin", "add-user", "ana", "--org", "Lab", "--db", db]).exit_code == 0
+    # HTTP Basic passwords follow the web app's rule (15 code points, not only white space); nothing is created
+    for pw, says in (("hunter2hunter2", "password too short: 14 characters"), (" " * 20, "only white space")):
+        short = runner.invoke(app, ["admin", "add-user", "bob", "--org", "Lab", "--password", "--db", db],
+                              input=f"{pw}\n{pw}\n")
+        assert short.exit_code == 2 and says in short.output, short.output
+    assert runner.invoke(app, ["admin", "add-user", "bob", "--org", "Lab", "--password", "--db", db],
+                         input="correct horse battery staple\n" * 2).exit_code == 0
     tok = runner.invoke(app, ["admin", "add-token", "ana", "--db", db]).output.strip()
     assert tok.startswith("cbs_")
     assert runner.invoke(app, ["admin", "grant", "Lab", cid, "--write", "--db", db]).exit_code == 0

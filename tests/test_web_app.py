@@ -238,7 +238,8 @@ def test_bad_parameters_get_an_html_error_page_and_the_api_keeps_json(world):
              (f"/clusters?run={world['run']}&page=99999999999999999999999", "query parameter 'page'",
               "'99999999999999999999999'"),
              (f"/clusters?run={world['run']}&page=-1", "query parameter 'page'", "'-1'"),
-             ("/outbox/99999999999999999999999", "address part 'share_id'", "'99999999999999999999999'")]
+             ("/outbox/99999999999999999999999", "address part 'share_id'", "'99999999999999999999999'"),
+             (f"/clusters?run={world['run']}&sort=bogus", "query parameter 'sort': should be one of rank", "'bogus'")]
     for url, problem, sent in cases:
         r = c.get(url)
         assert r.status_code == 422 and r.headers["content-type"].startswith("text/html"), (url, r.text[:200])
@@ -251,6 +252,8 @@ def test_bad_parameters_get_an_html_error_page_and_the_api_keeps_json(world):
     # the value sent is shown as text, never as markup
     r = c.get("/clusters?run=<script>alert(1)</script>")
     assert r.status_code == 422 and "<script>alert(1)" not in r.text and "&lt;script&gt;alert(1)" in r.text
+    r = c.get("/clusters?run=999999")                           # a run that does not exist: 404, as the API says
+    assert r.status_code == 404 and "No detection run 999999." in r.text
     r = c.get("/no-such-page")
     assert r.status_code == 404 and "No page at /no-such-page." in r.text and r.headers["content-type"].startswith(
         "text/html")

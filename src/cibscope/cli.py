@@ -99,7 +99,7 @@ def _validation_message(exc: ValidationError) -> str:
 
 @app.command()
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="Files or folders to ingest."),
+    paths: list[Path] = typer.Argument(..., help="Files to ingest (ira-csv also takes a folder of an IO archive's CSVs)."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f",
                                       help=f"Input format (detected when omitted): {', '.join(READERS)}."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: input name)."),
@@ -332,14 +332,20 @@ def report(
 
 @app.command()
 def runs(db: Path = DbOption) -> None:
-    """List saved detection runs with their parameters."""
+    """List saved detection runs with their parameters (a table; tab-separated lines in a pipe)."""
+    headers = ("run", "created (UTC)", "accounts", "edges", "clusters", "seconds", "parameters")
     with open_store(db, read_only=True) as store:
-        t = Table("run", "created (UTC)", "accounts", "edges", "clusters", "seconds", "parameters")
-        for r in store.con.execute("SELECT run_id, created_at, n_accounts, n_edges, n_clusters, seconds, params "
-                                   "FROM runs ORDER BY run_id").fetchall():
-            t.add_row(str(r[0]), f"{r[1]:%Y-%m-%d %H:%M:%S}", f"{r[2]:,}", f"{r[3]:,}", f"{r[4]:,}",
-                      f"{r[5]:.1f}", r[6])
-        out.print(t)
+        rows = [(str(r[0]), f"{r[1]:%Y-%m-%d %H:%M:%S}", str(r[2]), str(r[3]), str(r[4]), f"{r[5]:.1f}", r[6])
+                for r in store.con.execute("SELECT run_id, created_at, n_accounts, n_edges, n_clusters, seconds, "
+                                           "params FROM runs ORDER BY run_id").fetchall()]
+    if not out.is_terminal:  # whole lines for grep/cut/jq: a table would cut the parameters at the width
+        for row in (headers, *rows):
+            print("\t".join(row))
+        return
+    t = Table(*headers)
+    for row in rows:
+        t.add_row(*row[:2], *(f"{int(v):,}" for v in row[2:5]), *row[5:])
+    out.print(t)
 
 
 @app.command()

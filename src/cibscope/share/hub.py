@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import audit as audit_log
-from .auth import AdminError, Principal, check_sector, collection_rights, hash_password, new_token, token_row
+from .auth import (AdminError, Principal, check_sector, collection_rights, hash_password, new_token, password_problem,
+                   token_row)
 from .markings import (PURPOSE_EXTENSION_ID, TLP2_BY_ID, MarkingError, marking_kind,
                        parse_purpose_extension)
 from .policy import ObjectPolicy, Refusal, check_read, redact
@@ -189,7 +190,17 @@ class Hub:
         return int(row.id)
 
     def add_user(self, name: str, org: str, password: str | None = None, actor: str = "admin") -> int:
-        """Create a user of ``org``; with ``password`` (Argon2-hashed) it may use HTTP Basic."""
+        """Create a user of ``org``; with ``password`` (Argon2-hashed) it may use HTTP Basic.
+
+        Raises
+        ------
+        AdminError
+            The user exists, ``org`` is unknown, or ``password`` is refused by
+            :func:`cibscope.share.auth.password_problem` (white space only, under 15 characters).
+        """
+        problem = password_problem(password) if password is not None else None
+        if problem:
+            raise AdminError(problem)
         ph = hash_password(password) if password else None
         with write_tx(self.engine) as conn:
             if conn.execute(sa.select(users.c.id).where(users.c.name == name)).first():

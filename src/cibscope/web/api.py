@@ -62,7 +62,7 @@ class PushRequest(_Strict):
 
 
 def _run_or_404(s, run_id: int) -> None:
-    if not s.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall():
+    if not data.run_exists(s, run_id):
         raise HTTPException(404, f"no detection run {run_id}")
 
 

@@ -92,6 +92,11 @@ def runs(store: Store) -> list[dict[str, Any]]:
     return out
 
 
+def run_exists(store: Store, run_id: int) -> bool:
+    """Whether the store has detection run ``run_id``."""
+    return bool(store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall())
+
+
 def latest_run(store: Store) -> int | None:
     """The newest run id (None when the store has no run)."""
     return store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]

@@ -190,13 +190,17 @@ def start_job(request: Request, kind: str = Form(...), path: str = Form(""), for
 def clusters_page(request: Request, run: Optional[int] = Query(None, ge=1, le=MAX_ID), sort: str = "rank", flagged: bool = False,
                   page: int = Query(1, ge=1, le=MAX_ID), user: User = Depends(current_user)) -> HTMLResponse:
     size = 100
+    if sort not in data.CLUSTER_SORTS:
+        return error_page(request, 422, "The page was asked for with a bad parameter.", title="Bad request",
+                          problems=[f"query parameter 'sort': should be one of {', '.join(data.CLUSTER_SORTS)} "
+                                    f"(sent: {sort!r})"])
     with ctx(request).view() as s:
+        if run is not None and not data.run_exists(s, run):
+            return error_page(request, 404, f"No detection run {run}.")
         run = run or data.latest_run(s)
         if run is None:
             return render(request, "clusters.html.j2", user, run=None, listing=None, sort=sort, flagged=flagged,
                           page=1, pages=1)
-        if sort not in data.CLUSTER_SORTS:
-            sort = "rank"
         listing = data.cluster_list(s, run, sort=sort, flagged_only=flagged, limit=size,
                                     offset=(max(page, 1) - 1) * size)
     return render(request, "clusters.html.j2", user, run=run, listing=listing, sort=sort, flagged=flagged,

@@ -28,15 +28,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 
 from ..share import audit as audit_log
-from ..share.auth import hash_password
+from ..share.auth import MIN_PASSWORD_LENGTH, hash_password, password_problem
 from ..share.store import make_engine, now_ts, write_tx
 
 from . import DEFAULT_WEB_DB, ROLES  # noqa: F401  (defined without SQLAlchemy for the CLI's help)
 #: Life of a share: prepared -> approved (by a reviewer who did not prepare it) -> pushed.
 SHARE_STATES = ("prepared", "approved", "pushed")
-#: Fewest characters (Unicode code points) a password may have. NIST SP 800-63B (rev. 4, section 3.1.1.2)
-#: requires 15 for a password used as the only sign-in factor, as here (revision 3 asked for 8).
-MIN_PASSWORD_LENGTH = 15
 
 web_meta = sa.MetaData()
 web_users = sa.Table(
@@ -93,11 +90,9 @@ def check_new_password(password: str) -> None:
         Fewer than :data:`MIN_PASSWORD_LENGTH` characters (the message says how many it has and needs),
         or nothing but white space.
     """
-    if not password.strip():
-        raise StateError("password is only white space")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise StateError(f"password too short: {len(password)} characters, at least {MIN_PASSWORD_LENGTH} "
-                         "are needed (a passphrase of a few words is easy to remember)")
+    problem = password_problem(password)
+    if problem:
+        raise StateError(problem)
 
 
 class WebState:
