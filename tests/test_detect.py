@@ -183,3 +183,29 @@ def test_bad_parameters_are_rejected():
         DetectionParams(signals=["retweet"])
     with pytest.raises(ValueError):
         DetectionParams(window_s=0)
+
+
+def test_object_and_post_numbers_are_dense_and_follow_md5_bucket_then_key():
+    import hashlib
+
+    import duckdb
+    import ibis
+
+    from cibscope.detect.core import BUCKET_DIGITS, bucket_numbered
+
+    # real-looking keys: tweet ids, URLs, non-ASCII hashtags; 5,000 of them spread over the 4,096 buckets
+    keys = [f"twitter:{1_200_000_000_000_000_000 + 7919 * i}" for i in range(4000)]
+    keys += [f"https://example.org/story/{i}?utm=x" for i in range(900)] + ["#Україна", "#café", "#CAFÉ"] * 30
+    keys = list(dict.fromkeys(keys))
+    backend = ibis.duckdb.from_connection(duckdb.connect())
+    t = backend.create_table("k", pa.table({"post_key": keys}), temp=True)
+    got = bucket_numbered(t, "pid", "int64", order=["post_key"], hashed="post_key").to_pyarrow()
+    assert got.column_names == ["pid", "post_key"] and got.schema.field("pid").type == pa.int64()
+    by_key = dict(zip(got.column("post_key").to_pylist(), got.column("pid").to_pylist()))
+    expected = sorted(keys, key=lambda k: (hashlib.md5(k.encode()).hexdigest()[:BUCKET_DIGITS], k.encode()))
+    assert [by_key[k] for k in expected] == list(range(1, len(keys) + 1))
+    # the relative order of two keys does not depend on the other keys present
+    sub = backend.create_table("s", pa.table({"post_key": keys[::7]}), temp=True)
+    got_sub = bucket_numbered(sub, "pid", "int64", order=["post_key"], hashed="post_key").to_pyarrow()
+    sub_order = [k for _, k in sorted(zip(got_sub.column("pid").to_pylist(), got_sub.column("post_key").to_pylist()))]
+    assert sub_order == [k for k in expected if k in set(keys[::7])]

@@ -24,8 +24,8 @@ a sliding window on exact timestamps, while pairs are only generated for actions
 Tables (materialised by the :class:`Engine`; on DuckDB as TEMP tables of these names)
 --------------------------------------------------------------------------------------
 ``_acc_map``   acc (INTEGER, in account-key order), account_key
-``_obj_map``   oid (INTEGER), signal, object
-``_post_map``  pid (BIGINT), post_key
+``_obj_map``   oid (INTEGER, in :func:`bucket_numbered` order of (signal, object)), signal, object
+``_post_map``  pid (BIGINT, in :func:`bucket_numbered` order of post_key), post_key
 ``_act``       acc, signal, oid, t (epoch seconds, UTC, float), pid, b (bucket)
 ``_obj``       signal, oid, k_o, n_o, w_fixed (weight x :data:`WEIGHT_SCALE`), pairs_in_window, p_o
 ``_acc_sig``   acc, signal, k (distinct eligible objects of the account)
@@ -184,7 +184,9 @@ def build_actions(engine: Engine, src: ir.Table, params: DetectionParams) -> Cor
     """Number accounts, objects and posts and create ``_act`` (see the module docstring).
 
     Accounts with fewer than ``min_account_actions`` actions (all signals) are left out.
-    Account ids follow key order, so ``acc_a < acc_b`` exactly when ``account_a < account_b``.
+    Account ids follow key order, so ``acc_a < acc_b`` exactly when ``account_a < account_b`` (one
+    sorted partition on Spark: accounts are millions where posts are billions). Object and post ids
+    come from :func:`bucket_numbered` (parallel on Spark; deterministic, not in key order).
     """
     w = float(params.window_s)
     per_acc = src.group_by("account_key").aggregate(n=src.count())
@@ -196,17 +198,38 @@ def build_actions(engine: Engine, src: ir.Table, params: DetectionParams) -> Cor
         "acc", signal=src.action_type, object=src.object_key, post_key=src.post_key,
         t=src.ts.delta(_EPOCH, unit="microsecond").cast("float64") / 1_000_000)
     raw = engine.keep("_raw", raw)  # read three times below: compute the join once
-    objs = raw.select("signal", "object").distinct()
-    obj_map = engine.keep("_obj_map", objs.select(
-        oid=(ibis.row_number().over(order_by=[objs.signal, objs.object]) + 1).cast("int32"),
-        signal=objs.signal, object=objs.object))
-    posts = raw.select("post_key").distinct()
-    post_map = engine.keep("_post_map", posts.select(
-        pid=(ibis.row_number().over(order_by=posts.post_key) + 1).cast("int64"), post_key=posts.post_key))
+    obj_map = engine.keep("_obj_map", bucket_numbered(raw.select("signal", "object").distinct(), "oid", "int32",
+                                                      order=["signal", "object"], hashed="object"))
+    post_map = engine.keep("_post_map", bucket_numbered(raw.select("post_key").distinct(), "pid", "int64",
+                                                        order=["post_key"], hashed="post_key"))
     act = raw.join(obj_map, ["signal", "object"]).join(post_map, "post_key")
     act = engine.keep("_act", act.select("acc", "signal", "oid", "t", "pid",
                                          b=(act.t / w).floor().cast("int64")))
     return Core(engine, params, acc_map, obj_map, post_map, act)
+
+
+#: Hex digits of ``md5(key)`` that name a numbering bucket in :func:`bucket_numbered` (16**3 = 4,096 buckets).
+BUCKET_DIGITS = 3
+
+
+def bucket_numbered(keys: ir.Table, name: str, dtype: str, *, order: list[str], hashed: str) -> ir.Table:
+    """Number the distinct rows of ``keys`` 1..n without a sort of all of them in one partition.
+
+    Returns ``keys``'s ``order`` columns with ``name`` (``dtype``) first. The order is
+    ``(left(md5(hashed), BUCKET_DIGITS), *order)``: which of two keys comes first depends on those
+    two keys alone, on every engine (DuckDB and Spark give the same lower-case hex MD5 of the UTF-8
+    bytes) and in every run, whatever other keys it holds. Each bucket is numbered by its own window (Spark runs the
+    4,096 buckets in parallel) and shifted by the number of keys in the buckets before it (a
+    running sum over 4,096 rows). A plain ``row_number()`` over all keys is one sorted partition on
+    Spark: at billions of posts that single task would be the run.
+    """
+    k = keys.mutate(_bucket=keys[hashed].hexdigest("md5").left(BUCKET_DIGITS))
+    sizes = k.group_by("_bucket").aggregate(_n=k.count())
+    sizes = sizes.select("_bucket", _before=sizes._n.sum().over(ibis.cumulative_window(order_by=sizes._bucket))
+                         - sizes._n)
+    k = k.mutate(_r=ibis.row_number().over(group_by=k._bucket, order_by=[k[c] for c in order]))
+    j = k.join(sizes, "_bucket")
+    return j.select(**{name: (j._before + j._r + 1).cast(dtype)}, **{c: j[c] for c in order})
 
 
 def object_stats(core: Core) -> None:
