@@ -67,7 +67,8 @@ SESSION_DEFAULTS = {
     "spark.sql.maxPlanStringLength": "100k",
     # Let adaptive query execution coalesce (and split) the shuffles that read the core's cached
     # tables; without it every read of a cached table runs spark.sql.shuffle.partitions tasks
-    # (200 by default): 401 s -> 150 s at 200k posts on local[2] (docs/benchmarks.md).
+    # (200 by default). With the local shuffle partitions below and Arrow collection: 350.9 s ->
+    # 134.6 s at 200k posts on local[2] (docs/benchmarks.md, "side by side on a quiet machine").
     "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
     # Results come back to the driver as Arrow record batches, not pickled rows.
     "spark.sql.execution.arrow.pyspark.enabled": "true",
