@@ -149,6 +149,33 @@ def test_cli_engine_spark_saves_the_run_and_writes_outputs(tmp_path, spark):
     assert bad.exit_code != 0 and "--input" in bad.output
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--master", "nonsense"], "--master 'nonsense': not a Spark master URL"),
+    (["--master", "local[two]"], "not a Spark master URL"),
+    (["--signals", "repost,text_near"], "['text_near'] are derived in the embedded engine only"),
+    ([], "no actions.parquet (write it with `cibscope export"),
+])
+def test_cli_spark_refuses_bad_input_before_starting_spark(tmp_path, monkeypatch, args, says):
+    from typer.testing import CliRunner
+
+    from cibscope.cli import app
+    from cibscope.detect import spark as spark_module
+
+    Store(tmp_path / "src.duckdb").close()
+    started = []
+    monkeypatch.setattr(spark_module, "_configured_value",
+                        lambda key: started.append(key) or None)
+    pq = tmp_path / "pq"
+    if args:  # an export to read, so that only the option is wrong
+        store = Store(tmp_path / "src.duckdb")
+        store.export_parquet(pq)
+        store.close()
+    res = CliRunner().invoke(app, ["detect", "--engine", "spark", "--input", str(pq), *args,
+                                   "--db", str(tmp_path / "runs.duckdb"), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and says in " ".join(res.output.split()), res.output
+    assert started == []  # no Spark configuration was read: the session was never started
+
+
 def test_session_defaults_apply_only_where_nothing_is_configured(spark, tmp_path, monkeypatch):
     from cibscope.detect.spark import _configured_value, _local_threads
 
@@ -169,4 +196,8 @@ def test_session_defaults_apply_only_where_nothing_is_configured(spark, tmp_path
     monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--master local[3] --conf spark.driver.memory=4g pyspark-shell")
     assert _configured_value("spark.master") == "local[3]"
     assert _configured_value("spark.driver.memory") == "4g"
+    # spark-submit's own options count as the keys they stand for (the JVM is started with them)
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-memory 1g --executor-memory 3g pyspark-shell")
+    assert _configured_value("spark.driver.memory") == "1g"
+    assert _configured_value("spark.executor.memory") == "3g"
     assert [_local_threads(m) for m in ("local", "local[3]", "local[5,2]")] == [1, 3, 5]

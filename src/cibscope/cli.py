@@ -99,7 +99,7 @@ def _validation_message(exc: ValidationError) -> str:
 
 @app.command()
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="Files to ingest (ira-csv also takes a folder of an IO archive's CSVs)."),
+    paths: list[Path] = typer.Argument(..., help="Files to ingest (ira-csv also takes a folder of its CSV files)."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f",
                                       help=f"Input format (detected when omitted): {', '.join(READERS)}."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: input name)."),
@@ -292,13 +292,14 @@ def detect(
 
 def _detect_spark(params: DetectionParams, master: Optional[str], input_uri: Optional[str], db: Path,
                   out_dir: Path, tlp: str, top: int) -> None:
-    from .detect.spark import detect_parquet, spark_session
+    from .detect.spark import check_input, detect_parquet, spark_session
 
     if not input_uri:
         _fail("--engine spark needs --input (a folder or URI written by `cibscope export`)")
     try:
+        check_input(input_uri, params)  # before the 20 s of a Spark start
         session = spark_session(master)
-    except RuntimeError as exc:
+    except (RuntimeError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     with open_store(db) as store:
         try:

@@ -65,6 +65,21 @@ def batch_core(engine: Engine, actions: "ir.Table", extra: "ir.Table | None", pa
     return core
 
 
+def refuse_derived(params: DetectionParams) -> None:
+    """Refuse derived signals for an engine other than the embedded one.
+
+    Raises
+    ------
+    ValueError
+        ``params.signals`` holds ``text_near`` or ``fast_repost`` (computed from the ``posts`` table by numpy
+        MinHash and DuckDB before the core; docs/scale.md).
+    """
+    derived = sorted(set(params.signals) & set(DERIVED_SIGNALS))
+    if derived:
+        raise ValueError(f"signals {derived} are derived in the embedded engine only (numpy MinHash, "
+                         f"posts table); run them with the default engine (docs/scale.md)")
+
+
 def detect(store: Store, params: DetectionParams | None = None, *,
            progress: Callable[[str], None] | None = None, engine: Engine | None = None,
            actions: "ir.Table | None" = None, builder: CoreBuilder = batch_core) -> RunResult:
@@ -113,10 +128,8 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     say = progress or (lambda step: None)
     started = time.perf_counter()
     embedded = engine is None
-    derived = sorted(set(params.signals) & set(DERIVED_SIGNALS))
-    if not embedded and derived:
-        raise ValueError(f"signals {derived} are derived in the embedded engine only (numpy MinHash, "
-                         f"posts table); run them with the default engine (docs/scale.md)")
+    if not embedded:
+        refuse_derived(params)
     try:
         if embedded:
             engine = Engine.duckdb(con)

@@ -39,7 +39,12 @@ def spark_session(master: str | None = None, app_name: str = "cibscope-detect") 
     ------
     RuntimeError
         PySpark is not installed (install the ``spark`` extra).
+    ValueError
+        ``master`` is not one of the forms in :data:`MASTER`.
     """
+    if master is not None and not MASTER.fullmatch(master):
+        raise ValueError(f"--master {master!r}: not a Spark master URL (local, local[N], local[*], spark://HOST:PORT, "
+                         "yarn, k8s://https://HOST:PORT)")
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -60,6 +65,12 @@ def spark_session(master: str | None = None, app_name: str = "cibscope-detect") 
     return builder.getOrCreate()
 
 
+#: The master URLs Spark accepts (Spark docs, "Master URLs"; ``local-cluster`` is for Spark's own tests).
+MASTER = re.compile(r"local(\[(\*|\d+)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|spark://\S+|yarn|k8s://\S+")
+#: spark-submit options that stand for a configuration key (``PYSPARK_SUBMIT_ARGS``).
+SUBMIT_OPTIONS = {"--master": "spark.master", "--driver-memory": "spark.driver.memory",
+                  "--executor-memory": "spark.executor.memory", "--executor-cores": "spark.executor.cores",
+                  "--num-executors": "spark.executor.instances"}
 #: Set when not configured, on any master.
 SESSION_DEFAULTS = {
     # The core's plans are deep (joins of cached tables): Spark renders each plan as a string for
@@ -86,11 +97,11 @@ def _local_threads(master: str) -> int:
 
 
 def _configured_value(key: str) -> str | None:
-    """``key``'s value in ``PYSPARK_SUBMIT_ARGS`` (``--conf key=value``, ``--master`` for
-    ``spark.master``) or spark-defaults.conf; ``""`` where it is present without a readable value."""
+    """``key``'s value in ``PYSPARK_SUBMIT_ARGS`` (``--conf key=value`` or a spark-submit option of
+    :data:`SUBMIT_OPTIONS` such as ``--driver-memory``) or spark-defaults.conf; ``""`` where it is present without a readable value."""
     args = os.environ.get("PYSPARK_SUBMIT_ARGS", "").split()
     for i, arg in enumerate(args):
-        if key == "spark.master" and arg == "--master" and i + 1 < len(args):
+        if SUBMIT_OPTIONS.get(arg) == key and i + 1 < len(args):
             return args[i + 1]
         if arg.startswith(key + "="):
             return arg.partition("=")[2]
@@ -106,6 +117,29 @@ def _configured_value(key: str) -> str | None:
                 if m and m.group(1) == key:
                     return m.group(2)
     return None
+
+
+def check_input(input_uri: str | Path, params: DetectionParams | None) -> str:
+    """What can be checked before a Spark session starts (20 s or more): returns the input URI without a
+    trailing slash.
+
+    Raises
+    ------
+    FileNotFoundError
+        A local ``input_uri`` (a path or ``file://`` URI) has no ``actions.parquet``.
+    ValueError
+        ``params`` asks for a derived signal (``text_near``, ``fast_repost``: embedded engine only).
+    """
+    from . import refuse_derived
+
+    refuse_derived(params or DetectionParams())
+    uri = str(input_uri).rstrip("/")
+    if "://" not in uri or uri.startswith("file://"):
+        local = Path(uri.removeprefix("file://"))
+        if not (local / "actions.parquet").exists():
+            raise FileNotFoundError(f"{local}: no actions.parquet (write it with "
+                                    f"`cibscope export {local} --db <store>`)")
+    return uri
 
 
 def detect_parquet(store: Store, input_uri: str | Path, params: DetectionParams | None = None, *,
@@ -144,11 +178,7 @@ def detect_parquet(store: Store, input_uri: str | Path, params: DetectionParams 
     from . import detect
     from .core import Engine
 
-    uri = str(input_uri).rstrip("/")
-    if "://" not in uri or uri.startswith("file://"):
-        local = Path(uri.removeprefix("file://"))
-        if not (local / "actions.parquet").exists():
-            raise FileNotFoundError(f"{local}: no actions.parquet (write it with `cibscope export {local}`)")
+    uri = check_input(input_uri, params)
     session = session or spark_session(master)
     backend = ibis.pyspark.connect(session)
     actions = backend.read_parquet(f"{uri}/actions.parquet", table_name="cibscope_actions")
