@@ -56,7 +56,9 @@ def spark_session(master: str | None = None, app_name: str = "cibscope-detect") 
     builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC")
     if master:
         builder = builder.master(master)
-    defaults = dict(SESSION_DEFAULTS, **{"spark.sql.warehouse.dir": tempfile.mkdtemp(prefix="cibscope-warehouse-")})
+    defaults = dict(SESSION_DEFAULTS)
+    if _configured_value("spark.sql.warehouse.dir") is None:  # no empty temporary folder when one is configured
+        defaults["spark.sql.warehouse.dir"] = tempfile.mkdtemp(prefix="cibscope-warehouse-")
     if local:
         defaults.update(LOCAL_DEFAULTS, **{"spark.sql.shuffle.partitions": str(2 * _local_threads(effective))})
     for key, value in defaults.items():
