@@ -183,8 +183,8 @@ class RedditReader(JsonRecordsReader):
             if tuple(found[1:]) != expected:
                 missing = [c for c in expected if c not in found]
                 errors.append(dict(file=str(f), line=1, field=",".join(missing) or None, raw_value=",".join(found),
-                                   reason=(f"header does not match a reddit {f.name} (expected: ,{','.join(expected)}); "
-                                           "file skipped")))
+                                   reason=(f"header does not match a reddit {f.name} "
+                                           f"(expected: ,{','.join(expected)}); file skipped")))
             else:
                 good[f.name].append(f)
         if not any(good.values()):
@@ -291,12 +291,17 @@ def map_things(con: duckdb.DuckDBPyConnection, src: str, *, id_field: str, id_re
     checks = [
         Check("", "kind IS NULL", "neither a comment (t1: body, parent_id) nor a submission (t3: title)",
               "left(coalesce(body, title, ''), 200)"),
-        Check(id_field, "id IS NULL", id_reason, "coalesce(permalink, left(coalesce(body, title), 200))"),
-        Check("author", "nullif(trim(author), '') IS NULL", "no author", "post_id"),
-        Check("author", f"author IN ({deleted})",
+        # a record of no known kind gets that one error, not one per field it lacks
+        Check(id_field, "kind IS NOT NULL AND id IS NULL", id_reason,
+              "coalesce(permalink, left(coalesce(body, title), 200))"),
+        Check("author", "kind IS NOT NULL AND nullif(trim(author), '') IS NULL", "no author", "post_id"),
+        Check("author", f"kind IS NOT NULL AND author IN ({deleted})",
               "deleted or removed author: post kept aside, not linked to any account", "post_id"),
-        Check(time_field, "created_at IS NULL", "missing or unparsable time (POSIX seconds or ISO 8601)", "ts_raw"),
-        Check("parent_id", "kind = 't1' AND NOT regexp_matches(coalesce(parent_id, link_id, ''), '^t[13]_[a-z0-9]+$')",
+        Check(time_field, "kind IS NOT NULL AND created_at IS NULL",
+              "missing or unparsable time (POSIX seconds or ISO 8601)", "ts_raw"),
+        Check("parent_id",
+              "kind IS NOT DISTINCT FROM 't1' "
+              "AND NOT regexp_matches(coalesce(parent_id, link_id, ''), '^t[13]_[a-z0-9]+$')",
               "comment parent is not a t1_/t3_ fullname", "coalesce(parent_id, link_id)"),
     ]
     good, bad = split_checked(con, "_rdm", checks)

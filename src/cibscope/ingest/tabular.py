@@ -156,8 +156,8 @@ def physical_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]
     shows; a line ends at ``\\n``, ``\\r\\n`` or a lone ``\\r``, as DuckDB's scanner and Python's
     universal newlines count them). Set-based: each file is read whole (``read_text``) and split into
     lines, and a line starts a record when an even number of ``"`` precede it in the file (RFC 4180
-    quoting, ``"`` as escape). For files of moderate size (the whole text is held once); rows of files not in ``files`` keep
-    their number.
+    quoting, ``"`` as escape). For files of moderate size (the whole text is held once); rows of
+    files not in ``files`` keep their number.
 
     Returns
     -------
@@ -167,7 +167,8 @@ def physical_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _phys AS
         WITH l AS (SELECT filename, unnest(lines) AS txt, unnest(range(1, len(lines) + 1)) AS n
-                   FROM (SELECT filename, string_split_regex(content, '\\r\\n|\\r|\\n') AS lines FROM read_text($files))),
+                   FROM (SELECT filename, string_split_regex(content, '\\r\\n|\\r|\\n') AS lines
+                         FROM read_text($files))),
         q AS (SELECT filename, n, coalesce(sum(length(txt) - length(replace(txt, '"', ''))) OVER (
                      PARTITION BY filename ORDER BY n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
               FROM l)
