@@ -45,7 +45,8 @@ import duckdb
 import pyarrow as pa
 
 from .base import Batch, IngestError, errors_table
-from .json_records import JsonRecordsReader, Record, file_records, first_char, head_bytes, struct_sql
+from .json_records import (JsonRecordsReader, Record, file_records, first_char, head_bytes, line_records,
+                           struct_sql)
 from .tabular import (Check, concat_errors, header_fields, load_csv, physical_lines, records_read, split_checked,
                       time_sql)
 from .text_entities import distinct_sql, reddit_mentions_sql, urls_sql
@@ -92,10 +93,14 @@ def _csv_columns(path: Path) -> list[str]:
 
 
 def _zst_head(path: Path, n_bytes: int = 65536) -> bytes:
+    """The first ``n_bytes`` of a zstd file, decompressed (b'' when it is not zstd)."""
     import zstandard
 
-    with open(path, "rb") as f, zstandard.ZstdDecompressor(max_window_size=2 ** 31).stream_reader(f) as r:
-        return r.read(n_bytes)
+    try:
+        with open(path, "rb") as f, zstandard.ZstdDecompressor(max_window_size=2 ** 31).stream_reader(f) as r:
+            return r.read(n_bytes)
+    except zstandard.ZstdError:
+        return b""
 
 
 def zst_records(path: Path) -> Iterator[Record]:
@@ -108,19 +113,13 @@ def zst_records(path: Path) -> Iterator[Record]:
 
     with open(path, "rb") as f:
         reader = zstandard.ZstdDecompressor(max_window_size=2 ** 31).stream_reader(f)
-        line_no = 0
+        last = 0
         try:
-            for line_no, b in enumerate(io.BufferedReader(reader, 1 << 20), 1):
-                try:
-                    text = b.decode("utf-8").strip()
-                except UnicodeDecodeError as exc:
-                    yield (line_no, b.decode("utf-8", errors="replace").strip(),
-                           f"not UTF-8: {exc.reason} at byte {exc.start}")
-                    continue
-                if text:
-                    yield line_no, text, None
+            for rec in line_records(io.BufferedReader(reader, 1 << 20)):
+                last = rec[0]
+                yield rec
         except zstandard.ZstdError as exc:
-            yield line_no + 1, None, f"cannot decompress (zstd): {exc}; rest of file not read"
+            yield last + 1, None, f"cannot decompress (zstd): {exc}; rest of file not read"
 
 
 class RedditReader(JsonRecordsReader):
