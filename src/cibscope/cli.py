@@ -99,7 +99,8 @@ def _validation_message(exc: ValidationError) -> str:
 
 @app.command()
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="Files to ingest (ira-csv also takes a folder of its CSV files)."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Files to ingest (ira-csv and reddit also take a folder of their files)."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f",
                                       help=f"Input format (detected when omitted): {', '.join(READERS)}."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: input name)."),

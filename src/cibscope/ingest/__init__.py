@@ -112,7 +112,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     ----------
     store : Store
     path : str or Path
-        A file, or a folder for layouts that span files (``ira-csv``).
+        A file, or a folder for layouts that span files (``ira-csv``, ``reddit``).
     fmt : str, optional
         A key of :data:`READERS`; detected from the content when omitted.
     dataset : str, optional
