@@ -110,12 +110,15 @@ def test_pushshift_lines_and_zst(tmp_path):
 
 def test_api_listings(store):
     s = ingest(store, LISTING)
-    assert (s.posts_added, s.errors) == (2, 1)
+    assert (s.posts_added, s.errors) == (3, 1)
+    # a reply nested in its parent's ``replies`` listing (a /comments/ response) is read too
+    assert _post(store, "t1_b2")["reply_to"] == "reddit:t1_b1"
     b1 = _post(store, "t1_b1")
     assert (b1["account_key"], b1["reply_to"], b1["mentions"], b1["context"]) == (
         "reddit:grace_s", "reddit:t3_a1", ["frank_r"], "r/videos")
     err = list(errors(store).values())[0]
-    assert "neither a comment" in err["reason"]  # the 'more' child: one error, not one per missing field
+    # the 'more' child: one error, not one per missing field
+    assert "neither a comment" in err["reason"] and '"children"' in err["raw_value"]
 
 
 def test_reingest_is_idempotent_and_folders_agree(tmp_path):

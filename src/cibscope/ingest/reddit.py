@@ -10,7 +10,8 @@ Layouts (one reader, picked per file)
     Pushshift dumps           comments and submissions, one JSON object per line
                               (``.ndjson``, ``.jsonl``, ``.json``), plain or ``.zst``-compressed.
     API listings              ``{"kind": "Listing", "data": {"children": [{"kind": "t1"|"t3",
-                              "data": {...}}]}}``, one per file, several in a JSON array, or one per line.
+                              "data": {...}}]}}``, one per file, several in a JSON array, or one per line;
+                              replies nested in a comment's ``replies`` listing are read to any depth.
 
 Mapping (Reddit field -> canonical post; :data:`THING_STRUCT` for JSON)
     ``t1_<id>`` / ``t3_<id>``   -> post_id (fullnames: a comment's ``parent_id`` names its parent by them)
@@ -206,7 +207,8 @@ class RedditReader(JsonRecordsReader):
         if kind == "t1":
             things = f"""SELECT filename, line, record AS source_row, rec, 't1' AS kind, id, {user} AS author,
                                 created AS ts_raw, body, NULL AS title, NULL AS selftext, NULL AS url,
-                                NULL::BOOLEAN AS is_self, subreddit, parent_id, NULL AS link_id, NULL AS permalink
+                                NULL::BOOLEAN AS is_self, subreddit, parent_id, NULL AS link_id, NULL AS permalink,
+                                NULL AS raw
                          FROM _rd_src"""
             id_field, id_reason = "id", "comment without id"
         else:
@@ -214,7 +216,7 @@ class RedditReader(JsonRecordsReader):
                                 nullif(regexp_extract(full_link, '/comments/([A-Za-z0-9]+)', 1), '') AS id,
                                 {user} AS author, created AS ts_raw, NULL AS body, title, selftext, url,
                                 starts_with(lower(domain), 'self.') AS is_self, subreddit, NULL AS parent_id,
-                                NULL AS link_id, full_link AS permalink
+                                NULL AS link_id, full_link AS permalink, NULL AS raw
                          FROM _rd_src"""
             id_field, id_reason = "full_link", "no submission id: full_link lacks /comments/<id>/"
         con.execute(f"CREATE OR REPLACE TEMP TABLE _rd AS {things}")
@@ -229,25 +231,25 @@ class RedditReader(JsonRecordsReader):
     def map_records(self, con: duckdb.DuckDBPyConnection, path: Path):
         """Posts, accounts and errors of the Pushshift records and API listings in temp table ``_records``."""
         struct = struct_sql(THING_STRUCT)
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _rd_json AS
-            SELECT filename, line, rec, raw ->> '$.kind' AS jkind, raw -> '$.data' AS jdata, raw
-            FROM (SELECT *, row_number() OVER (ORDER BY line) * 100000 AS rec FROM _records);
+        # things: top-level t1/t3 things, listing children, and the replies nested in comments
+        # (``data.replies`` is a listing of its own in a /comments/ response), to any depth
+        con.execute("""
             CREATE OR REPLACE TEMP TABLE _rd_items AS
-            SELECT filename, line, rec, jkind AS kind, jdata AS raw FROM _rd_json WHERE jkind IN ('t1', 't3')
+            WITH RECURSIVE tree(filename, line, thing) AS (
+                SELECT filename, line, CAST(raw AS JSON) FROM _records WHERE raw ->> '$.kind' IN ('t1', 't3')
+                UNION ALL
+                SELECT filename, line, unnest(json_extract(raw, '$.data.children[*]')) FROM _records
+                WHERE raw ->> '$.kind' = 'Listing'
+                UNION ALL
+                SELECT filename, line, unnest(json_extract(thing, '$.data.replies.data.children[*]')) FROM tree
+                WHERE json_type(thing, '$.data.replies') = 'OBJECT')
+            SELECT filename, line, thing ->> '$.kind' AS kind, thing -> '$.data' AS raw FROM tree
             UNION ALL
-            SELECT filename, line, rec + c.i AS rec, c.child ->> '$.kind' AS kind, c.child -> '$.data' AS raw
-            FROM (SELECT filename, line, rec,
-                         unnest(json_extract(jdata, '$.children[*]')) AS child,
-                         unnest(range(1, len(json_extract(jdata, '$.children[*]')) + 1)) AS i
-                  FROM _rd_json WHERE jkind = 'Listing') c
-            UNION ALL
-            SELECT filename, line, rec, jkind AS kind, raw FROM _rd_json
-            WHERE jkind IS NULL OR jkind NOT IN ('t1', 't3', 'Listing');
-            DROP TABLE _rd_json""")
+            SELECT filename, line, raw ->> '$.kind' AS kind, raw FROM _records
+            WHERE coalesce(raw ->> '$.kind' NOT IN ('t1', 't3', 'Listing'), true)""")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _rd AS
-            SELECT filename, line, line AS source_row, rec,
+            SELECT filename, line, line AS source_row, row_number() OVER (ORDER BY line) AS rec,
                    CASE WHEN kind IN ('t1', 't3') THEN kind
                         WHEN kind IS NOT NULL THEN NULL  -- another kind of thing ('more', 't2', ...): an error
                         WHEN starts_with(t.name, 't1_') OR t.body IS NOT NULL OR t.parent_id IS NOT NULL THEN 't1'
@@ -256,7 +258,7 @@ class RedditReader(JsonRecordsReader):
                    t.created_utc AS ts_raw, t.body, t.title, t.selftext, t.url, t.is_self, t.subreddit, t.parent_id,
                    t.link_id,
                    CASE WHEN starts_with(t.permalink, '/') THEN 'https://www.reddit.com' || t.permalink
-                        ELSE t.permalink END AS permalink
+                        ELSE t.permalink END AS permalink, left(raw, 300) AS raw
             FROM (SELECT *, json_transform(raw, {struct}) AS t FROM _rd_items);
             DROP TABLE _rd_items""")
         posts, accounts, bad = map_things(con, "_rd", id_field="id", id_reason="record without id",
@@ -271,7 +273,8 @@ def map_things(con: duckdb.DuckDBPyConnection, src: str, *, id_field: str, id_re
 
     ``src`` columns: ``filename, line, source_row, rec, kind`` (``t1`` comment, ``t3`` submission,
     else NULL), ``id`` (base 36, no prefix), ``author, ts_raw`` (POSIX seconds or ISO 8601, UTC),
-    ``body, title, selftext, url, is_self, subreddit, parent_id, link_id, permalink`` (absolute).
+    ``body, title, selftext, url, is_self, subreddit, parent_id, link_id, permalink`` (absolute),
+    ``raw`` (the record's JSON, for error rows; NULL for CSV).
     ``id_field`` / ``time_field`` name the input fields in error rows; ``id_reason`` says why an
     id is missing. The checks are listed in the module doc.
     """
@@ -288,8 +291,9 @@ def map_things(con: duckdb.DuckDBPyConnection, src: str, *, id_field: str, id_re
                     THEN url END AS link_url
         FROM {src}""")
     checks = [
-        Check("", "kind IS NULL", "neither a comment (t1: body, parent_id) nor a submission (t3: title)",
-              "left(coalesce(body, title, ''), 200)"),
+        Check("", "kind IS NULL", "neither a comment (t1: body, parent_id) nor a submission (t3: title), "
+              "e.g. a listing's 'more' placeholder or another kind of thing",
+              "coalesce(raw, left(coalesce(body, title), 200))"),
         # a record of no known kind gets that one error, not one per field it lacks
         Check(id_field, "kind IS NOT NULL AND id IS NULL", id_reason,
               "coalesce(permalink, left(coalesce(body, title), 200))"),
