@@ -9,6 +9,7 @@ import pytest
 
 from cibscope.evaluate import match_labels, read_labels
 from cibscope.ingest import detect_format, ingest
+from cibscope.ingest.reddit import RedditReader
 from cibscope.store.db import Store
 from conftest import FIXTURES, SHARED, errors, rows
 
@@ -162,3 +163,12 @@ def test_whole_shared_reddit_set():
         assert sum(c == "ira" for c in matched.values()) == 137
         assert rows(store, "SELECT count(*) AS n FROM actions WHERE action_type = 'hashtag'")[0]["n"] == 0
     assert time.perf_counter() - t0 < 300
+
+
+def test_a_zst_that_is_not_zstd_is_one_error(store, tmp_path):
+    bad = tmp_path / "RC_broken.ndjson.zst"
+    bad.write_bytes(b"not zstd at all\n")
+    assert not RedditReader.sniff(bad)
+    s = ingest(store, bad, fmt="reddit")
+    assert (s.posts_added, s.errors) == (0, 1)
+    assert "cannot decompress (zstd)" in list(errors(store).values())[0]["reason"]
