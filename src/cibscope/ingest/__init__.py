@@ -22,6 +22,7 @@ from .crowdtangle import CrowdTangleReader
 from .ira_csv import IRACsvReader
 from .mastodon import MastodonReader
 from .mapped import MappedCsvReader, MappedParquetReader, Mapping
+from .reddit import RedditReader
 from .telegram import TelegramReader
 from .tiktok import TikTokReader
 from .twitter_io import TwitterIOReader
@@ -34,7 +35,7 @@ from .youtube import YouTubeReader
 READERS: dict[str, type[Reader]] = {r.name: r for r in (
     IRACsvReader, CooRTweetReader, CntCsvReader, TwitterIOReader, CrowdTangleReader, TwitterV1Reader,
     TwitterV2Reader, TelegramReader, BlueskyReader, MastodonReader,
-    TikTokReader, YouTubeReader, MappedCsvReader, MappedParquetReader)}
+    TikTokReader, YouTubeReader, RedditReader, MappedCsvReader, MappedParquetReader)}
 
 
 def register(reader: type[Reader]) -> type[Reader]:
@@ -111,7 +112,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     ----------
     store : Store
     path : str or Path
-        A file, or a folder for layouts that span files (``ira-csv``).
+        A file, or a folder for layouts that span files (``ira-csv``, ``reddit``).
     fmt : str, optional
         A key of :data:`READERS`; detected from the content when omitted.
     dataset : str, optional

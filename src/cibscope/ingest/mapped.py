@@ -40,7 +40,7 @@ from .text_entities import hashtags_sql, mentions_sql, urls_sql
 
 #: Canonical post fields an input column can be mapped to (``--map column=field``).
 POST_FIELDS = ("post_id", "account_id", "handle", "created_at", "text", "lang", "platform", "kind",
-               "repost_of", "reply_to", "urls", "hashtags", "mentions", "media", "client")
+               "repost_of", "reply_to", "urls", "hashtags", "mentions", "media", "client", "context")
 REQUIRED_FIELDS = ("account_id", "created_at")
 KINDS = ("post", "repost", "quote", "reply")
 #: Separators of list cells in text: URLs by whitespace only (a URL may hold ',' or ';').
@@ -211,7 +211,8 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
                {as_list('hashtags', ID_SEP, hashtags_sql)} AS hashtags,
                {as_list('mentions', ID_SEP, mentions_sql)} AS mentions,
                {as_list('media', ID_SEP, lambda _: 'NULL::VARCHAR[]')} AS media,
-               {text_of('client')} AS client, record AS source_row{', _ord_key' if ordinals else ''}
+               {text_of('client')} AS client, {text_of('context')} AS context,
+               record AS source_row{', _ord_key' if ordinals else ''}
         FROM ({inner})""")
     if ordinals:
         con.execute("""CREATE OR REPLACE TEMP TABLE _carry_ordinals AS

@@ -80,7 +80,8 @@ CREATE TABLE IF NOT EXISTS posts (
     client        VARCHAR,                -- posting client/source application
     dataset       VARCHAR NOT NULL,
     source_file   VARCHAR NOT NULL,
-    source_row    BIGINT                  -- 1-based record number in the file (header excluded)
+    source_row    BIGINT,                 -- 1-based record number in the file (header excluded)
+    context       VARCHAR                 -- the community posted in ('r/<subreddit>' on Reddit); NULL elsewhere
 );
 
 CREATE TABLE IF NOT EXISTS actions (
@@ -277,5 +278,6 @@ CREATE TABLE IF NOT EXISTS case_members (
 #: gains them (NULL in its existing rows). ``DDL`` holds the same columns, last in their tables, so old
 #: and new stores have one column order. Append; never edit a released line.
 MIGRATIONS = """
+ALTER TABLE posts ADD COLUMN IF NOT EXISTS context VARCHAR;
 ALTER TABLE cluster_narratives ADD COLUMN IF NOT EXISTS representation VARCHAR;
 """
