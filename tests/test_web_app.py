@@ -209,7 +209,10 @@ def test_cluster_list_sorts(world):
     base = f"/api/runs/{world['run']}/clusters?limit=1000"
     by_rank = c.get(base).json()
     assert by_rank["total"] == len(by_rank["clusters"]) > 5
-    assert by_rank["clusters"][0]["cluster_id"] == world["cid"]                      # KochFarms is rank 1
+    ranked = by_rank["clusters"]
+    assert [x["rank"] for x in ranked] == list(range(1, len(ranked) + 1))
+    kochfarms = next(x for x in ranked if x["cluster_id"] == world["cid"])
+    assert kochfarms["flagged"] and all(x["flagged"] for x in ranked[:kochfarms["rank"]])  # flagged come first
     size = [x["n_accounts"] for x in c.get(base + "&sort=size").json()["clusters"]]
     assert size == sorted(size, reverse=True)
     first = [x["first_seen"] for x in c.get(base + "&sort=first_seen").json()["clusters"]]
