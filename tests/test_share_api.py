@@ -118,10 +118,13 @@ def test_post_then_get_every_endpoint(env):
     again = post(c, fx, [ta]).json()
     assert again["successes"][0]["message"] == "already stored"
     assert len(c.get(vurl, headers=h).json()["versions"]) == 2
-    # delete
-    assert c.delete(f"{OBJ}{ta['id']}/", headers=h).status_code == 200
+    # delete: only the owner (Platform A stored it first); Platform B can read it but not delete it
+    r = c.delete(f"{OBJ}{ta['id']}/", headers=h)
+    assert r.status_code == 403 and r.json()["details"]["rule"] == "object-owner"
+    owner = fx.headers("platform-a", "platform-integrity")
+    assert c.delete(f"{OBJ}{ta['id']}/", headers=owner).status_code == 200
     assert c.get(f"{OBJ}{ta['id']}/", headers=h).status_code == 404
-    assert c.delete(f"{OBJ}{ta['id']}/", headers=h).status_code == 404
+    assert c.delete(f"{OBJ}{ta['id']}/", headers=owner).status_code == 404
 
 
 def test_malformed_input_found_by_fuzzing_is_a_4xx(env):
