@@ -311,3 +311,70 @@ def test_policy_operation_matrix_has_no_unauthorised_outcome(matrix, tlp):
     # nothing changed: the producer still gets exactly its one version
     r = c.get(f"{OBJ}{target['id']}/versions/", headers=fx.headers(PRODUCER, "national-security"))
     assert r.json()["versions"] == ["2018-02-16T00:00:00.000000Z"]
+
+
+# ------------------------------------------------------------------------------------------------ row 4
+def test_row4_unauthenticated_flood_is_counted_not_written_row_by_row(env):
+    fx, c = env
+    before = len(list(audit.entries(fx.hub.engine)))
+    for i in range(500):
+        r = c.get(f"/{ROOT}/collections/{'x' * 2000}{i}/objects/", headers={"Accept": "application/taxii+json"})
+        assert r.status_code == 401
+    new = list(audit.entries(fx.hub.engine))[before:]
+    assert 1 <= len(new) <= 2
+    assert sum(len(json.dumps(e)) for e in new) < 4000  # was 4.2 MB for 500 requests
+    assert all(len(json.loads(e["detail"])["path"]) <= 200 for e in new)
+
+
+# ------------------------------------------------------------------------------------------------ row 7
+def test_row7_unknown_user_costs_the_same_as_a_wrong_password(env):
+    import statistics
+    import time
+
+    from share_fixtures import BASIC_USER
+    fx, c = env
+    h = {"Accept": "application/taxii+json;version=2.1", "X-Cibscope-Purpose": "platform-integrity"}
+
+    def timed(user):
+        t = time.perf_counter()
+        assert c.get("/taxii2/", headers=h, auth=(user, "wrong password guess")).status_code == 401
+        return time.perf_counter() - t
+    known, unknown = [], []
+    for i in range(4):  # under the per-user backoff threshold
+        known.append(timed(BASIC_USER))
+        unknown.append(timed(f"nobody-{i}"))
+    ratio = statistics.median(unknown) / statistics.median(known)
+    assert 0.5 < ratio < 2, (known, unknown)  # was 11 ms vs 498 ms
+
+
+def test_row7_password_guessing_backs_off_and_is_audited(env):
+    import time
+
+    from share_fixtures import BASIC_PASSWORD, BASIC_USER
+    fx, c = env
+    h = {"Accept": "application/taxii+json;version=2.1", "X-Cibscope-Purpose": "platform-integrity"}
+    codes = [c.get("/taxii2/", headers=h, auth=(BASIC_USER, f"guess {i}")).status_code for i in range(30)]
+    assert codes[:5] == [401] * 5 and codes.count(429) >= 24
+    t = time.perf_counter()
+    r = c.get("/taxii2/", headers=h, auth=(BASIC_USER, BASIC_PASSWORD))  # even the right password waits
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    assert time.perf_counter() - t < 0.05  # no Argon2 work while locked
+    lockouts = [json.loads(e["detail"]) for e in audit.entries(fx.hub.engine) if e["action"] == "refusal"
+                and '"lockout"' in e["detail"]]
+    assert lockouts and lockouts[0]["user"] == BASIC_USER
+    # tokens are not affected by a locked user name
+    assert c.get("/taxii2/", headers=fx.headers("platform-a", "platform-integrity")).status_code == 200
+
+
+# ----------------------------------------------------------------------------------------------- row 10
+def test_row10_lone_surrogate_and_huge_integer_are_4xx(env):
+    fx, c = env
+    h = fx.headers("university", "research")
+    body = '{"objects": [{"type": "indicator", "spec_version": "2.1", "id": "indicator--\\ud800"}]}'
+    r = c.post(OBJ, content=body, headers=h)
+    assert r.status_code == 202 and r.json()["failure_count"] == 1
+    r = c.post(OBJ, content='{"objects": [{"type": "indicator", "n": ' + "9" * 5000 + "}]}", headers=h)
+    assert r.status_code == 400
+    for path in (f"{OBJ}indicator--%ED%A0%80/", f"{OBJ}%ED%A0%80/versions/", f"/{ROOT}/status/%ED%A0%80/"):
+        assert c.get(path, headers=h).status_code == 404
+    assert audit.verify(audit.entries(fx.hub.engine)).ok

@@ -32,14 +32,36 @@ def entry_hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256((entry["prev_hash"] + body).encode("utf-8")).hexdigest()
 
 
+def _utf8(value: str | None) -> str | None:
+    """``value`` with any lone UTF-16 surrogate (from a JSON ``\\ud800`` escape or a decoded path) written as
+    ``\\udXXX``, since neither the hash nor the database can encode it as UTF-8 (issue #17 row 10)."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _detail_json(detail: dict[str, Any]) -> str:
+    """Canonical JSON of ``detail``; ASCII-escaped when it holds a lone surrogate (always encodable)."""
+    text = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
 def append(conn: Connection, *, actor: str, action: str, detail: dict[str, Any], org: str | None = None,
            sector: str | None = None, purpose: str | None = None,
            collection_id: str | None = None) -> dict[str, Any]:
     """Append one entry inside the caller's (serialised) write transaction and return it."""
     last = conn.execute(sa.select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1)).first()
-    entry = {"seq": (last.seq + 1) if last else 1, "ts": now_ts(), "actor": actor, "org": org,
-             "sector": sector, "action": action, "purpose": purpose, "collection_id": collection_id,
-             "detail": json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+    entry = {"seq": (last.seq + 1) if last else 1, "ts": now_ts(), "actor": _utf8(actor), "org": _utf8(org),
+             "sector": _utf8(sector), "action": action, "purpose": _utf8(purpose),
+             "collection_id": _utf8(collection_id), "detail": _detail_json(detail),
              "prev_hash": last.hash if last else GENESIS}
     entry["hash"] = entry_hash(entry)
     conn.execute(audit.insert().values(**entry))
