@@ -378,3 +378,12 @@ def test_row10_lone_surrogate_and_huge_integer_are_4xx(env):
     for path in (f"{OBJ}indicator--%ED%A0%80/", f"{OBJ}%ED%A0%80/versions/", f"/{ROOT}/status/%ED%A0%80/"):
         assert c.get(path, headers=h).status_code == 404
     assert audit.verify(audit.entries(fx.hub.engine)).ok
+
+
+# ----------------------------------------------------------------------------------------------- row 11
+def test_row11_hub_refuses_over_long_targets_and_headers(env):
+    fx, c = env
+    h = fx.headers("university", "research")
+    assert c.get(OBJ, headers=h, params={"match[id]": "x" * 12000}).status_code == 414
+    assert c.get(OBJ, headers={**h, "X-Pad": "p" * 20000}).status_code == 431
+    assert c.get(OBJ, headers=h, params={"match[id]": "x" * 4000}).status_code == 200

@@ -6,10 +6,12 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 
 from ..hub import Hub
+from ..http_limits import RequestLimits
 from ..throttle import FailureLog, Throttle
 from . import collections, discovery, manifest, objects, status, versions
 from .deps import no_nul_characters
 from .errors import install_handlers
+from .models import TAXII_MEDIA
 
 
 def create_app(db: str | Path | Hub) -> FastAPI:
@@ -21,6 +23,7 @@ def create_app(db: str | Path | Hub) -> FastAPI:
     app.state.user_throttle, app.state.address_throttle = Throttle(free=5), Throttle(free=20)
     app.state.auth_failures = FailureLog(lambda detail: hub.record(None, "refusal", None, None, detail))
     install_handlers(app)
+    app.add_middleware(RequestLimits, media_type=TAXII_MEDIA)
     # Order matters: the collection routes must be matched before the generic API root route.
     for r in (collections, objects, versions, manifest, status, discovery):
         app.include_router(r.router)
