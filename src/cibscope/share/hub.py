@@ -56,7 +56,120 @@ def _validator() -> tuple[Any, Any, type[Exception]]:
     import builds an Earley parser (jsonschema's rfc3987-syntax) and takes seconds, which GET-only
     servers and the admin CLI should not pay."""
     from stix2validator import ValidationError, ValidationOptions, validate_instance
-    return validate_instance, ValidationOptions(version="2.1"), ValidationError
+    _reuse_schema_validators()
+    # SHOULD checks only make warnings, which the hub never reports: skip them (disabled=["all"] leaves the
+    # MUST checks and the schemas, which make the errors, as they are).
+    return validate_instance, ValidationOptions(version="2.1", disabled=["all"]), ValidationError
+
+
+def _reuse_schema_validators() -> None:
+    """Make stix2-validator 3.3.2 build each STIX 2.1 schema's validator once instead of once per object.
+
+    For every object it reads the type's schema file and builds a jsonschema validator over a fresh
+    ``referencing.Registry`` that is never updated, so every ``$ref`` (``../common/core.json`` and so on)
+    re-reads and re-crawls its target: about 4 ms of an object's 5 ms (issue #17 row 12: a POST of 10,000
+    objects took 92 s). Here the bundled schemas are loaded, patched as the validator patches them
+    (:func:`stix2validator.validator.patch_schema`) and crawled into one registry, once; the validator of
+    each schema file is then built once on it and reused (jsonschema validators are stateless). The checks
+    run are the same: schema, then the validator's own MUST and SHOULD checks. Custom schema folders
+    (``schema_dir``) keep the library's own path.
+    """
+    import stix2validator.validator as v
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    if getattr(v, "_cibscope_reuse", False):
+        return
+    base = Path(v.__file__).parent / "schemas-2.1" / "schemas"
+    resources = []
+    for f in sorted(base.rglob("*.json")):
+        if "examples" in f.parts:
+            continue
+        patched = v.patch_schema(json.loads(f.read_text(encoding="utf-8")), str(f))
+        resources.append((f.as_uri(), DRAFT202012.create_resource(patched)))
+    registry = Registry().with_resources(resources).crawl()
+    import jsonschema_rs
+    rs_registry = jsonschema_rs.Registry([(uri, r.contents) for uri, r in resources])
+    original = v.load_validator
+    built: dict[str, Any] = {}
+
+    def load_validator(schema_path: str, schema: dict[str, Any], schema_dir: str) -> Any:
+        if not str(schema_path).startswith(str(base)):
+            return original(schema_path, schema, schema_dir)
+        # observed-data and bundle schemas are edited by the caller before this call, the same way each time
+        key = schema_path
+        if key not in built:
+            patched = v.patch_schema(schema, schema_path)
+            reg = registry.with_resource(schema_path, DRAFT202012.create_resource(patched))
+            exact = v.STIXValidator(patched, registry=reg, format_checker=v.Draft202012Validator.FORMAT_CHECKER)
+            fast = jsonschema_rs.validator_for(patched, registry=rs_registry, validate_formats=True)
+            built[key] = _FastFirst(fast, exact)
+        return built[key]
+
+    v.load_validator = load_validator
+    _memoise_must_checks()
+    v._cibscope_reuse = True
+
+
+class _CachedDateParser:
+    """``dateutil.parser`` for stix2-validator's MUST checks with ``parse`` memoised by its argument (the
+    same ``created``/``modified``/``valid_from`` strings recur across a bulk POST). Same results, same
+    ``ValueError`` (re-raised from the cache)."""
+
+    def __init__(self, parser: Any):
+        self._parser = parser
+        self._parse = functools.lru_cache(maxsize=65536)(self._outcome)
+
+    def _outcome(self, text: str) -> tuple[Any, str | None]:
+        try:
+            return self._parser.parse(text), None
+        except ValueError as exc:
+            return None, str(exc)
+
+    def parse(self, text: Any, *args: Any, **kw: Any) -> Any:
+        if args or kw or not isinstance(text, str):
+            return self._parser.parse(text, *args, **kw)
+        value, error = self._parse(text)
+        if error is not None:
+            raise ValueError(error)
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._parser, name)
+
+
+def _memoise_must_checks() -> None:
+    """Memoise the pure, per-string work of stix2-validator's MUST checks: timestamp parsing and the STIX
+    pattern grammar check (an indicator's pattern is parsed with ANTLR, about 1 ms; re-posted indicators
+    repeat it). Results are unchanged."""
+    from stix2validator.v21 import musts
+    if not isinstance(musts.parser, _CachedDateParser):
+        musts.parser = _CachedDateParser(musts.parser)
+    validate_pattern = musts.pattern_validator
+
+    @functools.lru_cache(maxsize=8192)
+    def pattern_errors(pattern: str, version: str) -> tuple[str, ...]:
+        return tuple(str(e) for e in validate_pattern(pattern, version))
+
+    def pattern_validator(pattern: Any, version: str = "2.1") -> list[str]:
+        if not isinstance(pattern, str):
+            return validate_pattern(pattern, version)
+        return list(pattern_errors(pattern, version))
+
+    musts.pattern_validator = pattern_validator
+
+
+class _FastFirst:
+    """A schema validator that asks ``jsonschema-rs`` (compiled, about 15 us an object) first and runs the
+    library's own jsonschema validator only for an object it finds invalid, so error messages stay
+    stix2-validator's. (The two implement the same JSON Schema draft 2020-12 with format checks; an object
+    ``jsonschema-rs`` accepts is not re-checked.)"""
+
+    def __init__(self, fast: Any, exact: Any):
+        self.fast, self.exact = fast, exact
+
+    def iter_errors(self, obj: Any) -> Any:
+        return iter(()) if self.fast.is_valid(obj) else self.exact.iter_errors(obj)
 
 
 def stix_errors(obj: dict[str, Any]) -> list[str]:
