@@ -29,7 +29,8 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from taxii_load import COLLECTION, MED_PASSWORD, MED_USER, ROOT, TAXII, setup_hub, start_medallion  # noqa: E402
+from taxii_load import (COLLECTION, MED_PASSWORD, MED_USER, ROOT, TAXII, make_objects, setup_hub,  # noqa: E402
+                        start_medallion)
 
 from cibscope.share.hub import Hub  # noqa: E402
 from cibscope.share.markings import TLP2_IDS  # noqa: E402
@@ -37,27 +38,15 @@ from cibscope.share.serve import spawn, stop  # noqa: E402
 
 
 def mix(n: int, marking: dict) -> list[dict]:
-    """``n`` new TLP:CLEAR objects under ``marking``: threat-actor, user-account and indicator in turn."""
+    """``n`` new TLP:CLEAR objects under ``marking``: a third indicators with a STIX pattern, the rest
+    ``taxii_load.make_objects`` (threat-actors and user-accounts, half each)."""
     marks = [TLP2_IDS["clear"], marking["id"]]
-    out = []
-    for i in range(n):
-        k = i % 3
-        if k == 0:
-            out.append({"type": "threat-actor", "spec_version": "2.1", "id": f"threat-actor--{uuid.uuid4()}",
-                        "created": "2018-02-16T00:00:00.000Z", "modified": "2018-02-16T00:00:00.000Z",
-                        "name": f"Operation {i}", "threat_actor_types": ["nation-state"],
-                        "object_marking_refs": marks})
-        elif k == 1:
-            out.append({"type": "user-account", "spec_version": "2.1", "id": f"user-account--{uuid.uuid4()}",
-                        "user_id": str(10**9 + i), "account_login": f"acct{i}", "account_type": "twitter",
-                        "object_marking_refs": marks})
-        else:
-            out.append({"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
-                        "created": "2023-05-03T00:00:00.000Z", "modified": "2023-05-03T00:00:00.000Z",
-                        "name": f"domain {i}", "indicator_types": ["malicious-activity"],
-                        "pattern": f"[domain-name:value = 'site{i}.example']", "pattern_type": "stix",
-                        "valid_from": "2023-05-03T00:00:00Z", "object_marking_refs": marks})
-    return out
+    indicators = [{"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
+                   "created": "2023-05-03T00:00:00.000Z", "modified": "2023-05-03T00:00:00.000Z",
+                   "name": f"domain {i}", "indicator_types": ["malicious-activity"],
+                   "pattern": f"[domain-name:value = 'site{i}.example']", "pattern_type": "stix",
+                   "valid_from": "2023-05-03T00:00:00Z", "object_marking_refs": marks} for i in range(n // 3)]
+    return make_objects(n - len(indicators), marking) + indicators
 
 
 def post_once(url: str, body: bytes, headers: dict, auth=None) -> tuple[float, dict]:

@@ -128,17 +128,22 @@ def read_export(path: Path) -> Iterator[dict[str, Any]]:
     ValueError
         Naming the file and line when a line is not a JSON object.
     """
+    for i, line in _lines(path):
+        try:
+            e = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: line {i}: not JSON ({exc.msg})") from None
+        if not isinstance(e, dict):
+            raise ValueError(f"{path}: line {i}: not a JSON object")
+        yield e
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of the non-blank lines of a JSON Lines file."""
     with open(path, encoding="utf-8") as fh:
         for i, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                e = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: line {i}: not JSON ({exc.msg})") from None
-            if not isinstance(e, dict):
-                raise ValueError(f"{path}: line {i}: not a JSON object")
-            yield e
+            if line.strip():
+                yield i, line
 
 
 
@@ -257,8 +262,10 @@ def checkpoint(engine: Engine, private_key: Path, out: Path) -> dict[str, Any]:
 def _last_checkpoint(path: Path) -> dict[str, Any] | None:
     """The last JSON line of a checkpoint file (signature not checked), or None."""
     try:
-        lines = [ln for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
-        return json.loads(lines[-1]) if lines else None
+        last = None
+        for _, line in _lines(path):
+            last = line
+        return json.loads(last) if last else None
     except (OSError, ValueError):
         return None
 
@@ -271,24 +278,21 @@ def read_checkpoints(path: Path, public_key: Path) -> tuple[list[dict[str, Any]]
     kid = key_id(pub)
     good: list[dict[str, Any]] = []
     problems: list[str] = []
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                cp = json.loads(line)
-                if cp.get("type") != CHECKPOINT_TYPE or cp.get("key_id") != kid:
-                    raise ValueError("not a checkpoint of this key")
-                pub.verify(_unb64(cp["sig"]), _signed_bytes(cp))
-                if not (isinstance(cp["seq"], int) and cp["seq"] >= 0):
-                    raise ValueError("bad seq")
-            except (ValueError, KeyError, TypeError, InvalidSignature) as exc:
-                problems.append(f"{path}: line {i}: checkpoint rejected ({type(exc).__name__}: {exc})")
-                continue
-            if good and cp["seq"] < good[-1]["seq"]:
-                problems.append(f"{path}: line {i}: checkpoint seq {cp['seq']} before the previous one's "
-                                f"{good[-1]['seq']}")
-            good.append(cp)
+    for i, line in _lines(path):
+        try:
+            cp = json.loads(line)
+            if not isinstance(cp, dict) or cp.get("type") != CHECKPOINT_TYPE or cp.get("key_id") != kid:
+                raise ValueError("not a checkpoint of this key")
+            pub.verify(_unb64(cp["sig"]), _signed_bytes(cp))
+            if not (isinstance(cp["seq"], int) and cp["seq"] >= 0):
+                raise ValueError("bad seq")
+        except (ValueError, KeyError, TypeError, InvalidSignature) as exc:
+            problems.append(f"{path}: line {i}: checkpoint rejected ({type(exc).__name__}: {exc})")
+            continue
+        if good and cp["seq"] < good[-1]["seq"]:
+            problems.append(f"{path}: line {i}: checkpoint seq {cp['seq']} before the previous one's "
+                            f"{good[-1]['seq']}")
+        good.append(cp)
     return good, problems
 
 
