@@ -171,8 +171,12 @@ def test_hub_admin_may_delete_any_object_audited(env):
     fx, c = env
     objs = ira_objects("green", ["research"], seed="admin")
     post(c, fx, objs, "university", "research")
-    from cibscope.share.hub import Filters
-    assert fx.hub.delete_object(COLLECTION, objs[1]["id"], None, None, Filters(), admin="root") == 1
+    from typer.testing import CliRunner
+
+    from cibscope.cli import app
+    r = CliRunner().invoke(app, ["admin", "delete-object", COLLECTION, objs[1]["id"], "--admin", "root",
+                                 "--db", str(fx.hub.engine.url.database)])
+    assert r.exit_code == 0 and "1 version(s)" in r.output, r.output
     e = last_entries(fx, 1)[0]
     assert e["action"] == "admin" and json.loads(e["detail"])["op"] == "delete-object" and e["actor"] == "root"
 
@@ -190,6 +194,19 @@ def test_row8_forbidden_object_answers_like_a_missing_one(env):
         assert forbidden.status_code == missing.status_code == 404
         assert forbidden.json() == missing.json()
         assert c.get(path, headers=fx.headers("platform-a", "platform-integrity")).status_code == 200
+    # and the same time: both write one audit entry before answering
+    import statistics
+    import time
+
+    def timed(oid):
+        t = time.perf_counter()
+        assert c.get(f"{OBJ}{oid}/", headers=fx.headers("platform-b", "platform-integrity")).status_code == 404
+        return time.perf_counter() - t
+    forbidden_t, missing_t = [], []
+    for _ in range(15):
+        forbidden_t.append(timed(red[1]["id"]))
+        missing_t.append(timed(f"threat-actor--{uuid.uuid4()}"))
+    assert 0.5 < statistics.median(forbidden_t) / statistics.median(missing_t) < 2, (forbidden_t, missing_t)
 
 
 def test_row8_paging_does_not_count_hidden_rows(env):

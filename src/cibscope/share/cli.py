@@ -97,6 +97,18 @@ def grant(org: str, collection_id: str, read: bool = typer.Option(True, "--read/
     out.print(f"{org} on {collection_id}: read={read} write={write}")
 
 
+@admin_app.command("delete-object")
+def delete_object(collection_id: str, object_id: str, admin_name: str = typer.Option(
+        ..., "--admin", help="Who deletes (recorded in the audit log)."), db: str = HubDb) -> None:
+    """Delete every version of an object, whoever owns it (audited as the admin operation delete-object)."""
+    from .hub import Filters, NotFound
+    try:
+        n = _hub(db).delete_object(collection_id, object_id, None, None, Filters(), admin=admin_name)
+    except NotFound as exc:
+        _fail(str(exc))
+    out.print(f"{n} version(s) of {object_id} deleted")
+
+
 @admin_app.command("purge-expired")
 def purge_expired(db: str = HubDb) -> None:
     """Delete object versions past their retention."""

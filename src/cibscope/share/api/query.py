@@ -83,10 +83,15 @@ def read_one(ctx, collection_id: str, object_id: str, f: Filters, p: Paging, end
     f.ids = [object_id]
     page = read(ctx, collection_id, f, p)
     if not page.rows:
-        if page.withheld:  # audited as the refusal it is; answered as a missing object
+        # Audited either way (a refusal naming the rule, or a read that found nothing), so that a forbidden
+        # object costs what a missing one does: one audit write, then the same 404.
+        if page.withheld:
             ctx.hub.refuse(ctx.who, ctx.purpose, collection_id, Refusal(page.withheld[0]["rule"]),
                            endpoint=endpoint, withheld=[[w["id"], w["version"], w["rule"]] for w in page.withheld],
                            answered=404)
+        else:
+            ctx.hub.record(ctx.who, "read", ctx.purpose, collection_id,
+                           {"endpoint": endpoint, "served": [], "not_found": object_id[:200]})
         raise NotFound("object not found")
     ctx.hub.audit_read(ctx.who, ctx.purpose, collection_id, endpoint, page)
     return page
