@@ -233,3 +233,25 @@ def test_row11_long_request_lines_and_headers_are_refused_at_once(world):
                 assert (got[9:12] == b"414") == (target > 8192), (n, path, got[:100])
         got = _raw(port, b"GET /login HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20000 + b"\r\nConnection: close\r\n\r\n")
         assert got[9:12] == b"431", got[:100]
+
+
+def test_row11_an_unfinished_request_head_is_cut_off(world):
+    """Slowloris: a request line without its final empty line held a connection open indefinitely."""
+    from cibscope.share.http_limits import MAX_HEADERS, head_timeout_protocol
+    with serve_in_thread(world["app"], http=head_timeout_protocol(1.5),
+                         h11_max_incomplete_event_size=MAX_HEADERS) as base:
+        port = int(base.rsplit(":", 1)[1])
+        t = time.monotonic()
+        got = _raw(port, f"GET /login?q={'a' * 8000} HTTP/1.1\r\nHost: x\r\n".encode(), timeout=10)
+        assert not got.endswith(b"<timeout>") and time.monotonic() - t < 5, got[:100]
+        # a keep-alive connection: the first request is answered, an unfinished second one is cut off
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(15).startswith(b"HTTP/1.1 200")
+            s.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\n")
+            t = time.monotonic()
+            while s.recv(65536):
+                assert time.monotonic() - t < 8
+        # over 16 KiB of an unfinished head: refused at once by the parser
+        got = _raw(port, f"GET /login?q={'a' * 20000}".encode(), timeout=10)
+        assert got.startswith(b"HTTP/1.1 400"), got[:60]

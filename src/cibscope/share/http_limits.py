@@ -39,3 +39,56 @@ class RequestLimits:
                     "headers": [(b"content-type", self.media_type.encode()), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+#: Seconds a client has to send a complete request head (request line and headers), from the connection's
+#: start or the previous response's end.
+HEAD_TIMEOUT = 10.0
+
+
+def head_timeout_protocol(seconds: float = HEAD_TIMEOUT) -> type:
+    """Uvicorn's h11 protocol class, closing a connection whose request head is not complete ``seconds``
+    after the connection opened or the last response ended.
+
+    Uvicorn has no such timeout: a client sending a request line without its final empty line held the
+    connection (and its memory) open indefinitely, a "slowloris" (issue #17 row 11: a connection stayed
+    open 10 minutes). Pass the class as ``uvicorn.run(..., http=head_timeout_protocol())``.
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeadTimeoutH11Protocol(H11Protocol):
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._head_timer = self.loop.call_later(seconds, self._head_expired)
+
+        def handle_events(self) -> None:
+            before = self.cycle
+            super().handle_events()
+            if self.cycle is not before and self._head_timer is not None:  # a new request's head is complete
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            self._head_timer = self.loop.call_later(seconds, self._head_expired)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            super().connection_lost(exc)
+
+        def _head_expired(self) -> None:
+            self._head_timer = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return HeadTimeoutH11Protocol
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """The Uvicorn options both servers run with: the 16 KiB cap on an incomplete request head and the
+    head timeout (:func:`head_timeout_protocol`)."""
+    return {"h11_max_incomplete_event_size": MAX_HEADERS, "http": head_timeout_protocol()}

@@ -20,11 +20,6 @@ from typing import Mapping, Optional, Sequence
 from .store import DEFAULT_HUB_DB
 
 
-#: Largest request line plus headers a server accepts, in bytes (h11; larger: the connection is answered 431/400
-#: and closed at once instead of waiting for more, issue #17 row 11).
-MAX_HEADER_BYTES = 16 * 1024
-
-
 def serve(db: str | Path = DEFAULT_HUB_DB, host: str = "127.0.0.1", port: int = 9000,
           log_level: str = "warning", checkpoint_key: Optional[Path] = None,
           checkpoint_file: Optional[Path] = None, checkpoint_every: float = 60.0) -> None:
@@ -36,10 +31,11 @@ def serve(db: str | Path = DEFAULT_HUB_DB, host: str = "127.0.0.1", port: int = 
     import uvicorn
 
     from .api import create_app
+    from .http_limits import uvicorn_options
     app = create_app(db)
     if checkpoint_key and checkpoint_file:
         start_checkpointer(app.state.hub.engine, Path(checkpoint_key), Path(checkpoint_file), checkpoint_every)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, **uvicorn_options())
 
 
 def start_checkpointer(engine, key: Path, out: Path, every: float):

@@ -145,7 +145,7 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             _fail(str(exc))
         console.print(f"cibscope web app on http://{host}:{port}/ (store {db}, users in {web_db})")
-        uvicorn.run(application, host=host, port=port, log_level="warning",
-                    h11_max_incomplete_event_size=16 * 1024)
+        from ..share.http_limits import uvicorn_options
+        uvicorn.run(application, host=host, port=port, log_level="warning", **uvicorn_options())
 
     app.add_typer(web_app, name="web")
