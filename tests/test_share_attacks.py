@@ -22,15 +22,16 @@ from cibscope.share.api import create_app
 from cibscope.share.auth import Principal
 from cibscope.share.markings import PURPOSE_EXTENSION_ID, PURPOSES, TLP2_IDS, purpose_marking
 from cibscope.share.policy import ObjectPolicy, Refusal, SECTOR_PURPOSES, check_read
-from share_fixtures import COLLECTION, ORGS, ROOT, ira_objects, make_hub, user_of
+from share_fixtures import COLLECTION, ORGS, ROOT, hub_db, ira_objects, make_hub, user_of  # noqa: F401
 
 OBJ = f"/{ROOT}/collections/{COLLECTION}/objects/"
 MAN = f"/{ROOT}/collections/{COLLECTION}/manifest/"
 
 
 @pytest.fixture()
-def env(tmp_path):
-    fx = make_hub(tmp_path / "hub.sqlite")
+def env(hub_db):
+    """A hub on each backend (SQLite, PostgreSQL when its binaries are found) and an in-process client."""
+    fx = make_hub(hub_db)
     return fx, TestClient(create_app(fx.hub))
 
 
@@ -174,8 +175,10 @@ def test_hub_admin_may_delete_any_object_audited(env):
     from typer.testing import CliRunner
 
     from cibscope.cli import app
+    db = fx.hub.engine.url
+    db = db.database if db.get_backend_name() == "sqlite" else db.render_as_string(hide_password=False)
     r = CliRunner().invoke(app, ["admin", "delete-object", COLLECTION, objs[1]["id"], "--admin", "root",
-                                 "--db", str(fx.hub.engine.url.database)])
+                                 "--db", str(db)])
     assert r.exit_code == 0 and "1 version(s)" in r.output, r.output
     e = last_entries(fx, 1)[0]
     assert e["action"] == "admin" and json.loads(e["detail"])["op"] == "delete-object" and e["actor"] == "root"
