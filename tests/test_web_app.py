@@ -46,10 +46,11 @@ def world(tmp_path_factory):
                       [XSS_HANDLE, XSS_BIO, acct])
         small = s.con.execute("SELECT cluster_id FROM clusters WHERE run_id = ? AND flagged "
                               "ORDER BY n_accounts, cluster_id LIMIT 1", [run]).fetchall()[0][0]
-    web_state(tmp / "web.sqlite")
-    app = create_app(Settings(str(db), str(tmp / "web.sqlite"), sector="platform"))
+    st = web_state(tmp / "web.sqlite")
+    app = create_app(Settings(str(db), str(tmp / "web.sqlite"), sector="platform", data_root=str(tmp)))
     hub_fx = make_hub(tmp / "hub.sqlite")
     proc, base = spawn(tmp / "hub.sqlite")
+    st.add_hub("test hub", f"{base}/{ROOT}/")
     with TestClient(app) as client:
         yield {"client": client, "app": app, "run": run, "cid": cid, "post": post, "account": acct, "tmp": tmp, "small": small,
                "hub": hub_fx, "hub_url": f"{base}/{ROOT}/"}

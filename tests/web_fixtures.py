@@ -76,12 +76,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app) -> Iterator[str]:
-    """Run ``app`` with Uvicorn on a free 127.0.0.1 port in a thread; yield its base URL; stop it."""
+def serve_in_thread(app, **config) -> Iterator[str]:
+    """Run ``app`` with Uvicorn (``config``: more ``uvicorn.Config`` options) on a free 127.0.0.1 port in a
+    thread; yield its base URL; stop it."""
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     deadline = time.monotonic() + 30
