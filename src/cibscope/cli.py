@@ -423,6 +423,9 @@ def evaluate(
               f"({res['n_positive']:,} positive, {res['n_flagged']:,} flagged)")
     out.print(f"precision {res['precision']:.3f}  recall {res['recall']:.3f}  F1 {res['f1']:.3f}  "
               f"PR-AUC {res['pr_auc']:.3f}  (TP {res['tp']}, FP {res['fp']}, FN {res['fn']})")
+    b = res["baseline"]
+    out.print(f"baseline, every clustered account ({b['n_flagged']:,}): precision {b['precision']:.3f}  "
+              f"recall {b['recall']:.3f}  F1 {b['f1']:.3f}; PR-AUC of a random score {b['pr_auc']:.3f}")
     ami = "n/a" if res["ami"] is None else f"{res['ami']:.3f}"
     out.print(f"AMI clusters vs categories: {ami} ({res['ami_n']} clustered positives in {res['ami_clusters']} "
               "clusters)")
