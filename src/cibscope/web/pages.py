@@ -173,14 +173,14 @@ def job_page(request: Request, job_id: int = Path(..., ge=1, le=MAX_ID), user: U
 
 @router.post("/jobs")
 def start_job(request: Request, kind: str = Form(...), path: str = Form(""), format: str = Form(""),
-              dataset: str = Form(""), window: str = Form("60s"), datasets: list[str] = Form([]),
+              dataset: str = Form(""), window: str = Form("60s,10m,1h"), datasets: list[str] = Form([]),
               signals: list[str] = Form([]), min_cluster_size: int = Form(3), resolution: float = Form(1.0),
               user: User = Depends(current_user)) -> Any:
     try:
         if kind == "ingest":
             args: dict[str, Any] = {"path": path.strip(), "format": format or None, "dataset": dataset or None}
         else:
-            args = {"window_s": parse_duration(window), "datasets": datasets or None,
+            args = {"windows": [parse_duration(w) for w in window.split(",") if w.strip()], "datasets": datasets or None,
                     "signals": signals or list(DEFAULT_SIGNALS), "min_cluster_size": min_cluster_size,
                     "resolution": resolution}
         job = ctx(request).start_job(user, kind, args)
