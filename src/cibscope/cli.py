@@ -121,6 +121,7 @@ def ingest(
             reader = make_reader(fmt, mapping=mapping, platform=platform, time_format=time_format)
         except IngestError as exc:
             _fail(str(exc))
+    failed: list[str] = []
     with open_store(db) as store:
         for path in paths:
             try:
@@ -139,6 +140,12 @@ def ingest(
                       f"{summary.errors:,} bad records kept in ingest_errors")
             for s in summary.error_samples:
                 out.print(f"  [yellow]bad:[/yellow] {escape(s)}", highlight=False)
+            if summary.errors and not summary.posts_added and not summary.posts_known:
+                failed.append(str(path))
+    if failed:  # every record of these inputs was refused: nothing usable was read
+        console.print(f"[red]error:[/red] every record was refused in {escape(', '.join(failed))}; "
+                      "see the bad records above (or ingest_errors), fix the options and run again")
+        raise typer.Exit(code=1)
 
 
 @app.command()

@@ -6,11 +6,16 @@ one transaction and returns an :class:`IngestSummary`.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import datetime as dt
+
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..store.db import Store, file_sha256
 from ..store.normalize import install_macros
@@ -86,6 +91,16 @@ def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, 
     return cls()
 
 
+def reader_options(reader: Reader) -> str:
+    """The reader's options (mapping, platform, time format) as stable JSON; "" when it has none.
+
+    Recorded with each ingested file: the same bytes read with other options are read again.
+    """
+    opts = {k: v for k, v in sorted(vars(reader).items()) if k != "chunk_bytes" and v not in (None, "", {}, [])}
+    return json.dumps(opts, sort_keys=True, default=lambda o: vars(o) if hasattr(o, "__dict__") else str(o)) \
+        if opts else ""
+
+
 def detect_format(path: Path) -> str:
     """Name of the first reader whose ``sniff`` accepts ``path``.
 
@@ -143,8 +158,9 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     fmt = reader.name
     dataset = dataset or path.stem
     sha = file_sha256(path)
+    options = reader_options(reader)
     summary = IngestSummary(path=str(path), format=fmt, dataset=dataset)
-    if store.already_ingested(sha, fmt):
+    if store.already_ingested(sha, fmt, options):
         summary.skipped = True
         return summary
     store.ensure_dataset(dataset)
@@ -154,6 +170,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     install_macros(scratch)
     try:
         for batch in reader.read(path, scratch, progress):
+            batch = implausible_times(batch, str(path))
             res = store.add_batch(dataset=dataset, source_file=batch.source_file or str(path),
                                   posts=batch.posts, accounts=batch.accounts, errors=batch.errors)
             summary.rows_read += batch.rows_read
@@ -169,8 +186,52 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
         raise IngestError(f"{path}: cannot be read as {fmt}: {exc}") from exc
     finally:
         scratch.close()
-    store.record_file(sha, str(path), fmt, dataset, summary.rows_read, summary.posts_added, summary.errors)
+    store.record_file(sha, str(path), fmt, dataset, summary.rows_read, summary.posts_added, summary.errors,
+                      options)
     return summary
+
+
+#: Post times outside [EARLIEST_POST, now + FUTURE_SLACK] are refused: a millisecond epoch read as seconds
+#: (year 47120) or a zero date is a wrong value, not a post.
+EARLIEST_POST = dt.datetime(1990, 1, 1)
+FUTURE_SLACK = dt.timedelta(days=2)
+
+
+def implausible_times(batch: Batch, source_file: str) -> Batch:
+    """``batch`` with posts whose ``created_at`` is before 1990 or in the future moved to its errors.
+
+    Set-based (Arrow compute); the error names the post id and the time as read.
+    """
+    posts = batch.posts
+    if posts is None or not posts.num_rows or "created_at" not in posts.column_names:
+        return batch
+    ts = posts.column("created_at")
+    if ts.type != pa.timestamp("us"):
+        ts = ts.cast(pa.timestamp("us"))
+    latest = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + FUTURE_SLACK
+    bad = pc.or_(pc.less(ts, pa.scalar(EARLIEST_POST, pa.timestamp("us"))),
+                 pc.greater(ts, pa.scalar(latest, pa.timestamp("us"))))
+    bad = pc.fill_null(bad, False)
+    n_bad = pc.sum(bad).as_py() or 0
+    if not n_bad:
+        return batch
+    wrong = posts.filter(bad)
+    n = wrong.num_rows
+    rows = wrong.column("source_row").to_pylist() if "source_row" in wrong.column_names else [None] * n
+    errors = pa.table({
+        "file": pa.array([source_file] * n, pa.string()),
+        "line": pa.array([None] * n, pa.int64()),
+        "field": pa.array(["created_at"] * n, pa.string()),
+        "reason": pa.array([f"implausible time (before {EARLIEST_POST:%Y} or in the future) of post "
+                            f"{pid}" + (f", record {r}" if r is not None else "")
+                            for pid, r in zip(wrong.column("post_id").to_pylist(), rows)], pa.string()),
+        "raw_value": pc.cast(wrong.column("created_at"), pa.string()),
+    })
+    from .tabular import concat_errors
+
+    return Batch(posts=posts.filter(pc.invert(bad)), accounts=batch.accounts,
+                 errors=concat_errors(batch.errors, errors), rows_read=batch.rows_read,
+                 source_file=batch.source_file)
 
 
 __all__ = ["Batch", "IngestError", "IngestSummary", "Mapping", "READERS", "Reader", "detect_format", "ingest",

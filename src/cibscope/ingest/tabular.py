@@ -71,9 +71,17 @@ def require_columns(path: Path, found: list[str], required: list[str], fmt: str)
 
 
 def posix_ts_sql(col: str) -> str:
-    """SQL: POSIX seconds in VARCHAR ``col`` as a UTC ``TIMESTAMP`` (NULL when not a number)."""
+    """SQL: POSIX time in VARCHAR ``col`` as a UTC ``TIMESTAMP`` (NULL when not a number).
+
+    The unit is told by the size: below 1e11 seconds (1e11 s is the year 5138), below 1e14
+    milliseconds, below 1e17 microseconds, else nanoseconds (JavaScript, Java and pandas
+    write epoch milliseconds or nanoseconds).
+    """
+    num = f"CAST(trim({col}) AS DOUBLE)"
+    scale = (f"CASE WHEN abs({num}) < 1e11 THEN 1e6 WHEN abs({num}) < 1e14 THEN 1e3 "
+             f"WHEN abs({num}) < 1e17 THEN 1 ELSE 1e-3 END")
     return (f"CASE WHEN regexp_matches({col}, '{POSIX_RE}') "
-            f"THEN make_timestamp(CAST(round(CAST(trim({col}) AS DOUBLE) * 1e6) AS BIGINT)) END")
+            f"THEN make_timestamp(CAST(round({num} * {scale}) AS BIGINT)) END")
 
 
 def time_sql(col: str, time_format: str | None = None) -> str:

@@ -166,11 +166,15 @@ class Store:
         self.close()
 
     # -- ingest bookkeeping -------------------------------------------------
-    def already_ingested(self, sha256: str, fmt: str) -> bool:
-        """True if a file with these bytes was ingested before in this format."""
+    def already_ingested(self, sha256: str, fmt: str, options: str = "") -> bool:
+        """True if a file with these bytes was ingested before in this format, with these reader
+        ``options``, and that ingest stored something: a file read with other options (``--map``,
+        ``--time-format``), or one whose every row failed, may be read again (rows already stored
+        are skipped by key, errors already kept are not recorded twice)."""
         # fetchall(), not fetchone(): DuckDB 2.0 keeps a half-read result open and then refuses con.sql()
         return bool(self.con.execute(
-            "SELECT 1 FROM ingested_files WHERE file_sha256 = ? AND format = ?", [sha256, fmt]
+            "SELECT 1 FROM ingested_files WHERE file_sha256 = ? AND format = ? AND coalesce(options, '') = ? "
+            "AND NOT (posts_added = 0 AND errors > 0)", [sha256, fmt, options]
         ).fetchall())
 
     def ensure_dataset(self, dataset: str) -> None:
@@ -180,10 +184,10 @@ class Store:
         )
 
     def record_file(self, sha256: str, path: str, fmt: str, dataset: str,
-                    rows_read: int, posts_added: int, errors: int) -> None:
+                    rows_read: int, posts_added: int, errors: int, options: str = "") -> None:
         self.con.execute(
-            "INSERT OR REPLACE INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [sha256, path, fmt, dataset, rows_read, posts_added, errors, _now()],
+            "INSERT OR REPLACE INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sha256, path, fmt, dataset, rows_read, posts_added, errors, _now(), options],
         )
 
     # -- writes ------------------------------------------------------------

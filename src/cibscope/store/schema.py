@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     posts_added  BIGINT  NOT NULL,
     errors       BIGINT  NOT NULL,
     ingested_at  TIMESTAMP NOT NULL,
+    options      VARCHAR,                 -- the reader's options (mapping, platform, time format) as JSON
     PRIMARY KEY (file_sha256, format)
 );
 
@@ -278,4 +279,5 @@ CREATE TABLE IF NOT EXISTS case_members (
 #: and new stores have one column order. Append; never edit a released line.
 MIGRATIONS = """
 ALTER TABLE cluster_narratives ADD COLUMN IF NOT EXISTS representation VARCHAR;
+ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS options VARCHAR;
 """
