@@ -64,3 +64,76 @@ def test_item3_epoch_milliseconds_and_implausible_times(store, tmp_path):
     assert s.errors == 2
     bad = rows(store, "SELECT field, reason FROM ingest_errors ORDER BY reason")
     assert all(b["field"] == "created_at" and "implausible time" in b["reason"] for b in bad)
+
+
+def _twarc_row(tid, author, username, ts, text, urls="", tags="", rt="", quoted=""):
+    cells = [tid, tid, "", rt, quoted, author, ts, text, "en", "Twitter Web App", urls, tags, "[]", username,
+             "2026-01-01T00:00:00Z"]
+    return ",".join('"' + c.replace('"', '""') + '"' for c in cells)
+
+
+TWARC_HEADER = ("id,conversation_id,referenced_tweets.replied_to.id,referenced_tweets.retweeted.id,"
+                "referenced_tweets.quoted.id,author_id,created_at,text,lang,source,entities.urls,entities.hashtags,"
+                "entities.mentions,author.username,__twarc.retrieved_at")
+
+
+def test_item4_twarc_csv_detected_and_json_entity_cells_parsed(store, tmp_path):
+    u1 = json.dumps([{"start": 0, "end": 23, "url": "https://t.co/a", "expanded_url": "https://news.example/story-1",
+                      "display_url": "news.example/story-1"}])
+    u2 = json.dumps([{"start": 5, "end": 28, "url": "https://t.co/b", "expanded_url": "https://other.example/x"}])
+    tags = json.dumps([{"start": 30, "end": 35, "tag": "Vote"}])
+    p = _csv(tmp_path, "\n".join([TWARC_HEADER,
+                                  _twarc_row("11", "1", "alice", "2022-05-01T10:00:00.000Z", "look at this", u1, tags),
+                                  _twarc_row("12", "2", "bob", "2022-05-01T10:00:01.000Z", "and this", u2, tags)])
+             + "\n", "tweets.csv")
+    s = ingest(store, p)
+    assert (s.format, s.posts_added, s.errors) == ("twarc-csv", 2, 0)
+    got = {r["post_id"]: (r["urls"], r["hashtags"]) for r in rows(store, "SELECT post_id, urls, hashtags FROM posts")}
+    assert got == {"11": (["https://news.example/story-1"], ["Vote"]), "12": (["https://other.example/x"], ["Vote"])}
+    junk = rows(store, "SELECT object_key FROM actions WHERE action_type IN ('link', 'domain') "
+                       "AND (object_key LIKE '%start%' OR object_key LIKE '0%')")
+    assert junk == []
+    assert rows(store, "SELECT handle FROM accounts WHERE account_key = 'twitter:1'")[0]["handle"] == "alice"
+    # the same JSON cells through --map on a plain CSV
+    p2 = _csv(tmp_path, 'post_id,account_id,created_at,links\n'
+                        f'21,carol,2022-05-01T10:00:00Z,"{u1.replace(chr(34), chr(34) * 2)}"\n', "mapped.csv")
+    ingest(store, p2, reader=make_reader("csv", mapping=["links=urls"], platform="twitter"))
+    assert rows(store, "SELECT urls FROM posts WHERE post_id = '21'")[0]["urls"] == ["https://news.example/story-1"]
+
+
+def test_item5_null_words_are_no_urls_or_hashtags(store, tmp_path):
+    p = _csv(tmp_path, "post_id,account_id,created_at,links,tags\n"
+                       "1,alice,2022-05-01T10:00:00Z,None,NaN\n"
+                       "2,bob,2022-05-01T10:00:01Z,null,None\n"
+                       "3,carol,2022-05-01T10:00:02Z,https://a.example/x,real\n")
+    ingest(store, p, reader=make_reader("csv", mapping=["links=urls", "tags=hashtags"], platform="twitter"))
+    keys = {(r["action_type"], r["object_key"]) for r in rows(store, "SELECT action_type, object_key FROM actions")}
+    assert keys == {("link", "a.example/x"), ("domain", "a.example"), ("hashtag", "real")}
+
+
+def test_item6_repeated_header_name_is_named(store, tmp_path):
+    p = _csv(tmp_path, "id,query,id,account_id,created_at,platform\n"
+                       "q1,vote,101,alice,2022-05-01T10:00:00Z,twitter\n"
+                       "q1,vote,102,bob,2022-05-01T10:00:01Z,twitter\n")
+    with pytest.raises(IngestError, match=r"column 'id' \(mapped to post_id\) appears 2 times in the header "
+                                          r"\(columns 1, 3\).*--map id\.2=post_id"):
+        ingest(store, p, reader=make_reader("csv", mapping=["id=post_id"]))
+    s = ingest(store, p, reader=make_reader("csv", mapping=["id.2=post_id"]))
+    assert (s.posts_added, s.errors) == (2, 0)
+    assert {r["post_id"] for r in rows(store, "SELECT post_id FROM posts")} == {"101", "102"}
+
+
+def test_item8_co_quote_links_accounts(store, tmp_path):
+    from cibscope.detect import DEFAULT_SIGNALS
+
+    lines = [TWARC_HEADER]
+    for i in range(3):  # alice and bob quote the same three posts one second apart
+        lines.append(_twarc_row(f"1{i}", "1", "alice", f"2022-05-01T10:0{i}:00Z", f"my take number {i} on it",
+                                quoted=f"900{i}"))
+        lines.append(_twarc_row(f"2{i}", "2", "bob", f"2022-05-01T10:0{i}:01Z", f"another view {i} of that",
+                                quoted=f"900{i}"))
+    ingest(store, _csv(tmp_path, "\n".join(lines) + "\n", "quotes.csv"))
+    got = rows(store, "SELECT account_key, object_key FROM actions WHERE action_type = 'quote' ORDER BY 1, 2")
+    assert len(got) == 6 and got[0] == {"account_key": "twitter:1", "object_key": "twitter:9000"}
+    assert rows(store, "SELECT DISTINCT kind FROM posts")[0]["kind"] == "quote"
+    assert "quote" in DEFAULT_SIGNALS

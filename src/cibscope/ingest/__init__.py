@@ -29,6 +29,7 @@ from .mastodon import MastodonReader
 from .mapped import MappedCsvReader, MappedParquetReader, Mapping
 from .telegram import TelegramReader
 from .tiktok import TikTokReader
+from .twarc_csv import TwarcCsvReader
 from .twitter_io import TwitterIOReader
 from .twitter_v1 import TwitterV1Reader
 from .twitter_v2 import TwitterV2Reader
@@ -37,7 +38,7 @@ from .youtube import YouTubeReader
 #: Registered readers by ``--format`` name, in sniffing order (most specific first; the
 #: column-mapped csv/parquet readers last: they match any file naming the canonical fields).
 READERS: dict[str, type[Reader]] = {r.name: r for r in (
-    IRACsvReader, CooRTweetReader, CntCsvReader, TwitterIOReader, CrowdTangleReader, TwitterV1Reader,
+    IRACsvReader, CooRTweetReader, CntCsvReader, TwitterIOReader, CrowdTangleReader, TwarcCsvReader, TwitterV1Reader,
     TwitterV2Reader, TelegramReader, BlueskyReader, MastodonReader,
     TikTokReader, YouTubeReader, MappedCsvReader, MappedParquetReader)}
 

@@ -11,14 +11,18 @@ Mapping rules
     account_id           -> account_id (required)
     created_at           -> created_at (required): POSIX seconds, ISO 8601 (an offset is
                             converted to UTC; none means UTC) or the reader's ``time_format``
-    repost_of, reply_to  -> ``<platform>:<value>``: the native id of the other post
-    urls                 -> list: a list column as is, a string split on whitespace
+    repost_of, reply_to,
+    quote_of             -> ``<platform>:<value>``: the native id of the other post
+    urls                 -> list: a list column as is, a JSON array cell parsed (objects give
+                            ``unwound_url``/``expanded_url``/``url``), another string split on whitespace
     hashtags, mentions,
-    media                -> list: a list column as is, a string split on blanks, ``,`` or ``;``
+    media                -> list: a list column as is, a JSON array cell parsed (objects give
+                            ``tag``/``username``/``media_key``), another string split on blanks, ``,`` or ``;``;
+                            ``None``, ``null``, ``NaN`` (:data:`.tabular.NULL_TOKENS`) are no items
     (urls/hashtags/mentions unmapped and text mapped: extracted from the text)
     platform             -> per-row platform; blank cells take the reader's default platform
     kind                 -> post|repost|quote|reply; when unmapped: repost if repost_of,
-                            reply if reply_to, else post
+                            quote if quote_of, reply if reply_to, else post
     handle, text, lang, client -> as is
 """
 from __future__ import annotations
@@ -33,19 +37,23 @@ import pyarrow.parquet as pq
 
 from ..store.db import POST_COLUMNS
 from .base import Batch, IngestError, Reader
-from .tabular import (Check, chunked_posts, concat_errors, duplicate_errors, header_fields, id_list_sql,
-                      load_parquet, records_read, require_columns, scan_csv_chunks, split_checked, sql_literal,
+from .tabular import (_NOT_NULL_TOKEN, Check, chunked_posts, concat_errors, duplicate_errors, duplicated_columns,
+                      header_fields,
+                      list_cell_sql, load_parquet, records_read, require_columns, scan_csv_chunks, split_checked, sql_literal,
                       time_sql)
 from .text_entities import hashtags_sql, mentions_sql, urls_sql
 
 #: Canonical post fields an input column can be mapped to (``--map column=field``).
 POST_FIELDS = ("post_id", "account_id", "handle", "created_at", "text", "lang", "platform", "kind",
-               "repost_of", "reply_to", "urls", "hashtags", "mentions", "media", "client")
+               "repost_of", "reply_to", "urls", "hashtags", "mentions", "media", "client", "quote_of")
 REQUIRED_FIELDS = ("account_id", "created_at")
 KINDS = ("post", "repost", "quote", "reply")
 #: Separators of list cells in text: URLs by whitespace only (a URL may hold ',' or ';').
 URL_SEP = r"\s+"
 ID_SEP = r"[\s,;]+"
+#: Keys of the objects in a JSON-array list cell (twarc-csv ``entities.urls``...), first present wins.
+JSON_KEYS = {"urls": ("unwound_url", "expanded_url", "url"), "hashtags": ("tag", "text"),
+             "mentions": ("username", "screen_name"), "media": ("media_key", "media_url_https", "url", "id")}
 
 
 def _q(col: str) -> str:
@@ -117,6 +125,14 @@ class Mapping:
         cols = {f: f for f in POST_FIELDS
                 if f in found and f not in self.columns and f not in self.columns.values()}
         cols.update(self.columns)
+        dups = duplicated_columns(found)
+        for fld, col in cols.items():
+            if col in dups:
+                where = ", ".join(str(i) for i in dups[col])
+                others = ", ".join(f"{col}.{k}" for k in range(2, len(dups[col]) + 1))
+                raise IngestError(f"{path}: column {col!r} (mapped to {fld}) appears {len(dups[col])} times in the "
+                                  f"header (columns {where}); map one of them by position: {col} is the first, "
+                                  f"{others} the others (e.g. --map {col}.2={fld})")
         require_columns(path, found, list(cols.values()), fmt)
         missing = [f for f in REQUIRED_FIELDS if f not in cols]
         if missing:
@@ -177,8 +193,8 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
     def as_list(f: str, sep: str, from_text) -> str:
         if f in c:
             if types.get(m.columns[f], "").endswith("[]"):
-                return f"CAST({c[f]} AS VARCHAR[])"
-            return id_list_sql(c[f], sep)
+                return f"list_filter(CAST({c[f]} AS VARCHAR[]), {_NOT_NULL_TOKEN})"
+            return list_cell_sql(c[f], sep, JSON_KEYS[f])
         return from_text("_text") if "text" in c else "NULL::VARCHAR[]"
 
     if m.kind:
@@ -187,6 +203,7 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
         kind = f"lower({text_of('kind')})"
     else:
         kind = (f"CASE WHEN {text_of('repost_of')} IS NOT NULL THEN 'repost' "
+                f"WHEN {text_of('quote_of')} IS NOT NULL THEN 'quote' "
                 f"WHEN {text_of('reply_to')} IS NOT NULL THEN 'reply' ELSE 'post' END")
     ordinal = "row_number() OVER (PARTITION BY _acc, _raw_time, _text ORDER BY rec)"
     ordinals = carry and "post_id" not in c
@@ -211,7 +228,7 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
                {as_list('hashtags', ID_SEP, hashtags_sql)} AS hashtags,
                {as_list('mentions', ID_SEP, mentions_sql)} AS mentions,
                {as_list('media', ID_SEP, lambda _: 'NULL::VARCHAR[]')} AS media,
-               {text_of('client')} AS client, record AS source_row{', _ord_key' if ordinals else ''}
+               {text_of('client')} AS client, record AS source_row, {ref('quote_of')} AS quote_of{', _ord_key' if ordinals else ''}
         FROM ({inner})""")
     if ordinals:
         con.execute("""CREATE OR REPLACE TEMP TABLE _carry_ordinals AS
@@ -236,7 +253,7 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
             f"SELECT count(*) > count(DISTINCT (platform, post_id)) FROM {good_rows}").fetchall()[0][0]):
         dups = duplicate_errors(con, good_rows, "post_id",
                                 ["platform", "account_id", "created_at", "kind", "text", "repost_of",
-                                 "reply_to", "urls", "hashtags", "mentions", "media"], field=m.columns["post_id"],
+                                 "reply_to", "quote_of", "urls", "hashtags", "mentions", "media"], field=m.columns["post_id"],
                                 seen="_carry_seen" if carry else None)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM {good_rows}")
     con.execute("DROP TABLE _mapped")

@@ -58,8 +58,27 @@ def sql_literal(value: str) -> str:
 
 
 def header_fields(path: Path) -> list[str]:
-    """Column names of a CSV file's header line (quotes and blanks stripped)."""
-    return [h.strip().strip('"').strip() for h in read_header(path).split(",")]
+    """Column names of a CSV file's header line (quotes and blanks stripped).
+
+    A name repeated in the header (``id,query,id``: minet/twitwi layouts) is kept first as is
+    and then as ``id.2``, ``id.3`` (its occurrence), so every column is read; :func:`duplicated_columns`
+    names them for a mapping that would be ambiguous.
+    """
+    names = [h.strip().strip('"').strip() for h in read_header(path).split(",")]
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}.{seen[n]}")
+    return out
+
+
+def duplicated_columns(found: list[str]) -> dict[str, list[int]]:
+    """Names that :func:`header_fields` found more than once -> their 1-based column positions."""
+    dup = {n.rsplit(".", 1)[0] for n in found if "." in n and n.rsplit(".", 1)[1].isdigit()
+           and n.rsplit(".", 1)[0] in found}
+    return {d: [i + 1 for i, n in enumerate(found) if n == d or (n.startswith(d + ".") and n[len(d) + 1:].isdigit())]
+            for d in sorted(dup)}
 
 
 def require_columns(path: Path, found: list[str], required: list[str], fmt: str) -> None:
@@ -102,10 +121,36 @@ def time_sql(col: str, time_format: str | None = None) -> str:
     return f"coalesce({posix_ts_sql(v)}, CAST(try_cast({iso} AS TIMESTAMPTZ) AS TIMESTAMP))"
 
 
+#: Cell values that stand for "no value" in exports written by pandas, R and JavaScript: never a list item
+#: (a URL "None" would otherwise be a link and domain object every such post shares).
+NULL_TOKENS = ("none", "null", "nan", "n/a", "undefined", "nil")
+_NOT_NULL_TOKEN = "lambda x: x IS NOT NULL AND x <> '' AND lower(x) NOT IN (" + \
+    ", ".join(f"'{t}'" for t in NULL_TOKENS) + ")"
+
+
 def id_list_sql(col: str, sep: str = r"[\s,;]+") -> str:
-    """SQL: a delimited string column as a list of non-empty items (NULL string -> empty list)."""
+    """SQL: a delimited string column as a list of non-empty items (NULL string -> empty list).
+
+    Items that are a :data:`NULL_TOKENS` word (``None``, ``NaN``, ...) are dropped.
+    """
     return (f"list_filter(string_split_regex(trim(coalesce(CAST({col} AS VARCHAR), '')), '{sep}'), "
-            f"lambda x: x <> '')")
+            f"{_NOT_NULL_TOKEN})")
+
+
+def list_cell_sql(col: str, sep: str, keys: tuple[str, ...] = ()) -> str:
+    """SQL: a list cell as a list: a JSON array (``[{"url": ...}]``, ``["a", "b"]``) parsed, else split on ``sep``.
+
+    twarc-csv and other flatteners write entity lists as JSON arrays of objects; an object
+    element gives the first of ``keys`` it holds (e.g. ``expanded_url``, then ``url``), a string
+    element itself. :data:`NULL_TOKENS` items are dropped either way.
+    """
+    v = f"trim(CAST({col} AS VARCHAR))"
+    pick = ", ".join(f"e->>'{k}'" for k in keys) or "NULL"
+    elem = (f"CASE WHEN json_type(e) = 'OBJECT' THEN coalesce({pick}) WHEN json_type(e) = 'VARCHAR' "
+            f"THEN e->>'$' WHEN json_type(e) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN CAST(e AS VARCHAR) END")
+    parsed = f"list_filter(list_transform(CAST(json_extract({v}, '$[*]') AS JSON[]), lambda e: {elem}), {_NOT_NULL_TOKEN})"
+    return (f"CASE WHEN starts_with({v}, '[') AND json_valid({v}) AND json_type({v}) = 'ARRAY' "
+            f"THEN {parsed} ELSE {id_list_sql(col, sep)} END")
 
 
 def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],

@@ -41,6 +41,7 @@ POST_COLUMNS: dict[str, pa.DataType] = {
     "media": pa.list_(pa.string()),
     "client": pa.string(),
     "source_row": pa.int64(),
+    "quote_of": pa.string(),
 }
 ACCOUNT_COLUMNS: dict[str, pa.DataType] = {
     "platform": pa.string(),
@@ -232,7 +233,7 @@ class Store:
                            p.platform || ':' || p.account_id AS account_key,
                            p.created_at, coalesce(p.kind, 'post') AS kind, p.text, p.lang,
                            p.repost_of, p.reply_to, p.urls, p.hashtags, p.mentions, p.media,
-                           p.client, ? AS dataset, ? AS source_file, p.source_row
+                           p.client, ? AS dataset, ? AS source_file, p.source_row, p.quote_of
                     FROM _in_posts p) n
                 WHERE NOT EXISTS (SELECT 1 FROM posts o WHERE o.post_key = n.post_key)
                 ORDER BY post_key, source_row
@@ -332,6 +333,7 @@ class Store:
                   two or more (hashtag sequences, Pacheco et al. 2021)
         mention : ``<platform>:<lower-cased handle>``
         reply   : ``reply_to`` post key
+        quote   : ``quote_of`` post key (a quote post: co-quoting, as reposts are co-reposting)
         text    : ``md5(norm_text(text))`` for non-reposts with at least
                   :data:`MIN_TEXT_TOKENS` tokens
         image   : each media id
@@ -364,6 +366,9 @@ class Store:
             UNION ALL
             SELECT account_key, 'reply', reply_to, created_at, post_key, dataset
               FROM p WHERE reply_to IS NOT NULL AND reply_to <> ''
+            UNION ALL
+            SELECT account_key, 'quote', quote_of, created_at, post_key, dataset
+              FROM p WHERE quote_of IS NOT NULL AND quote_of <> ''
             UNION ALL
             SELECT account_key, 'text', md5(nt), created_at, post_key, dataset
               FROM (SELECT *, norm_text(text) AS nt FROM p WHERE kind <> 'repost')

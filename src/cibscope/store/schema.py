@@ -26,7 +26,7 @@ RESULT_TABLES = ("runs", "edges", "edge_evidence", "clusters", "cluster_members"
 #: Tables holding partner tips and the cases grown from them (``cibscope.cases``).
 CASE_TABLES = ("tips", "tip_objects", "tip_indicators", "tip_matches", "cases", "case_members")
 
-ACTION_TYPES = ("repost", "link", "domain", "hashtag", "hashtag_seq", "mention", "reply", "text", "image")
+ACTION_TYPES = ("repost", "link", "domain", "hashtag", "hashtag_seq", "mention", "reply", "text", "image", "quote")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -81,12 +81,13 @@ CREATE TABLE IF NOT EXISTS posts (
     client        VARCHAR,                -- posting client/source application
     dataset       VARCHAR NOT NULL,
     source_file   VARCHAR NOT NULL,
-    source_row    BIGINT                  -- 1-based record number in the file (header excluded)
+    source_row    BIGINT,                 -- 1-based record number in the file (header excluded)
+    quote_of      VARCHAR                 -- post_key of the quoted post (kind quote)
 );
 
 CREATE TABLE IF NOT EXISTS actions (
     account_key   VARCHAR NOT NULL,
-    action_type   VARCHAR NOT NULL,       -- repost | link | domain | hashtag | hashtag_seq | mention | reply | text | image
+    action_type   VARCHAR NOT NULL,       -- repost | link | domain | hashtag | hashtag_seq | mention | reply | text | image | quote
     object_key    VARCHAR NOT NULL,       -- normalised: canonical URL, lower-cased tag, ...
     ts            TIMESTAMP NOT NULL,     -- UTC, the post's created_at
     post_key      VARCHAR NOT NULL,
@@ -280,4 +281,5 @@ CREATE TABLE IF NOT EXISTS case_members (
 MIGRATIONS = """
 ALTER TABLE cluster_narratives ADD COLUMN IF NOT EXISTS representation VARCHAR;
 ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS options VARCHAR;
+ALTER TABLE posts ADD COLUMN IF NOT EXISTS quote_of VARCHAR;
 """
