@@ -137,3 +137,16 @@ def test_item8_co_quote_links_accounts(store, tmp_path):
     assert len(got) == 6 and got[0] == {"account_key": "twitter:1", "object_key": "twitter:9000"}
     assert rows(store, "SELECT DISTINCT kind FROM posts")[0]["kind"] == "quote"
     assert "quote" in DEFAULT_SIGNALS
+
+
+def test_item7_control_character_in_telegram_export_keeps_the_rest(store, tmp_path):
+    msgs = [{"id": i, "type": "message", "date": f"2022-05-01T10:00:0{i}", "date_unixtime": str(1651399200 + i),
+             "from": "Chan", "from_id": "channel1", "text": f"message number {i} here",
+             "text_entities": [{"type": "plain", "text": f"message number {i} here"}]} for i in range(1, 5)]
+    raw = json.dumps({"name": "Chan", "type": "public_channel", "id": 1, "messages": msgs}, indent=1)
+    raw = raw.replace("message number 2 here", "message number 2\x01 here")  # a raw control character
+    p = tmp_path / "result.json"
+    p.write_text(raw, encoding="utf-8")
+    s = ingest(store, p)
+    assert (s.format, s.posts_added, s.errors) == ("telegram", 4, 0)
+    assert rows(store, "SELECT text FROM posts WHERE post_id = '1/2'")[0]["text"] == "message number 2\x01 here"
