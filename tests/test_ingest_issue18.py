@@ -150,3 +150,25 @@ def test_item7_control_character_in_telegram_export_keeps_the_rest(store, tmp_pa
     s = ingest(store, p)
     assert (s.format, s.posts_added, s.errors) == ("telegram", 4, 0)
     assert rows(store, "SELECT text FROM posts WHERE post_id = '1/2'")[0]["text"] == "message number 2\x01 here"
+
+
+def test_item9_zone_abbreviations_named_and_ambiguous_ones_refused(store, tmp_path):
+    p = _csv(tmp_path, "post_id,account_id,created_at,text\n"
+                       "1,alice,2022-05-01 10:00:00 AEST,known zone\n"
+                       "2,bob,2022-05-01 10:00:00 IST,ambiguous zone\n"
+                       "3,carol,2022-05-01 10:00:00 XYZT,unknown zone\n"
+                       "4,dave,2022-05-01 10:00:00 BST,bangladesh or britain\n")
+    s = ingest(store, p, reader=make_reader("csv", platform="twitter"))
+    assert (s.posts_added, s.errors) == (1, 3)
+    assert rows(store, "SELECT created_at FROM posts")[0]["created_at"] == dt.datetime(2022, 5, 1, 0, 0)
+    reasons = {r["line"]: r["reason"] for r in rows(store, "SELECT line, reason FROM ingest_errors")}
+    assert reasons[3].startswith("ambiguous time-zone abbreviation IST (India +05:30, Ireland +01:00, Israel")
+    assert "--tz IST=+HH:MM" in reasons[3]
+    assert reasons[4].startswith("unknown time-zone abbreviation XYZT")
+    assert reasons[5].startswith("ambiguous time-zone abbreviation BST")
+    s = ingest(store, p, reader=make_reader("csv", platform="twitter", zones={"IST": "+05:30", "BST": "+01:00"}))
+    assert s.posts_added == 2
+    got = {r["post_id"]: r["created_at"] for r in rows(store, "SELECT post_id, created_at FROM posts")}
+    assert got["2"] == dt.datetime(2022, 5, 1, 4, 30) and got["4"] == dt.datetime(2022, 5, 1, 9, 0)
+    with pytest.raises(IngestError, match="--tz IST=5:30: expected an abbreviation and an offset"):
+        make_reader("csv", platform="twitter", zones={"IST": "5:30"})

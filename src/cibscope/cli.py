@@ -110,15 +110,19 @@ def ingest(
     time_format: Optional[str] = typer.Option(
         None, "--time-format", help="strptime pattern of the time column (csv, parquet); default ISO 8601 or "
                                     "POSIX seconds."),
+    tz: Optional[list[str]] = typer.Option(
+        None, "--tz", help="ABBR=+HH:MM: the offset of a time-zone abbreviation in the times, e.g. IST=+05:30 "
+                           "(csv, parquet; needed for ambiguous ones; repeat)."),
     db: Path = DbOption,
 ) -> None:
     """Read exports into the store. Bad rows go to ingest_errors; re-ingesting adds nothing."""
     reader = None
-    if mapping or platform or time_format:
+    if mapping or platform or time_format or tz:
         if not fmt:
             _fail("--map, --platform and --time-format need --format")
         try:
-            reader = make_reader(fmt, mapping=mapping, platform=platform, time_format=time_format)
+            zones = dict(z.partition("=")[::2] for z in tz or [])
+            reader = make_reader(fmt, mapping=mapping, platform=platform, time_format=time_format, zones=zones)
         except IngestError as exc:
             _fail(str(exc))
     failed: list[str] = []

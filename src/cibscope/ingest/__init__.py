@@ -66,7 +66,7 @@ class IngestSummary:
 
 
 def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, platform: str | None = None,
-                time_format: str | None = None) -> Reader:
+                time_format: str | None = None, zones: dict[str, str] | None = None) -> Reader:
     """A configured reader of format ``fmt`` (the CLI's ``--map``/``--platform``/``--time-format``).
 
     ``mapping`` (``column=field`` pairs or ``{column: field}``) and
@@ -82,9 +82,11 @@ def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, 
         raise IngestError(f"unknown format {fmt!r}; known: {', '.join(READERS)}")
     cls = READERS[fmt]
     if cls in (MappedCsvReader, MappedParquetReader):
-        return cls(mapping, platform=platform, time_format=time_format)
+        return cls(mapping, platform=platform, time_format=time_format, zones=zones)
     if mapping or time_format:
         raise IngestError(f"--map and --time-format apply to formats csv and parquet, not {fmt}")
+    if zones:
+        raise IngestError(f"--tz applies to formats csv and parquet, not {fmt}")
     if platform:
         if cls not in (CntCsvReader, CooRTweetReader):
             raise IngestError(f"--platform applies to formats csv, parquet, cnt-csv and coortweet, not {fmt}")

@@ -37,9 +37,9 @@ import pyarrow.parquet as pq
 
 from ..store.db import POST_COLUMNS
 from .base import Batch, IngestError, Reader
-from .tabular import (_NOT_NULL_TOKEN, Check, chunked_posts, concat_errors, duplicate_errors, duplicated_columns,
+from .tabular import (_NOT_NULL_TOKEN, Check, check_zones, chunked_posts, concat_errors, duplicate_errors, duplicated_columns,
                       header_fields,
-                      list_cell_sql, load_parquet, records_read, require_columns, scan_csv_chunks, split_checked, sql_literal,
+                      list_cell_sql, load_parquet, tz_reason_sql, records_read, require_columns, scan_csv_chunks, split_checked, sql_literal,
                       time_sql)
 from .text_entities import hashtags_sql, mentions_sql, urls_sql
 
@@ -75,12 +75,15 @@ class Mapping:
         ``strptime`` pattern of ``created_at``; default: POSIX seconds or ISO 8601.
     kind : str, optional
         A fixed kind for every row (a layout of reposts only).
+    zones : dict, optional
+        Time-zone abbreviation -> UTC offset (``--tz IST=+05:30``), over :data:`.tabular.TZ_ABBREVIATIONS`.
     """
 
     columns: dict[str, str] = field(default_factory=dict)
     platform: str | None = None
     time_format: str | None = None
     kind: str | None = None
+    zones: dict[str, str] | None = None
 
     @classmethod
     def from_pairs(cls, pairs: dict[str, str] | list[str] | None, **kw) -> "Mapping":
@@ -140,7 +143,8 @@ class Mapping:
                               f"columns: {', '.join(found)})")
         if "platform" not in cols and not self.platform:
             raise IngestError(f"{path}: no platform column; pass --platform")
-        return Mapping(columns=cols, platform=self.platform, time_format=self.time_format, kind=self.kind)
+        return Mapping(columns=cols, platform=self.platform, time_format=self.time_format, kind=self.kind,
+                       zones=self.zones)
 
 
 #: Temp tables that carry state from one piece of an input to the next (see ``map_posts(carry=True)``).
@@ -221,7 +225,7 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
         CREATE OR REPLACE TEMP TABLE _mapped AS
         SELECT filename, rec, line, _raw_time, _raw_kind, {platform} AS platform,
                {post_id} AS post_id,
-               _acc AS account_id, {text_of('handle')} AS handle, {time_sql('_raw_time', m.time_format)} AS created_at,
+               _acc AS account_id, {text_of('handle')} AS handle, {time_sql('_raw_time', m.time_format, m.zones)} AS created_at,
                _kind AS kind, _text AS text, {text_of('lang')} AS lang,
                {ref('repost_of')} AS repost_of, {ref('reply_to')} AS reply_to,
                {as_list('urls', URL_SEP, urls_sql)} AS urls,
@@ -239,7 +243,7 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
               Check(m.columns["created_at"], "created_at IS NULL",
                     "missing or unparsable time (expected " + (f"format {m.time_format}" if m.time_format
                                                                else "ISO 8601 or POSIX seconds") + ")",
-                    "_raw_time"),
+                    "_raw_time", None if m.time_format else tz_reason_sql("_raw_time", m.zones)),
               Check(m.columns.get("platform", "platform"), "platform IS NULL", "missing platform", "NULL")]
     if "post_id" in c:
         checks.append(Check(m.columns["post_id"], "post_id IS NULL", "missing post id", "NULL"))
@@ -289,6 +293,8 @@ class MappedCsvReader(Reader):
         Default platform (required when no column maps to ``platform``).
     time_format : str, optional
         ``strptime`` pattern of the time column.
+    zones : dict, optional
+        Time-zone abbreviation -> UTC offset (``--tz``), e.g. ``{"IST": "+05:30"}``.
     chunk_bytes : int, optional
         Bytes of CSV scanned at a time (default :data:`.tabular.CSV_CHUNK_BYTES`).
     """
@@ -297,11 +303,13 @@ class MappedCsvReader(Reader):
     description = "any CSV with a column mapping (--map column=field, --platform, --time-format)"
 
     def __init__(self, mapping: Mapping | dict | list | None = None, *, platform: str | None = None,
-                 time_format: str | None = None, chunk_bytes: int | None = None):
+                 time_format: str | None = None, chunk_bytes: int | None = None,
+                 zones: dict[str, str] | None = None):
         base = mapping if isinstance(mapping, Mapping) else Mapping.from_pairs(mapping)
         self.chunk_bytes = chunk_bytes
         self.mapping = replace(base, platform=platform or base.platform,
-                               time_format=time_format or base.time_format)
+                               time_format=time_format or base.time_format,
+                               zones=check_zones(zones) or base.zones)
 
     @classmethod
     def sniff(cls, path: Path) -> bool:
