@@ -172,3 +172,28 @@ def test_item9_zone_abbreviations_named_and_ambiguous_ones_refused(store, tmp_pa
     assert got["2"] == dt.datetime(2022, 5, 1, 4, 30) and got["4"] == dt.datetime(2022, 5, 1, 9, 0)
     with pytest.raises(IngestError, match="--tz IST=5:30: expected an abbreviation and an offset"):
         make_reader("csv", platform="twitter", zones={"IST": "5:30"})
+
+
+def test_item10_crowdtangle_older_created_column(store, tmp_path):
+    p = _csv(tmp_path, "Page Name,User Name,Facebook Id,Created,URL,Message\n"
+                       "Page A,pagea,111,2021-09-24 13:59:41 CEST,https://www.facebook.com/pagea/posts/1,hello world\n",
+             "ct.csv")
+    s = ingest(store, p)
+    assert (s.format, s.posts_added, s.errors) == ("crowdtangle", 1, 0)
+    assert rows(store, "SELECT created_at FROM posts")[0]["created_at"] == dt.datetime(2021, 9, 24, 11, 59, 41)
+
+
+def test_item10_bluesky_backdated_created_at_uses_time_us(store, tmp_path):
+    def event(rkey, created, time_us):
+        return json.dumps({"did": "did:plc:abc", "time_us": time_us, "kind": "commit",
+                           "commit": {"operation": "create", "collection": "app.bsky.feed.post", "rkey": rkey,
+                                      "record": {"$type": "app.bsky.feed.post", "text": "hello there friends",
+                                                 "createdAt": created}}})
+    seen = 1714557600_000000  # 2024-05-01T10:00:00Z
+    p = tmp_path / "jetstream.jsonl"
+    p.write_text("\n".join([event("a", "2014-01-01T00:00:00Z", seen),          # backdated ten years
+                            event("b", "2024-05-01T09:59:58Z", seen)]) + "\n")  # honest
+    s = ingest(store, p)
+    assert (s.format, s.posts_added) == ("bluesky", 2)
+    got = {r["post_id"][-1]: r["created_at"] for r in rows(store, "SELECT post_id, created_at FROM posts")}
+    assert got == {"a": dt.datetime(2024, 5, 1, 10, 0), "b": dt.datetime(2024, 5, 1, 9, 59, 58)}
