@@ -197,3 +197,43 @@ def test_item10_bluesky_backdated_created_at_uses_time_us(store, tmp_path):
     assert (s.format, s.posts_added) == ("bluesky", 2)
     got = {r["post_id"][-1]: r["created_at"] for r in rows(store, "SELECT post_id, created_at FROM posts")}
     assert got == {"a": dt.datetime(2024, 5, 1, 10, 0), "b": dt.datetime(2024, 5, 1, 9, 59, 58)}
+
+
+def test_item11_folder_of_csvs_read_file_by_file(store, tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    _csv(folder, "post_id,account_id,created_at,platform,text\n1,alice,2022-05-01T10:00:00Z,twitter,one\n", "a.csv")
+    _csv(folder, "post_id,account_id,created_at,platform,text\n2,bob,2022-05-01T10:00:01Z,twitter,two\n", "b.csv")
+    (folder / "notes.md").write_text("# what these files are\n")
+    s = ingest(store, folder)
+    assert (s.format, s.dataset, s.posts_added, s.errors) == ("csv", "exports", 2, 1)
+    err = rows(store, "SELECT file, reason FROM ingest_errors")[0]
+    assert err["file"].endswith("notes.md") and err["reason"].startswith("file set aside: ")
+    assert ingest(store, folder).posts_added == 0  # idempotent
+
+
+def test_item11_empty_and_binary_files_named(store, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(IngestError, match="empty.csv: the file is empty"):
+        ingest(store, empty)
+    png = tmp_path / "chart.csv"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 20)
+    with pytest.raises(IngestError, match="chart.csv: a PNG image, not a text export"):
+        ingest(store, png, reader=make_reader("csv", platform="twitter"))
+    with pytest.raises(IngestError, match="chart.csv: a PNG image"):
+        ingest(store, png)
+
+
+def test_item11_failed_ingest_leaves_no_store_and_map_without_format(tmp_path):
+    db = tmp_path / "new.duckdb"
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    r = CliRunner().invoke(app, ["ingest", str(empty), "--db", str(db)])
+    assert r.exit_code == 2 and "the file is empty" in r.output
+    assert not db.exists()
+    p = _csv(tmp_path, "tweet_id,name,when,text\n1,alice,2022-05-01T10:00:00Z,hello there\n", "tweets.csv")
+    r = CliRunner().invoke(app, ["ingest", str(p), "--map", "tweet_id=post_id", "--map", "name=account_id",
+                                 "--map", "when=created_at", "--platform", "twitter", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert "csv -> dataset 'tweets'" in r.output and "1 posts added" in r.output

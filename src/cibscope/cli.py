@@ -99,7 +99,8 @@ def _validation_message(exc: ValidationError) -> str:
 
 @app.command()
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="Files to ingest (ira-csv also takes a folder of its CSV files)."),
+    paths: list[Path] = typer.Argument(..., help="Files or folders to ingest (a folder: each file, or an ira-csv "
+                                                  "folder of its CSV files)."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f",
                                       help=f"Input format (detected when omitted): {', '.join(READERS)}."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: input name)."),
@@ -116,18 +117,67 @@ def ingest(
     db: Path = DbOption,
 ) -> None:
     """Read exports into the store. Bad rows go to ingest_errors; re-ingesting adds nothing."""
-    reader = None
-    if mapping or platform or time_format or tz:
-        if not fmt:
-            _fail("--map, --platform and --time-format need --format")
-        try:
-            zones = dict(z.partition("=")[::2] for z in tz or [])
-            reader = make_reader(fmt, mapping=mapping, platform=platform, time_format=time_format, zones=zones)
+    options = bool(mapping or platform or time_format or tz)
+    zones = dict(z.partition("=")[::2] for z in tz or [])
+
+    def reader_for(path: Path):
+        if not options:
+            return None
+        try:  # --map without --format: the file's own format when detected, else csv (parquet by its magic)
+            return make_reader(fmt or _options_format(path, mapping or time_format or tz), mapping=mapping,
+                               platform=platform, time_format=time_format, zones=zones)
         except IngestError as exc:
             _fail(str(exc))
+
+    if options and fmt:
+        reader_for(paths[0])  # a bad option fails before the store is opened
     failed: list[str] = []
+    created = not Path(db).exists()
+    try:
+        _ingest_all(paths, fmt, dataset, reader_for, db, failed)
+    except typer.Exit as exc:
+        if created and exc.exit_code == 2:
+            _remove_empty_store(db)  # a failed first ingest leaves no empty store behind
+        raise
+    if failed:  # every record of these inputs was refused: nothing usable was read
+        console.print(f"[red]error:[/red] every record was refused in {escape(', '.join(failed))}; "
+                      "see the bad records above (or ingest_errors), fix the options and run again")
+        raise typer.Exit(code=1)
+
+
+def _options_format(path: Path, column_options: bool) -> str:
+    """The format of ``path`` for ``--map``/``--platform`` given without ``--format``."""
+    from .ingest import detect_format
+
+    if not column_options:
+        try:
+            return detect_format(path)
+        except IngestError:
+            pass
+    if path.is_file():
+        with open(path, "rb") as f:
+            if f.read(4) == b"PAR1":
+                return "parquet"
+    return "csv"
+
+
+def _remove_empty_store(db: Path) -> None:
+    """Delete store ``db`` (and its WAL) if it holds no data: it was created by a command that failed."""
+    try:
+        with Store(db, read_only=True) as store:
+            if any(store.counts().values()):
+                return
+    except (duckdb.Error, ValueError):
+        return
+    for p in (Path(db), Path(f"{db}.wal")):
+        p.unlink(missing_ok=True)
+
+
+def _ingest_all(paths: list[Path], fmt: Optional[str], dataset: Optional[str], reader_for, db: Path,
+                failed: list[str]) -> None:
     with open_store(db) as store:
         for path in paths:
+            reader = reader_for(path)
             try:
                 with progress_bar() as bar:
                     task = bar.add_task(f"ingest {path.name}", total=None)
@@ -146,10 +196,6 @@ def ingest(
                 out.print(f"  [yellow]bad:[/yellow] {escape(s)}", highlight=False)
             if summary.errors and not summary.posts_added and not summary.posts_known:
                 failed.append(str(path))
-    if failed:  # every record of these inputs was refused: nothing usable was read
-        console.print(f"[red]error:[/red] every record was refused in {escape(', '.join(failed))}; "
-                      "see the bad records above (or ingest_errors), fix the options and run again")
-        raise typer.Exit(code=1)
 
 
 @app.command()

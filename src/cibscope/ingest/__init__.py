@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from ..store.db import Store, file_sha256
 from ..store.normalize import install_macros
-from .base import Batch, IngestError, Reader
+from .base import Batch, IngestError, Reader, errors_table
 from .bluesky import BlueskyReader
 from .cnt_csv import CntCsvReader
 from .coortweet import CooRTweetReader
@@ -118,6 +118,8 @@ def detect_format(path: Path) -> str:
                 return name
         except (OSError, UnicodeError, ValueError):
             continue
+    if path.is_file():
+        check_readable(path)
     raise IngestError(f"{path}: format not recognised; pass --format (one of: {', '.join(READERS)})")
 
 
@@ -153,6 +155,17 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     path = Path(path)
     if not path.exists():
         raise IngestError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if reader is None and fmt is None:
+            try:
+                fmt = detect_format(path)
+            except IngestError:
+                fmt = None
+        cls = type(reader) if reader is not None else READERS.get(fmt) if fmt else None
+        if cls is None or not cls.reads_folders:
+            return _ingest_folder(store, path, fmt=fmt, dataset=dataset, reader=reader, progress=progress)
+    else:
+        check_readable(path)
     if reader is None:
         fmt = fmt or detect_format(path)
         if fmt not in READERS:
@@ -192,6 +205,63 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     store.record_file(sha, str(path), fmt, dataset, summary.rows_read, summary.posts_added, summary.errors,
                       options)
     return summary
+
+
+#: Magic numbers of binary files people pass by mistake -> what they are.
+_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+          b"PK\x03\x04": "a ZIP archive (an .xlsx workbook? save it as CSV; a zip: unpack it)",
+          b"\x1f\x8b": "a gzip file (unpack it first)", b"%PDF": "a PDF document",
+          b"SQLite format 3": "an SQLite database"}
+
+
+def check_readable(path: Path) -> None:
+    """Raise :class:`IngestError` for a file no reader can take: empty, or binary (other than Parquet)."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if not head.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise IngestError(f"{path}: the file is empty" + (" (only blank lines)" if head else ""))
+    if head.startswith(b"PAR1"):
+        return
+    kind = next((k for m, k in _MAGIC.items() if head.startswith(m)), None)
+    if kind or b"\x00" in head:
+        what = kind or "a binary file (starts with bytes " + " ".join(f"{b:02x}" for b in head[:8]) + ")"
+        raise IngestError(f"{path}: {what}, not a text export; formats: {', '.join(READERS)}")
+
+
+def _ingest_folder(store: Store, path: Path, *, fmt: str | None, dataset: str | None, reader: Reader | None,
+                   progress: Callable[[int], None] | None) -> IngestSummary:
+    """Ingest each file of folder ``path`` (sorted, hidden ones left out) into one dataset.
+
+    A file that cannot be read (not recognised, binary, empty) is set aside: one ``ingest_errors``
+    row names it and the reason, and the other files are read.
+    """
+    files = sorted(p for p in path.rglob("*") if p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    if not files:
+        raise IngestError(f"{path}: the folder holds no files")
+    dataset = dataset or path.stem
+    total = IngestSummary(path=str(path), format=fmt or (reader.name if reader else ""), dataset=dataset,
+                          skipped=True)
+    formats = []
+    for f in files:
+        try:
+            s = ingest(store, f, fmt=fmt, dataset=dataset, reader=reader, progress=progress)
+        except IngestError as exc:
+            store.ensure_dataset(dataset)
+            store.add_errors(dataset, errors_table([dict(file=str(f), line=None, field=None, raw_value=None,
+                                                         reason=f"file set aside: {exc}")]))
+            total.errors += 1
+            total.skipped = False
+            if len(total.error_samples) < 5:
+                total.error_samples.append(f"{f} [file] set aside: {exc}")
+            continue
+        formats.append(s.format)
+        total.skipped = total.skipped and s.skipped
+        for k in ("rows_read", "posts_added", "posts_known", "accounts_added", "errors"):
+            setattr(total, k, getattr(total, k) + getattr(s, k))
+        total.error_samples += s.error_samples[:5 - len(total.error_samples)]
+    total.format = ", ".join(dict.fromkeys(formats)) or total.format or "none"
+    return total
 
 
 #: Post times outside [EARLIEST_POST, now + FUTURE_SLACK] are refused: a millisecond epoch read as seconds
