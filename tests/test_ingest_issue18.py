@@ -237,3 +237,77 @@ def test_item11_failed_ingest_leaves_no_store_and_map_without_format(tmp_path):
                                  "--map", "when=created_at", "--platform", "twitter", "--db", str(db)])
     assert r.exit_code == 0, r.output
     assert "csv -> dataset 'tweets'" in r.output and "1 posts added" in r.output
+
+
+PHEME = __import__("pathlib").Path(__file__).parent / "fixtures" / "pheme" / "charliehebdo_20.jsonl"
+
+
+def test_item12_stray_file_in_watched_folder_is_set_aside(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a-notes.csv").write_text("name,colour\napple,red\n")
+    (folder / "b-tweets.jsonl").write_text(PHEME.read_text())
+    db = tmp_path / "s.duckdb"
+    r = CliRunner().invoke(app, ["watch", str(folder), "--once", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert r.exception is None
+    out = " ".join(r.output.split())
+    assert "a-notes.csv: set aside, not ingested" in out and "2 files processed" in out
+    from cibscope.store.db import Store
+
+    with Store(db, read_only=True) as s:
+        assert s.con.execute("SELECT count(*) FROM posts").fetchall()[0][0] == 20
+        reason = s.con.execute("SELECT reason FROM ingest_errors WHERE file LIKE '%a-notes.csv'").fetchall()[0][0]
+    assert reason.startswith("file set aside by watch: ") and "format not recognised" in reason
+
+
+def test_item13_watch_runs_are_marked_and_defaults_take_the_full_run(tmp_path):
+    from cibscope.store.db import Store, latest_run_id
+
+    db = tmp_path / "s.duckdb"
+    r = CliRunner().invoke(app, ["ingest", str(PHEME), "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["detect", "--db", str(db), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "more.jsonl").write_text(PHEME.read_text())
+    r = CliRunner().invoke(app, ["watch", str(folder), "--once", "--db", str(db), "--dataset", "w"])
+    assert r.exit_code == 0, r.output
+    with Store(db) as s:
+        runs = s.con.execute("SELECT r.run_id, k.kind FROM runs r LEFT JOIN run_kinds k USING (run_id) "
+                             "ORDER BY 1").fetchall()
+    (full,), (watch,) = [r for r, k in runs if k is None], [r for r, k in runs if k == "watch"]
+    assert watch > full
+    with Store(db) as s:
+        assert latest_run_id(s.con) == full
+    r = CliRunner().invoke(app, ["runs", "--db", str(db)])
+    assert r.exit_code == 0 and f"{watch} (watch)" in r.output
+
+
+def test_item13_web_clusters_page_opens_on_the_full_run_with_a_run_picker(tmp_path):
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from cibscope.store.db import Store
+    from cibscope.web.app import Settings, create_app
+    from web_fixtures import USERS, sample_store, web_state
+
+    db, run = sample_store(tmp_path / "store.duckdb")
+    with Store(db) as s:  # a later watch run over a short horizon, with no cluster
+        s.con.execute("INSERT INTO runs SELECT run_id + 1, created_at, params, datasets, 0, 0, 0, 0, 0.1 FROM runs "
+                      "WHERE run_id = ?", [run])
+        s.con.execute("INSERT INTO run_kinds VALUES (?, 'watch')", [run + 1])
+    web_state(tmp_path / "web.sqlite")
+    with TestClient(create_app(Settings(str(db), str(tmp_path / "web.sqlite"), sector="platform"))) as c:
+        name, _, pw = USERS[0]
+        page = c.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        assert c.post("/login", data={"name": name, "password": pw, "csrf_token": token},
+                      follow_redirects=False).status_code == 303
+        html = c.get("/clusters").text
+        assert f"Clusters of run {run}<" in html
+        assert re.search(rf'<option value="{run + 1}">{run + 1} — [^<]* — watch \(horizon only\)', html)
+        assert f'<option value="{run}" selected>' in html
+        assert f"Clusters of run {run + 1}<" in c.get(f"/clusters?run={run + 1}").text

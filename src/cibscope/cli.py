@@ -26,7 +26,7 @@ from .detect import DEFAULT_SIGNALS, SIGNALS, STEPS, DetectionParams, parse_dura
 from .detect import detect as detect_run
 from .report import TLP_LEVELS
 from .ingest import READERS, IngestError, ingest as ingest_path, make_reader
-from .store.db import DEFAULT_DB, Store
+from .store.db import DEFAULT_DB, Store, latest_run_id
 
 app = typer.Typer(help="Find coordinated inauthentic behaviour (CIB) and share it as STIX 2.1.",
                   no_args_is_help=True, add_completion=False)
@@ -368,8 +368,9 @@ def _detect_spark(params: DetectionParams, master: Optional[str], input_uri: Opt
 
 
 def _latest_run(store: Store, run: Optional[int], db: Path) -> int:
+    """``run``, or the latest full detection run (not a watch run); exits when there is none."""
     if run is None:
-        run = store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
+        run = latest_run_id(store.con)
     if run is None or not store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run]).fetchall():
         _fail(f"{db}: no detection run {run if run is not None else ''} (run `cibscope detect` first)")
     return run
@@ -394,8 +395,10 @@ def runs(db: Path = DbOption) -> None:
     headers = ("run", "created (UTC)", "accounts", "edges", "clusters", "seconds", "parameters")
     with open_store(db, read_only=True) as store:
         rows = [(str(r[0]), f"{r[1]:%Y-%m-%d %H:%M:%S}", str(r[2]), str(r[3]), str(r[4]), f"{r[5]:.1f}", r[6])
-                for r in store.con.execute("SELECT run_id, created_at, n_accounts, n_edges, n_clusters, seconds, "
-                                           "params FROM runs ORDER BY run_id").fetchall()]
+                for r in store.con.execute("SELECT run_id || CASE WHEN k.kind IS NULL THEN '' ELSE ' (' || k.kind "
+                                           "|| ')' END, created_at, n_accounts, n_edges, n_clusters, seconds, "
+                                           "params FROM runs r LEFT JOIN run_kinds k USING (run_id) "
+                                           "ORDER BY run_id").fetchall()]
     if not out.is_terminal:  # whole lines for grep/cut/jq: a table would cut the parameters at the width
         for row in (headers, *rows):
             print("\t".join(row))

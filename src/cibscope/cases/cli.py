@@ -123,7 +123,8 @@ def disarm_tags(run: Optional[int] = typer.Option(None, "--run", help="Run id (d
 
     with _open(db, read_only=True) as store:
         if run is None:
-            run = store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
+            from ..store.db import latest_run_id
+            run = latest_run_id(store.con)
         if run is None:
             _fail(f"{db}: no detection run (run `cibscope detect` first)")
         tags = tag_run(store, run)

@@ -470,6 +470,14 @@ class Store:
                 for t in DATA_TABLES + RESULT_TABLES}
 
 
+def latest_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The run every "latest run" default takes: the newest full detection, not a ``cibscope watch`` run
+    (``run_kinds``), which covers the watch horizon only; the newest run of any kind when there is no
+    full one; None when the store has no run."""
+    return con.execute("SELECT coalesce(max(run_id) FILTER (WHERE NOT EXISTS (SELECT 1 FROM run_kinds k "
+                       "WHERE k.run_id = r.run_id)), max(run_id)) FROM runs r").fetchall()[0][0]
+
+
 _SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+|%)", re.I)
 #: Bytes per unit of DuckDB's sizes (other spellings are left to DuckDB to accept or refuse).
 _UNIT_BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,

@@ -22,7 +22,7 @@ from __future__ import annotations
 DATA_TABLES = ("datasets", "ingested_files", "accounts", "posts", "actions", "ingest_errors")
 #: Tables holding detection results.
 RESULT_TABLES = ("runs", "edges", "edge_evidence", "clusters", "cluster_members", "cluster_authenticity",
-                 "cluster_narratives")
+                 "cluster_narratives", "run_kinds")
 #: Tables holding partner tips and the cases grown from them (``cibscope.cases``).
 CASE_TABLES = ("tips", "tip_objects", "tip_indicators", "tip_matches", "cases", "case_members")
 
@@ -116,6 +116,11 @@ CREATE TABLE IF NOT EXISTS runs (
     n_edges       BIGINT,
     n_clusters    BIGINT,
     seconds       DOUBLE
+);
+
+CREATE TABLE IF NOT EXISTS run_kinds (
+    run_id        BIGINT NOT NULL,        -- a run that is not a full detection (none: `cibscope detect`)
+    kind          VARCHAR NOT NULL        -- watch: an incremental run over the watch horizon only
 );
 
 CREATE TABLE IF NOT EXISTS edges (

@@ -89,6 +89,10 @@ def watch(
 
 def _show(c: Cycle) -> None:
     from ..cli import console, out
+    if c.set_aside:
+        console.print(f"[yellow]{escape(c.path)}: set aside, not ingested:[/yellow] {escape(c.set_aside)} "
+                      "(kept in ingest_errors; watching on)")
+        return
     u = c.update
     run = f"{u.run.n_actions:,} actions in horizon, {u.run.n_clusters} clusters" if u.run else "no detection"
     console.print(f"[bold]{escape(c.path)}[/bold]: +{c.posts_added:,} posts, {u.n_new_actions:,} new actions, "
