@@ -311,3 +311,21 @@ def test_item13_web_clusters_page_opens_on_the_full_run_with_a_run_picker(tmp_pa
         assert re.search(rf'<option value="{run + 1}">{run + 1} — [^<]* — watch \(horizon only\)', html)
         assert f'<option value="{run}" selected>' in html
         assert f"Clusters of run {run + 1}<" in c.get(f"/clusters?run={run + 1}").text
+
+
+def test_item14_explain_shows_progress_and_prints_its_narratives(tmp_path):
+    from web_fixtures import sample_store
+
+    db, run = sample_store(tmp_path / "store.duckdb")
+    r = CliRunner().invoke(app, ["explain", "--run", str(run), "--db", str(db), "--narratives", "2", "--top", "2",
+                                 "--representation", "tfidf"])
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert f"explain run {run}: authenticity signals of every cluster" in out
+    assert f"explain run {run}: narratives of 2 clusters (tfidf)" in out
+    from cibscope.store.db import Store
+
+    with Store(db, read_only=True) as s:
+        cid, name = s.con.execute("SELECT n.cluster_id, n.name FROM cluster_narratives n JOIN clusters c "
+                                  "USING (run_id, cluster_id) WHERE c.rank = 1 AND n.group_no = 1").fetchall()[0]
+    assert f"#1 {cid} narratives: {' '.join(name.split())}" in out

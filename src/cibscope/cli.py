@@ -504,18 +504,28 @@ def explain(
             rep = resolve_representation(representation)
         except (OSError, ValueError, EmbeddingsUnavailable) as exc:
             _fail(str(exc))
-        n = save_authenticity(store, run)
+        with progress_bar() as bar:
+            bar.add_task(f"explain run {run}: authenticity signals of every cluster", total=None)
+            n = save_authenticity(store, run)
         out.print(f"run {run}: {n:,} authenticity rows stored")
         if narratives > 0:
             ids = [r[0] for r in store.con.execute("SELECT cluster_id FROM clusters WHERE run_id = ? "
                                                    "ORDER BY rank LIMIT ?", [run, narratives]).fetchall()]
-            n_groups = save_narratives(store, run, ids, library=lib, representation=rep)
+            with progress_bar() as bar:
+                task = bar.add_task(f"explain run {run}: narratives of {len(ids)} clusters ({rep})", total=len(ids))
+                n_groups = save_narratives(store, run, ids, library=lib, representation=rep,
+                                           progress=lambda k: bar.advance(task, k))
             out.print(f"run {run}: {n_groups:,} narrative groups stored for {len(ids)} clusters ({rep})")
         for cid, rank, sig, expl in store.con.execute(
                 "SELECT a.cluster_id, c.rank, a.signal, a.explanation FROM cluster_authenticity a "
                 "JOIN clusters c USING (run_id, cluster_id) WHERE a.run_id = ? AND c.rank <= ? "
                 "ORDER BY c.rank, a.signal", [run, top]).fetchall():
             out.print(f"[bold]#{rank} {cid}[/bold] {sig}: {escape(expl)}")
+        for cid, rank, groups in store.con.execute(
+                "SELECT n.cluster_id, c.rank, list(n.name || ' ' || round(100 * n.share)::INT || '%' ORDER BY n.group_no) "
+                "FROM cluster_narratives n JOIN clusters c USING (run_id, cluster_id) WHERE n.run_id = ? "
+                "AND c.rank <= ? GROUP BY ALL ORDER BY c.rank", [run, top]).fetchall():
+            out.print(f"[bold]#{rank} {cid}[/bold] narratives: {escape('; '.join(groups))}")
 
 
 def main() -> None:  # pragma: no cover - console entry
