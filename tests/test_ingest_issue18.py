@@ -329,3 +329,43 @@ def test_item14_explain_shows_progress_and_prints_its_narratives(tmp_path):
         cid, name = s.con.execute("SELECT n.cluster_id, n.name FROM cluster_narratives n JOIN clusters c "
                                   "USING (run_id, cluster_id) WHERE c.rank = 1 AND n.group_no = 1").fetchall()[0]
     assert f"#1 {cid} narratives: {' '.join(name.split())}" in out
+
+
+def _indicator(uid: str, name: str, pattern: str) -> dict:
+    return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uid}", "created": "2024-01-01T00:00:00.000Z",
+            "modified": "2024-01-01T00:00:00.000Z", "name": name, "pattern": pattern, "pattern_type": "stix",
+            "valid_from": "2024-01-01T00:00:00Z"}
+
+
+def test_item15_intel_validate_moves_invalid_objects_out_of_the_bundle(tmp_path):
+    good = _indicator("8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "ok", "[domain-name:value = 'good.example']")
+    bad = _indicator("1e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "bad", "[domain-name:value = 'bad.example'")
+    src = tmp_path / "b.json"
+    src.write_text(json.dumps({"type": "bundle", "id": "bundle--2e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+                               "objects": [good, bad]}))
+    out = tmp_path / "out.json"
+    r = CliRunner().invoke(app, ["intel", "import", str(src), "--format", "stix", "--out", str(out), "--validate"])
+    assert r.exit_code == 1
+    text = " ".join(r.output.split())
+    assert "2 rows -> 1 imported, 1 errors" in text and f"[{bad['id']}] stix2-validator:" in text
+    assert [o["id"] for o in json.loads(out.read_text())["objects"]] == [good["id"]]
+
+
+def test_item15_hub_refuses_objects_whose_marking_it_refused_in_the_same_envelope(tmp_path):
+    import copy
+
+    from cibscope.share.auth import authenticate_token
+    from share_fixtures import COLLECTION, ROOT, ira_objects, make_hub
+
+    fx = make_hub(tmp_path / "hub.sqlite")
+    with fx.hub.engine.connect() as conn:
+        who = authenticate_token(conn, fx.tokens["platform-a"])
+    objs = ira_objects("amber", ["national-security"])[:2]  # purpose marking, threat-actor
+    assert fx.hub.post_objects(ROOT, COLLECTION, who, "national-security", objs)["failure_count"] == 0
+    again = copy.deepcopy(objs)
+    again[0]["created"] = "yesterday"                      # the marking, re-sent broken
+    again[1]["id"] = "threat-actor--0b7e4b31-6f0e-4a53-9b8e-2a8a9a5a1f00"
+    st = fx.hub.post_objects(ROOT, COLLECTION, who, "national-security", again)
+    assert st["success_count"] == 0
+    assert {f["id"]: f["message"].split(":")[0] for f in st["failures"]} == {
+        again[0]["id"]: "stix-invalid", again[1]["id"]: "marking-refused"}

@@ -104,17 +104,9 @@ def import_stix_bundle(path: str | Path, *, validate: bool = False, layout: str 
             continue
         res.add(obj, summ)
         summ.rows_imported += 1
+    res.summaries.append(summ)
     if validate and res.objects:
         report = validate_objects(res.objects)
-        bad = {oid for oid in (o["id"] for o in res.objects) if any(oid in e for e in report.errors)}
-        for obj in res.objects:
-            if obj["id"] in bad:
-                msgs = "; ".join(e for e in report.errors if obj["id"] in e)
-                res.errors.append(ImportIssue(str(path), None, obj["id"], f"stix2-validator: {msgs}"[:500]))
-                summ.rows_imported -= 1
-                summ.rows_failed += 1
-                summ.objects_by_type[obj["type"]] -= 1
-        res.discard(bad)
+        res.drop_invalid(report, str(path))
         summ.notes.append(f"stix2-validator: {len(report.errors)} errors, {report.warnings} warnings")
-    res.summaries.append(summ)
     return res

@@ -367,6 +367,9 @@ class Hub:
                 continue
             checked.append((obj, body))
         batch_markings = {o["id"]: o for o, _ in checked if o["type"] == "marking-definition"}
+        # a marking this envelope sent but that was refused: objects referring to it must not be stored under
+        # another (older, stored) version of it
+        refused_markings = {f["id"] for f in failures if f["id"].startswith("marking-definition--")}
         successes: list[dict[str, Any]] = []
         status_id = str(uuid.uuid4())
         with write_tx(self.engine) as conn:
@@ -374,6 +377,13 @@ class Hub:
             date_added = next_date_added(conn)
             rows = []
             for obj, body in checked:
+                refs = set(obj.get("object_marking_refs") or []) | {
+                    g.get("marking_ref") for g in obj.get("granular_markings") or [] if isinstance(g, dict)}
+                if refs & refused_markings:
+                    failures.append({"id": obj["id"], "version": obj.get("modified") or obj.get("created"),
+                                     "message": f"marking-refused: {', '.join(sorted(refs & refused_markings))} "
+                                                "was refused in this envelope"})
+                    continue
                 try:
                     pol = self._object_policy(obj, purpose, markings)
                 except ValueError as exc:
