@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -369,3 +370,23 @@ def test_item15_hub_refuses_objects_whose_marking_it_refused_in_the_same_envelop
     assert st["success_count"] == 0
     assert {f["id"]: f["message"].split(":")[0] for f in st["failures"]} == {
         again[0]["id"]: "stix-invalid", again[1]["id"]: "marking-refused"}
+
+
+def test_item16_tip_of_infrastructure_only_is_kept_and_exported(tmp_path):
+    src = tmp_path / "proxies.csv"
+    src.write_text("indicator_type,indicator_value,comment,ds\n"
+                   "ip_address,203.0.113.7,proxy,2022-10-03\nip_address,198.51.100.9,proxy,2022-10-03\n")
+    db = tmp_path / "s.duckdb"
+    r = CliRunner().invoke(app, ["tip", "ingest", str(src), "--from", "Meta", "--purpose", "research",
+                                 "--format", "meta", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "0 matchable values" in text and "nothing in post data can match tip" in text
+    tip = re.search(r"tip (T[0-9a-f]{12}) recorded", text).group(1)
+    out = tmp_path / "tip.json"
+    r = CliRunner().invoke(app, ["tip", "export", tip, "--out", str(out), "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    objs = json.loads(out.read_text())["objects"]
+    ips = [o for o in objs if o["type"] == "ipv4-addr"]
+    assert {o["value"] for o in ips} == {"203.0.113.7", "198.51.100.9"}
+    assert all(len(o.get("object_marking_refs", [])) == 2 for o in ips)  # TLP + purpose: ready for the hub
