@@ -390,3 +390,42 @@ def test_item16_tip_of_infrastructure_only_is_kept_and_exported(tmp_path):
     ips = [o for o in objs if o["type"] == "ipv4-addr"]
     assert {o["value"] for o in ips} == {"203.0.113.7", "198.51.100.9"}
     assert all(len(o.get("object_marking_refs", [])) == 2 for o in ips)  # TLP + purpose: ready for the hub
+
+
+def test_item17_taxii2client_token_auth_is_accepted(tmp_path):
+    from fastapi.testclient import TestClient
+    from taxii2client.common import TokenAuth
+
+    from cibscope.share.api import create_app
+    from share_fixtures import ROOT, TAXII, make_hub
+
+    fx = make_hub(tmp_path / "hub.sqlite")
+    client = TestClient(create_app(fx.hub))
+    req = __import__("requests").Request("GET", "http://hub/").prepare()
+    header = TokenAuth(fx.tokens["platform-a"])(req).headers["Authorization"]
+    assert header.startswith("Token ")
+    h = {"Accept": TAXII, "Authorization": header, "X-Cibscope-Purpose": "platform-integrity"}
+    r = client.get(f"/{ROOT}/collections/", headers=h)
+    assert r.status_code == 200, r.text
+    assert client.get(f"/{ROOT}/collections/", headers={**h, "Authorization": "Token wrong"}).status_code == 401
+
+
+def test_item17_stix20_objects_are_converted_to_21(tmp_path):
+    from cibscope.intel.stix_bundle import import_stix_bundle
+
+    ind = {"type": "indicator", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+           "created": "2017-01-01T00:00:00.000Z", "modified": "2017-01-01T00:00:00.000Z",
+           "labels": ["malicious-activity"], "pattern": "[domain-name:value = 'troll.example']",
+           "valid_from": "2017-01-01T00:00:00Z"}
+    mal = {"type": "malware", "id": "malware--1e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "name": "bot",
+           "created": "2017-01-01T00:00:00.000Z", "modified": "2017-01-01T00:00:00.000Z", "labels": ["bot"]}
+    src = tmp_path / "b20.json"
+    src.write_text(json.dumps({"type": "bundle", "id": "bundle--2e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+                               "spec_version": "2.0", "objects": [ind, mal]}))
+    res = import_stix_bundle(src, validate=True)
+    assert not res.errors, res.errors
+    got = {o["type"]: o for o in res.objects}
+    assert got["indicator"]["spec_version"] == "2.1" and got["indicator"]["pattern_type"] == "stix"
+    assert got["indicator"]["indicator_types"] == ["malicious-activity"]
+    assert got["malware"]["is_family"] is True and got["malware"]["malware_types"] == ["bot"]
+    assert "2 STIX 2.0 objects converted to 2.1" in res.summaries[0].notes

@@ -57,15 +57,22 @@ def accept_taxii(accept: Optional[str] = Header(None)) -> None:
 
 def principal(request: Request, bearer: Optional[HTTPAuthorizationCredentials] = Security(_bearer),
               basic: Optional[HTTPBasicCredentials] = Security(_basic)) -> Principal:
-    """The authenticated user (Bearer token or HTTP Basic); :class:`AuthError` (401) otherwise."""
+    """The authenticated user (Bearer token, ``Token`` token or HTTP Basic); :class:`AuthError` (401) otherwise.
+
+    ``Authorization: Token <token>`` is what taxii2-client's own ``TokenAuth`` sends; it is the
+    same API token as ``Bearer <token>``.
+    """
     hub = hub_of(request)
+    scheme, _, token = (request.headers.get("authorization") or "").strip().partition(" ")
     with hub.engine.connect() as conn:
         if bearer is not None:
             who = authenticate_token(conn, bearer.credentials)
+        elif scheme.lower() == "token" and token.strip():
+            who = authenticate_token(conn, token.strip())
         elif basic is not None:
             who = authenticate_password(conn, basic.username, basic.password)
         else:
-            raise AuthError("missing credentials (Bearer token or HTTP Basic)")
+            raise AuthError("missing credentials (Bearer or Token token, or HTTP Basic)")
     request.state.principal = who
     return who
 
