@@ -429,3 +429,50 @@ def test_item17_stix20_objects_are_converted_to_21(tmp_path):
     assert got["indicator"]["indicator_types"] == ["malicious-activity"]
     assert got["malware"]["is_family"] is True and got["malware"]["malware_types"] == ["bot"]
     assert "2 STIX 2.0 objects converted to 2.1" in res.summaries[0].notes
+
+
+def test_item18_evaluate_says_n_a_and_warns_without_negatives(tmp_path):
+    from cibscope.store.db import Store
+    from test_evaluate import _fill
+
+    db = tmp_path / "e.duckdb"
+    with Store(db) as s:
+        _fill(s)
+        s.con.execute("UPDATE clusters SET flagged = false")  # nothing flagged
+    r = CliRunner().invoke(app, ["evaluate", "--run", "1", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "precision n/a recall 0.000" in out and "no account was flagged: precision is n/a" in out
+    with Store(db) as s:  # only positives left: precision 1.000 says nothing
+        s.con.execute("UPDATE clusters SET flagged = true")
+        s.con.execute("DELETE FROM posts WHERE account_key IN ('twitter:n1', 'twitter:n2', 'twitter:n3', "
+                      "'twitter:n4')")
+    r = CliRunner().invoke(app, ["evaluate", "--run", "1", "--db", str(db)])
+    out = " ".join(r.output.split())
+    assert r.exit_code == 0 and "precision 1.000" in out and "PR-AUC n/a" in out
+    assert "warning: no negative account" in out
+
+
+def test_item18_short_help_version_and_plain_metavars():
+    r = CliRunner().invoke(app, ["-h"])
+    assert r.exit_code == 0 and "--version" in r.output
+    r = CliRunner().invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output.startswith("cibscope ")
+    r = CliRunner(env={"COLUMNS": "100"}).invoke(app, ["detect", "-h"])
+    assert r.exit_code == 0
+    assert "<bool>" not in r.output and "<int>" not in r.output and "…" not in r.output
+    assert "quote]" in " ".join(r.output.split()).replace("│", "")  # the whole default, wrapped
+    r = CliRunner(env={"COLUMNS": "100"}).invoke(app, ["ingest", "--help"])
+    assert "ingest [OPTIONS] PATHS..." in r.output and "{paths}" not in r.output
+
+
+def test_item18_readme_tip_ingest_example_runs(tmp_path):
+    readme = (__import__("pathlib").Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if x.startswith("cibscope tip ingest "))
+    args = line.split("#")[0].split()[1:]
+    src = tmp_path / args[2]
+    src.write_text("@TEN_GOP\nJenn_Abrams\n")
+    args[2] = str(src)
+    r = CliRunner().invoke(app, [*args, "--db", str(tmp_path / "s.duckdb")])
+    assert r.exit_code == 0, r.output
+    assert "2 matchable values" in r.output

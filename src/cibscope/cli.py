@@ -28,8 +28,59 @@ from .report import TLP_LEVELS
 from .ingest import READERS, IngestError, ingest as ingest_path, make_reader
 from .store.db import DEFAULT_DB, Store, latest_run_id
 
+def _click_style_help() -> None:
+    """Help in click's conventions: ``--flag`` without ``<bool>``, ``--db PATH``, usage ``PATHS...``.
+
+    This Typer writes Python type names (``<bool>``, ``<list[Path]>``) after every option, even flags,
+    and ``{paths}...`` in the usage line; click's own metavars read better and are what the docs show.
+    """
+    import typer.core as tc
+
+    names = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "bool": "BOOLEAN", "path": "PATH", "Path": "PATH",
+             "file": "FILE", "directory": "DIR"}
+
+    def option_type(self, ctx):
+        if self.is_flag or self.count:
+            return None
+        if self.metavar:
+            return self.metavar
+        label = self.display_type(ctx).strip("<>")
+        label = label[5:-1] if label.startswith("list[") else label
+        return names.get(label, label.upper())
+
+    def usage_name(self):
+        name = (self.metavar or self.name or "").upper() + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    tc.TyperOption.display_type_rich = option_type
+    tc.TyperArgument.display_type_rich = lambda self, ctx: None
+    tc.TyperArgument._usage_display_name = usage_name
+
+
+_click_style_help()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("cibscope")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            v = "unknown"
+        print(f"cibscope {v}")
+        raise typer.Exit()
+
+
 app = typer.Typer(help="Find coordinated inauthentic behaviour (CIB) and share it as STIX 2.1.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the cibscope version and exit.")) -> None:
+    """Find coordinated inauthentic behaviour (CIB) and share it as STIX 2.1."""
 # soft_wrap: a line is never broken at the console width (80 columns in a pipe), so logs keep whole lines
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -230,7 +281,7 @@ def import_cmd(folder: Path = typer.Argument(..., help="Folder holding <table>.p
             out.print(f"{t}: {n:,} rows added")
 
 
-SignalsOption = typer.Option(",".join(DEFAULT_SIGNALS), "--signals",
+SignalsOption = typer.Option(", ".join(DEFAULT_SIGNALS), "--signals",
                              help=f"Comma-separated signals: {', '.join(SIGNALS)}.")
 
 
@@ -451,14 +502,19 @@ def evaluate(
             _fail(str(exc))
     out.print(f"run {res['run_id']}, accounts with >= {res['min_posts']} posts: {res['n_accounts']:,} "
               f"({res['n_positive']:,} positive, {res['n_flagged']:,} flagged)")
-    out.print(f"precision {res['precision']:.3f}  recall {res['recall']:.3f}  F1 {res['f1']:.3f}  "
-              f"PR-AUC {res['pr_auc']:.3f}  (TP {res['tp']}, FP {res['fp']}, FN {res['fn']})")
+    def num(v: Optional[float]) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    out.print(f"precision {num(res['precision'])}  recall {res['recall']:.3f}  F1 {res['f1']:.3f}  "
+              f"PR-AUC {num(res['pr_auc'])}  (TP {res['tp']}, FP {res['fp']}, FN {res['fn']})")
+    for w in res["warnings"]:
+        out.print(f"[yellow]warning:[/yellow] {escape(w)}")
     ami = "n/a" if res["ami"] is None else f"{res['ami']:.3f}"
     out.print(f"AMI clusters vs categories: {ami} ({res['ami_n']} clustered positives in {res['ami_clusters']} "
               "clusters)")
     t = Table("category", "accounts", "flagged", "recall", "precision")
     for c in res["categories"]:
-        t.add_row(c["category"], str(c["n"]), str(c["flagged"]), f"{c['recall']:.3f}", f"{c['precision']:.3f}")
+        t.add_row(c["category"], str(c["n"]), str(c["flagged"]), f"{c['recall']:.3f}", num(c["precision"]))
     out.print(t)
     t = Table("dataset", "accounts", "positive", "flagged positive", "negative", "flagged negative")
     for d in res["datasets"]:

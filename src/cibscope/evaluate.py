@@ -78,8 +78,10 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     Returns
     -------
     dict
-        ``run_id, min_posts, n_accounts, n_positive, n_flagged, tp, fp, fn, precision, recall, f1,
-        pr_auc, ami, ami_n, ami_clusters, categories`` (list of dicts) and ``datasets`` (list of dicts).
+        ``run_id, min_posts, n_accounts, n_positive, n_negative, warnings, n_flagged, tp, fp, fn, precision,
+        recall, f1, pr_auc, ami, ami_n, ami_clusters, categories`` (list of dicts) and ``datasets`` (list of
+        dicts). ``precision`` (also a category's) is None when nothing was flagged, ``pr_auc`` None when
+        there is no negative account; ``warnings`` says so in words.
 
     Raises
     ------
@@ -126,16 +128,24 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     if not y.any():
         raise ValueError(f"run {rid}: no positive account with at least {min_posts} posts")
     tp, fp, fn = int((y & flagged).sum()), int((~y & flagged).sum()), int((y & ~flagged).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
+    n_negative = int((~y).sum())
+    precision = tp / (tp + fp) if tp + fp else None  # nothing flagged: undefined, not 0
     recall = tp / (tp + fn)
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    pr_auc = float(average_precision_score(y, score)) if (~y).any() else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision is not None and precision + recall else 0.0
+    pr_auc = float(average_precision_score(y, score)) if n_negative else None
+    warnings = []
+    if not n_negative:
+        warnings.append(f"no negative account (with >= {min_posts} posts): every account evaluated is a positive, "
+                        "so precision cannot be wrong and says nothing; add organic accounts (another data set or "
+                        "--labels) to measure it; PR-AUC is n/a")
+    if precision is None:
+        warnings.append("no account was flagged: precision is n/a")
     cats = []
     for c in sorted({x for x in cat if x is not None}):
         m = cat == c
         tpc = int((m & flagged).sum())
         cats.append({"category": c, "n": int(m.sum()), "flagged": tpc, "recall": tpc / int(m.sum()),
-                     "precision": tpc / (tpc + fp) if tpc + fp else 0.0})
+                     "precision": tpc / (tpc + fp) if tpc + fp else None})
     ds = []
     dataset = np.array([r[1] for r in rows], dtype=object)
     for d in sorted(set(dataset)):
@@ -147,6 +157,6 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     inc = y & (clus != None)  # noqa: E711 - elementwise on an object array
     ami = float(adjusted_mutual_info_score(cat[inc].astype(str), clus[inc].astype(str))) if inc.sum() > 1 else None
     return {"run_id": rid, "min_posts": int(min_posts), "n_accounts": len(rows), "n_positive": int(y.sum()),
-            "n_flagged": int(flagged.sum()), "tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall,
+            "n_negative": n_negative, "warnings": warnings, "n_flagged": int(flagged.sum()), "tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall,
             "f1": f1, "pr_auc": pr_auc, "ami": ami, "ami_n": int(inc.sum()),
             "ami_clusters": int(len(set(clus[inc]))), "categories": cats, "datasets": ds}

@@ -22,7 +22,7 @@ def watch(
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Input format (default: sniffed per file)."),
     dataset: str = typer.Option("watch", "--dataset", help="Dataset name of the ingested rows."),
     window: str = typer.Option("60s", "--window", help="Co-action time window."),
-    signals: str = typer.Option(",".join(DEFAULT_SIGNALS), "--signals",
+    signals: str = typer.Option(", ".join(DEFAULT_SIGNALS), "--signals",
                                 help=f"Comma-separated signals: {', '.join(SIGNALS)}."),
     min_coactions: int = typer.Option(3, help="Minimum distinct co-acted objects per account pair."),
     min_lift: float = typer.Option(10.0, help="Flag a cluster only at this many times the expected co-actions."),
