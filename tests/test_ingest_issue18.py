@@ -476,3 +476,15 @@ def test_item18_readme_tip_ingest_example_runs(tmp_path):
     r = CliRunner().invoke(app, [*args, "--db", str(tmp_path / "s.duckdb")])
     assert r.exit_code == 0, r.output
     assert "2 matchable values" in r.output
+
+
+def test_item4_broken_json_list_cell_is_a_bad_row_and_python_lists_are_read(store, tmp_path):
+    p = _csv(tmp_path, "post_id,account_id,created_at,links,tags\n"
+                       '1,alice,2022-05-01T10:00:00Z,"[{""url"": broken",x\n'
+                       "2,bob,2022-05-01T10:00:01Z,\"['https://a.example/x', 'https://b.example/y']\",\"['one', 'two']\"\n")
+    s = ingest(store, p, reader=make_reader("csv", mapping=["links=urls", "tags=hashtags"], platform="twitter"))
+    assert (s.posts_added, s.errors) == (1, 1)
+    e = rows(store, "SELECT line, field, reason FROM ingest_errors")[0]
+    assert (e["line"], e["field"]) == (2, "links") and e["reason"].startswith("not a valid list")
+    got = rows(store, "SELECT urls, hashtags FROM posts")[0]
+    assert got == {"urls": ["https://a.example/x", "https://b.example/y"], "hashtags": ["one", "two"]}

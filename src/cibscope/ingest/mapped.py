@@ -209,6 +209,10 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
         kind = (f"CASE WHEN {text_of('repost_of')} IS NOT NULL THEN 'repost' "
                 f"WHEN {text_of('quote_of')} IS NOT NULL THEN 'quote' "
                 f"WHEN {text_of('reply_to')} IS NOT NULL THEN 'reply' ELSE 'post' END")
+    # list fields read from text cells: a cell that is broken JSON gives NULL, reported as a bad row below
+    raw_lists = [f for f in ("urls", "hashtags", "mentions", "media")
+                 if f in c and not types.get(m.columns[f], "").endswith("[]")]
+    raw_list_cols = ", ".join(f"CAST({c[f]} AS VARCHAR) AS _raw_{f}" for f in raw_lists) or "NULL AS _raw_none"
     ordinal = "row_number() OVER (PARTITION BY _acc, _raw_time, _text ORDER BY rec)"
     ordinals = carry and "post_id" not in c
     if ordinals:  # identical rows of earlier pieces come first
@@ -232,7 +236,8 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
                {as_list('hashtags', ID_SEP, hashtags_sql)} AS hashtags,
                {as_list('mentions', ID_SEP, mentions_sql)} AS mentions,
                {as_list('media', ID_SEP, lambda _: 'NULL::VARCHAR[]')} AS media,
-               {text_of('client')} AS client, record AS source_row, {ref('quote_of')} AS quote_of{', _ord_key' if ordinals else ''}
+               {text_of('client')} AS client, record AS source_row, {ref('quote_of')} AS quote_of,
+               {raw_list_cols}{', _ord_key' if ordinals else ''}
         FROM ({inner})""")
     if ordinals:
         con.execute("""CREATE OR REPLACE TEMP TABLE _carry_ordinals AS
@@ -250,6 +255,10 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
     if "kind" in c and not m.kind:
         checks.append(Check(m.columns["kind"], f"kind NOT IN {KINDS}",
                             f"unknown kind (expected one of {', '.join(KINDS)})", "_raw_kind"))
+    for f in raw_lists:
+        checks.append(Check(m.columns[f], f"{f} IS NULL AND _raw_{f} IS NOT NULL",
+                            "not a valid list: a cell starting with '[' must be a JSON array (or a Python list)",
+                            f"_raw_{f}"))
     good, bad = split_checked(con, "_mapped", checks)
     good_rows = f"(SELECT * FROM _mapped WHERE {good})"
     dups = None

@@ -204,15 +204,24 @@ def list_cell_sql(col: str, sep: str, keys: tuple[str, ...] = ()) -> str:
 
     twarc-csv and other flatteners write entity lists as JSON arrays of objects; an object
     element gives the first of ``keys`` it holds (e.g. ``expanded_url``, then ``url``), a string
-    element itself. :data:`NULL_TOKENS` items are dropped either way.
+    element itself. :data:`NULL_TOKENS` items are dropped either way. A Python list repr
+    (``['a', 'b']``, as pandas writes list columns) is read as JSON with its quotes swapped, and
+    ``[a, b]`` (no quotes or braces) as a delimited list. Any other cell starting with ``[`` is
+    broken JSON: NULL, which the mapped readers report as a bad row (a junk "URL" such as
+    ``[{"url":`` would otherwise be an object every such post shares).
     """
     v = f"trim(CAST({col} AS VARCHAR))"
     pick = ", ".join(f"e->>'{k}'" for k in keys) or "NULL"
     elem = (f"CASE WHEN json_type(e) = 'OBJECT' THEN coalesce({pick}) WHEN json_type(e) = 'VARCHAR' "
             f"THEN e->>'$' WHEN json_type(e) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN CAST(e AS VARCHAR) END")
-    parsed = f"list_filter(list_transform(CAST(json_extract({v}, '$[*]') AS JSON[]), lambda e: {elem}), {_NOT_NULL_TOKEN})"
-    return (f"CASE WHEN starts_with({v}, '[') AND json_valid({v}) AND json_type({v}) = 'ARRAY' "
-            f"THEN {parsed} ELSE {id_list_sql(col, sep)} END")
+    swapped = "replace(" + v + ", '''', '\"')"
+    j = f"CASE WHEN json_valid({v}) THEN {v} WHEN json_valid({swapped}) THEN {swapped} END"
+    parsed = f"list_filter(list_transform(CAST(json_extract({j}, '$[*]') AS JSON[]), lambda e: {elem}), {_NOT_NULL_TOKEN})"
+    bare = id_list_sql("trim(" + v + ", '[]')", r"[\s,;]+")
+    no_quotes = "NOT regexp_matches(" + v + ", '[{}\"'']')"
+    return (f"CASE WHEN {v} IS NULL OR NOT starts_with({v}, '[') THEN {id_list_sql(col, sep)} "
+            f"WHEN coalesce(json_type({j}) = 'ARRAY', false) THEN {parsed} "
+            f"WHEN {no_quotes} THEN {bare} END")
 
 
 def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
