@@ -488,3 +488,14 @@ def test_item4_broken_json_list_cell_is_a_bad_row_and_python_lists_are_read(stor
     assert (e["line"], e["field"]) == (2, "links") and e["reason"].startswith("not a valid list")
     got = rows(store, "SELECT urls, hashtags FROM posts")[0]
     assert got == {"urls": ["https://a.example/x", "https://b.example/y"], "hashtags": ["one", "two"]}
+
+
+def test_item11_not_a_parquet_file_is_one_clear_line(store, tmp_path):
+    p = _csv(tmp_path, "a,b\n1,2\n", "data.csv")
+    with pytest.raises(IngestError, match=r"data.csv: not a Parquet file \(it does not start with PAR1\)"):
+        ingest(store, p, fmt="parquet")
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1" + b"x" * 40)
+    with pytest.raises(IngestError) as err:
+        ingest(store, broken, fmt="parquet")
+    assert "cannot be read as parquet" in str(err.value) and "\n" not in str(err.value)

@@ -172,6 +172,11 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
             raise IngestError(f"{path}: unknown format {fmt!r}; known: {', '.join(READERS)}")
         reader = READERS[fmt]()
     fmt = reader.name
+    if fmt == "parquet" and path.is_file():
+        with open(path, "rb") as f:
+            if f.read(4) != b"PAR1":
+                raise IngestError(f"{path}: not a Parquet file (it does not start with PAR1); "
+                                  f"formats: {', '.join(READERS)}")
     dataset = dataset or path.stem
     sha = file_sha256(path)
     options = reader_options(reader)
@@ -199,7 +204,8 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
                     summary.error_samples.append(
                         f"{r['file']}:{r['line'] or '?'} [{r['field'] or 'row'}] {r['reason']}")
     except (duckdb.IOException, duckdb.InvalidInputException, UnicodeError) as exc:
-        raise IngestError(f"{path}: cannot be read as {fmt}: {exc}") from exc
+        # DuckDB's message ends with the SQL around the fault: the user needs its first line only
+        raise IngestError(f"{path}: cannot be read as {fmt}: {str(exc).splitlines()[0]}") from exc
     finally:
         scratch.close()
     store.record_file(sha, str(path), fmt, dataset, summary.rows_read, summary.posts_added, summary.errors,
