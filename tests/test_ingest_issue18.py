@@ -499,3 +499,21 @@ def test_item11_not_a_parquet_file_is_one_clear_line(store, tmp_path):
     with pytest.raises(IngestError) as err:
         ingest(store, broken, fmt="parquet")
     assert "cannot be read as parquet" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_item8_quotes_from_bluesky_and_the_io_archive(store, tmp_path):
+    quoted = "at://did:plc:src/app.bsky.feed.post/q1"
+    ev = {"did": "did:plc:abc", "time_us": 1714557600_000000, "kind": "commit",
+          "commit": {"operation": "create", "collection": "app.bsky.feed.post", "rkey": "p1",
+                     "record": {"$type": "app.bsky.feed.post", "text": "look", "createdAt": "2024-05-01T10:00:00Z",
+                                "embed": {"$type": "app.bsky.embed.record", "record": {"uri": quoted}}}}}
+    p = tmp_path / "bsky.jsonl"
+    p.write_text(json.dumps(ev) + "\n")
+    ingest(store, p)
+    io = _csv(tmp_path, "tweetid,userid,tweet_time,tweet_text,is_retweet,retweet_tweetid,quoted_tweet_tweetid\n"
+                        "1,u1,2016-01-01 10:00,my take,False,,77\n"
+                        "2,u2,2016-01-01 10:00,RT: my take,True,1,77\n", "io_tweets.csv")
+    ingest(store, io, fmt="twitter-io")
+    got = rows(store, "SELECT post_key, object_key FROM actions WHERE action_type = 'quote' ORDER BY 1")
+    assert got == [{"post_key": "bluesky:at://did:plc:abc/app.bsky.feed.post/p1", "object_key": f"bluesky:{quoted}"},
+                   {"post_key": "twitter:1", "object_key": "twitter:77"}]  # the retweet (2) is no quote

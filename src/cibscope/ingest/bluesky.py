@@ -28,7 +28,7 @@ Mapping (field -> canonical)
     embed.images[].image.ref.$link (and embed.media.images) -> media (blob CIDs: content hashes,
                                 equal for the same image bytes)
     reply.parent.uri            -> kind reply, reply_to = ``bluesky:<uri>``
-    embed.record.uri (embed.record.record.uri) -> kind quote
+    embed.record.uri (embed.record.record.uri) -> kind quote (a reply stays reply), quote_of = ``bluesky:<uri>``
     repost subject.uri          -> kind repost, repost_of = ``bluesky:<uri>``
 Records of other collections (likes, follows, ...), deletes and identity or
 account events are not posts: each batch reports them as one error row per
@@ -137,7 +137,8 @@ class BlueskyReader(JsonRecordsReader):
                    list_concat({_facets('r', 'tag', 'tag')}, coalesce(r.tags, [])) AS hashtags,
                    {_facets('r', 'mention', 'did')} AS mentions,
                    list_filter(list_transform({images}, lambda i: i.image.ref."$link"), lambda c: c IS NOT NULL) AS media,
-                   line AS source_row
+                   line AS source_row,
+                   CASE WHEN collection = '{POST}' THEN '{PLATFORM}:' || {quoted} END AS quote_of
             FROM _bs WHERE {good} ORDER BY line""").to_arrow_table()
         con.execute("DROP TABLE _env; DROP TABLE _bs")
         return posts, None, concat_errors(skipped, bad)

@@ -140,7 +140,7 @@ class TwitterV1Reader(JsonRecordsReader):
                                                     s.extended_entities.media, {ent}.media),
                                            lambda m: m.id_str), []) AS media,
                    nullif(trim(regexp_replace(s.source, '<[^>]*>', '', 'g')), '') AS client,
-                   line AS source_row, '{PLATFORM}:' || {qs_id} AS quote_of
+                   line AS source_row, CASE WHEN {rs_id} IS NULL THEN '{PLATFORM}:' || {qs_id} END AS quote_of
             FROM _tweets WHERE {good} ORDER BY rec""").to_arrow_table()
         accounts = con.sql(f"""
             SELECT '{PLATFORM}' AS platform, account_id,
