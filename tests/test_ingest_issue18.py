@@ -31,6 +31,7 @@ def test_item1_rerun_with_other_options_after_all_rows_failed(store, tmp_path):
     assert not s.skipped and (s.posts_added, s.errors) == (2, 0)
     assert rows(store, "SELECT created_at FROM posts WHERE post_id = '1'")[0]["created_at"] == \
         dt.datetime(2015, 2, 24, 11, 35, 52)
+    assert rows(store, "SELECT count(*) AS n FROM ingest_errors")[0]["n"] == 0  # the fixed rows are no longer bad
     again = ingest(store, p, reader=make_reader("csv", platform="twitter", time_format="%d/%m/%Y %H:%M:%S"))
     assert again.skipped and again.posts_added == 0  # still idempotent
     # a file whose rows failed may be read again (after the store or the reader changed); adds nothing twice

@@ -184,6 +184,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     if store.already_ingested(sha, fmt, options):
         summary.skipped = True
         return summary
+    store.forget_errors(sha, fmt, dataset, str(path))
     store.ensure_dataset(dataset)
     scratch = duckdb.connect()
     scratch.execute("SET enable_progress_bar = false")

@@ -178,6 +178,19 @@ class Store:
             "AND NOT (posts_added = 0 AND errors > 0)", [sha256, fmt, options]
         ).fetchall())
 
+    def forget_errors(self, sha256: str, fmt: str, dataset: str, path: str) -> int:
+        """Before a file recorded in ``ingested_files`` (same bytes and format) is read again, drop the
+        ``ingest_errors`` that read left for it in ``dataset``: the new read reports what is still bad
+        (a row fixed by ``--time-format`` must not stay listed as bad). Returns the rows dropped."""
+        if not self.con.execute("SELECT 1 FROM ingested_files WHERE file_sha256 = ? AND format = ?",
+                                [sha256, fmt]).fetchall():
+            return 0
+        where = "dataset = ? AND (file = ? OR starts_with(file, ?))"
+        params = [dataset, path, path.rstrip("/") + "/"]
+        n = self.con.execute(f"SELECT count(*) FROM ingest_errors WHERE {where}", params).fetchall()[0][0]
+        self.con.execute(f"DELETE FROM ingest_errors WHERE {where}", params)
+        return n
+
     def ensure_dataset(self, dataset: str) -> None:
         self.con.execute(
             "INSERT INTO datasets SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM datasets WHERE dataset = ?)",
