@@ -88,3 +88,19 @@ def test_cli(tmp_path):
     assert json.loads(out.read_text())["tp"] == 4
     res = CliRunner().invoke(app, ["evaluate", "--run", "7", "--db", str(db)])
     assert res.exit_code == 2 and "no detection run 7" in res.output
+
+
+def test_cli_labels_of_bare_names_say_how_many_matched(tmp_path):
+    db = tmp_path / "s.duckdb"
+    with Store(db) as s:
+        _fill(s)
+    names = tmp_path / "names.csv"
+    names.write_text("account,label\nr1,op\nR2,op\nn1,organic\nghost,op\n")
+    res = CliRunner().invoke(app, ["evaluate", "--run", "1", "--db", str(db), "--labels", str(names),
+                                   "--negative-label", "organic", "--min-posts", "1"])
+    assert res.exit_code == 0, res.output
+    assert "labels: 3 of 4 matched an account; 1 did not (e.g. ghost)" in res.output
+    none = tmp_path / "none.csv"
+    none.write_text("account,label\nghost,op\n")
+    res = CliRunner().invoke(app, ["evaluate", "--run", "1", "--db", str(db), "--labels", str(none)])
+    assert res.exit_code == 2 and "none of the 1 labels matches an account" in res.output

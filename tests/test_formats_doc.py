@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from cibscope.ingest import (READERS, bluesky, cnt_csv, coortweet, crowdtangle, ira_csv, mapped, mastodon, telegram,
-                             tiktok, twitter_io, twitter_v1, twitter_v2, youtube)
+from cibscope.ingest import (READERS, bluesky, cnt_csv, coortweet, crowdtangle, ira_csv, mapped, mastodon, reddit,
+                             telegram, tiktok, twitter_io, twitter_v1, twitter_v2, youtube)
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "formats.md").read_text()
 
@@ -36,7 +36,7 @@ def test_every_format_has_a_section(name):
     ira_csv.TWEET_FIELDS + ira_csv.AUTHOR_FIELDS + coortweet.SHARE_FIELDS + coortweet.MULTIMODAL_FIELDS
     + cnt_csv.CNT_FIELDS + mapped.POST_FIELDS + twitter_io.IO_FIELDS + crowdtangle.FACEBOOK_FIELDS
     + crowdtangle.INSTAGRAM_FIELDS + telegram.CHAT_FIELDS + tuple(coortweet.PLATFORM_PREFIXES.values())
-    + tuple(_leaves(twitter_v1.TWEET_STRUCT)))))
+    + reddit.COMMENT_FIELDS + reddit.SUBMISSION_FIELDS + tuple(_leaves(twitter_v1.TWEET_STRUCT)))))
 def test_every_field_is_documented(field):
     assert f"`{field}`" in DOC
 
@@ -53,7 +53,7 @@ def _section(name: str) -> str:
 #: Typed JSON structures of the JSON readers, by the format whose section must name their fields.
 STRUCTS = {"twitter-v2": [twitter_v2.TWEET_STRUCT, twitter_v2.USER_STRUCT], "telegram": [telegram.MESSAGE_STRUCT],
            "bluesky": [bluesky.RECORD_STRUCT, bluesky.ENVELOPE_STRUCT], "mastodon": [mastodon.STATUS_STRUCT],
-           "tiktok": [tiktok.VIDEO_STRUCT], "youtube": [youtube.ITEM_STRUCT]}
+           "tiktok": [tiktok.VIDEO_STRUCT], "youtube": [youtube.ITEM_STRUCT], "reddit": [reddit.THING_STRUCT]}
 
 
 @pytest.mark.parametrize("fmt,path", [(fmt, p) for fmt, structs in STRUCTS.items() for st in structs

@@ -20,7 +20,7 @@ def test_sniffed():
 def test_facebook_every_mapped_field(store):
     s = ingest(store, FB)
     assert (s.rows_read, s.posts_added, s.errors) == (3, 3, 0)
-    p = rows(store, "SELECT * EXCLUDE (dataset, source_file) FROM posts WHERE post_id = ?", [FB_POST])[0]
+    p = rows(store, "SELECT * EXCLUDE (dataset, source_file, context) FROM posts WHERE post_id = ?", [FB_POST])[0]
     assert p == {
         "post_key": f"facebook:{FB_POST}", "platform": "facebook", "post_id": FB_POST,
         "account_key": "facebook:104357858224021", "created_at": dt.datetime(2021, 9, 24, 11, 59, 41),  # CEST = +02:00
@@ -47,7 +47,7 @@ def test_facebook_every_mapped_field(store):
 def test_instagram_every_mapped_field(store):
     s = ingest(store, IG)
     assert (s.rows_read, s.posts_added) == (2, 2)
-    p = rows(store, "SELECT * EXCLUDE (dataset, source_file) FROM posts ORDER BY source_row")
+    p = rows(store, "SELECT * EXCLUDE (dataset, source_file, context) FROM posts ORDER BY source_row")
     assert p[0] == {
         "post_key": "instagram:https://www.instagram.com/p/CUNx7abDxyz", "platform": "instagram",
         "post_id": "https://www.instagram.com/p/CUNx7abDxyz", "account_key": "instagram:wahrheit.jetzt",

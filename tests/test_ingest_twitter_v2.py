@@ -12,7 +12,8 @@ SINGLE = FIXTURES / "twitter-v2" / "single_response.json"
 
 
 def _post(store, post_id: str) -> dict:
-    return rows(store, "SELECT * EXCLUDE (dataset, source_file) FROM posts WHERE post_key = ?", [f"twitter:{post_id}"])[0]
+    return rows(store, "SELECT * EXCLUDE (dataset, source_file, context) FROM posts WHERE post_key = ?",
+                [f"twitter:{post_id}"])[0]
 
 
 def test_sniffed_as_v2_not_v1():

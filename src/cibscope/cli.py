@@ -150,8 +150,8 @@ def _validation_message(exc: ValidationError) -> str:
 
 @app.command()
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="Files or folders to ingest (a folder: each file, or an ira-csv "
-                                                  "folder of its CSV files)."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Files or folders to ingest (a folder: each file, or one ira-csv or reddit input)."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f",
                                       help=f"Input format (detected when omitted): {', '.join(READERS)}."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: input name)."),
@@ -482,7 +482,10 @@ def demo(
 @app.command()
 def evaluate(
     run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="CSV with account_key,label of known positives."),
+    labels: Optional[Path] = typer.Option(
+        None, "--labels", help="CSV with account_key,label (or account,label: bare names) of known positives."),
+    negative_label: Optional[list[str]] = typer.Option(
+        None, "--negative-label", help="A label of --labels that marks known negatives, e.g. organic (repeat)."),
     label_prefix: str = typer.Option("IRA:", "--label-prefix", help="Positives: accounts.label with this prefix."),
     min_posts: int = typer.Option(20, "--min-posts", help="Only accounts with at least this many posts."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
@@ -497,9 +500,14 @@ def evaluate(
         run = _latest_run(store, run, db)
         try:
             res = evaluate_run(store, run, labels=read_labels(labels) if labels else None,
-                               label_prefix=None if labels else label_prefix, min_posts=min_posts)
+                               label_prefix=None if labels else label_prefix, min_posts=min_posts,
+                               negative_labels=tuple(negative_label or ()))
         except ValueError as exc:
             _fail(str(exc))
+    if labels:
+        sample = ", ".join(res["labels_unmatched_sample"])
+        out.print(f"labels: {res['labels_matched']:,} of {res['labels_matched'] + res['labels_unmatched']:,} "
+                  f"matched an account; {res['labels_unmatched']:,} did not" + (f" (e.g. {sample})" if sample else ""))
     out.print(f"run {res['run_id']}, accounts with >= {res['min_posts']} posts: {res['n_accounts']:,} "
               f"({res['n_positive']:,} positive, {res['n_flagged']:,} flagged)")
     def num(v: Optional[float]) -> str:

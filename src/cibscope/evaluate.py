@@ -33,33 +33,64 @@ from .store.db import Store
 
 
 def read_labels(path: str | Path) -> dict[str, str]:
-    """Read a labels CSV: columns ``account_key`` and ``label`` (header required).
+    """Read a labels CSV: columns ``account_key`` (or ``account``) and ``label`` (header required).
 
-    Every listed account with a non-empty label is a positive of that category.
+    A key is an account key (``twitter:123``) or a bare account name or id (``Abena_Tau``): bare
+    names are resolved against the store by :func:`match_labels`. Every listed account with a
+    non-empty label is kept; :func:`evaluate` makes it a positive of that category unless the label
+    is one of its ``negative_labels``.
 
     Raises
     ------
     ValueError
         The file lacks a column (the message names the file) or a row has an
-        empty ``account_key`` (names the line).
+        empty key (names the line).
     """
     path = Path(path)
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         rows = csv.DictReader(f)
-        missing = {"account_key", "label"} - set(rows.fieldnames or [])
+        fields = set(rows.fieldnames or [])
+        key = "account_key" if "account_key" in fields else "account"
+        missing = {key, "label"} - fields
         if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))} (need account_key,label)")
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))} "
+                             "(need account_key,label or account,label)")
         out = {}
         for line, r in enumerate(rows, start=2):
-            if not (r["account_key"] or "").strip():
-                raise ValueError(f"{path}:{line}: empty account_key")
+            if not (r[key] or "").strip():
+                raise ValueError(f"{path}:{line}: empty {key}")
             if (r["label"] or "").strip():
-                out[r["account_key"].strip()] = r["label"].strip()
+                out[r[key].strip()] = r["label"].strip()
     return out
 
 
+def match_labels(store: Store, labels: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Resolve the keys of ``labels`` (:func:`read_labels`) to the store's account keys.
+
+    A key equal to an ``accounts.account_key`` is that account. A key without ``:`` (a bare name,
+    a leading ``@`` or ``u/`` ignored) matches every account whose ``account_id`` or ``handle``
+    equals it, compared case-insensitively (handles are case-insensitive on X and Reddit).
+
+    Returns
+    -------
+    matched : dict
+        ``{account_key: category}`` of the accounts found.
+    unmatched : list of str
+        The keys of ``labels`` that match no account, in file order.
+    """
+    rows = store.con.execute("""
+        WITH l AS (SELECT unnest($keys) AS k, unnest($cats) AS category),
+        b AS (SELECT k, category, lower(regexp_replace(k, '^(@|/?u/)', '')) AS name FROM l WHERE NOT contains(k, ':'))
+        SELECT l.k, a.account_key, l.category FROM l JOIN accounts a ON a.account_key = l.k
+        UNION SELECT b.k, a.account_key, b.category FROM b JOIN accounts a ON lower(a.account_id) = b.name
+        UNION SELECT b.k, a.account_key, b.category FROM b JOIN accounts a ON lower(a.handle) = b.name
+    """, {"keys": list(labels), "cats": list(labels.values())}).fetchall()
+    found = {r[0] for r in rows}
+    return {r[1]: r[2] for r in rows}, [k for k in labels if k not in found]
+
+
 def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None, label_prefix: str | None = "IRA:",
-             min_posts: int = 20) -> dict[str, Any]:
+             min_posts: int = 20, negative_labels: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
     """Account-level precision, recall, F1, PR-AUC, per-category and per-dataset results, and AMI.
 
     Parameters
@@ -67,26 +98,32 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     store : Store
     run_id : int
     labels : dict, optional
-        ``{account_key: category}`` of known positives (:func:`read_labels`);
-        used instead of ``accounts.label`` when given.
+        ``{account key or bare name: category}`` (:func:`read_labels`), resolved by
+        :func:`match_labels`; used instead of ``accounts.label`` when given.
     label_prefix : str or None, default "IRA:"
         Positives are accounts whose ``accounts.label`` starts with it (the
         category is the rest); ``None`` with ``labels``.
     min_posts : int, default 20
         Keep accounts with at least this many posts in the run's datasets.
+    negative_labels : sequence of str
+        Labels of ``labels`` that mark known negatives (e.g. ``organic``): matched and counted,
+        not positives.
 
     Returns
     -------
     dict
         ``run_id, min_posts, n_accounts, n_positive, n_negative, warnings, n_flagged, tp, fp, fn, precision,
         recall, f1, pr_auc, ami, ami_n, ami_clusters, categories`` (list of dicts) and ``datasets`` (list of
-        dicts). ``precision`` (also a category's) is None when nothing was flagged, ``pr_auc`` None when
-        there is no negative account; ``warnings`` says so in words.
+        dicts); with ``labels`` also ``labels_matched`` (labels that found an account), ``labels_unmatched``
+        and ``labels_unmatched_sample`` (up to 5 keys that found none). ``precision`` (also a category's) is
+        None when nothing was flagged, ``pr_auc`` None when there is no negative account; ``warnings`` says
+        so in words.
 
     Raises
     ------
     ValueError
-        Unknown run; neither ``labels`` nor ``label_prefix``; no positive account in the population.
+        Unknown run; neither ``labels`` nor ``label_prefix``; no label matches any account (the
+        message gives examples); no positive account in the population.
     """
     from sklearn.metrics import adjusted_mutual_info_score, average_precision_score
 
@@ -96,9 +133,17 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     rid = int(run_id)
     con = store.con
     params: dict[str, Any] = {"min_posts": int(min_posts)}
+    label_stats: dict[str, Any] = {}
     if labels is not None:
+        matched, unmatched = match_labels(store, labels)
+        if labels and not matched:
+            raise ValueError(f"none of the {len(labels):,} labels matches an account in the store (tried as "
+                             f"account_key, account_id and handle), e.g. {', '.join(list(labels)[:3])}")
+        label_stats = {"labels_matched": len(labels) - len(unmatched), "labels_unmatched": len(unmatched),
+                       "labels_unmatched_sample": unmatched[:5]}
+        matched = {k: c for k, c in matched.items() if c not in set(negative_labels)}
         lab_sql = "(SELECT unnest($keys) AS account_key, unnest($cats) AS category)"
-        params |= {"keys": list(labels), "cats": list(labels.values())}
+        params |= {"keys": list(matched), "cats": list(matched.values())}
     else:
         lab_sql = ("(SELECT account_key, substr(label, length($prefix) + 1) AS category FROM accounts "
                    "WHERE starts_with(label, $prefix))")
@@ -157,6 +202,7 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     inc = y & (clus != None)  # noqa: E711 - elementwise on an object array
     ami = float(adjusted_mutual_info_score(cat[inc].astype(str), clus[inc].astype(str))) if inc.sum() > 1 else None
     return {"run_id": rid, "min_posts": int(min_posts), "n_accounts": len(rows), "n_positive": int(y.sum()),
-            "n_negative": n_negative, "warnings": warnings, "n_flagged": int(flagged.sum()), "tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall,
+            "n_negative": n_negative, "warnings": warnings, "n_flagged": int(flagged.sum()), "tp": tp, "fp": fp,
+            "fn": fn, "precision": precision, "recall": recall,
             "f1": f1, "pr_auc": pr_auc, "ami": ami, "ami_n": int(inc.sum()),
-            "ami_clusters": int(len(set(clus[inc]))), "categories": cats, "datasets": ds}
+            "ami_clusters": int(len(set(clus[inc]))), "categories": cats, "datasets": ds, **label_stats}

@@ -27,6 +27,7 @@ from .crowdtangle import CrowdTangleReader
 from .ira_csv import IRACsvReader
 from .mastodon import MastodonReader
 from .mapped import MappedCsvReader, MappedParquetReader, Mapping
+from .reddit import RedditReader
 from .telegram import TelegramReader
 from .tiktok import TikTokReader
 from .twarc_csv import TwarcCsvReader
@@ -40,7 +41,7 @@ from .youtube import YouTubeReader
 READERS: dict[str, type[Reader]] = {r.name: r for r in (
     IRACsvReader, CooRTweetReader, CntCsvReader, TwitterIOReader, CrowdTangleReader, TwarcCsvReader, TwitterV1Reader,
     TwitterV2Reader, TelegramReader, BlueskyReader, MastodonReader,
-    TikTokReader, YouTubeReader, MappedCsvReader, MappedParquetReader)}
+    TikTokReader, YouTubeReader, RedditReader, MappedCsvReader, MappedParquetReader)}
 
 
 def register(reader: type[Reader]) -> type[Reader]:
@@ -131,7 +132,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     ----------
     store : Store
     path : str or Path
-        A file, or a folder for layouts that span files (``ira-csv``).
+        A file, or a folder for layouts that span files (``ira-csv``, ``reddit``).
     fmt : str, optional
         A key of :data:`READERS`; detected from the content when omitted.
     dataset : str, optional
@@ -222,12 +223,12 @@ _MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "
 
 
 def check_readable(path: Path) -> None:
-    """Raise :class:`IngestError` for a file no reader can take: empty, or binary (other than Parquet)."""
+    """Raise :class:`IngestError` for a file no reader can take: empty, or binary (other than Parquet or zstd)."""
     with open(path, "rb") as f:
         head = f.read(4096)
     if not head.strip(b" \t\r\n\xef\xbb\xbf"):
         raise IngestError(f"{path}: the file is empty" + (" (only blank lines)" if head else ""))
-    if head.startswith(b"PAR1"):
+    if head.startswith((b"PAR1", b"\x28\xb5\x2f\xfd")):  # Parquet, zstd (a reddit .zst dump): read as such
         return
     kind = next((k for m, k in _MAGIC.items() if head.startswith(m)), None)
     if kind or b"\x00" in head:

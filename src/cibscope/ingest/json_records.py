@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -58,15 +58,20 @@ def sniff_json(path: Path, *keys: bytes, first: tuple[str, ...] = ("{", "[")) ->
 def jsonl_records(path: Path) -> Iterator[Record]:
     """(line, raw text, decode problem) per non-blank line."""
     with open(path, "rb") as f:
-        for line_no, b in enumerate(f, 1):
-            try:
-                text = b.decode("utf-8").strip()
-            except UnicodeDecodeError as exc:
-                yield (line_no, b.decode("utf-8", errors="replace").strip(),
-                       f"not UTF-8: {exc.reason} at byte {exc.start}")
-                continue
-            if text:
-                yield line_no, text.lstrip("\ufeff") if line_no == 1 else text, None
+        yield from line_records(f)
+
+
+def line_records(lines: Iterable[bytes]) -> Iterator[Record]:
+    """(line, raw text, decode problem) per non-blank line of ``lines`` (bytes, e.g. a binary file or stream)."""
+    for line_no, b in enumerate(lines, 1):
+        try:
+            text = b.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            yield (line_no, b.decode("utf-8", errors="replace").strip(),
+                   f"not UTF-8: {exc.reason} at byte {exc.start}")
+            continue
+        if text:
+            yield line_no, text.lstrip("\ufeff") if line_no == 1 else text, None
 
 
 class _Scanner:

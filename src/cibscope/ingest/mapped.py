@@ -45,7 +45,7 @@ from .text_entities import hashtags_sql, mentions_sql, urls_sql
 
 #: Canonical post fields an input column can be mapped to (``--map column=field``).
 POST_FIELDS = ("post_id", "account_id", "handle", "created_at", "text", "lang", "platform", "kind",
-               "repost_of", "reply_to", "urls", "hashtags", "mentions", "media", "client", "quote_of")
+               "repost_of", "reply_to", "urls", "hashtags", "mentions", "media", "client", "context", "quote_of")
 REQUIRED_FIELDS = ("account_id", "created_at")
 KINDS = ("post", "repost", "quote", "reply")
 #: Separators of list cells in text: URLs by whitespace only (a URL may hold ',' or ';').
@@ -236,7 +236,8 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
                {as_list('hashtags', ID_SEP, hashtags_sql)} AS hashtags,
                {as_list('mentions', ID_SEP, mentions_sql)} AS mentions,
                {as_list('media', ID_SEP, lambda _: 'NULL::VARCHAR[]')} AS media,
-               {text_of('client')} AS client, record AS source_row, {ref('quote_of')} AS quote_of,
+               {text_of('client')} AS client, {text_of('context')} AS context,
+               record AS source_row, {ref('quote_of')} AS quote_of,
                {raw_list_cols}{', _ord_key' if ordinals else ''}
         FROM ({inner})""")
     if ordinals:

@@ -271,6 +271,46 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
     return rejects if rejects is not None and rejects.num_rows else None
 
 
+def physical_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
+                   rejects: pa.Table | None) -> pa.Table | None:
+    """Renumber ``line`` of ``table`` and of ``rejects`` (from :func:`load_csv` of ``files``) as physical lines.
+
+    :func:`load_csv` counts a record whose quoted field spans several lines once; this turns each
+    record's number into the 1-based line of the file where the record starts (the line an editor
+    shows; a line ends at ``\\n``, ``\\r\\n`` or a lone ``\\r``, as DuckDB's scanner and Python's
+    universal newlines count them). Set-based: each file is read whole (``read_text``) and split into
+    lines, and a line starts a record when an even number of ``"`` precede it in the file (RFC 4180
+    quoting, ``"`` as escape). For files of moderate size (the whole text is held once); rows of
+    files not in ``files`` keep their number.
+
+    Returns
+    -------
+    pyarrow.Table or None
+        ``rejects`` with ``line`` renumbered the same way.
+    """
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _phys AS
+        WITH l AS (SELECT filename, unnest(lines) AS txt, unnest(range(1, len(lines) + 1)) AS n
+                   FROM (SELECT filename, string_split_regex(content, '\\r\\n|\\r|\\n') AS lines
+                         FROM read_text($files))),
+        q AS (SELECT filename, n, coalesce(sum(length(txt) - length(replace(txt, '"', ''))) OVER (
+                     PARTITION BY filename ORDER BY n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+              FROM l)
+        SELECT filename, row_number() OVER (PARTITION BY filename ORDER BY n) AS rec_line, n AS phys_line
+        FROM q WHERE before % 2 = 0""", {"files": [str(p) for p in files]})
+    con.execute(f"""UPDATE {table} t SET line = p.phys_line FROM _phys p
+                    WHERE p.filename = t.filename AND p.rec_line = t.line""")
+    if rejects is not None:
+        con.register("_rej_in", rejects)
+        rejects = con.sql("""
+            SELECT r.* REPLACE (coalesce(p.phys_line, r.line) AS line)
+            FROM _rej_in r LEFT JOIN _phys p ON p.filename = r.file AND p.rec_line = r.line
+            ORDER BY r.file, line""").to_arrow_table()
+        con.unregister("_rej_in")
+    con.execute("DROP TABLE _phys")
+    return rejects
+
+
 def _record_end(buf: bytes) -> int:
     """Offset just past the last line end of ``buf`` that ends a CSV record, or 0 when none does.
 

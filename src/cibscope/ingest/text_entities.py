@@ -38,6 +38,20 @@ def mentions_sql(col: str, handle: str = TWITTER_HANDLE) -> str:
             f"'(?:^|[^\\w])@({handle})', 1) ELSE [] END")
 
 
+#: A Reddit user name: 3-20 letters, digits, ``_`` or ``-``.
+REDDIT_USER = r"[A-Za-z0-9_-]{3,20}"
+
+
+def reddit_mentions_sql(col: str) -> str:
+    """SQL expression: list of Reddit user names mentioned as ``u/name`` or ``/u/name`` in text column ``col``.
+
+    The ``u/`` must start a word and not be part of a path (``reddit.com/u/x`` in a URL is a link, not a
+    mention); the name is the longest run of :data:`REDDIT_USER` characters.
+    """
+    return (f"CASE WHEN contains({col}, 'u/') THEN "
+            f"regexp_extract_all({col}, '(?:^|[^\\w/])/?u/({REDDIT_USER})', 1) ELSE [] END")
+
+
 def rt_source_sql(col: str) -> str:
     """SQL expression: the handle after a leading 'RT @', or NULL."""
     return f"nullif(regexp_extract({col}, '{RT_PREFIX_RE}', 1), '')"

@@ -41,6 +41,7 @@ POST_COLUMNS: dict[str, pa.DataType] = {
     "media": pa.list_(pa.string()),
     "client": pa.string(),
     "source_row": pa.int64(),
+    "context": pa.string(),
     "quote_of": pa.string(),
 }
 ACCOUNT_COLUMNS: dict[str, pa.DataType] = {
@@ -246,7 +247,7 @@ class Store:
                            p.platform || ':' || p.account_id AS account_key,
                            p.created_at, coalesce(p.kind, 'post') AS kind, p.text, p.lang,
                            p.repost_of, p.reply_to, p.urls, p.hashtags, p.mentions, p.media,
-                           p.client, ? AS dataset, ? AS source_file, p.source_row, p.quote_of
+                           p.client, ? AS dataset, ? AS source_file, p.source_row, p.context, p.quote_of
                     FROM _in_posts p) n
                 WHERE NOT EXISTS (SELECT 1 FROM posts o WHERE o.post_key = n.post_key)
                 ORDER BY post_key, source_row

@@ -22,13 +22,21 @@ from __future__ import annotations
 
 import duckdb
 
-#: URL shorteners and platform hosts whose domain says nothing about who posted:
+#: Hosts of the platforms themselves and of the image/video hosts their users link to by default
+#: (Reddit's own hosts, imgur, YouTube): a link there is part of using the platform, so two accounts
+#: sharing the host are not linked by it. Their full URLs still are ``link`` objects.
+PLATFORM_HOSTS = (
+    "twitter.com", "x.com", "facebook.com", "instagram.com", "t.me",
+    "reddit.com", "old.reddit.com", "np.reddit.com", "m.reddit.com", "redd.it", "i.redd.it", "v.redd.it",
+    "preview.redd.it", "imgur.com", "i.imgur.com", "m.imgur.com", "youtube.com", "m.youtube.com", "youtu.be",
+)
+
+#: URL shorteners and platform hosts (:data:`PLATFORM_HOSTS`) whose domain says nothing about who posted:
 #: they are never a ``domain`` object (their full URLs still are ``link`` objects).
 SHORTENER_HOSTS = (
     "t.co", "bit.ly", "goo.gl", "ow.ly", "tinyurl.com", "buff.ly", "dlvr.it", "ift.tt",
-    "fb.me", "tiny.cc", "is.gd", "trib.al", "lnkd.in", "youtu.be", "twitter.com", "x.com",
-    "facebook.com", "instagram.com", "t.me",
-)
+    "fb.me", "tiny.cc", "is.gd", "trib.al", "lnkd.in",
+) + PLATFORM_HOSTS
 
 TRACKING_PARAM_RE = r"^(utm_[^=]*|fbclid|gclid|igshid|mc_cid|mc_eid|ref_src|ref_url|_ga|spm)(=|$)"
 

@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS posts (
     dataset       VARCHAR NOT NULL,
     source_file   VARCHAR NOT NULL,
     source_row    BIGINT,                 -- 1-based record number in the file (header excluded)
+    context       VARCHAR,                -- the community posted in ('r/<subreddit>' on Reddit); NULL elsewhere
     quote_of      VARCHAR                 -- post_key of the quoted post (kind quote)
 );
 
@@ -284,6 +285,7 @@ CREATE TABLE IF NOT EXISTS case_members (
 #: gains them (NULL in its existing rows). ``DDL`` holds the same columns, last in their tables, so old
 #: and new stores have one column order. Append; never edit a released line.
 MIGRATIONS = """
+ALTER TABLE posts ADD COLUMN IF NOT EXISTS context VARCHAR;
 ALTER TABLE cluster_narratives ADD COLUMN IF NOT EXISTS representation VARCHAR;
 ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS options VARCHAR;
 ALTER TABLE posts ADD COLUMN IF NOT EXISTS quote_of VARCHAR;
