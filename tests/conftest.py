@@ -113,7 +113,7 @@ def make_run(store, clusters: list[list[str]], *, datasets: list[str] | None = N
         SELECT run_id, account_a, account_b, count(*), sum(n_post_pairs), sum(object_weight), 0.1 * count(*),
                pow(10, -least(count(*), 300)), pow(10, -least(count(*), 300)), list_sort(list(DISTINCT action_type)),
                count(*) FILTER (WHERE gap_s > 0), count(*) FILTER (WHERE gap_s < 0), median(abs(gap_s)),
-               min(least(ts_a, ts_b)), max(greatest(ts_a, ts_b))
+               min(least(ts_a, ts_b)), max(greatest(ts_a, ts_b)), NULL
         FROM edge_evidence WHERE run_id = {run_id} GROUP BY ALL
     """)
     con.execute(f"""

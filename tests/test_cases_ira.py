@@ -73,7 +73,8 @@ def test_tip_matches_the_ten_handles_and_the_case_recalls_the_category(world):
         assert len(m["path"]) == m["hop"] + 1 and by_key[m["via"]]["hop"] == m["hop"] - 1
         assert m["q_value"] <= alpha and m["n_coactions"] >= 3
         shared = json.loads(m["shared"])
-        assert shared and all(x["post_a"].startswith("twitter:") and abs(x["gap_s"]) <= 60 for x in shared)
+        # within the slowest scale of the run (the edge's own scale: edges.scale_s)
+        assert shared and all(x["post_a"].startswith("twitter:") and abs(x["gap_s"]) <= 3600 for x in shared)
 
 
 def test_kochfarms_cluster_tags_cite_evidence(world):

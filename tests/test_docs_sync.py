@@ -33,7 +33,8 @@ def test_every_detection_parameter_is_documented_with_its_default():
         if isinstance(default, (int, float)) and not isinstance(default, bool):
             assert float(rows[name].strip()) == float(default), f"{name}: doc says {rows[name]}, code {default}"
         elif isinstance(default, list):
-            assert rows[name].strip() == ",".join(default), f"{name}: doc says {rows[name]}, code {default}"
+            assert rows[name].strip() == ",".join(f"{x:g}" if isinstance(x, float) else x for x in default), \
+                f"{name}: doc says {rows[name]}, code {default}"
 
 
 def test_every_disarm_rule_is_documented_with_its_threshold():

@@ -30,7 +30,7 @@ def _fill(store: Store) -> None:
     con.execute("INSERT INTO runs VALUES (1, now()::TIMESTAMP, '{}', NULL, 0, 0, 0, 3, 0)")
     for rank, (cid, flagged, members, score) in enumerate(CLUSTERS, start=1):
         con.execute("INSERT INTO clusters VALUES (1, ?, ?, ?, 1, 5, 1.0, 1e-5, 5, 5, ?, '{}', now()::TIMESTAMP, "
-                    "now()::TIMESTAMP, 's')", [cid, rank, len(members), flagged])
+                    "now()::TIMESTAMP, 's', NULL, NULL)", [cid, rank, len(members), flagged])
         con.executemany("INSERT INTO cluster_members VALUES (1, ?, ?, 1, 1.0, ?)",
                         [[cid, f"twitter:{m}", score] for m in members])
 

@@ -53,7 +53,7 @@ def _hand_store(store):
                               "client": "IFTTT" if k == "b" else "Twitter Web App"})
     store.add_batch(dataset="hand", source_file="hand", posts=pa.Table.from_pylist(post_rows), accounts=accounts)
     store.con.execute("INSERT INTO clusters VALUES (1, 'C1', 1, 5, 4, 10, 1.0, 1e-9, 9, 10, true, '{}', "
-                      "now()::TIMESTAMP, now()::TIMESTAMP, 's')")
+                      "now()::TIMESTAMP, now()::TIMESTAMP, 's', NULL, NULL)")
     store.con.executemany("INSERT INTO cluster_members VALUES (1, 'C1', ?, 1, 1.0, 5.0)",
                           [[f"twitter:{k}"] for k in keys])
 

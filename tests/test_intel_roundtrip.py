@@ -76,8 +76,10 @@ def test_cli_import_marks_and_share_push_accepts(live, tmp_path):
     r = CliRunner().invoke(app, ["intel", "import", str(SPAM), "--out", str(out), "--purpose", "platform-integrity",
                                  "--purpose", "research", "--tlp", "green"])
     assert r.exit_code == 0, r.output
+    # Platform A: the module's hub already holds these objects (the same ids) from Platform A's push above, and
+    # only the organisation that stored an object first may add versions of it (docs/sharing.md, ownership)
     r = CliRunner().invoke(app, ["share", "push", str(out), "--server", server, "--collection", COLLECTION,
-                                 "--purpose", "platform-integrity", "--token", fx.tokens["platform-b"]])
+                                 "--purpose", "platform-integrity", "--token", fx.tokens["platform-a"]])
     assert r.exit_code == 0, r.output
     n = len(json.loads(out.read_text())["objects"])
     assert f"{n} stored, 0 rejected" in r.output

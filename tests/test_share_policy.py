@@ -11,6 +11,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from cibscope.share import audit
 from cibscope.share.api import create_app
 from cibscope.share.markings import PURPOSES
 from share_fixtures import BACKENDS, COLLECTION, ROOT, backend_db, hub_db, ira_objects, make_hub  # noqa: F401
@@ -70,10 +71,25 @@ def test_policy_matrix(matrix_env, tlp, sector):
         if r.status_code == 200:
             assert [o["id"] for o in r.json()["objects"]] == [targets[tlp]]
             got.append("ok")
+        elif r.status_code == 404:  # refused by an object rule: answered like a missing object, rule audited
+            refusal = list(audit.entries(fx.hub.engine))[-1]
+            assert r.json() == missing_body(client, fx, RECIPIENTS[sector], purpose)
+            assert refusal["action"] == "refusal" and len(json.loads(refusal["detail"])["withheld"]) == 1
+            got.append(json.loads(refusal["detail"])["rule"])
         else:
-            assert r.status_code == 403, r.text
+            assert r.status_code == 403, r.text  # a request rule (the declared purpose), no object named
             got.append(r.json()["details"]["rule"])
     assert got == EXPECTED[tlp][sector]
+
+
+MISSING = "threat-actor--00000000-0000-4000-8000-000000000000"
+
+
+def missing_body(client, fx, user, purpose):
+    """The 404 body for an object that does not exist, with the object id replaced (the same for any id)."""
+    r = client.get(f"{OBJ}{MISSING}/", headers=fx.headers(user, purpose))
+    assert r.status_code == 404
+    return r.json()
 
 
 def test_listing_withholds_refused_objects(matrix_env):

@@ -46,10 +46,11 @@ def world(tmp_path_factory):
                       [XSS_HANDLE, XSS_BIO, acct])
         small = s.con.execute("SELECT cluster_id FROM clusters WHERE run_id = ? AND flagged "
                               "ORDER BY n_accounts, cluster_id LIMIT 1", [run]).fetchall()[0][0]
-    web_state(tmp / "web.sqlite")
-    app = create_app(Settings(str(db), str(tmp / "web.sqlite"), sector="platform"))
+    st = web_state(tmp / "web.sqlite")
+    app = create_app(Settings(str(db), str(tmp / "web.sqlite"), sector="platform", data_root=str(tmp)))
     hub_fx = make_hub(tmp / "hub.sqlite")
     proc, base = spawn(tmp / "hub.sqlite")
+    st.add_hub("test hub", f"{base}/{ROOT}/")
     with TestClient(app) as client:
         yield {"client": client, "app": app, "run": run, "cid": cid, "post": post, "account": acct, "tmp": tmp, "small": small,
                "hub": hub_fx, "hub_url": f"{base}/{ROOT}/"}
@@ -209,7 +210,10 @@ def test_cluster_list_sorts(world):
     base = f"/api/runs/{world['run']}/clusters?limit=1000"
     by_rank = c.get(base).json()
     assert by_rank["total"] == len(by_rank["clusters"]) > 5
-    assert by_rank["clusters"][0]["cluster_id"] == world["cid"]                      # KochFarms is rank 1
+    ranked = by_rank["clusters"]
+    assert [x["rank"] for x in ranked] == list(range(1, len(ranked) + 1))
+    kochfarms = next(x for x in ranked if x["cluster_id"] == world["cid"])
+    assert kochfarms["flagged"] and all(x["flagged"] for x in ranked[:kochfarms["rank"]])  # flagged come first
     size = [x["n_accounts"] for x in c.get(base + "&sort=size").json()["clusters"]]
     assert size == sorted(size, reverse=True)
     first = [x["first_seen"] for x in c.get(base + "&sort=first_seen").json()["clusters"]]

@@ -41,11 +41,12 @@ def env(tmp_path_factory):
         account = s.con.execute("SELECT account_key FROM posts WHERE post_key = ?", [post]).fetchall()[0][0]
         n_accounts = s.con.execute("SELECT n_accounts FROM clusters WHERE run_id = ? AND cluster_id = ?",
                                    [run, cid]).fetchall()[0][0]
-    web_state(tmp / "web.sqlite")
+    st = web_state(tmp / "web.sqlite")
     hub = make_hub(tmp / "hub.sqlite")
     proc, hub_base = spawn(tmp / "hub.sqlite")
     shots = Path(os.environ.get("CIBSCOPE_SCREENSHOTS") or tmp / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
+    st.add_hub("test hub", f"{hub_base}/{ROOT}/")  # shares are pushed only to registered hubs
     app = create_app(Settings(str(db), str(tmp / "web.sqlite"), org="Platform A", sector="platform"))
     try:
         with serve_in_thread(app) as base, sync_api.sync_playwright() as p:

@@ -40,7 +40,7 @@ def sample_store(dst: Path) -> tuple[Path, int]:
         atexit.register(shutil.rmtree, tmp, True)
         with Store(tmp / "sample.duckdb") as s:
             ingest(s, SAMPLE, fmt="ira-csv", dataset="ira-sample")
-            detect(s, DetectionParams(datasets=["ira-sample"]))
+            detect(s, DetectionParams(datasets=["ira-sample"], window_s=60))   # one scale: 6 clusters, 2 not flagged
             s.con.execute("CHECKPOINT")
         _BUILT["sample"] = tmp / "sample.duckdb"
     shutil.copyfile(_BUILT["sample"], dst)
@@ -76,12 +76,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app) -> Iterator[str]:
-    """Run ``app`` with Uvicorn on a free 127.0.0.1 port in a thread; yield its base URL; stop it."""
+def serve_in_thread(app, **config) -> Iterator[str]:
+    """Run ``app`` with Uvicorn (``config``: more ``uvicorn.Config`` options) on a free 127.0.0.1 port in a
+    thread; yield its base URL; stop it."""
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     deadline = time.monotonic() + 30

@@ -281,23 +281,36 @@ def import_cmd(folder: Path = typer.Argument(..., help="Folder holding <table>.p
             out.print(f"{t}: {n:,} rows added")
 
 
+#: ``--windows`` default: the default time scales of :data:`cibscope.detect.params.DEFAULT_WINDOWS`.
+DEFAULT_WINDOWS_OPTION = "60s,10m,1h"
+
 SignalsOption = typer.Option(", ".join(DEFAULT_SIGNALS), "--signals",
                              help=f"Comma-separated signals: {', '.join(SIGNALS)}.")
 
 
-def _params(window: str, signals: str, min_coactions: int, min_account_actions: int,
+def _params(window: Optional[str], signals: str, min_coactions: int, min_account_actions: int,
             max_object_accounts: int, alpha: float, no_significance: bool, no_discount: bool,
             min_cluster_size: int, min_lift: float, resolution: float, seed: int,
             datasets: Optional[list[str]], near_dup_threshold: float = 0.6, near_dup_num_perm: int = 32,
-            fast_repost: str = "30s", burst_gap: str = "60s", burst_min_posts: int = 3) -> DetectionParams:
+            fast_repost: str = "30s", burst_gap: str = "60s", burst_min_posts: int = 3, *,
+            windows: str = DEFAULT_WINDOWS_OPTION, max_object_accounts_slow: int = 100,
+            min_overlap: float = 0.07) -> DetectionParams:
+    """Detection parameters from CLI options: ``window`` (one scale) wins over ``windows`` (a list)."""
     unknown = [x.strip() for x in signals.split(",") if x.strip() and x.strip() not in SIGNALS]
     if unknown:
         _fail(f"unknown signals {', '.join(unknown)}; known: {', '.join(SIGNALS)}")
     try:
+        scales = [parse_duration(window)] if window is not None else \
+            [parse_duration(w) for w in windows.split(",") if w.strip()]
+    except ValueError as exc:
+        _fail(str(exc))
+        raise
+    try:
         return DetectionParams(
-            window_s=parse_duration(window), signals=[x.strip() for x in signals.split(",") if x.strip()],
+            windows=scales, signals=[x.strip() for x in signals.split(",") if x.strip()],
             min_coactions=min_coactions, min_account_actions=min_account_actions,
-            max_object_accounts=max_object_accounts, alpha=alpha, significance=not no_significance,
+            max_object_accounts=max_object_accounts, max_object_accounts_slow=max_object_accounts_slow,
+            min_overlap=min_overlap, alpha=alpha, significance=not no_significance,
             discount=not no_discount, min_cluster_size=min_cluster_size, min_lift=min_lift,
             resolution=resolution, seed=seed, datasets=datasets or None,
             near_dup_threshold=near_dup_threshold, near_dup_num_perm=near_dup_num_perm,
@@ -346,17 +359,24 @@ def _write(store: Store, run_id: int, out_dir: Path, tlp: str, top: int) -> None
 def detect(
     out_dir: Path = typer.Option(Path("out"), "--out", file_okay=False,
                                  help="Folder for report.html, bundle.json, CSVs."),
-    window: str = typer.Option("60s", "--window", help="Co-action time window, e.g. 30s, 5m, 1h."),
+    windows: str = typer.Option(DEFAULT_WINDOWS_OPTION, "--windows",
+                                help="Time scales tested in one run, comma-separated (e.g. 60s,10m,1h)."),
+    window: Optional[str] = typer.Option(None, "--window", help="One time scale only, e.g. 30s, 5m, 1h "
+                                         "(instead of --windows)."),
     signals: str = SignalsOption,
     min_coactions: int = typer.Option(3, help="Minimum distinct co-acted objects per account pair."),
     min_account_actions: int = typer.Option(2, help="Ignore accounts with fewer actions."),
     max_object_accounts: int = typer.Option(1000, help="Do not expand objects shared by more accounts."),
+    max_object_accounts_slow: int = typer.Option(100, help="Above the fastest scale, do not expand objects "
+                                                 "shared by more accounts."),
     alpha: float = typer.Option(0.01, help="False-discovery rate for edges."),
     no_significance: bool = typer.Option(False, "--no-significance",
                                          help="Keep every pair with min-coactions (parity mode)."),
     no_discount: bool = typer.Option(False, "--no-discount", help="Weigh every object 1 (no popularity discount)."),
     min_cluster_size: int = typer.Option(3, help="Smallest reported cluster."),
     min_lift: float = typer.Option(10.0, help="Flag a cluster only at this many times the expected co-actions."),
+    min_overlap: float = typer.Option(0.07, help="Flag a cluster only if its pairs co-act on this share of "
+                                      "their activity (median over edges)."),
     near_dup_threshold: float = typer.Option(0.6, help="Jaccard threshold of near-duplicate text (text_near)."),
     near_dup_num_perm: int = typer.Option(32, help="MinHash permutations (text_near)."),
     fast_repost: str = typer.Option("30s", "--fast-repost", help="Max delay of a fast repost (fast_repost)."),
@@ -378,7 +398,8 @@ def detect(
     """Detect coordinated account networks, save the run in the store and write its outputs."""
     params = _params(window, signals, min_coactions, min_account_actions, max_object_accounts, alpha,
                      no_significance, no_discount, min_cluster_size, min_lift, resolution, seed, dataset,
-                     near_dup_threshold, near_dup_num_perm, fast_repost, burst_gap, burst_min_posts)
+                     near_dup_threshold, near_dup_num_perm, fast_repost, burst_gap, burst_min_posts,
+                     windows=windows, max_object_accounts_slow=max_object_accounts_slow, min_overlap=min_overlap)
     if engine not in ("duckdb", "spark"):
         _fail(f"--engine must be duckdb or spark, not {engine!r}")
     if engine == "spark":
@@ -466,7 +487,7 @@ def demo(
     out_dir: Path = typer.Option(Path("out"), "--out", file_okay=False),
     db: Path = DbOption,
 ) -> None:
-    """The main job on the shipped sample: ingest, detect (60 s window), write out/."""
+    """The main job on the shipped sample: ingest, detect (60 s, 10 min and 1 h scales), write out/."""
     with open_store(db) as store:
         try:
             summary = ingest_path(store, sample, fmt="ira-csv", dataset="ira-sample")

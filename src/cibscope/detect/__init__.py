@@ -17,7 +17,7 @@ from ..store.db import Store
 from .cluster import leiden_clusters
 from .derived import DERIVED_SIGNALS, derived_actions
 from .params import DEFAULT_SIGNALS, SIGNALS, DetectionParams, parse_duration
-from .significance import MAX_SCORE, benjamini_hochberg, poisson_pvalues, poisson_scores
+from .significance import EXPECT_SCALE, MAX_SCORE, benjamini_hochberg, poisson_pvalues, poisson_scores
 
 if TYPE_CHECKING:  # the Ibis core (detect/core.py) is imported when a run starts: Ibis takes ~1 s to import
     import ibis.expr.types as ir
@@ -121,7 +121,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     by the ``_pair_obj`` table (one row per co-acting pair and object). Significance
     (numpy) and Leiden run in-process on the candidate pairs only.
     """
-    from .core import Engine, evidence_rows, pair_table
+    from .core import Engine, edge_details, evidence_rows, pair_table
 
     params = params or DetectionParams()
     con = store.con
@@ -149,11 +149,8 @@ def detect(store: Store, params: DetectionParams | None = None, *,
         say(STEPS[3])
         pairs = pair_table(core)
         n_candidates = pairs.num_rows
-        observed = pairs.column("n_coactions").to_numpy()
-        p_values = poisson_pvalues(observed, pairs.column("expected").to_numpy())
-        q_values = benjamini_hochberg(p_values)
-        keep = q_values <= params.alpha if params.significance else np.ones(n_candidates, dtype=bool)
-        edges = _edge_table(pairs, params.signals, p_values, q_values).filter(pa.array(keep))
+        chosen = pair_tests(pairs, params)
+        edges = _edge_table(pairs, chosen, params, edge_details(core, chosen.select(["acc_a", "acc_b", "scale"])))
 
         say(STEPS[4])
         accs = np.unique(np.concatenate([edges.column("acc_a").to_numpy(), edges.column("acc_b").to_numpy()]))
@@ -168,8 +165,6 @@ def detect(store: Store, params: DetectionParams | None = None, *,
                                    seed=params.seed, min_size=params.min_cluster_size)
 
         say(STEPS[5])
-        _temp_from_arrow(con, "_kappa", pa.table({"signal": pa.array(list(core.kappa), pa.string()),
-                                                  "kappa": pa.array(list(core.kappa.values()), pa.float64())}))
         run_id = con.execute("SELECT nextval('run_seq')").fetchall()[0][0]
         con.execute("BEGIN TRANSACTION")
         try:
@@ -188,37 +183,86 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     finally:
         if engine is not None:
             engine.release()
-        for t in ("_raw", "_act", "_acc_map", "_obj_map", "_post_map", "_obj", "_acc_sig", "_pair_obj", "_pair_obj_ev",
-                  "_kappa", "_edges_in", "_members_in", "_pair_in", "_edges_inside", "_derived"):
+        for t in ("_raw", "_act", "_acc_map", "_obj_map", "_post_map", "_obj", "_acc_day", "_pair_obj", "_pair_obj_ev",
+                  "_strata", "_pairs", "_edge_scale", "_edges_in", "_members_in", "_pair_in", "_edges_inside",
+                  "_cluster_scale", "_derived"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
     return RunResult(run_id, n_actions, n_accounts, n_candidates, edges.num_rows, n_clusters,
                      time.perf_counter() - started)
 
 
-def _edge_table(pairs: pa.Table, signals: list[str], p_values: np.ndarray, q_values: np.ndarray) -> pa.Table:
-    """The candidate pairs in the shape of ``edges`` (integer account ids, epoch times converted)."""
+def pair_tests(pairs: pa.Table, params: DetectionParams) -> pa.Table:
+    """Test every candidate pair at every scale and keep the edges, with the scale each is judged at.
+
+    ``pairs`` is :func:`~cibscope.detect.core.pair_table`'s output. A pair is tested at scale ``x``
+    when it has ``min_coactions`` co-actions there: ``C ~ Poisson(E)`` gives the p-value, and one
+    Benjamini-Hochberg step over every (pair, scale) test controls the false discovery rate across
+    scales. An edge is a pair with ``q <= alpha`` at some scale (with ``significance`` off: every
+    candidate); its scale is the one with the smallest q (ties: the faster scale).
+
+    Returns
+    -------
+    pyarrow.Table
+        The edges' rows of ``pairs`` (same order) plus ``scale`` (int32 scale number), ``p_value`` and
+        ``q_value`` at that scale.
+    """
+    n_sc = len(params.windows)
+    observed = np.stack([pairs.column(f"n_{x}").to_numpy() for x in range(n_sc)], axis=1).astype(float)
+    expected = np.stack([pairs.column(f"exp_{x}").to_numpy() for x in range(n_sc)], axis=1)
+    tested = observed >= params.min_coactions
+    p = np.ones_like(observed)
+    q = np.ones_like(observed)
+    if tested.any():
+        p[tested] = poisson_pvalues(observed[tested], expected[tested])
+        q[tested] = benjamini_hochberg(p[tested])
+    if params.significance:
+        keep = (tested & (q <= params.alpha)).any(axis=1)
+        scale = np.where(tested, q, np.inf).argmin(axis=1)
+    else:
+        keep = tested.any(axis=1)
+        scale = tested.argmax(axis=1)
+    rows = np.flatnonzero(keep)
+    out = pairs.take(pa.array(rows, pa.int64()))
+    sc = scale[rows]
+    return (out.append_column("scale", pa.array(sc, pa.int32()))
+            .append_column("p_value", pa.array(p[rows, sc]))
+            .append_column("q_value", pa.array(q[rows, sc])))
+
+
+def _edge_table(pairs: pa.Table, chosen: pa.Table, params: DetectionParams, details: pa.Table) -> pa.Table:
+    """The edges in the shape of ``edges`` (integer account ids, epoch times converted), each described at
+    its own scale; ``details`` is :func:`~cibscope.detect.core.edge_details` of ``chosen``."""
     from .core import WEIGHT_SCALE
 
-    run_signals = [s for s in SIGNALS if s in signals]
-    mask = np.zeros(pairs.num_rows, dtype=np.int64)
-    for i, s in enumerate(run_signals):
-        mask |= pairs.column(f"has_{s}").to_numpy(zero_copy_only=False).astype(np.int64) << i
+    run_signals = list(params.signals)
+    sc = chosen.column("scale").to_numpy()
+    idx = np.arange(chosen.num_rows)
+
+    def at_scale(prefix: str) -> np.ndarray:
+        cols = np.stack([chosen.column(f"{prefix}_{x}").to_numpy() for x in range(len(params.windows))], axis=1)
+        return cols[idx, sc] if chosen.num_rows else np.zeros(0, dtype=cols.dtype)
+
+    mask = at_scale("mask").astype(np.int64)
     masks, inverse = np.unique(mask, return_inverse=True)
     lists = pa.array([[s for i, s in enumerate(run_signals) if (m >> i) & 1] for m in masks.tolist()],
                      pa.list_(pa.string()))
 
     def ts(col: str) -> pa.Array:
-        us = np.round(pairs.column(col).to_numpy() * 1e6).astype(np.int64)
+        us = np.round(details.column(col).to_numpy() * 1e6).astype(np.int64)
         return pa.array(us, pa.timestamp("us"))
 
+    windows = np.array(params.windows, dtype=float)
+    caps = np.array([params.object_cap(x) for x in range(len(params.windows))], dtype=np.int64)
     return pa.table({
-        "acc_a": pairs.column("acc_a"), "acc_b": pairs.column("acc_b"),
-        "n_coactions": pairs.column("n_coactions"), "n_post_pairs": pairs.column("n_post_pairs"),
-        "weight": pa.array(pairs.column("weight_fixed").to_numpy() / WEIGHT_SCALE),
+        "acc_a": chosen.column("acc_a"), "acc_b": chosen.column("acc_b"),
+        "n_coactions": pa.array(at_scale("n").astype(np.int64)), "n_post_pairs": details.column("n_post_pairs"),
+        "weight": pa.array(at_scale("wfix") / WEIGHT_SCALE),
         "signals": lists.take(pa.array(inverse.astype(np.int64))),
-        "a_first": pairs.column("a_first"), "b_first": pairs.column("b_first"),
-        "median_gap_s": pairs.column("median_gap_s"), "first_seen": ts("first_t"), "last_seen": ts("last_t"),
-        "expected": pairs.column("expected"), "p_value": pa.array(p_values), "q_value": pa.array(q_values),
+        "a_first": details.column("a_first"), "b_first": details.column("b_first"),
+        "median_gap_s": details.column("median_gap_s"), "first_seen": ts("first_t"), "last_seen": ts("last_t"),
+        "expected": pa.array(at_scale("exp").astype(float)), "p_value": chosen.column("p_value"),
+        "q_value": chosen.column("q_value"), "scale_s": pa.array(windows[sc] if len(sc) else np.zeros(0)),
+        "scale_cap": pa.array(caps[sc] if len(sc) else np.zeros(0, dtype=np.int64)),
     })
 
 
@@ -238,7 +282,7 @@ def _save_edges(con, run_id: int, edges: pa.Table) -> None:
     con.execute("""
         INSERT INTO edges
         SELECT ?, ma.account_key, mb.account_key, n_coactions, n_post_pairs, weight, expected, p_value, q_value,
-               signals, a_first, b_first, median_gap_s, first_seen, last_seen
+               signals, a_first, b_first, median_gap_s, first_seen, last_seen, scale_s
         FROM _edges_in e JOIN _acc_map ma ON ma.acc = e.acc_a JOIN _acc_map mb ON mb.acc = e.acc_b
         ORDER BY e.acc_a, e.acc_b
     """, [run_id])
@@ -247,12 +291,125 @@ def _save_edges(con, run_id: int, edges: pa.Table) -> None:
         SELECT ?, ma.account_key, mb.account_key, p.signal, om.object, p.n_post_pairs, pa.post_key, pb.post_key,
                to_timestamp(p.t_a)::TIMESTAMP, to_timestamp(p.t_b)::TIMESTAMP, p.gap_s,
                o.w_fixed / {WEIGHT_SCALE}.0
-        FROM _pair_obj p SEMI JOIN _edges_in e ON e.acc_a = p.acc_a AND e.acc_b = p.acc_b
+        FROM _pair_obj p JOIN _edges_in e ON e.acc_a = p.acc_a AND e.acc_b = p.acc_b
         JOIN _obj o USING (oid) JOIN _obj_map om USING (oid)
         JOIN _acc_map ma ON ma.acc = p.acc_a JOIN _acc_map mb ON mb.acc = p.acc_b
         JOIN _post_map pa ON pa.pid = p.pid_a JOIN _post_map pb ON pb.pid = p.pid_b
+        WHERE abs(p.gap_s) <= e.scale_s AND o.k_o <= e.scale_cap
         ORDER BY p.acc_a, p.acc_b, p.oid
     """, [run_id])
+
+
+def cluster_tests(con, params: DetectionParams) -> list[dict]:
+    """Test every cluster of ``_members_in`` at every scale against the background of ``_strata``.
+
+    At scale ``x`` a cluster's observed count ``O`` is its internal co-actions (rows of ``_pair_in``
+    that are co-actions at that scale, every member pair, edge or not) and its expectation
+    ``E = sum_(signal, day) kappa_x ((sum_i k_i)^2 - sum_i k_i^2) / 2`` over the members' degrees in
+    ``_acc_day``: every member pair, co-acting or not, at the background rate of uncoordinated pairs.
+    ``O ~ Poisson(E)`` gives p; one Benjamini-Hochberg step over every (cluster, scale) test. A cluster is
+    flagged at a scale when ``q <= alpha``, ``O / E >= min_lift``, its co-action events (distinct post
+    pairs: a repost and the hashtag it carries are one event) number at least ``min_coactions x
+    members`` (evidence of a group, not of a few pairs: five busy accounts that reposted the same viral
+    posts within a minute on a dozen occasions are not an operation for that alone) and its :func:`cluster_overlap` is at least ``min_overlap``.
+
+    Returns
+    -------
+    list of dict
+        One per cluster (ordered by cluster_id): cluster_id, scale (number), n_coactions, expected,
+        p_value, score, lift, flagged, signal_counts ({signal: co-actions at that scale}).
+    """
+    n_sc = len(params.windows)
+    at = " , ".join(f"(abs(p.gap_s) <= {params.windows[x]!r} AND o.k_o <= {params.object_cap(x)}) AS at_{x}"
+                    for x in range(n_sc))
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _cluster_scale AS
+                    SELECT p.cluster_id, p.signal, p.pid_a, p.pid_b, {at} FROM _pair_in p JOIN _obj o USING (oid)""")
+    # co-action events: distinct post pairs (a repost and the hashtag it carries are one event)
+    events = {r[0]: np.array(r[1:], dtype=float) for r in con.execute(f"""
+        SELECT cluster_id, {", ".join(f"count(DISTINCT (pid_a, pid_b)) FILTER (WHERE at_{x})" for x in range(n_sc))}
+        FROM _cluster_scale GROUP BY cluster_id""").fetchall()}
+    observed = con.sql(f"""
+        SELECT cluster_id, signal, {", ".join(f"count(*) FILTER (WHERE at_{x}) AS o_{x}" for x in range(n_sc))}
+        FROM _cluster_scale GROUP BY ALL ORDER BY cluster_id, signal""").to_arrow_table().to_pylist()
+    expected = con.sql(f"""
+        WITH deg AS (
+            SELECT m.cluster_id, k.signal, k.day, sum(k.k) AS sk, sum(k.k * k.k) AS sk2
+            FROM _members_in m JOIN _acc_day k ON k.acc = m.acc GROUP BY ALL)
+        SELECT d.cluster_id, {", ".join(
+            f"sum(CAST(round(s.kappa_{x} * (d.sk * d.sk - d.sk2) / 2.0 * {EXPECT_SCALE}) AS HUGEINT))"
+            f"::DOUBLE / {EXPECT_SCALE}.0 AS e_{x}" for x in range(n_sc))}
+        FROM deg d JOIN _strata s USING (signal, day) GROUP BY d.cluster_id ORDER BY d.cluster_id""").fetchall()
+    exp = {r[0]: np.array(r[1:], dtype=float) for r in expected}
+    per: dict[str, dict] = {}
+    for r in observed:
+        c = per.setdefault(r["cluster_id"], {"o": np.zeros(n_sc), "signals": [{} for _ in range(n_sc)]})
+        for x in range(n_sc):
+            c["o"][x] += r[f"o_{x}"]
+            if r[f"o_{x}"]:
+                c["signals"][x][r["signal"]] = int(r[f"o_{x}"])
+    ids = sorted(per)
+    if not ids:
+        return []
+    o = np.stack([per[c]["o"] for c in ids])
+    e = np.stack([exp.get(c, np.zeros(n_sc)) for c in ids])
+    tested = o > 0
+    p = np.ones_like(o)
+    score = np.zeros_like(o)
+    q = np.ones_like(o)
+    p[tested] = poisson_pvalues(o[tested], e[tested])
+    score[tested] = poisson_scores(o[tested], e[tested])
+    q[tested] = benjamini_hochberg(p[tested])
+    lift = o / np.maximum(e, 1e-12)
+    overlap = cluster_overlap(con)
+    ov = np.array([overlap.get(c, 0.0) for c in ids])
+    size = dict(con.execute("SELECT cluster_id, count(*) FROM _members_in GROUP BY cluster_id").fetchall())
+    # evidence of a group, not of a few pairs: min_coactions co-action events per member at the scale
+    n_events = np.stack([events[c] for c in ids])
+    enough = n_events >= params.min_coactions * np.array([size[c] for c in ids], dtype=float)[:, None]
+    flag = (tested & (q <= params.alpha) & (lift >= params.min_lift) & enough & (ov >= params.min_overlap)[:, None]
+            if params.significance else tested)
+    out = []
+    for i, cid in enumerate(ids):
+        # the scale it is judged at: the best-scoring flagged scale, else the best-scoring scale
+        candidates = np.flatnonzero(flag[i]) if flag[i].any() else np.arange(n_sc)
+        x = int(candidates[np.lexsort((candidates, -score[i, candidates]))[0]])
+        out.append({"cluster_id": cid, "scale": x, "n_coactions": int(o[i, x]), "expected": float(e[i, x]),
+                    "p_value": float(p[i, x]), "score": float(score[i, x]), "lift": float(lift[i, x]),
+                    "flagged": bool(flag[i].any()), "signal_counts": per[cid]["signals"][x],
+                    "overlap": float(ov[i])})
+    return out
+
+
+def cluster_overlap(con) -> dict[str, float]:
+    """Per cluster of ``_edges_inside``: the median over its edges of ``C_ij / min(k_i, k_j)``.
+
+    ``C_ij`` is the edge's co-actions at its scale and ``k`` the objects an account acted on (per UTC
+    day, from ``_acc_day``) summed over the days from the pair's first to its last co-action: while
+    the two worked together, the share of the less active one's activity that was joint. An effect
+    size that does not depend on the rest of the data: members of an operation co-act on a large
+    share of what they do during a campaign; accounts that mirror the same public feed co-act on a
+    small share of it each, however many co-actions their activity adds up to (docs/detection.md).
+    """
+    rows = con.execute("""
+        WITH span AS (
+            SELECT e.cluster_id, e.acc_a, e.acc_b, any_value(e.n_coactions) AS c,
+                   CAST(floor(min(least(p.t_a, p.t_b)) / 86400) AS INTEGER) AS lo,
+                   CAST(floor(max(least(p.t_a, p.t_b)) / 86400) AS INTEGER) AS hi
+            FROM _pair_in p JOIN _edges_inside e
+              ON e.cluster_id = p.cluster_id AND e.acc_a = p.acc_a AND e.acc_b = p.acc_b
+            JOIN _obj o ON o.oid = p.oid
+            WHERE abs(p.gap_s) <= e.scale_s AND o.k_o <= e.scale_cap
+            GROUP BY e.cluster_id, e.acc_a, e.acc_b),
+        k AS (SELECT acc, day, sum(k) AS k FROM _acc_day GROUP BY acc, day),
+        ka AS (SELECT s.cluster_id, s.acc_a, s.acc_b, sum(k.k) AS k FROM span s JOIN k
+               ON k.acc = s.acc_a AND k.day BETWEEN s.lo AND s.hi GROUP BY ALL),
+        kb AS (SELECT s.cluster_id, s.acc_a, s.acc_b, sum(k.k) AS k FROM span s JOIN k
+               ON k.acc = s.acc_b AND k.day BETWEEN s.lo AND s.hi GROUP BY ALL)
+        SELECT s.cluster_id, median(least(s.c / greatest(least(ka.k, kb.k), 1), 1.0))
+        FROM span s JOIN ka USING (cluster_id, acc_a, acc_b) JOIN kb USING (cluster_id, acc_a, acc_b)
+        GROUP BY s.cluster_id
+    """).fetchall()
+    return {cid: float(v) for cid, v in rows}
 
 
 def _save_clusters(con, run_id: int, clusters: dict[str, np.ndarray], params: DetectionParams) -> int:
@@ -265,53 +422,29 @@ def _save_clusters(con, run_id: int, clusters: dict[str, np.ndarray], params: De
     _temp_from_arrow(con, "_members_in", pa.table({"cluster_id": pa.array(cids, pa.string()), "acc": accs}))
     _inside_clusters(con, "_pair_obj", "_pair_in")
     _inside_clusters(con, "_edges_in", "_edges_inside")
-    # Internal co-actions (every co-acting member pair, not only edges) and the null expectation
-    # over all member pairs: sum_s kappa_s ((sum k)^2 - sum k^2) / 2.
-    stats = con.sql("""
-        WITH internal AS (
-            SELECT cluster_id, signal, count(*) AS n FROM _pair_in GROUP BY cluster_id, signal
-        ), exp AS (
-            SELECT s.cluster_id, sum(kp.kappa * (s.sk * s.sk - s.sk2) / 2.0 ORDER BY s.signal) AS expected
-            FROM (SELECT m.cluster_id, k.signal, sum(k.k) AS sk, sum(k.k * k.k) AS sk2
-                  FROM _members_in m JOIN _acc_sig k ON k.acc = m.acc
-                  GROUP BY m.cluster_id, k.signal) s
-            JOIN _kappa kp USING (signal)
-            GROUP BY s.cluster_id
-        ), edge_stats AS (
-            SELECT cluster_id, count(*) AS n_edges, min(first_seen) AS first_seen, max(last_seen) AS last_seen
-            FROM _edges_inside GROUP BY cluster_id
-        )
-        SELECT i.cluster_id, sum(i.n) AS n_coactions, any_value(coalesce(x.expected, 0)) AS expected,
-               json_group_object(i.signal, i.n) AS signal_counts,
-               any_value(es.n_edges) AS n_edges, any_value(es.first_seen) AS first_seen,
-               any_value(es.last_seen) AS last_seen
-        FROM internal i LEFT JOIN exp x USING (cluster_id) JOIN edge_stats es USING (cluster_id)
-        GROUP BY i.cluster_id ORDER BY i.cluster_id
-    """).to_arrow_table().to_pylist()
+    tests = cluster_tests(con, params)
+    edge_stats = {r[0]: r[1:] for r in con.execute("""
+        SELECT cluster_id, count(*), min(first_seen), max(last_seen) FROM _edges_inside GROUP BY cluster_id
+    """).fetchall()}
+    tests = [t for t in tests if t["cluster_id"] in edge_stats]
     top_objects = _top_objects(con)
     n_members = {cid: len(m) for cid, m in clusters.items()}
-    observed = np.array([float(s["n_coactions"]) for s in stats])
-    expected = np.array([float(s["expected"]) for s in stats])
-    p = poisson_pvalues(observed, expected)
-    score = poisson_scores(observed, expected)
-    q = benjamini_hochberg(p)
-    lift = observed / np.maximum(expected, 1e-12)
-    flagged = (q <= params.alpha) & (lift >= params.min_lift) if params.significance else np.ones(len(p), bool)
-    order = sorted(range(len(stats)), key=lambda i: (not flagged[i], -score[i], -lift[i],
-                                                      stats[i]["cluster_id"]))
-    rank = {stats[i]["cluster_id"]: r + 1 for r, i in enumerate(order)}
+    order = sorted(range(len(tests)), key=lambda i: (not tests[i]["flagged"], -tests[i]["score"], -tests[i]["lift"],
+                                                     tests[i]["cluster_id"]))
+    rank = {tests[i]["cluster_id"]: r + 1 for r, i in enumerate(order)}
     out_rows = []
-    for i, s in enumerate(stats):
-        counts = json.loads(s["signal_counts"])
-        total = sum(counts.values())
+    for t in tests:
+        cid = t["cluster_id"]
+        n_edges, first_seen, last_seen = edge_stats[cid]
+        counts = t["signal_counts"]
+        total = sum(counts.values()) or 1
         shares = {k: round(v / total, 4) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
-        summary = _summary(n_members[s["cluster_id"]], s, expected[i], p[i], lift[i], shares,
-                           top_objects.get(s["cluster_id"], []), params.window_s)
-        out_rows.append((run_id, s["cluster_id"], rank[s["cluster_id"]], n_members[s["cluster_id"]],
-                         s["n_edges"], int(s["n_coactions"]), float(expected[i]), float(p[i]),
-                         float(score[i]), float(lift[i]), bool(flagged[i]), json.dumps(shares),
-                         s["first_seen"], s["last_seen"], summary))
-    con.executemany("INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out_rows)
+        scale_s = params.windows[t["scale"]]
+        summary = _summary(n_members[cid], t, first_seen, last_seen, shares, top_objects.get(cid, []), scale_s)
+        out_rows.append((run_id, cid, rank[cid], n_members[cid], n_edges, t["n_coactions"], t["expected"],
+                         t["p_value"], t["score"], t["lift"], t["flagged"], json.dumps(shares),
+                         first_seen, last_seen, summary, scale_s, t["overlap"]))
+    con.executemany("INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out_rows)
     con.execute(f"""
         INSERT INTO cluster_members
         WITH inside AS (
@@ -364,15 +497,14 @@ def _top_objects(con, k: int = 3) -> dict[str, list[tuple[str, str, int]]]:
     return out
 
 
-def _summary(n: int, s: dict, expected: float, p: float, lift: float, shares: dict, top: list,
-             window_s: float) -> str:
-    """One paragraph, machine-written, saying why the cluster was flagged."""
+def _summary(n: int, t: dict, first_seen, last_seen, shares: dict, top: list, scale_s: float) -> str:
+    """One paragraph, machine-written, saying why the cluster was (or was not) flagged."""
     main = ", ".join(f"{sig} {share:.0%}" for sig, share in list(shares.items())[:3])
     objs = "; ".join(f"{sig} {_short(obj)} ({npairs} pairs)" for sig, obj, npairs in top)
-    return (f"{n} accounts made {int(s['n_coactions']):,} co-actions (same object within ±{window_s:g} s) "
-            f"between {s['first_seen']:%Y-%m-%d %H:%M} and {s['last_seen']:%Y-%m-%d %H:%M} UTC, "
-            f"against {expected:,.1f} expected by chance ({lift:,.0f}x, p = {p:.1e}). Signals: {main}. "
-            f"Top shared objects: {objs}.")
+    return (f"{n} accounts made {t['n_coactions']:,} co-actions (same object within ±{scale_s:g} s, the scale "
+            f"it is judged at) between {first_seen:%Y-%m-%d %H:%M} and {last_seen:%Y-%m-%d %H:%M} UTC, "
+            f"against {t['expected']:,.1f} expected by chance ({t['lift']:,.0f}x, p = {t['p_value']:.1e}). "
+            f"Signals: {main}. Top shared objects: {objs}.")
 
 
 def _short(obj: str, n: int = 60) -> str:

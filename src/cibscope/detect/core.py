@@ -14,23 +14,27 @@ p-values, Benjamini-Hochberg and Leiden run in-process (numpy, python-igraph) on
 
 Method
 ------
-For every signal ``s`` and object ``o`` the actions are bucketed by ``b = floor(t / W)``.
-Two actions can only be within ``W`` seconds if their buckets are equal or adjacent, so the
-self-join is on ``(o, b)`` and ``(o, b + 1)`` followed by the exact test ``|t_x - t_y| <= W``:
-a sliding window on exact timestamps, while pairs are only generated for actions less than
-``2W`` apart - never all pairs of an object. Objects acted on by more than
-``max_object_accounts`` accounts are not expanded at all.
+Scales ``W_0 < ... < W_k`` (``params.windows``). For every signal ``s`` and object ``o`` the actions
+are bucketed by ``b = floor(t / W)``: two actions can only be within ``W`` seconds if their buckets
+are equal or adjacent, so the self-join is on ``(o, b)`` and ``(o, b + 1)`` followed by the exact
+test ``|t_x - t_y| <= W``: a sliding window on exact timestamps, and pairs are only generated for
+actions less than ``2W`` apart - never all pairs of an object. One join at the slowest scale serves
+every scale (each (pair, object) row keeps its closest post pair, so it is a co-action at ``W`` when
+its gap is at most ``W``); objects with more than ``max_object_accounts_slow`` accounts are joined at
+the fastest scale only, and those with more than ``max_object_accounts`` not at all.
 
 Tables (materialised by the :class:`Engine`; on DuckDB as TEMP tables of these names)
 --------------------------------------------------------------------------------------
 ``_acc_map``   acc (INTEGER, in account-key order), account_key
 ``_obj_map``   oid (INTEGER, in :func:`bucket_numbered` order of (signal, object)), signal, object
 ``_post_map``  pid (BIGINT, in :func:`bucket_numbered` order of post_key), post_key
-``_act``       acc, signal, oid, t (epoch seconds, UTC, float), pid, b (bucket)
-``_obj``       signal, oid, k_o, n_o, w_fixed (weight x :data:`WEIGHT_SCALE`), pairs_in_window, p_o
-``_acc_sig``   acc, signal, k (distinct eligible objects of the account)
+``_act``       acc, signal, oid, t (epoch seconds, UTC, float), pid, day (UTC day number)
+``_obj``       signal, oid, k_o, n_o, w_fixed (weight x :data:`WEIGHT_SCALE`): objects that can be paired
+``_acc_day``   acc, signal, day, k (distinct objects the account acted on that day: the null's degrees)
 ``_pair_obj``  acc_a < acc_b, signal, oid, n_post_pairs, closest post pair (pid_a, pid_b, t_a, t_b,
                gap_s = t_b - t_a; ties broken by the smaller post ids)
+``_strata``    signal, day, d, n_<x>, kappa_<x>: background rate per scale (:func:`background`)
+``_pairs``     candidate pairs with their co-actions per scale (:func:`pair_table`)
 
 References
 ----------
@@ -51,11 +55,15 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from .params import DetectionParams
+from .significance import EXPECT_SCALE
 
 #: Fixed-point scale for object weights: integer sums are exact and order-independent.
 WEIGHT_SCALE = 1_000_000
-#: Fixed-point scale for kappa's per-object terms (exact integer sum, order-independent).
-KAPPA_SCALE = 10**9
+#: Seconds of the null model's time stratum: UTC days.
+DAY_S = 86400
+#: Weight, in account-incidence pairs, of the prior that pulls a day's background rate towards the
+#: signal's rate over all days (a day with few accounts says little about chance co-action).
+PRIOR_PAIRS = 1000
 _EPOCH = ibis.timestamp("1970-01-01 00:00:00")
 #: Spark SQL types of the small tables :meth:`Engine.upload` sends (explicit: an empty table has none to infer).
 _SPARK_TYPES = {"int32": "int", "int64": "bigint", "double": "double", "string": "string"}
@@ -153,9 +161,9 @@ class Core:
     post_map: ir.Table
     act: ir.Table
     obj: ir.Table | None = None
-    acc_sig: ir.Table | None = None
+    acc_day: ir.Table | None = None
     pair_obj: ir.Table | None = None
-    kappa: dict[str, float] | None = None
+    strata: ir.Table | None = None
 
 
 def select_actions(actions: ir.Table, params: DetectionParams, derived: ir.Table | None = None, *,
@@ -188,7 +196,6 @@ def build_actions(engine: Engine, src: ir.Table, params: DetectionParams) -> Cor
     sorted partition on Spark: accounts are millions where posts are billions). Object and post ids
     come from :func:`bucket_numbered` (parallel on Spark; deterministic, not in key order).
     """
-    w = float(params.window_s)
     per_acc = src.group_by("account_key").aggregate(n=src.count())
     per_acc = per_acc.filter(per_acc.n >= int(params.min_account_actions))
     acc_map = engine.keep("_acc_map", per_acc.select(
@@ -204,7 +211,7 @@ def build_actions(engine: Engine, src: ir.Table, params: DetectionParams) -> Cor
                                                         order=["post_key"], hashed="post_key"))
     act = raw.join(obj_map, ["signal", "object"]).join(post_map, "post_key")
     act = engine.keep("_act", act.select("acc", "signal", "oid", "t", "pid",
-                                         b=(act.t / w).floor().cast("int64")))
+                                         day=(act.t / DAY_S).floor().cast("int32")))
     return Core(engine, params, acc_map, obj_map, post_map, act)
 
 
@@ -233,74 +240,67 @@ def bucket_numbered(keys: ir.Table, name: str, dtype: str, *, order: list[str], 
 
 
 def object_stats(core: Core) -> None:
-    """Create ``_obj`` (popularity, weight, in-window pair share), ``_acc_sig`` and kappa.
+    """Create ``_obj`` (popularity and weight of the objects that can be paired) and ``_acc_day``.
 
-    Objects with fewer than 2 or more than ``max_object_accounts`` accounts are dropped;
-    for the rest ``pairs_in_window`` counts, with a time-sorted RANGE window, how many of the
-    object's ``n_o (n_o - 1) / 2`` action pairs lie within W (O(n log n) per object).
-    The weight is ``ln(N_s / k_o) + 0.001`` (``N_s`` accounts of the signal) with
-    ``discount``, else 1, kept as an integer ``w_fixed = round(weight * WEIGHT_SCALE)``.
+    ``_obj`` holds the objects with at least 2 and at most ``max_object_accounts`` distinct accounts:
+    ``k_o``, ``n_o`` (actions) and the weight ``ln(N_s / k_o) + 0.001`` (``N_s`` accounts of the signal)
+    with ``discount``, else 1, kept as an integer ``w_fixed = round(weight * WEIGHT_SCALE)``.
+    ``_acc_day`` holds the null model's degrees: per account, signal and UTC day the number ``k`` of
+    distinct objects it acted on - every object, paired or not (an object nobody else touched is still
+    a choice the account made).
     """
     p, act = core.params, core.act
-    w = float(p.window_s)
     pop = act.group_by(["signal", "oid"]).aggregate(k_o=act.acc.nunique(), n_o=act.count())
     n_acc = act.group_by("signal").aggregate(n_s=act.acc.nunique())
-    eligible = pop.filter((pop.k_o >= 2) & (pop.k_o <= int(p.max_object_accounts)))
-    x = act.semi_join(eligible, "oid")
-    win = ibis.window(group_by=x.oid, order_by=x.t, range=(0, w))
-    ahead = x.select("oid", ahead=x.oid.count().over(win) - 1)
-    in_win = ahead.group_by("oid").aggregate(pairs_in_window=ahead.ahead.sum())
-    o = eligible.join(in_win, "oid").join(n_acc, "signal")
+    o = pop.filter((pop.k_o >= 2) & (pop.k_o <= int(p.max_object_accounts))).join(n_acc, "signal")
     # explicit doubles: a bare 2.0 or 1e-3 is a DECIMAL literal in Spark SQL (and in DuckDB)
     weight = ((o.n_s.cast("float64") / o.k_o).ln() + ibis.literal(1e-3, type="float64") if p.discount
               else ibis.literal(1, type="float64"))
-    o = o.filter(o.pairs_in_window > 0).select(
-        "signal", "oid", "k_o", "n_o",
-        w_fixed=(weight * WEIGHT_SCALE).round().cast("int64"),
-        pairs_in_window=o.pairs_in_window,
-        p_o=o.pairs_in_window.cast("float64") * 2 / (o.n_o.cast("float64") * (o.n_o.cast("float64") - 1)))
-    core.obj = core.engine.keep("_obj", o)
-    a = act.semi_join(core.obj, "oid")
-    core.acc_sig = core.engine.keep("_acc_sig", a.group_by(["acc", "signal"]).aggregate(k=a.oid.nunique()))
-    core.kappa = kappa(core)
+    core.obj = core.engine.keep("_obj", o.select("signal", "oid", "k_o", "n_o",
+                                                 w_fixed=(weight * WEIGHT_SCALE).round().cast("int64")))
+    core.acc_day = core.engine.keep("_acc_day", act.group_by(["acc", "signal", "day"]).aggregate(
+        k=act.oid.nunique().cast("int64")))
 
 
-def kappa(core: Core) -> dict[str, float]:
-    """``kappa_s = sum_o k_o (k_o - 1) p_o / M_s^2`` per signal (``detect/significance.py``).
+def _window_join(x: ir.Table, w: float) -> ir.Table:
+    """Every pair of actions of two accounts on the same object at most ``w`` seconds apart.
 
-    The per-object terms are summed as integers (``x KAPPA_SCALE``), so the value does not
-    depend on the engine or on how it partitions the sum.
+    ``x``: acc, oid, t, pid. Buckets of width ``w``: only the same and the next bucket can hold a
+    partner, then the exact test ``|t_x - t_y| <= w``. Returns oid, acc_x, acc_y, pid_x, pid_y, t_x, t_y.
     """
-    o, ks = core.obj, core.acc_sig
-    m = ks.group_by("signal").aggregate(m_s=ks.k.sum())
-    k_o = o.k_o.cast("float64")
-    term = (k_o * (k_o - 1) * o.p_o * KAPPA_SCALE).round().cast("decimal(38, 0)")
-    s = o.mutate(term=term).group_by("signal").aggregate(num=ibis._.term.sum()).join(m, "signal")
-    out = {}
-    for r in core.engine.to_arrow(s).to_pylist():
-        out[r["signal"]] = float(int(r["num"])) / KAPPA_SCALE / (float(r["m_s"]) * float(r["m_s"]))
-    return out
-
-
-def coaction_pairs(core: Core, only_objects: ir.Table | None = None) -> ir.Table:
-    """Create ``_pair_obj``: one row per (account pair, object) with a co-action within W.
-
-    ``only_objects`` (a table with an ``oid`` column) restricts the pairs to those objects:
-    ``cibscope watch`` re-pairs only the objects that received or lost actions (an object's
-    rows depend on its own actions alone).
-    """
-    w = float(core.params.window_s)
-    x = core.act.semi_join(core.obj, "oid")
-    if only_objects is not None:
-        x = x.semi_join(only_objects, "oid")
-    x = x.select("acc", "oid", "t", "pid", "b")
+    x = x.select("acc", "oid", "t", "pid", b=(x.t / w).floor().cast("int64"))
     y = x.select(oid_y="oid", b_y="b", acc_y="acc", t_y="t", pid_y="pid")
     cols = dict(oid=x.oid, acc_x=x.acc, acc_y=y.acc_y, pid_x=x.pid, pid_y=y.pid_y, t_x=x.t, t_y=y.t_y)
     same = x.join(y, [x.oid == y.oid_y, x.b == y.b_y, x.acc < y.acc_y])
     same = same.filter((same.t - same.t_y).abs() <= w).select(**{k: same[v.get_name()] for k, v in cols.items()})
     nxt = x.join(y, [x.oid == y.oid_y, y.b_y == x.b + 1, x.acc != y.acc_y])
     nxt = nxt.filter(nxt.t_y - nxt.t <= w).select(**{k: nxt[v.get_name()] for k, v in cols.items()})
-    raw = same.union(nxt, distinct=False)
+    return same.union(nxt, distinct=False)
+
+
+def coaction_pairs(core: Core, only_objects: ir.Table | None = None) -> ir.Table:
+    """Create ``_pair_obj``: one row per (account pair, object) with a co-action at some scale.
+
+    One self-join serves every scale: objects with at most ``max_object_accounts_slow`` accounts are
+    paired at the slowest window, the more popular ones (up to ``max_object_accounts``) at the
+    fastest only. Each row keeps the closest post pair, so the row is a co-action at scale ``W``
+    exactly when ``|gap_s| <= W`` (and the object is within that scale's cap, :func:`scale_rows`).
+    ``only_objects`` (a table with an ``oid`` column) restricts the pairs to those objects:
+    ``cibscope watch`` re-pairs only the objects that received or lost actions (an object's
+    rows depend on its own actions alone).
+    """
+    p = core.params
+    x = core.act.semi_join(core.obj, "oid")
+    if only_objects is not None:
+        x = x.semi_join(only_objects, "oid")
+    if len(p.windows) == 1:
+        raw = _window_join(x, p.windows[0])
+    else:
+        slow_cap = p.object_cap(1)
+        raw = _window_join(x.semi_join(core.obj.filter(core.obj.k_o <= slow_cap), "oid"), p.max_window_s)
+        if p.max_object_accounts > slow_cap:
+            popular = x.semi_join(core.obj.filter(core.obj.k_o > slow_cap), "oid")
+            raw = raw.union(_window_join(popular, p.windows[0]), distinct=False)
     first = raw.acc_x < raw.acc_y
     oriented = raw.select(
         "oid",
@@ -321,50 +321,116 @@ def coaction_pairs(core: Core, only_objects: ir.Table | None = None) -> ir.Table
     return core.pair_obj
 
 
-def pair_table(core: Core) -> pa.Table:
-    """Aggregate ``_pair_obj`` per account pair, with the null expectation; returns Arrow.
+def scale_rows(core: Core) -> ir.Table:
+    """``_pair_obj`` with ``k_o``, ``w_fixed``, the row's UTC ``day`` (of its earlier action) and a flag
+    ``at_<x>`` per scale number ``x``: the row is a co-action at scale ``windows[x]``."""
+    p = core.params
+    j = core.pair_obj.join(core.obj.select("oid", "k_o", "w_fixed"), "oid")
+    gap = j.gap_s.abs()
+    flags = {f"at_{x}": (gap <= w) & (j.k_o <= p.object_cap(x)) for x, w in enumerate(p.windows)}
+    return j.mutate(day=(ibis.least(j.t_a, j.t_b) / DAY_S).floor().cast("int32"), **flags)
 
-    Columns: acc_a, acc_b, n_coactions (distinct co-acted objects), n_post_pairs,
-    weight_fixed (sum of ``w_fixed``), ``has_<signal>`` (bool, one per run signal), a_first,
-    b_first (objects on which a / b acted first), median_gap_s (median |gap|, seconds),
-    first_t, last_t (epoch seconds) and expected (``E_ij``, ``detect/significance.py``).
-    Only pairs with at least ``min_coactions`` co-actions; sorted by (acc_a, acc_b).
+
+def background(core: Core) -> ir.Table:
+    """Create ``_strata``: the null model's background rate per signal, UTC day and scale.
+
+    Columns: signal, day, d (account-incidence pairs of the stratum, ``(m^2 - sum_i k_i^2) / 2`` over
+    ``_acc_day``), ``n_<x>`` (incidental co-actions at scale ``x``: rows of pairs with fewer than
+    ``min_coactions`` co-actions at that scale) and ``kappa_<x>``: the rate at which an account-incidence
+    pair of the stratum is an incidental co-action, ``(n + PRIOR_PAIRS * kappa_s) / (d + PRIOR_PAIRS)``,
+    shrunk towards the signal's rate over all days ``kappa_s = sum n / sum d`` (docs/detection.md).
+
+    Pairs that co-act ``min_coactions`` times or more are the candidates under test; their co-actions
+    are left out of the background, so an operation never sets its own baseline.
     """
-    p, po = core.params, core.pair_obj
-    j = po.join(core.obj.select("oid", "w_fixed"), "oid")
-    aggs = dict(n_coactions=j.count(), n_post_pairs=j.n_post_pairs.sum(), weight_fixed=j.w_fixed.sum())
-    for s in p.signals:
-        aggs[f"has_{s}"] = (j.signal == s).any()
-    aggs.update(a_first=(j.gap_s > 0).sum(), b_first=(j.gap_s < 0).sum(),
-                median_gap_s=j.gap_s.abs().median(),
-                first_t=ibis.least(j.t_a, j.t_b).min(), last_t=ibis.greatest(j.t_a, j.t_b).max())
-    pairs = j.group_by(["acc_a", "acc_b"]).aggregate(**aggs)
-    pairs = pairs.filter(pairs.n_coactions >= int(p.min_coactions))
-    # E_ij = sum_s kappa_s k_i^s k_j^s, summed in a fixed (alphabetical) signal order
-    sigs = sorted(core.kappa)
-    if not sigs:  # no eligible object: no pairs either
-        return core.engine.to_arrow(pairs.mutate(expected=ibis.literal(0.0)).order_by(["acc_a", "acc_b"]))
-    ks = core.acc_sig
-    wide = ks.group_by("acc").aggregate(**{f"k_{i}": ks.k.sum(where=ks.signal == s).fill_null(0)
-                                           for i, s in enumerate(sigs)})
-    a = wide.rename(**{f"ka_{i}": f"k_{i}" for i in range(len(sigs))}, acc_a="acc")
-    b = wide.rename(**{f"kb_{i}": f"k_{i}" for i in range(len(sigs))}, acc_b="acc")
-    kap = core.engine.upload("_kappa_row", pa.table({f"kappa_{i}": pa.array([core.kappa[s]], pa.float64())
-                                                     for i, s in enumerate(sigs)}))
-    e = pairs.join(a, "acc_a").join(b, "acc_b").cross_join(kap)
-    expected = (e.ka_0 * e.kb_0) * e.kappa_0
-    for i in range(1, len(sigs)):
-        expected = expected + (e[f"ka_{i}"] * e[f"kb_{i}"]) * e[f"kappa_{i}"]
-    out = e.select(*pairs.columns, expected=expected.cast("float64")).order_by(["acc_a", "acc_b"])
-    return core.engine.to_arrow(out)
+    p, n_sc = core.params, len(core.params.windows)
+    m = int(p.min_coactions)
+    rows = scale_rows(core)
+    per_pair = rows.group_by(["acc_a", "acc_b"]).aggregate(
+        **{f"c_{x}": rows[f"at_{x}"].cast("int64").sum() for x in range(n_sc)})
+    r = rows.join(per_pair, ["acc_a", "acc_b"])
+    incidental = r.group_by(["signal", "day"]).aggregate(
+        **{f"n_{x}": (r[f"at_{x}"] & (r[f"c_{x}"] < m)).cast("int64").sum() for x in range(n_sc)})
+    ad = core.acc_day
+    deg = ad.group_by(["signal", "day"]).aggregate(m=ad.k.sum(), m2=(ad.k * ad.k).sum())
+    deg = deg.select("signal", "day", d=((deg.m * deg.m - deg.m2) / 2).cast("int64"))
+    s = deg.left_join(incidental, ["signal", "day"]).select(
+        "signal", "day", "d", **{f"n_{x}": ibis.coalesce(incidental[f"n_{x}"], 0) for x in range(n_sc)})
+    tot = s.group_by("signal").aggregate(d_all=s.d.sum(), **{f"nall_{x}": s[f"n_{x}"].sum() for x in range(n_sc)})
+    s = s.join(tot, "signal")
+    prior = ibis.literal(float(PRIOR_PAIRS), type="float64")
+    kap = {}
+    for x in range(n_sc):
+        rate = s[f"nall_{x}"].cast("float64") / ibis.greatest(s.d_all, 1).cast("float64")
+        kap[f"kappa_{x}"] = (s[f"n_{x}"].cast("float64") + prior * rate) / (s.d.cast("float64") + prior)
+    core.strata = core.engine.keep("_strata", s.select("signal", "day", "d", *[f"n_{x}" for x in range(n_sc)],
+                                                       **kap))
+    return core.strata
+
+
+def pair_table(core: Core) -> pa.Table:
+    """Per candidate account pair: co-actions and null expectation at every scale; returns Arrow.
+
+    Columns: acc_a, acc_b, n_post_pairs (all scales), and per scale number ``x``: ``n_<x>`` (distinct
+    co-acted objects), ``wfix_<x>`` (sum of ``w_fixed``), ``mask_<x>`` (bit ``i`` set when signal
+    ``params.signals[i]`` co-acted) and ``exp_<x>`` (``E_ij = sum_(s, day) kappa k_i k_j`` over the
+    strata of ``_strata``, summed in fixed point). Only pairs with ``min_coactions`` co-actions at some
+    scale; sorted by (acc_a, acc_b).
+    """
+    p, n_sc = core.params, len(core.params.windows)
+    strata = background(core)
+    rows = scale_rows(core)
+    bit = ibis.cases(*[(rows.signal == s, 1 << i) for i, s in enumerate(p.signals)], else_=0).cast("int64")
+    aggs = {"n_post_pairs": rows.n_post_pairs.sum()}
+    for x in range(n_sc):
+        at = rows[f"at_{x}"]
+        aggs[f"n_{x}"] = at.cast("int64").sum()
+        aggs[f"wfix_{x}"] = ibis.ifelse(at, rows.w_fixed, 0).sum()
+        aggs[f"mask_{x}"] = ibis.ifelse(at, bit, 0).bit_or()
+    pairs = rows.group_by(["acc_a", "acc_b"]).aggregate(**aggs)
+    pairs = pairs.filter(ibis.greatest(*[pairs[f"n_{x}"] for x in range(n_sc)]) >= int(p.min_coactions))
+    pairs = core.engine.keep("_pairs", pairs)
+    a = core.acc_day.rename(acc_a="acc", k_a="k")
+    b = core.acc_day.rename(acc_b="acc", k_b="k")
+    e = pairs.select("acc_a", "acc_b").join(a, "acc_a").join(b, ["acc_b", "signal", "day"]).join(
+        strata, ["signal", "day"])
+    kk = e.k_a.cast("float64") * e.k_b.cast("float64")
+    terms = e.group_by(["acc_a", "acc_b"]).aggregate(
+        **{f"efix_{x}": (kk * e[f"kappa_{x}"] * EXPECT_SCALE).round().cast("int64").sum() for x in range(n_sc)})
+    out = pairs.left_join(terms, ["acc_a", "acc_b"])
+    out = out.select(*pairs.columns, **{f"exp_{x}": ibis.coalesce(out[f"efix_{x}"], 0).cast("float64")
+                                        / EXPECT_SCALE for x in range(n_sc)})
+    return core.engine.to_arrow(out.order_by(["acc_a", "acc_b"]))
+
+
+def edge_details(core: Core, edges: pa.Table) -> pa.Table:
+    """Describe each edge by its co-actions at its own scale; returns Arrow sorted by (acc_a, acc_b).
+
+    ``edges``: acc_a, acc_b (int32), scale (int32, the scale number). Columns: acc_a, acc_b,
+    n_post_pairs, a_first, b_first (objects on which a / b acted first), median_gap_s (median
+    ``|gap|``, seconds), first_t, last_t (epoch seconds).
+    """
+    p = core.params
+    up = core.engine.upload("_edge_scale", pa.table({
+        "acc_a": edges.column("acc_a").cast(pa.int32()), "acc_b": edges.column("acc_b").cast(pa.int32()),
+        "w": pa.array([p.windows[x] for x in edges.column("scale").to_pylist()], pa.float64()),
+        "cap": pa.array([p.object_cap(x) for x in edges.column("scale").to_pylist()], pa.int64())}))
+    j = core.pair_obj.join(core.obj.select("oid", "k_o"), "oid").join(up, ["acc_a", "acc_b"])
+    j = j.filter((j.gap_s.abs() <= j.w) & (j.k_o <= j.cap))
+    g = j.group_by(["acc_a", "acc_b"]).aggregate(
+        n_post_pairs=j.n_post_pairs.sum(), a_first=(j.gap_s > 0).sum(), b_first=(j.gap_s < 0).sum(),
+        median_gap_s=j.gap_s.abs().median(),
+        first_t=ibis.least(j.t_a, j.t_b).min(), last_t=ibis.greatest(j.t_a, j.t_b).max())
+    return core.engine.to_arrow(g.order_by(["acc_a", "acc_b"]))
 
 
 def evidence_rows(core: Core, accounts: pa.Array) -> dict[str, pa.Table]:
     """The rows needed to save a run whose edges join ``accounts`` (int ids), as Arrow tables.
 
     ``_pair_obj`` among those accounts (both ends), the ``_obj``, ``_obj_map`` and ``_post_map``
-    rows it refers to, the ``_acc_map`` and ``_acc_sig`` rows of the accounts. Used by engines
-    whose tables do not live in the store (Spark): a small part of the run's data.
+    rows it refers to, the ``_acc_map`` and ``_acc_day`` rows of the accounts and the whole
+    ``_strata``. Used by engines whose tables do not live in the store (Spark): a small part of the
+    run's data.
     """
     ids = core.engine.upload("_ev_acc", pa.table({"acc": pa.array(accounts, pa.int32())}))
     po = core.pair_obj.semi_join(ids.rename(acc_a="acc"), "acc_a").semi_join(ids.rename(acc_b="acc"), "acc_b")
@@ -377,6 +443,7 @@ def evidence_rows(core: Core, accounts: pa.Array) -> dict[str, pa.Table]:
         "_obj_map": core.obj_map.semi_join(oids, "oid"),
         "_post_map": core.post_map.semi_join(pids, "pid"),
         "_acc_map": core.acc_map.semi_join(ids, "acc"),
-        "_acc_sig": core.acc_sig.semi_join(ids, "acc"),
+        "_acc_day": core.acc_day.semi_join(ids, "acc"),
+        "_strata": core.strata,
     }
     return {name: core.engine.to_arrow(t) for name, t in tables.items()}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from ..store.schema import ACTION_TYPES
 
@@ -22,6 +22,10 @@ SIGNALS: tuple[str, ...] = ACTION_TYPES + ("text_near", "fast_repost", "burst")
 #: (synchronised activity bursts) is off: it is content-free, so it supports other evidence rather than
 #: standing alone.
 DEFAULT_SIGNALS: tuple[str, ...] = ("repost", "link", "hashtag", "hashtag_seq", "reply", "text", "image", "quote")
+
+#: Time scales on by default (seconds): fast (a minute: bots and scripted accounts), medium (ten minutes)
+#: and slow (an hour: people working a shared task list). docs/detection.md, "Time scales".
+DEFAULT_WINDOWS: tuple[float, ...] = (60.0, 600.0, 3600.0)
 
 
 def parse_duration(value: str | int | float) -> float:
@@ -53,9 +57,14 @@ class DetectionParams(BaseModel):
 
     Attributes
     ----------
-    window_s : float
-        Time window W in seconds: two actions on the same object are a co-action
-        when ``|t_a - t_b| <= W`` on exact timestamps (a sliding window, not bins).
+    windows : list of float
+        The time scales W in seconds, fastest first (default 60 s, 10 min, 1 h): at each scale two
+        actions on the same object are a co-action when ``|t_a - t_b| <= W`` on exact timestamps (a
+        sliding window, not bins). Every pair and cluster is tested at every scale, with one
+        false-discovery control over all scales; each edge and cluster records the scale at which it
+        is significant. ``DetectionParams(window_s=60)`` is one scale (``windows=[60]``).
+    window_s : float (read only)
+        The fastest scale, ``windows[0]``.
     signals : list of str
         Action types used (see ``cibscope.store.schema.ACTION_TYPES``).
     min_coactions : int
@@ -66,6 +75,10 @@ class DetectionParams(BaseModel):
         Objects acted on by more distinct accounts than this are not expanded into
         pairs (a viral post carries no evidence of coordination and would explode
         the pair count); they still count towards account activity.
+    max_object_accounts_slow : int
+        At every scale but the fastest, objects acted on by more distinct accounts than this
+        are not expanded either (an object shared by hundreds of accounts within an hour is a
+        trend, not evidence; it would also dominate the cost of the slow scales).
     alpha : float
         False-discovery rate for edges (Benjamini-Hochberg q-value) and clusters.
     significance : bool
@@ -80,6 +93,10 @@ class DetectionParams(BaseModel):
         A cluster is flagged as a candidate operation only if its members co-act at
         least this many times more often than the null model expects (an effect
         size: with millions of actions, tiny excesses are "significant" too).
+    min_overlap : float
+        A cluster is flagged only if, over its edges, the median share of the less active
+        member's objects that the two co-acted on is at least this (an effect size independent of
+        the rest of the data: accounts mirroring one public feed co-act on a few percent of it).
     resolution : float
         Leiden resolution (modularity objective); higher gives smaller clusters.
     seed : int
@@ -101,16 +118,18 @@ class DetectionParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    window_s: float = Field(60.0, gt=0)
+    windows: list[float] = Field(default_factory=lambda: list(DEFAULT_WINDOWS), min_length=1, max_length=6)
     signals: list[Signal] = Field(default_factory=lambda: list(DEFAULT_SIGNALS), min_length=1)
     min_coactions: int = Field(3, ge=1)
     min_account_actions: int = Field(2, ge=1)
     max_object_accounts: int = Field(1000, ge=2)
+    max_object_accounts_slow: int = Field(100, ge=2)
     alpha: float = Field(0.01, gt=0, lt=1)
     significance: bool = True
     discount: bool = True
     min_cluster_size: int = Field(3, ge=2)
     min_lift: float = Field(10.0, ge=1)
+    min_overlap: float = Field(0.07, ge=0, le=1)
     resolution: float = Field(1.0, gt=0)
     seed: int = 42
     datasets: list[str] | None = None
@@ -119,6 +138,40 @@ class DetectionParams(BaseModel):
     fast_repost_s: float = Field(30.0, gt=0)
     burst_gap_s: float = Field(60.0, gt=0)
     burst_min_posts: int = Field(3, ge=2)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_window(cls, data):
+        """``window_s=X`` (the one-scale form, and runs saved before scales existed) is ``windows=[X]``."""
+        if isinstance(data, dict) and "window_s" in data:
+            data = dict(data)
+            single = data.pop("window_s")
+            if "windows" not in data:
+                data["windows"] = [single]
+        return data
+
+    @field_validator("windows")
+    @classmethod
+    def _scales(cls, v: list[float]) -> list[float]:
+        if any(not w > 0 for w in v):
+            raise ValueError("every window must be greater than 0 seconds")
+        return sorted(set(float(w) for w in v))
+
+    @computed_field  # kept in the saved parameters: the fastest scale
+    @property
+    def window_s(self) -> float:
+        """The fastest scale in seconds (``windows[0]``)."""
+        return self.windows[0]
+
+    @property
+    def max_window_s(self) -> float:
+        """The slowest scale in seconds: pairs are formed of actions at most this far apart."""
+        return self.windows[-1]
+
+    def object_cap(self, scale: int) -> int:
+        """Most distinct accounts an object may have to be expanded into pairs at scale number ``scale``."""
+        return self.max_object_accounts if scale == 0 else min(self.max_object_accounts,
+                                                               self.max_object_accounts_slow)
 
     @field_validator("signals")
     @classmethod

@@ -31,6 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Fixed-point scale of the null expectation's terms: sums of integers are exact and independent of the
+#: order an engine adds them in, so both engines give bit-identical expectations.
+EXPECT_SCALE = 10**9
 #: -log10 p is capped here (p-values below 1e-300 underflow doubles).
 MAX_SCORE = 300.0
 

@@ -97,30 +97,93 @@ def grant(org: str, collection_id: str, read: bool = typer.Option(True, "--read/
     out.print(f"{org} on {collection_id}: read={read} write={write}")
 
 
+@admin_app.command("delete-object")
+def delete_object(collection_id: str, object_id: str, admin_name: str = typer.Option(
+        ..., "--admin", help="Who deletes (recorded in the audit log)."), db: str = HubDb) -> None:
+    """Delete every version of an object, whoever owns it (audited as the admin operation delete-object)."""
+    from .hub import Filters, NotFound
+    try:
+        n = _hub(db).delete_object(collection_id, object_id, None, None, Filters(), admin=admin_name)
+    except NotFound as exc:
+        _fail(str(exc))
+    out.print(f"{n} version(s) of {object_id} deleted")
+
+
 @admin_app.command("purge-expired")
 def purge_expired(db: str = HubDb) -> None:
     """Delete object versions past their retention."""
     out.print(f"{_hub(db).purge_expired()} expired object version(s) deleted")
 
 
+Checkpoints = typer.Option(None, "--checkpoints", envvar="CIBSCOPE_AUDIT_CHECKPOINTS",
+                           help="Signed checkpoint file (JSON Lines) written by `audit checkpoint` or the server.")
+PublicKey = typer.Option(None, "--public-key", envvar="CIBSCOPE_AUDIT_PUBLIC_KEY",
+                         help="Ed25519 public key (PEM) the checkpoints are signed with.")
+
+
 @audit_app.command("verify")
 def audit_verify(file: Optional[Path] = typer.Option(None, "--file", help="Verify a JSON Lines export "
                                                                           "instead of the database."),
+                 checkpoints: Optional[Path] = Checkpoints, public_key: Optional[Path] = PublicKey,
                  db: str = HubDb) -> None:
-    """Check the hash chain; exit 1 and list the problems if any entry was edited, removed or reordered."""
+    """Check the hash chain and the signed checkpoints; exit 1 and list the problems if any entry was
+    edited, removed or reordered, trailing entries were removed, or the store was dropped or truncated."""
     from . import audit
+    if (checkpoints is None) != (public_key is None):
+        _fail("--checkpoints and --public-key go together")
     try:
-        items = audit.read_export(file) if file else audit.entries(_hub(db).engine)
-        res = audit.verify(items)
+        items = audit.read_export(file) if file else audit.stored_entries(db)
+        if checkpoints is not None:
+            cps, cp_problems = audit.read_checkpoints(checkpoints, public_key)
+            res = audit.verify_checkpointed(items, cps)
+            res.problems[:0] = cp_problems
+            res.ok = res.ok and not cp_problems
+        else:
+            res = audit.verify(items)
     except (OSError, ValueError) as exc:
-        _fail(str(exc))
+        out.print(f"[red]{exc}[/red]", highlight=False)
+        out.print("audit log BROKEN: cannot be read")
+        raise typer.Exit(code=1)
     if res.ok:
-        out.print(f"audit log OK: {res.checked} entries, chain intact")
+        latest = f", latest signed checkpoint at entry {cps[-1]['seq']} ({cps[-1]['ts']})" if checkpoints else ""
+        out.print(f"audit log OK: {res.checked} entries, chain intact{latest}")
+        if checkpoints is None:
+            console.print("[yellow]warning:[/yellow] no --checkpoints/--public-key: removed trailing entries, a "
+                          "dropped or truncated store and a full re-hash cannot be detected", highlight=False)
         return
     for p in res.problems:
         out.print(f"[red]{p}[/red]", highlight=False)
     out.print(f"audit log BROKEN: {len(res.problems)} problem(s) in {res.checked} entries")
     raise typer.Exit(code=1)
+
+
+@audit_app.command("keygen")
+def audit_keygen(private_key: Path = typer.Option(..., "--private-key", help="Where to write the private key "
+                                                  "(mode 0600; never next to the hub database)."),
+                 public_key: Path = typer.Option(..., "--public-key", help="Where to write the public key.")) -> None:
+    """Create the Ed25519 key pair that signs audit checkpoints."""
+    from . import audit
+    try:
+        kid = audit.keygen(private_key, public_key)
+    except FileExistsError:
+        _fail(f"{private_key} exists; a key is never overwritten")
+    out.print(f"key {kid}: private {private_key}, public {public_key}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(key: Path = typer.Option(..., "--key", help="Ed25519 private key (PEM) from `audit keygen`."),
+                     out_file: Path = typer.Option(..., "--out", help="Checkpoint file to append to."),
+                     db: str = HubDb) -> None:
+    """Verify the chain, sign its head and append the checkpoint to --out."""
+    from . import audit
+    engine = _hub(db).engine
+    try:
+        cp = audit.checkpoint(engine, key, out_file)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    out.print(f"checkpoint: entry {cp['seq']} hash {cp['hash'][:16]}... signed by {cp['key_id']} -> {out_file}")
 
 
 @audit_app.command("export")
@@ -178,10 +241,20 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve-taxii")
     def serve_taxii(db: str = HubDb, host: str = typer.Option("127.0.0.1", "--host"),
-                    port: int = typer.Option(9000, "--port", min=1, max=65535)) -> None:
+                    port: int = typer.Option(9000, "--port", min=1, max=65535),
+                    checkpoint_key: Optional[Path] = typer.Option(
+                        None, "--checkpoint-key", help="Ed25519 private key (`audit keygen`) signing the audit "
+                                                       "log's head; keep it outside the hub database's folder."),
+                    checkpoint_file: Optional[Path] = typer.Option(
+                        None, "--checkpoint-file", help="File the signed checkpoints are appended to."),
+                    checkpoint_every: float = typer.Option(60.0, "--checkpoint-every", min=1.0,
+                                                           help="Seconds between checkpoints.")) -> None:
         """Run the TAXII 2.1 server (FastAPI + Uvicorn)."""
+        if (checkpoint_key is None) != (checkpoint_file is None):
+            _fail("--checkpoint-key and --checkpoint-file go together")
         from .serve import serve
-        serve(db, host, port)
+        serve(db, host, port, checkpoint_key=checkpoint_key, checkpoint_file=checkpoint_file,
+              checkpoint_every=checkpoint_every)
 
     app.add_typer(admin_app, name="admin")
     app.add_typer(audit_app, name="audit")

@@ -11,6 +11,7 @@ import functools
 import itertools
 import json
 import os
+import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from .auth import (AdminError, Principal, check_sector, collection_rights, hash_
 from .markings import (PURPOSE_EXTENSION_ID, TLP2_BY_ID, MarkingError, marking_kind,
                        parse_purpose_extension)
 from .policy import ObjectPolicy, Refusal, check_read, redact
-from .store import (add_seconds, api_roots, collections, make_engine, next_date_added, norm_ts, now_ts,
+from .store import (add_seconds, api_roots, collections, hub_secrets, marking_endorsements, make_engine, next_date_added, norm_ts, now_ts,
                     objects, orgs, rights, statuses, tokens, users, write_tx)
 
 DEFINITION_TYPES = ("marking-definition", "extension-definition")
@@ -55,7 +56,120 @@ def _validator() -> tuple[Any, Any, type[Exception]]:
     import builds an Earley parser (jsonschema's rfc3987-syntax) and takes seconds, which GET-only
     servers and the admin CLI should not pay."""
     from stix2validator import ValidationError, ValidationOptions, validate_instance
-    return validate_instance, ValidationOptions(version="2.1"), ValidationError
+    _reuse_schema_validators()
+    # SHOULD checks only make warnings, which the hub never reports: skip them (disabled=["all"] leaves the
+    # MUST checks and the schemas, which make the errors, as they are).
+    return validate_instance, ValidationOptions(version="2.1", disabled=["all"]), ValidationError
+
+
+def _reuse_schema_validators() -> None:
+    """Make stix2-validator 3.3.2 build each STIX 2.1 schema's validator once instead of once per object.
+
+    For every object it reads the type's schema file and builds a jsonschema validator over a fresh
+    ``referencing.Registry`` that is never updated, so every ``$ref`` (``../common/core.json`` and so on)
+    re-reads and re-crawls its target: about 4 ms of an object's 5 ms (issue #17 row 12: a POST of 10,000
+    objects took 92 s). Here the bundled schemas are loaded, patched as the validator patches them
+    (:func:`stix2validator.validator.patch_schema`) and crawled into one registry, once; the validator of
+    each schema file is then built once on it and reused (jsonschema validators are stateless). The checks
+    run are the same: schema, then the validator's own MUST and SHOULD checks. Custom schema folders
+    (``schema_dir``) keep the library's own path.
+    """
+    import stix2validator.validator as v
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    if getattr(v, "_cibscope_reuse", False):
+        return
+    base = Path(v.__file__).parent / "schemas-2.1" / "schemas"
+    resources = []
+    for f in sorted(base.rglob("*.json")):
+        if "examples" in f.parts:
+            continue
+        patched = v.patch_schema(json.loads(f.read_text(encoding="utf-8")), str(f))
+        resources.append((f.as_uri(), DRAFT202012.create_resource(patched)))
+    registry = Registry().with_resources(resources).crawl()
+    import jsonschema_rs
+    rs_registry = jsonschema_rs.Registry([(uri, r.contents) for uri, r in resources])
+    original = v.load_validator
+    built: dict[str, Any] = {}
+
+    def load_validator(schema_path: str, schema: dict[str, Any], schema_dir: str) -> Any:
+        if not str(schema_path).startswith(str(base)):
+            return original(schema_path, schema, schema_dir)
+        # observed-data and bundle schemas are edited by the caller before this call, the same way each time
+        key = schema_path
+        if key not in built:
+            patched = v.patch_schema(schema, schema_path)
+            reg = registry.with_resource(schema_path, DRAFT202012.create_resource(patched))
+            exact = v.STIXValidator(patched, registry=reg, format_checker=v.Draft202012Validator.FORMAT_CHECKER)
+            fast = jsonschema_rs.validator_for(patched, registry=rs_registry, validate_formats=True)
+            built[key] = _FastFirst(fast, exact)
+        return built[key]
+
+    v.load_validator = load_validator
+    _memoise_must_checks()
+    v._cibscope_reuse = True
+
+
+class _CachedDateParser:
+    """``dateutil.parser`` for stix2-validator's MUST checks with ``parse`` memoised by its argument (the
+    same ``created``/``modified``/``valid_from`` strings recur across a bulk POST). Same results, same
+    ``ValueError`` (re-raised from the cache)."""
+
+    def __init__(self, parser: Any):
+        self._parser = parser
+        self._parse = functools.lru_cache(maxsize=65536)(self._outcome)
+
+    def _outcome(self, text: str) -> tuple[Any, str | None]:
+        try:
+            return self._parser.parse(text), None
+        except ValueError as exc:
+            return None, str(exc)
+
+    def parse(self, text: Any, *args: Any, **kw: Any) -> Any:
+        if args or kw or not isinstance(text, str):
+            return self._parser.parse(text, *args, **kw)
+        value, error = self._parse(text)
+        if error is not None:
+            raise ValueError(error)
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._parser, name)
+
+
+def _memoise_must_checks() -> None:
+    """Memoise the pure, per-string work of stix2-validator's MUST checks: timestamp parsing and the STIX
+    pattern grammar check (an indicator's pattern is parsed with ANTLR, about 1 ms; re-posted indicators
+    repeat it). Results are unchanged."""
+    from stix2validator.v21 import musts
+    if not isinstance(musts.parser, _CachedDateParser):
+        musts.parser = _CachedDateParser(musts.parser)
+    validate_pattern = musts.pattern_validator
+
+    @functools.lru_cache(maxsize=8192)
+    def pattern_errors(pattern: str, version: str) -> tuple[str, ...]:
+        return tuple(str(e) for e in validate_pattern(pattern, version))
+
+    def pattern_validator(pattern: Any, version: str = "2.1") -> list[str]:
+        if not isinstance(pattern, str):
+            return validate_pattern(pattern, version)
+        return list(pattern_errors(pattern, version))
+
+    musts.pattern_validator = pattern_validator
+
+
+class _FastFirst:
+    """A schema validator that asks ``jsonschema-rs`` (compiled, about 15 us an object) first and runs the
+    library's own jsonschema validator only for an object it finds invalid, so error messages stay
+    stix2-validator's. (The two implement the same JSON Schema draft 2020-12 with format checks; an object
+    ``jsonschema-rs`` accepts is not re-checked.)"""
+
+    def __init__(self, fast: Any, exact: Any):
+        self.fast, self.exact = fast, exact
+
+    def iter_errors(self, obj: Any) -> Any:
+        return iter(()) if self.fast.is_valid(obj) else self.exact.iter_errors(obj)
 
 
 def stix_errors(obj: dict[str, Any]) -> list[str]:
@@ -114,19 +228,24 @@ class Page:
     withheld: list[dict[str, str]]
 
 
-def _encode_next(date_added: str, pk: int) -> str:
-    return base64.urlsafe_b64encode(f"{date_added}|{pk}".encode()).decode().rstrip("=")
+def _next_cipher(key: bytes) -> Any:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    return AESGCM(key)
 
 
-def _decode_next(token: str) -> tuple[str, int]:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        da, pk = raw.split("|")
-        if not 0 <= int(pk) < 2**63:  # a SQL integer
-            raise ValueError(pk)
-        return norm_ts(da), int(pk)
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError(f"invalid 'next' value {token!r}") from None
+_NEXT_AAD = b"cibscope-taxii-next-v1"
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """True when two JSON values are equal (object key order ignored)."""
+    return a == b
+
+
+def _date_added_step() -> float:
+    """Seconds between the ``date_added`` of consecutive objects of one POST: a random 1 to 100 microseconds,
+    so that a gap between two versions a reader receives does not count the versions withheld from it
+    (issue #17, row 8); ``date_added`` stays strictly increasing."""
+    return secrets.randbelow(100) * 1e-6 + 1e-6
 
 
 def object_version(obj: dict[str, Any], date_added: str) -> str:
@@ -140,6 +259,48 @@ class Hub:
 
     def __init__(self, db: str | Path):
         self.engine = make_engine(db)
+        self._next_key: bytes | None = None
+
+    # ------------------------------------------------------------- next tokens
+    def _cipher(self) -> Any:
+        """AES-256-GCM over the hub's ``next_key`` (made and stored on first use)."""
+        if self._next_key is None:
+            with write_tx(self.engine) as conn:
+                row = conn.execute(sa.select(hub_secrets.c.value).where(hub_secrets.c.name == "next_key")).first()
+                if row is None:
+                    value = base64.b64encode(secrets.token_bytes(32)).decode()
+                    conn.execute(hub_secrets.insert().values(name="next_key", value=value))
+                else:
+                    value = row.value
+            self._next_key = base64.b64decode(value)
+        return _next_cipher(self._next_key)
+
+    def _encode_next(self, date_added: str, pk: int, who: Principal) -> str:
+        """An opaque ``next`` token (TAXII 2.1 section 3.4: "an opaque value"): the page key and the
+        requesting user, encrypted and authenticated with AES-256-GCM, so it neither tells the row number
+        nor works for another user."""
+        nonce = secrets.token_bytes(12)
+        plain = json.dumps([date_added, pk, who.user_id]).encode()
+        return base64.urlsafe_b64encode(nonce + self._cipher().encrypt(nonce, plain, _NEXT_AAD)).decode().rstrip("=")
+
+    def _decode_next(self, token: str, who: Principal) -> tuple[str, int]:
+        """The page key of a token from :meth:`_encode_next`.
+
+        Raises
+        ------
+        ValueError
+            The token was not issued by this hub to this user (or was altered).
+        """
+        from cryptography.exceptions import InvalidTag
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            plain = self._cipher().decrypt(raw[:12], raw[12:], _NEXT_AAD)
+            da, pk, uid = json.loads(plain)
+            if uid != who.user_id:
+                raise ValueError(uid)
+            return norm_ts(da), int(pk)
+        except (ValueError, InvalidTag, TypeError, IndexError):
+            raise ValueError(f"invalid 'next' value {token[:100]!r}") from None
 
     # ------------------------------------------------------------------ admin
     def _admin(self, conn: Connection, actor: str, what: str, **detail: Any) -> None:
@@ -290,19 +451,55 @@ class Hub:
         self.record(who, "refusal", purpose, collection_id, {"rule": refusal.rule, **detail})
 
     # ----------------------------------------------------------------- writes
-    def _resolve_markings(self, conn: Connection, collection_id: str,
-                          batch: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """Latest stored marking-definitions of the collection, overlaid by those in ``batch``."""
-        rows = conn.execute(sa.select(objects.c.id, objects.c.body).where(
-            objects.c.collection_id == collection_id, objects.c.type == "marking-definition")
-            .order_by(objects.c.version))
-        found = {r.id: json.loads(r.body) for r in rows}
-        found.update(batch)
+    def _stored_owners(self, conn: Connection, collection_id: str,
+                       ids: list[str]) -> dict[str, tuple[int, set[str]]]:
+        """``{id: (owner org id, stored versions)}`` for the ``ids`` already in the collection.
+
+        The owner is the organisation that stored the object's first row (lowest ``pk``): only it may
+        add versions, revoke or delete (docs/sharing.md, "Ownership and immutability").
+        """
+        found: dict[str, tuple[int, set[str]]] = {}
+        uniq = sorted(set(ids))
+        for i in range(0, len(uniq), 500):  # SQLite's bound-parameter limit
+            rows = conn.execute(sa.select(objects.c.id, objects.c.version, objects.c.producer_org_id)
+                                .where(objects.c.collection_id == collection_id,
+                                       objects.c.id.in_(uniq[i:i + 500])).order_by(objects.c.pk))
+            for r in rows:
+                owner, versions = found.setdefault(r.id, (int(r.producer_org_id), set()))
+                versions.add(r.version)
         return found
 
-    def _object_policy(self, obj: dict[str, Any], purpose: str,
-                       markings: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """Policy columns for one posted object; raises ValueError naming the rule when it cannot be shared."""
+    def _stored_markings(self, conn: Connection, collection_id: str) -> dict[str, tuple[dict[str, Any], int]]:
+        """``{id: (body, owner org id)}`` of the collection's marking-definitions, each as first stored.
+
+        A marking-definition is immutable (STIX 2.1 section 7.2.1: it has no ``modified``), so the
+        first stored copy is the only one the hub ever uses; a later copy with other content is refused
+        (``marking-redefined``) and never read here.
+        """
+        rows = conn.execute(sa.select(objects.c.id, objects.c.body, objects.c.producer_org_id).where(
+            objects.c.collection_id == collection_id, objects.c.type == "marking-definition")
+            .order_by(objects.c.pk))
+        found: dict[str, tuple[dict[str, Any], int]] = {}
+        for r in rows:
+            found.setdefault(r.id, (json.loads(r.body), int(r.producer_org_id)))
+        return found
+
+    def _endorsed(self, conn: Connection, collection_id: str, org_id: int) -> set[str]:
+        """Ids of marking-definitions ``org_id`` posted identical copies of (owned by another org)."""
+        return set(conn.execute(sa.select(marking_endorsements.c.marking_id).where(
+            marking_endorsements.c.collection_id == collection_id,
+            marking_endorsements.c.org_id == org_id)).scalars())
+
+    def _object_policy(self, obj: dict[str, Any], purpose: str, who: Principal,
+                       markings: dict[str, tuple[dict[str, Any], int]], endorsed: set[str]) -> dict[str, Any]:
+        """Policy columns for one posted object; raises ValueError naming the rule when it cannot be shared.
+
+        ``markings`` maps marking ids to ``(body, owner org id)``. The purpose marking an object
+        references must belong to the poster's organisation, or be one it posted an identical copy of
+        (``endorsed``; equal terms give equal ids, :func:`~cibscope.share.markings.purpose_marking`),
+        else ``purpose-marking-foreign``: otherwise another organisation could define, ahead of the
+        producer, the terms the producer's objects would then be served under.
+        """
         if obj["type"] in DEFINITION_TYPES:
             if obj["type"] == "marking-definition" and marking_kind(obj) == "purpose":
                 try:
@@ -318,8 +515,11 @@ class Hub:
                              f"object_marking_refs (found {len(tlps)})")
         terms = []
         for r in refs:
-            m = markings.get(r)
+            m, owner = markings.get(r, (None, None))
             if m is not None and marking_kind(m) == "purpose":
+                if owner != who.org_id and r not in endorsed:
+                    raise ValueError(f"purpose-marking-foreign: {r} was defined by another organisation; "
+                                     "an object's purpose marking must be its own organisation's")
                 try:
                     terms.append(parse_purpose_extension(m["extensions"][PURPOSE_EXTENSION_ID]))
                 except MarkingError as exc:
@@ -338,6 +538,41 @@ class Hub:
         return {"tlp": tlps[0], "purposes": json.dumps(list(t.purposes)),
                 "recipient_orgs": json.dumps(list(t.recipient_organizations)),
                 "recipient_users": json.dumps(list(t.recipient_users)), "retention_days": t.retention_days}
+
+    def _ownership_problem(self, conn: Connection, collection_id: str, obj: dict[str, Any], version: str,
+                           who: Principal, owners: dict[str, tuple[int, set[str]]],
+                           markings: dict[str, tuple[dict[str, Any], int]]) -> str | None:
+        """Why ``obj`` may not be stored under the ownership rules, ``"already stored"``, or None.
+
+        * A marking-definition id is defined once: a copy with the same content is "already stored",
+          one with other content is refused (``marking-redefined``), whoever posts it. The five TLP 2.0
+          ids have a fixed meaning (:data:`~cibscope.share.markings.TLP2_BY_ID`), so any copy of them
+          after the first is "already stored" and never used.
+        * Any other object belongs to the organisation that stored it first; another organisation may
+          not add a version (which would be served as the latest, e.g. a revocation): ``object-owner``.
+          An identical copy of another organisation's extension-definition is "already stored".
+        * The same (id, version) again from the owner is "already stored" (TAXII 2.1 section 5.5).
+        """
+        oid = obj["id"]
+        if obj["type"] == "marking-definition" and oid in markings:
+            if oid in TLP2_BY_ID or _same_json(markings[oid][0], obj):
+                return "already stored"
+            return (f"marking-redefined: {oid} is already defined in this collection with other content; "
+                    "a marking-definition cannot be changed (define a new one with a new id)")
+        stored = owners.get(oid)
+        if stored is None:
+            return None
+        owner, versions = stored
+        if owner != who.org_id:
+            if obj["type"] == "extension-definition" and version in versions:
+                row = conn.execute(sa.select(objects.c.body).where(
+                    objects.c.collection_id == collection_id, objects.c.id == oid,
+                    objects.c.version == version)).first()
+                if row is not None and _same_json(json.loads(row.body), obj):
+                    return "already stored"
+            return (f"object-owner: {oid} belongs to another organisation; only it may add versions, "
+                    "revoke or delete it")
+        return "already stored" if version in versions else None
 
     def post_objects(self, api_root: str, collection_id: str, who: Principal, purpose: str,
                      envelope_objects: list[Any]) -> dict[str, Any]:
@@ -366,36 +601,53 @@ class Hub:
                 failures.append({"id": str(obj.get("id", f"objects[{i}]")), "message": f"stix-invalid: {msg}"})
                 continue
             checked.append((obj, body))
-        batch_markings = {o["id"]: o for o, _ in checked if o["type"] == "marking-definition"}
         # a marking this envelope sent but that was refused: objects referring to it must not be stored under
         # another (older, stored) version of it
         refused_markings = {f["id"] for f in failures if f["id"].startswith("marking-definition--")}
         successes: list[dict[str, Any]] = []
         status_id = str(uuid.uuid4())
         with write_tx(self.engine) as conn:
-            markings = self._resolve_markings(conn, collection_id, batch_markings)
+            owners = self._stored_owners(conn, collection_id, [o["id"] for o, _ in checked])
+            markings = self._stored_markings(conn, collection_id)
+            endorsed = self._endorsed(conn, collection_id, who.org_id)
             date_added = next_date_added(conn)
+            accepted: list[tuple[dict[str, Any], str, str]] = []  # (object, body, version)
+            # Ownership and immutability first, definitions before the objects that reference them.
+            for obj, body in sorted(checked, key=lambda ob: ob[0]["type"] not in DEFINITION_TYPES):
+                version = object_version(obj, date_added)
+                problem = self._ownership_problem(conn, collection_id, obj, version, who, owners, markings)
+                if problem == "already stored":
+                    successes.append({"id": obj["id"], "version": version, "message": "already stored"})
+                    oid = obj["id"]
+                    if (obj["type"] == "marking-definition" and oid not in TLP2_BY_ID and oid not in endorsed
+                            and markings[oid][1] != who.org_id):
+                        conn.execute(marking_endorsements.insert().values(
+                            collection_id=collection_id, marking_id=oid, org_id=who.org_id))
+                        endorsed.add(oid)
+                elif problem:
+                    failures.append({"id": obj["id"], "version": version, "message": problem})
+                    if obj["type"] == "marking-definition":
+                        refused_markings.add(obj["id"])
+                else:
+                    accepted.append((obj, body, version))
+                    owners.setdefault(obj["id"], (who.org_id, set()))[1].add(version)
+                    if obj["type"] == "marking-definition":
+                        markings.setdefault(obj["id"], (obj, who.org_id))
             rows = []
-            for obj, body in checked:
+            for obj, body, version in accepted:
+                if not isinstance(obj.get("modified") or obj.get("created"), str):
+                    version = date_added  # no timestamp: versioned by date_added (TAXII 2.1 section 3.1)
                 refs = set(obj.get("object_marking_refs") or []) | {
                     g.get("marking_ref") for g in obj.get("granular_markings") or [] if isinstance(g, dict)}
                 if refs & refused_markings:
-                    failures.append({"id": obj["id"], "version": obj.get("modified") or obj.get("created"),
+                    failures.append({"id": obj["id"], "version": version,
                                      "message": f"marking-refused: {', '.join(sorted(refs & refused_markings))} "
                                                 "was refused in this envelope"})
                     continue
                 try:
-                    pol = self._object_policy(obj, purpose, markings)
+                    pol = self._object_policy(obj, purpose, who, markings, endorsed)
                 except ValueError as exc:
-                    failures.append({"id": obj["id"], "version": obj.get("modified") or obj.get("created"),
-                                     "message": str(exc)})
-                    continue
-                version = object_version(obj, date_added)
-                dup = conn.execute(sa.select(objects.c.pk).where(
-                    objects.c.collection_id == collection_id, objects.c.id == obj["id"],
-                    objects.c.version == version)).first()
-                if dup is not None or any(r["id"] == obj["id"] and r["version"] == version for r in rows):
-                    successes.append({"id": obj["id"], "version": version, "message": "already stored"})
+                    failures.append({"id": obj["id"], "version": version, "message": str(exc)})
                     continue
                 days = pol.pop("retention_days")
                 rows.append({"collection_id": collection_id, "id": obj["id"], "type": obj["type"],
@@ -404,7 +656,7 @@ class Hub:
                              "expires_at": add_seconds(date_added, days * 86400) if days else None,
                              "producer_user_id": who.user_id, "producer_org_id": who.org_id, **pol})
                 successes.append({"id": obj["id"], "version": version})
-                date_added = add_seconds(date_added, 1e-6)
+                date_added = add_seconds(date_added, _date_added_step())
             if rows:
                 conn.execute(objects.insert(), rows)
             status = {"id": status_id, "status": "complete", "request_timestamp": request_ts,
@@ -481,27 +733,29 @@ class Hub:
         ValueError
             If ``next_token`` is not one this server issued.
         """
-        key = _decode_next(next_token) if next_token else None
+        key = self._decode_next(next_token, who) if next_token else None
         out: list[dict[str, Any]] = []
         withheld: list[dict[str, str]] = []
         more = False
-        while True:
+        while not more:
             rows = self._query(collection_id, f, key, limit + 1)
             for r in rows:
-                if len(out) == limit:
-                    more = True
-                    break
                 key = (r["date_added"], r["pk"])
                 try:
                     check_read(who, purpose, ObjectPolicy.from_row(r, r["producer_sector"]))
                 except Refusal as ref:
-                    withheld.append({"id": r["id"], "version": r["version"], "rule": ref.rule})
+                    if len(out) < limit:  # beyond the page: withheld (and audited) on the page that holds it
+                        withheld.append({"id": r["id"], "version": r["version"], "rule": ref.rule})
                     continue
+                if len(out) == limit:  # a further version this reader may receive: there is a next page
+                    more = True
+                    break
                 obj, removed = redact(who, json.loads(r["body"]))
                 out.append({**r, "obj": obj, "redacted": removed})
-            if more or len(rows) <= limit:
+            if len(rows) <= limit:
                 break
-        nxt = _encode_next(out[-1]["date_added"], out[-1]["pk"]) if more and out else None
+        # ``more`` only when a version this reader may receive follows (withheld ones are not counted, #17 row 8)
+        nxt = self._encode_next(out[-1]["date_added"], out[-1]["pk"], who) if more and out else None
         return Page(out, more and nxt is not None, nxt, withheld)
 
     def audit_read(self, who: Principal, purpose: str, collection_id: str, endpoint: str,
@@ -512,24 +766,41 @@ class Hub:
             "redacted": {r["id"]: r["redacted"] for r in page.rows if r["redacted"]},
             "withheld": [[w["id"], w["version"], w["rule"]] for w in page.withheld]})
 
-    def delete_object(self, collection_id: str, object_id: str, who: Principal, purpose: str,
-                      f: Filters) -> int:
+    def delete_object(self, collection_id: str, object_id: str, who: Principal | None, purpose: str | None,
+                      f: Filters, *, admin: str | None = None) -> int:
         """Delete the selected versions of an object (default all); return the number removed.
+
+        Only the organisation that owns the object (stored its first version) may delete it, or a hub
+        admin (``admin`` = the admin's name, ``who`` None; audited as an admin operation).
 
         Raises
         ------
         NotFound
-            If no version matches.
+            If no version matches, or none of the matching versions is the requester's organisation's
+            or readable by it (a forbidden object answers like a missing one).
+        Refusal
+            ``object-owner``: the requester can read the object but another organisation owns it.
         """
         sel = Filters(ids=[object_id], versions=f.versions if f.versions != ["last"] else ["all"],
                       spec_versions=f.spec_versions)
         with write_tx(self.engine) as conn:
-            pks = [r["pk"] for r in self._query(collection_id, sel, None, 1_000_000, conn)]
-            if not pks:
-                raise NotFound(f"object {object_id!r} not found")
+            rows = self._query(collection_id, sel, None, 1_000_000, conn)
+            if admin is None:
+                assert who is not None and purpose is not None
+                own = [r for r in rows if r["producer_org_id"] == who.org_id]
+                if not own and not any(_readable(who, purpose, r) for r in rows):
+                    rows = []
+                elif len(own) != len(rows):
+                    raise Refusal("object-owner")
+            if not rows:
+                raise NotFound("object not found")
+            pks = [r["pk"] for r in rows]
             conn.execute(objects.delete().where(objects.c.pk.in_(pks)))
-            self.record(who, "delete", purpose, collection_id, {"id": object_id, "versions_removed": len(pks)},
-                        conn)
+            detail = {"id": object_id, "versions_removed": len(pks)}
+            if admin is None:
+                self.record(who, "delete", purpose, collection_id, detail, conn)
+            else:
+                self._admin(conn, admin, "delete-object", collection=collection_id, **detail)
         return len(pks)
 
     def purge_expired(self, actor: str = "admin") -> int:
@@ -538,6 +809,15 @@ class Hub:
             n = conn.execute(objects.delete().where(objects.c.expires_at <= now_ts())).rowcount
             self._admin(conn, actor, "purge-expired", removed=n)
         return n
+
+
+def _readable(who: Principal, purpose: str, row: dict[str, Any]) -> bool:
+    """True when :func:`~cibscope.share.policy.check_read` lets ``who`` receive the stored version ``row``."""
+    try:
+        check_read(who, purpose, ObjectPolicy.from_row(row, row["producer_sector"]))
+    except Refusal:
+        return False
+    return True
 
 
 def parse_filter_list(value: str | None) -> list[str]:

@@ -60,6 +60,9 @@ RULES: dict[str, str] = {
     "purpose-incompatible": "the declared purpose is not among the object's permitted purposes",
     "government-platform-purpose": "government-platform exchange is allowed only for national-security "
                                    "or criminal-investigation purposes",
+    "object-owner": "only the organisation that first stored an object may add versions, revoke or delete it",
+    "marking-redefined": "a marking-definition id is defined once; a copy with other content is refused",
+    "purpose-marking-foreign": "an object's purpose marking must be one its own organisation defined",
 }
 
 

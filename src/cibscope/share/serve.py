@@ -21,12 +21,45 @@ from .store import DEFAULT_HUB_DB
 
 
 def serve(db: str | Path = DEFAULT_HUB_DB, host: str = "127.0.0.1", port: int = 9000,
-          log_level: str = "warning") -> None:
-    """Serve the hub database ``db`` (SQLite path or SQLAlchemy URL) on ``host:port`` until stopped."""
+          log_level: str = "warning", checkpoint_key: Optional[Path] = None,
+          checkpoint_file: Optional[Path] = None, checkpoint_every: float = 60.0) -> None:
+    """Serve the hub database ``db`` (SQLite path or SQLAlchemy URL) on ``host:port`` until stopped.
+
+    With ``checkpoint_key`` and ``checkpoint_file``, a background thread signs the audit log's head every
+    ``checkpoint_every`` seconds when it has changed (:func:`cibscope.share.audit.checkpoint`).
+    """
     import uvicorn
 
     from .api import create_app
-    uvicorn.run(create_app(db), host=host, port=port, log_level=log_level)
+    from .http_limits import uvicorn_options
+    app = create_app(db)
+    if checkpoint_key and checkpoint_file:
+        start_checkpointer(app.state.hub.engine, Path(checkpoint_key), Path(checkpoint_file), checkpoint_every)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, **uvicorn_options())
+
+
+def start_checkpointer(engine, key: Path, out: Path, every: float):
+    """Start a daemon thread writing a signed checkpoint now and then every ``every`` seconds when the
+    audit log's head moved; returns the thread. Errors (a log that does not verify) go to standard error."""
+    import threading
+
+    from . import audit
+
+    def loop() -> None:
+        done = None
+        while True:
+            try:
+                now = audit.head(engine)
+                if now != done:
+                    audit.checkpoint(engine, key, out)
+                    done = now
+            except Exception as exc:  # noqa: BLE001 - keep serving; the operator sees the message
+                print(f"audit checkpoint failed: {exc}", file=sys.stderr, flush=True)
+            time.sleep(every)
+
+    t = threading.Thread(target=loop, name="cibscope-audit-checkpoint", daemon=True)
+    t.start()
+    return t
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -92,8 +125,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--db", default=DEFAULT_HUB_DB, help="SQLite file or SQLAlchemy URL")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9000)
+    ap.add_argument("--checkpoint-key", help="Ed25519 private key signing audit checkpoints")
+    ap.add_argument("--checkpoint-file", help="file the signed checkpoints are appended to")
+    ap.add_argument("--checkpoint-every", type=float, default=60.0, help="seconds between checkpoints")
     args = ap.parse_args(argv)
-    serve(args.db, args.host, args.port)
+    serve(args.db, args.host, args.port, checkpoint_key=args.checkpoint_key, checkpoint_file=args.checkpoint_file,
+          checkpoint_every=args.checkpoint_every)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,20 @@ statuses = sa.Table(
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
 )
+#: Organisations that posted an identical copy of a marking-definition another organisation stored first
+#: (they may then reference it without sending it again; docs/sharing.md, "Ownership and immutability").
+marking_endorsements = sa.Table(
+    "marking_endorsements", metadata,
+    sa.Column("collection_id", sa.Text, sa.ForeignKey("collections.id"), primary_key=True),
+    sa.Column("marking_id", sa.Text, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("orgs.id"), primary_key=True),
+)
+#: Server secrets (``next_key``: the AES-256-GCM key that makes ``next`` tokens opaque), created on first use.
+hub_secrets = sa.Table(
+    "hub_secrets", metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
 audit = sa.Table(
     "audit", metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),

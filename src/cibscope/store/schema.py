@@ -139,7 +139,8 @@ CREATE TABLE IF NOT EXISTS edges (
     b_first       BIGINT NOT NULL,
     median_gap_s  DOUBLE NOT NULL,
     first_seen    TIMESTAMP NOT NULL,
-    last_seen     TIMESTAMP NOT NULL
+    last_seen     TIMESTAMP NOT NULL,
+    scale_s       DOUBLE                  -- the time scale (window, seconds) the edge is judged at
 );
 
 CREATE TABLE IF NOT EXISTS edge_evidence (
@@ -173,6 +174,8 @@ CREATE TABLE IF NOT EXISTS clusters (
     first_seen    TIMESTAMP NOT NULL,
     last_seen     TIMESTAMP NOT NULL,
     summary       VARCHAR NOT NULL,
+    scale_s       DOUBLE,                 -- the time scale (window, seconds) the cluster is judged at
+    overlap       DOUBLE,                 -- median share of the less active member's objects co-acted on, per edge
     PRIMARY KEY (run_id, cluster_id)
 );
 
@@ -287,6 +290,9 @@ CREATE TABLE IF NOT EXISTS case_members (
 MIGRATIONS = """
 ALTER TABLE posts ADD COLUMN IF NOT EXISTS context VARCHAR;
 ALTER TABLE cluster_narratives ADD COLUMN IF NOT EXISTS representation VARCHAR;
+ALTER TABLE edges ADD COLUMN IF NOT EXISTS scale_s DOUBLE;
+ALTER TABLE clusters ADD COLUMN IF NOT EXISTS scale_s DOUBLE;
+ALTER TABLE clusters ADD COLUMN IF NOT EXISTS overlap DOUBLE;
 ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS options VARCHAR;
 ALTER TABLE posts ADD COLUMN IF NOT EXISTS quote_of VARCHAR;
 """

@@ -91,8 +91,8 @@ def check_params(store: Store, params: DetectionParams, horizon_s: float) -> Non
     if bad:
         raise WatchError(f"signals {bad} are derived over the whole horizon and cannot be watched incrementally; "
                          f"drop them from --signals")
-    if horizon_s < params.window_s:
-        raise WatchError(f"horizon ({horizon_s:g} s) must be at least the window ({params.window_s:g} s)")
+    if horizon_s < params.max_window_s:
+        raise WatchError(f"horizon ({horizon_s:g} s) must be at least the slowest window ({params.max_window_s:g} s)")
     state.ensure(store.con)
     saved = state.get(store.con, "params")
     same = saved == params.model_dump(mode="json") and state.get(store.con, "horizon_s") == horizon_s

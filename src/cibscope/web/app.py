@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from urllib.parse import quote
 
+from ..share.http_limits import RequestLimits
 from .auth import SESSION_MAX_AGE, Forbidden, NotSignedIn
 from .core import Settings, WebContext
 
@@ -110,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
         return pages.error_page(request, exc.status_code, message,
                                 title="Not found" if exc.status_code == 404 else f"Error {exc.status_code}")
 
+    app.add_middleware(RequestLimits)  # outermost: before sessions and routes (issue #17 row 11)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(resources.files("cibscope.web") / "static")), name="static")

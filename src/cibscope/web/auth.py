@@ -1,10 +1,11 @@
 """Sign-in, sessions, roles and CSRF protection of the web app.
 
-* Sessions: Starlette's ``SessionMiddleware`` keeps ``{"user", "csrf"}`` in a cookie
+* Sessions: Starlette's ``SessionMiddleware`` keeps ``{"user", "sid", "csrf"}`` in a cookie
   signed with itsdangerous (HMAC-SHA1 over the JSON, timestamped; secret from
   :meth:`cibscope.web.state.WebState.secret`), ``HttpOnly``, ``SameSite=Strict``,
   ``Secure`` when served over TLS (``--secure-cookies``), 8 hours. The role is read
-  from the state file on every request, so a removed user is signed out at once.
+  from the state file on every request, so a removed user is signed out at once; the session id ``sid``
+  must name a live row of ``web_sessions``, which sign-out and a password change delete.
 * Passwords: Argon2id (argon2-cffi) in :class:`cibscope.web.state.WebState`.
 * CSRF: a per-session random token (synchroniser-token pattern, OWASP CSRF cheat sheet)
   required on every POST, as the form field ``csrf_token`` or the ``X-CSRF-Token``
@@ -70,15 +71,24 @@ async def check_csrf(request: Request) -> None:
 
 
 def sign_in(request: Request, name: str, role: str) -> None:
-    """Start a fresh session for ``name`` (new CSRF token: no session fixation)."""
+    """Start a fresh session for ``name`` (new CSRF token: no session fixation).
+
+    The cookie holds a random session id whose SHA-256 is stored server-side
+    (:meth:`cibscope.web.state.WebState.new_session`), so that signing out, or a password change, ends the
+    session even though the signed cookie itself stays valid for :data:`SESSION_MAX_AGE` (issue #17 row 9).
+    """
     request.session.clear()
     request.session["user"] = name
+    request.session["sid"] = request.app.state.web.state.new_session(name, SESSION_MAX_AGE)
     request.session["csrf"] = secrets.token_urlsafe(32)
     request.session["role_at_sign_in"] = role
 
 
 def sign_out(request: Request) -> None:
-    """End the session."""
+    """End the session, server-side too: a copy of the cookie is no session any more."""
+    sid = request.session.get("sid")
+    if isinstance(sid, str):
+        request.app.state.web.state.end_session(sid)
     request.session.clear()
 
 
@@ -90,8 +100,11 @@ def current_user(request: Request) -> User:
     NotSignedIn
         No session, or its user was removed.
     """
-    name = request.session.get("user")
-    role = request.app.state.web.state.role_of(name) if name else None
+    name, sid = request.session.get("user"), request.session.get("sid")
+    state = request.app.state.web.state
+    if not (isinstance(name, str) and isinstance(sid, str)) or state.session_user(sid) != name:
+        raise NotSignedIn()
+    role = state.role_of(name)
     if role is None:
         raise NotSignedIn()
     return User(name, role)

@@ -62,6 +62,43 @@ def user_passwd(name: str, password_stdin: bool = typer.Option(False, "--passwor
     out.print(f"password of {escape(name)} changed")
 
 
+hub_app = typer.Typer(help="TAXII hubs shares may be pushed to (nothing else is ever contacted).",
+                      no_args_is_help=True)
+web_app.add_typer(hub_app, name="hub")
+
+
+@hub_app.command("add")
+def hub_add(name: str, url: str, web_db: str = WebDb) -> None:
+    """Register a hub by its API root URL, e.g. https://hub.example.org/hub/."""
+    from .state import StateError, WebState
+    try:
+        WebState(web_db).add_hub(name, url)
+    except StateError as exc:
+        _fail(str(exc))
+    out.print(f"hub {escape(name)}")
+
+
+@hub_app.command("remove")
+def hub_remove(name: str, web_db: str = WebDb) -> None:
+    """Unregister a hub."""
+    from .state import StateError, WebState
+    try:
+        WebState(web_db).remove_hub(name)
+    except StateError as exc:
+        _fail(str(exc))
+    out.print(f"hub {escape(name)} removed")
+
+
+@hub_app.command("list")
+def hub_list(web_db: str = WebDb) -> None:
+    """List registered hubs."""
+    from .state import WebState
+    t = Table("hub", "API root URL", "registered (UTC)")
+    for h in WebState(web_db).hubs():
+        t.add_row(escape(h["name"]), escape(h["url"]), h["created"])
+    out.print(t)
+
+
 @user_app.command("list")
 def user_list(web_db: str = WebDb) -> None:
     """List users and roles."""
@@ -84,7 +121,9 @@ def register(app: typer.Typer) -> None:
               sector: str = typer.Option("platform", "--sector", help="Your organisation's sector: platform, "
                                          "government, law-enforcement, civil-society or research."),
               secure_cookies: bool = typer.Option(False, "--secure-cookies", help="Session cookie only over "
-                                                  "HTTPS (behind a TLS proxy).")) -> None:
+                                                  "HTTPS (behind a TLS proxy)."),
+              data_root: Path = typer.Option(None, "--data-root", help="The only folder ingest jobs started "
+                                             "from the web may read (none: no ingest from the web).")) -> None:
         """Run the investigator web app (pages, JSON API under /api/) on the store."""
         import duckdb
         import uvicorn
@@ -96,13 +135,17 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{db}: no such store yet; starting on a new, empty one (ingest from the Jobs page, "
                        f"or check --db)", err=True)
         try:
+            if data_root is not None and not data_root.is_dir():
+                _fail(f"--data-root {data_root}: not a folder")
             application = create_app(Settings(str(db), web_db, read_only=read_only, org=org, sector=sector,
-                                              secure_cookies=secure_cookies))
+                                              secure_cookies=secure_cookies,
+                                              data_root=str(data_root.resolve()) if data_root else None))
         except duckdb.Error as exc:
             _fail(f"{db}: cannot open the store: {str(exc).splitlines()[0]}")
         except ValueError as exc:
             _fail(str(exc))
         console.print(f"cibscope web app on http://{host}:{port}/ (store {db}, users in {web_db})")
-        uvicorn.run(application, host=host, port=port, log_level="warning")
+        from ..share.http_limits import uvicorn_options
+        uvicorn.run(application, host=host, port=port, log_level="warning", **uvicorn_options())
 
     app.add_typer(web_app, name="web")

@@ -8,6 +8,8 @@ same thing.
 from __future__ import annotations
 
 import json
+import math
+import re
 import tempfile
 import threading
 from collections import OrderedDict
@@ -20,6 +22,7 @@ from typing import Any, Callable, Iterator
 from ..share.auth import Principal
 from ..share.markings import SECTORS
 from ..share.policy import Refusal, check_declared_purpose
+from ..share.throttle import FailureLog, Throttle
 from ..store.db import Store
 from .auth import Forbidden, User, require_role
 from .data import cursor_store
@@ -50,6 +53,9 @@ class Settings:
         the producer in share previews.
     secure_cookies : bool
         Mark the session cookie ``Secure`` (serve behind TLS).
+    data_root : str, optional
+        The folder ingest jobs may read from (``--data-root``); a path is taken relative to it and must
+        resolve, symbolic links followed, inside it. None: no ingest from the web.
     """
 
     db: str
@@ -58,6 +64,7 @@ class Settings:
     org: str = "cibscope"
     sector: str = "platform"
     secure_cookies: bool = False
+    data_root: str | None = None
 
 
 class WebContext:
@@ -73,6 +80,9 @@ class WebContext:
         self._cache: OrderedDict[tuple, Future] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cibscope-prefetch")
+        self._user_throttle, self._address_throttle = Throttle(free=5), Throttle(free=20)
+        self._sign_in_failures = FailureLog(lambda d: self.state.record(
+            "anonymous", "sign-in-failed", {k: v for k, v in d.items() if k != "rule"}))
 
     def close(self) -> None:
         """Stop the job worker and close the store."""
@@ -134,7 +144,47 @@ class WebContext:
 
         self._prefetcher.submit(run)
 
+    # --------------------------------------------------------------- sign-in
+    def sign_in_wait(self, name: str, address: str) -> int:
+        """Seconds before ``name`` may try to sign in from ``address`` again (0: now). A waiting attempt is
+        counted in the aggregated ``sign-in-failed`` audit rows."""
+        wait = max(self._user_throttle.wait(name[:256]), self._address_throttle.wait(address))
+        if wait:
+            self._sign_in_failures.failed(address, {"reason": "throttled", "user": name[:64]})
+        return math.ceil(wait)
+
+    def sign_in_failed(self, name: str, address: str) -> None:
+        """Count a failed sign-in (:mod:`cibscope.share.throttle`: backoff after 5 failures of a name or 20 of
+        an address); audited at most once a minute per address, and at each lock start."""
+        lock = max(self._user_throttle.failure(name[:256]), self._address_throttle.failure(address))
+        detail = {"reason": "lockout", "user": name[:64], "locked_seconds": lock} if lock else {
+            "reason": "wrong password or unknown user", "user": name[:64]}
+        self._sign_in_failures.failed(address, detail, force=bool(lock))
+
+    def sign_in_succeeded(self, name: str) -> None:
+        """Clear the name's failure count."""
+        self._user_throttle.success(name[:256])
+
     # ------------------------------------------------------------------ jobs
+    def ingest_path(self, path: str) -> str:
+        """The absolute path an ingest job may read for ``path`` (relative to the data root, or absolute
+        inside it; symbolic links resolved).
+
+        Raises
+        ------
+        Forbidden
+            No ``--data-root`` is configured, or the path resolves outside it. The message never says
+            whether anything exists there.
+        """
+        root = self.settings.data_root
+        if not root:
+            raise Forbidden("ingest from the web is off: the admin has configured no --data-root")
+        base = Path(root).resolve()
+        target = (base / path).resolve()
+        if target != base and base not in target.parents:
+            raise Forbidden(f"ingest reads only under the data root {base}; {path!r} is outside it")
+        return str(target)
+
     def start_job(self, user: User, kind: str, args: dict[str, Any]) -> Job:
         """Queue an ingest or detect job (analyst and up); audited as ``job-start``.
 
@@ -147,6 +197,10 @@ class WebContext:
         """
         if self.jobs is None:
             raise Forbidden("the server opened the store read-only: no ingest or detection from the web")
+        if kind == "ingest":
+            if not str(args.get("path") or "").strip():
+                raise ValueError("ingest needs a path")
+            args = {**args, "path": self.ingest_path(str(args["path"]).strip())}
         job = self.jobs.submit(kind, args, user.name)
         self.state.record(user.name, "job-start", {"job": job.id, "kind": kind, "args": args})
         return job
@@ -210,6 +264,11 @@ class WebContext:
             raise StateError(f"share {share_id} is {sh['state']}: only an approved share can be pushed")
         if not hub_url or not collection_id or not token:
             raise StateError("pushing needs the hub URL, the collection id and an API token")
+        hub = self.state.hub_named_or_at(hub_url)
+        if hub is None:  # never a request to an address a user typed (issue #17 row 6)
+            raise StateError("not a registered hub: shares go only to hubs an admin registered with "
+                             "`cibscope web hub add NAME URL` (see the outbox page for the list)")
+        hub_url = hub["url"]
         with tempfile.TemporaryDirectory(prefix="cibscope-share-") as tmp:
             path = Path(tmp) / "bundle.json"
             path.write_text(json.dumps({"type": "bundle", "id": f"bundle--{_uuid()}", "objects": sh["objects"]},
@@ -217,12 +276,24 @@ class WebContext:
             try:
                 status = push(path, hub_url, collection_id, sh["purpose"], token=token)
             except ShareError as exc:
+                msg = push_error_summary(str(exc), hub["name"])
                 self.state.record(user.name, "share-push-failed", {"share": share_id, "hub": hub_url,
-                                                                   "error": str(exc)},
+                                                                   "error": msg},
                                   purpose=sh["purpose"], collection_id=collection_id)
-                raise
+                raise ShareError(msg) from None
         self.state.mark_pushed(share_id, user.name, hub_url, collection_id, status)
         return status
+
+
+def push_error_summary(error: str, hub_name: str) -> str:
+    """What a user is told about a failed push: the hub's name and the HTTP status, never the remote
+    server's answer body or headers (issue #17 row 6: an internal server's page was echoed in the 502)."""
+    m = re.search(r"\bHTTP (\d{3})\b", error)
+    if m:
+        return f"the hub {hub_name!r} refused the push: HTTP {m.group(1)}"
+    if "bytes, over the server's limit" in error:
+        return f"an object is over the hub {hub_name!r}'s size limit"
+    return f"the hub {hub_name!r} could not be reached or did not answer as a TAXII 2.1 server"
 
 
 def _uuid() -> str:

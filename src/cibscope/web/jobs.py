@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,21 @@ class Job:
     def public(self) -> dict[str, Any]:
         """The job as JSON-ready dict."""
         return asdict(self)
+
+
+def job_error_text(exc: BaseException) -> str:
+    """An ingest failure as shown to users: the first line of the message, with whatever the reader quoted
+    from the file cut out (a header it did not recognise: ``found: ...`` and parenthesised quotes), at most
+    300 characters. A web user can start ingest jobs, so the file's contents must not come back in the error
+    (issue #17 row 5: the first line of /etc/passwd did)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = re.split(r"[;,]?\s*\(?found:", text, maxsplit=1)[0]
+    while True:
+        shorter = re.sub(r"\s*\([^()]*\)", "", text)
+        if shorter == text:
+            break
+        text = shorter
+    return text[:300]
 
 
 class JobManager:
@@ -116,7 +132,7 @@ class JobManager:
                 job.result = self._ingest(view, job) if job.kind == "ingest" else self._detect(view, job)
             job.state = "done"
         except Exception as exc:  # reported on the job page; the worker goes on with the next job
-            job.error = f"{type(exc).__name__}: {exc}"
+            job.error = f"{type(exc).__name__}: {job_error_text(exc) if job.kind == 'ingest' else exc}"
             job.state = "failed"
             traceback.print_exc()
         job.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

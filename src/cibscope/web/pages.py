@@ -43,12 +43,12 @@ def ctx(request: Request) -> WebContext:
 
 
 def render(request: Request, template: str, user: Optional[User] = None, status: int = 200,
-           **values: Any) -> HTMLResponse:
+           headers: Optional[dict[str, str]] = None, **values: Any) -> HTMLResponse:
     """Render ``template`` with the user, the CSRF token and the server settings."""
     html = _env.get_template(template).render(request=request, user=user, csrf=csrf_token(request),
                                               csrf_field=CSRF_FIELD, settings=ctx(request).settings,
                                               read_only=ctx(request).jobs is None, **values)
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def error_page(request: Request, status: int, message: str, *, title: str = "Not found",
@@ -116,10 +116,16 @@ def login_page(request: Request, next: str = "/clusters") -> HTMLResponse:
 def login(request: Request, name: str = Form(...), password: str = Form(...),
           next: str = Form("/clusters")) -> Any:
     web = ctx(request)
+    addr = request.client.host if request.client else "unknown"
+    wait = web.sign_in_wait(name, addr)
+    if wait:
+        return render(request, "login.html.j2", next=next, status=429, headers={"Retry-After": str(wait)},
+                      error=f"Too many failed sign-ins: try again in {wait} seconds.")
     found = web.state.check_password(name, password)
     if found is None:
-        web.state.record(name, "sign-in-failed", {})
+        web.sign_in_failed(name, addr)
         return render(request, "login.html.j2", next=next, error="Unknown user or wrong password.", status=401)
+    web.sign_in_succeeded(name)
     sign_in(request, found["name"], found["role"])
     web.state.record(found["name"], "sign-in", {"role": found["role"]})
     return _see(next if next.startswith("/") and not next.startswith("//") else "/clusters")
@@ -286,7 +292,8 @@ def share_page(request: Request, share_id: int = Path(..., ge=1, le=MAX_ID), use
         sh = ctx(request).share_preview(share_id)
     except StateError as exc:
         return render(request, "error.html.j2", user, status=404, message=str(exc))
-    return render(request, "share.html.j2", user, sh=sh, error=request.query_params.get("error"))
+    return render(request, "share.html.j2", user, sh=sh, error=request.query_params.get("error"),
+                  hubs=ctx(request).state.hubs())
 
 
 @router.post("/outbox/{share_id}/approve")

@@ -15,6 +15,9 @@ Tables added here
                   the STIX objects to send (JSON), ``state`` (:data:`SHARE_STATES`), who
                   prepared/approved/pushed it and when, the hub and the hub's status resource.
 ``web_settings``  key/value; holds the session-signing secret (generated on first start).
+``web_sessions``  signed-in sessions: SHA-256 of the session id the cookie holds, user, created and
+                  expiry (UTC); a cookie whose session is not here is no session (sign-out, password change).
+``web_hubs``      TAXII hubs an admin registered (name, API root URL): the only places shares are pushed to.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 
 from ..share import audit as audit_log
-from ..share.auth import MIN_PASSWORD_LENGTH, hash_password, password_problem
+from ..share.auth import MIN_PASSWORD_LENGTH, dummy_verify, hash_password, password_problem
 from ..share.store import make_engine, now_ts, write_tx
 
 from . import DEFAULT_WEB_DB, ROLES  # noqa: F401  (defined without SQLAlchemy for the CLI's help)
@@ -71,7 +74,31 @@ web_settings = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+web_sessions = sa.Table(
+    "web_sessions", web_meta,
+    sa.Column("id_hash", sa.Text, primary_key=True),
+    sa.Column("user", sa.Text, nullable=False),
+    sa.Column("created", sa.Text, nullable=False),
+    sa.Column("expires", sa.Text, nullable=False),
+)
+web_hubs = sa.Table(
+    "web_hubs", web_meta,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("url", sa.Text, nullable=False, unique=True),
+    sa.Column("created", sa.Text, nullable=False),
+)
+
 _hasher = PasswordHasher()
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def normalise_hub_url(url: str) -> str:
+    """An API root URL with exactly one trailing slash (how hubs are registered and compared)."""
+    return url.strip().rstrip("/") + "/"
 
 
 class StateError(ValueError):
@@ -156,7 +183,9 @@ class WebState:
                              .values(password_hash=hash_password(password))).rowcount
             if not n:
                 raise StateError(f"no user {name!r}")
-            audit_log.append(conn, actor=actor, action="admin", detail={"op": "set-password", "user": name})
+            ended = conn.execute(web_sessions.delete().where(web_sessions.c.user == name)).rowcount
+            audit_log.append(conn, actor=actor, action="admin", detail={"op": "set-password", "user": name,
+                                                                        "sessions_ended": ended})
 
     def users(self) -> list[dict[str, Any]]:
         """All users (name, role, created), by name; never the hashes."""
@@ -169,7 +198,7 @@ class WebState:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(web_users).where(web_users.c.name == name)).first()
         if row is None:
-            _hasher.hash(password)  # same work whether or not the user exists
+            dummy_verify(password)  # same work whether or not the user exists
             return None
         try:
             _hasher.verify(row.password_hash, password)
@@ -181,6 +210,69 @@ class WebState:
         """The user's current role (None when the user no longer exists)."""
         with self.engine.connect() as conn:
             return conn.execute(sa.select(web_users.c.role).where(web_users.c.name == name)).scalar()
+
+    # ------------------------------------------------------------- sessions
+    def new_session(self, user: str, max_age: int) -> str:
+        """Start a server-side session for ``user``; return its id (only its SHA-256 is stored)."""
+        import datetime as dt
+        sid = secrets.token_urlsafe(32)
+        expires = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=max_age)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        with write_tx(self.engine) as conn:
+            conn.execute(web_sessions.delete().where(web_sessions.c.expires < now_ts()))
+            conn.execute(web_sessions.insert().values(id_hash=_sha256(sid), user=user, created=now_ts(),
+                                                      expires=expires))
+        return sid
+
+    def session_user(self, sid: str) -> str | None:
+        """The user of a live session id, or None (ended, expired or never issued)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(web_sessions.c.user).where(
+                web_sessions.c.id_hash == _sha256(sid), web_sessions.c.expires > now_ts())).scalar()
+
+    def end_session(self, sid: str) -> None:
+        """End a session (sign-out): its cookie is no session from now on."""
+        with write_tx(self.engine) as conn:
+            conn.execute(web_sessions.delete().where(web_sessions.c.id_hash == _sha256(sid)))
+
+    # ----------------------------------------------------------------- hubs
+    def add_hub(self, name: str, url: str, *, actor: str = "cli") -> None:
+        """Register a TAXII hub (API root URL, http or https) shares may be pushed to (audited as ``admin``).
+
+        Raises
+        ------
+        StateError
+            Empty name, a URL that is not http(s)://host/..., or the name or URL is registered already.
+        """
+        from urllib.parse import urlsplit
+        u = normalise_hub_url(url)
+        parts = urlsplit(u)
+        if not name.strip() or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise StateError("a hub needs a name and an http(s):// API root URL")
+        with write_tx(self.engine) as conn:
+            if conn.execute(sa.select(web_hubs.c.name).where(sa.or_(web_hubs.c.name == name,
+                                                                      web_hubs.c.url == u))).first():
+                raise StateError(f"hub {name!r} or URL {u} is registered already")
+            conn.execute(web_hubs.insert().values(name=name, url=u, created=now_ts()))
+            audit_log.append(conn, actor=actor, action="admin", detail={"op": "add-hub", "hub": name, "url": u})
+
+    def remove_hub(self, name: str, *, actor: str = "cli") -> None:
+        """Unregister a hub. Raises :class:`StateError` when unknown."""
+        with write_tx(self.engine) as conn:
+            if not conn.execute(web_hubs.delete().where(web_hubs.c.name == name)).rowcount:
+                raise StateError(f"no hub {name!r}")
+            audit_log.append(conn, actor=actor, action="admin", detail={"op": "remove-hub", "hub": name})
+
+    def hubs(self) -> list[dict[str, Any]]:
+        """Registered hubs (name, url, created), by name."""
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(web_hubs).order_by(web_hubs.c.name))]
+
+    def hub_named_or_at(self, name_or_url: str) -> dict[str, Any] | None:
+        """The registered hub with this name or (normalised) URL, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(web_hubs).where(sa.or_(
+                web_hubs.c.name == name_or_url, web_hubs.c.url == normalise_hub_url(name_or_url)))).first()
+        return dict(row._mapping) if row else None
 
     # ---------------------------------------------------------------- audit
     def record(self, actor: str, action: str, detail: dict[str, Any], *, purpose: str | None = None,

@@ -6,6 +6,7 @@ the API root lookup (404). ``readable``/``writable`` add the collection rights.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -15,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicC
 from ..auth import AuthError, Principal, authenticate_password, authenticate_token
 from ..hub import Hub
 from ..policy import PURPOSE_HEADER, Refusal, check_declared_purpose
-from .errors import TaxiiError
+from .errors import TaxiiError, client_address
 
 _bearer = HTTPBearer(auto_error=False, description="API token created with `cibscope admin add-token`.")
 _basic = HTTPBasic(auto_error=False, description="User name and password (Argon2-hashed on the server).")
@@ -63,16 +64,44 @@ def principal(request: Request, bearer: Optional[HTTPAuthorizationCredentials] =
     same API token as ``Bearer <token>``.
     """
     hub = hub_of(request)
+    if basic is not None and bearer is None:
+        return _password_principal(request, hub, basic)
     scheme, _, token = (request.headers.get("authorization") or "").strip().partition(" ")
     with hub.engine.connect() as conn:
         if bearer is not None:
             who = authenticate_token(conn, bearer.credentials)
         elif scheme.lower() == "token" and token.strip():
             who = authenticate_token(conn, token.strip())
-        elif basic is not None:
-            who = authenticate_password(conn, basic.username, basic.password)
         else:
             raise AuthError("missing credentials (Bearer or Token token, or HTTP Basic)")
+    request.state.principal = who
+    return who
+
+
+def _password_principal(request: Request, hub: Hub, basic: HTTPBasicCredentials) -> Principal:
+    """HTTP Basic with backoff per user name and per client address (:mod:`cibscope.share.throttle`).
+
+    A locked name or address is answered 429 with ``Retry-After`` before any password check; the start of
+    each lock is audited. The lock applies to any name, so it does not tell which users exist.
+    """
+    users, addrs = request.app.state.user_throttle, request.app.state.address_throttle
+    addr = client_address(request)
+    name = basic.username[:256]
+    wait = max(users.wait(name), addrs.wait(addr))
+    if wait > 0:
+        request.app.state.auth_failures.failed(addr, {"reason": "throttled", "user": name[:64]})
+        raise TaxiiError(429, "Too Many Requests", "too many failed sign-ins; try again later",
+                         {"Retry-After": str(max(1, math.ceil(wait)))})
+    try:
+        with hub.engine.connect() as conn:
+            who = authenticate_password(conn, basic.username, basic.password)
+    except AuthError:
+        lock = max(users.failure(name), addrs.failure(addr))
+        if lock:
+            request.app.state.auth_failures.failed(addr, {"reason": "lockout", "user": name[:64],
+                                                          "locked_seconds": lock}, force=True)
+        raise
+    users.success(name)
     request.state.principal = who
     return who
 

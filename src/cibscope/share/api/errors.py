@@ -1,6 +1,7 @@
 """TAXII error responses and the exception handlers that produce them."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,9 +25,21 @@ class TaxiiError(Exception):
         self.headers, self.details = headers or {}, details
 
 
+class _JSON(JSONResponse):
+    """Starlette's JSON response, with non-ASCII characters escaped when the body holds a lone UTF-16
+    surrogate (a posted id such as ``"indicator--\\ud800"`` echoed in a status), which UTF-8 cannot encode:
+    that was an HTTP 500 (issue #17 row 10)."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def taxii_response(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
     """A JSON response with the TAXII 2.1 media type."""
-    return JSONResponse(body, status_code=status, media_type=TAXII_MEDIA, headers=headers)
+    return _JSON(body, status_code=status, media_type=TAXII_MEDIA, headers=headers)
 
 
 def error_body(status: int, title: str, description: str, details: dict[str, Any] | None = None) -> dict:
@@ -35,6 +48,12 @@ def error_body(status: int, title: str, description: str, details: dict[str, Any
     if details:
         body["details"] = details
     return body
+
+
+def client_address(req: Request) -> str:
+    """The peer address of a request (``unknown`` without one); behind a proxy, run Uvicorn with
+    ``--proxy-headers`` so that this is the client's."""
+    return req.client.host if req.client else "unknown"
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -55,9 +74,9 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AuthError)
     def _auth(req: Request, exc: AuthError) -> JSONResponse:
-        req.app.state.hub.record(None, "refusal", None, req.path_params.get("collection_id"),
-                                 {"rule": "authentication", "reason": str(exc), "method": req.method,
-                                  "path": req.url.path})
+        # Counted, and written to the audit log at most once a minute per address (issue #17 row 4).
+        req.app.state.auth_failures.failed(client_address(req), {
+            "reason": str(exc)[:200], "method": req.method, "path": req.url.path[:200]})
         return taxii_response(401, error_body(401, "Unauthorized", str(exc)),
                               {"WWW-Authenticate": 'Bearer realm="cibscope", Basic realm="cibscope"'})
 

@@ -57,6 +57,8 @@ async def post_objects(request: Request, collection_id: str, ctx: Context = Depe
         env = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TaxiiError(400, "Bad Request", f"body is not JSON: {exc}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits (Python's int conversion limit)
+        raise TaxiiError(400, "Bad Request", f"body is not JSON this server accepts: {str(exc)[:200]}") from None
     except RecursionError:
         raise TaxiiError(400, "Bad Request", "body is not JSON this server accepts: nested too deeply") from None
     if not isinstance(env, dict) or not isinstance(env.get("objects"), list):

@@ -69,13 +69,30 @@ def read(ctx, collection_id: str, f: Filters, p: Paging) -> Page:
 
 
 def read_one(ctx, collection_id: str, object_id: str, f: Filters, p: Paging, endpoint: str) -> Page:
-    """Versions of one object: 403 naming the rule if all are refused, 404 if none exist; audited."""
+    """Versions of one object; audited (served and withheld versions, with the rules).
+
+    An object whose versions are all refused answers exactly like a missing one (404, same body), so a
+    reader cannot learn that an object it may not receive exists (issue #17, row 8); the audit entry
+    still names the refusing rule.
+
+    Raises
+    ------
+    NotFound
+        No version exists, or none may be served to the requester.
+    """
     f.ids = [object_id]
     page = read(ctx, collection_id, f, p)
     if not page.rows:
+        # Audited either way (a refusal naming the rule, or a read that found nothing), so that a forbidden
+        # object costs what a missing one does: one audit write, then the same 404.
         if page.withheld:
-            raise Refusal(page.withheld[0]["rule"])
-        raise NotFound(f"object {object_id!r} not found")
+            ctx.hub.refuse(ctx.who, ctx.purpose, collection_id, Refusal(page.withheld[0]["rule"]),
+                           endpoint=endpoint, withheld=[[w["id"], w["version"], w["rule"]] for w in page.withheld],
+                           answered=404)
+        else:
+            ctx.hub.record(ctx.who, "read", ctx.purpose, collection_id,
+                           {"endpoint": endpoint, "served": [], "not_found": object_id[:200]})
+        raise NotFound("object not found")
     ctx.hub.audit_read(ctx.who, ctx.purpose, collection_id, endpoint, page)
     return page
 

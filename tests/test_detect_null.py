@@ -1,0 +1,145 @@
+"""The null model and the cluster decision on data the tests generate (docs/detection.md).
+
+- a lone network among organic data is found (it used to expect its own co-actions);
+- slow coordination is found at the default scales and says at which scale;
+- a group's verdict does not change when unrelated data is added to the store;
+- accounts that each mirror one public feed are not an operation, though they co-act.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cibscope.detect import DetectionParams, detect
+from cibscope.ingest import ingest
+from cibscope.store.db import Store
+
+from _null_data import T0, network_rows, organic_rows, write_posts
+
+
+def _flagged(store: Store, run_id: int) -> dict[str, dict]:
+    """{cluster_id: {members, lift, score, scale_s, overlap}} of the run's flagged clusters."""
+    out = {}
+    for cid, lift, score, scale, overlap in store.con.execute(
+            "SELECT cluster_id, lift, score, scale_s, overlap FROM clusters WHERE run_id = ? AND flagged",
+            [run_id]).fetchall():
+        members = {k for (k,) in store.con.execute(
+            "SELECT account_key FROM cluster_members WHERE run_id = ? AND cluster_id = ?", [run_id, cid]).fetchall()}
+        out[cid] = {"members": members, "lift": lift, "score": score, "scale_s": scale, "overlap": overlap}
+    return out
+
+
+def _network_of(flagged: dict[str, dict], prefix: str) -> set[str]:
+    return {m for c in flagged.values() for m in c["members"] if m.startswith(f"twitter:{prefix}op")}
+
+
+def test_lone_network_among_organic_posts_is_flagged(tmp_path):
+    # the issue's case: 20 accounts posting the same 30 texts, each within 10 minutes, among 150,000
+    # organic posts of 8,000 accounts: the old null (kappa from shared objects only) expected 28.5 of
+    # the 30 co-actions of each pair and flagged nothing
+    path = write_posts(tmp_path / "posts.csv", organic_rows("o", 150_000, 8_000, 14, seed=1),
+                       network_rows("n", 20, 30, 600, 14, seed=2))
+    with Store(tmp_path / "s.duckdb") as store:
+        ingest(store, path, fmt="cnt-csv")
+        run = detect(store, DetectionParams())
+        flagged = _flagged(store, run.run_id)
+        net = _network_of(flagged, "n")
+        assert len(net) >= 18
+        organic_flagged = {m for c in flagged.values() for m in c["members"] if m.startswith("twitter:ou")}
+        assert organic_flagged == set()
+        # the network's pairs are judged far beyond chance: expected well under one co-action
+        exp = store.con.execute("""SELECT max(expected), min(n_coactions) FROM edges WHERE run_id = ?
+                                   AND account_a LIKE 'twitter:nop%' AND account_b LIKE 'twitter:nop%'""",
+                                [run.run_id]).fetchone()
+        assert exp[0] < 0.5 and exp[1] >= 6
+
+
+def test_one_scale_of_a_minute_misses_what_the_default_scales_find(tmp_path):
+    # a network whose members post each text over 40 minutes: within 60 s only by luck
+    path = write_posts(tmp_path / "posts.csv", organic_rows("o", 40_000, 3_000, 7, seed=3),
+                       network_rows("s", 15, 25, 2400, 7, seed=4))
+    with Store(tmp_path / "s.duckdb") as store:
+        ingest(store, path, fmt="cnt-csv")
+        fast = detect(store, DetectionParams(window_s=60))
+        default = detect(store, DetectionParams())
+        n_fast = store.con.execute("""SELECT count(*) FROM edges WHERE run_id = ?
+            AND account_a LIKE 'twitter:sop%' AND account_b LIKE 'twitter:sop%'""", [fast.run_id]).fetchone()[0]
+        found = _flagged(store, default.run_id)
+        assert len(_network_of(found, "s")) == 15
+        # at a minute only some of the 105 pairs co-act three times; at ten minutes or an hour all do
+        by_scale = dict(store.con.execute("""SELECT scale_s, count(*) FROM edges WHERE run_id = ?
+            AND account_a LIKE 'twitter:sop%' AND account_b LIKE 'twitter:sop%' GROUP BY scale_s""",
+                                          [default.run_id]).fetchall())
+        assert n_fast < 60 and sum(by_scale.values()) == 105 and by_scale.get(60.0, 0) < 60
+        params = json.loads(store.con.execute("SELECT params FROM runs WHERE run_id = ?",
+                                              [default.run_id]).fetchone()[0])
+        assert params["windows"] == [60.0, 600.0, 3600.0]
+
+
+def test_verdict_does_not_change_when_unrelated_data_is_added(tmp_path):
+    # three networks (fast, medium, slow) with modest organic traffic; then ten times as much organic
+    # data of other accounts on other objects in the same days
+    parts = [organic_rows("o", 10_000, 1_500, 7, seed=5), network_rows("a", 12, 20, 30, 7, seed=6),
+             network_rows("b", 25, 15, 300, 7, seed=7), network_rows("c", 8, 30, 1800, 7, seed=8)]
+    alone = write_posts(tmp_path / "alone.csv", *parts)
+    other = write_posts(tmp_path / "other.csv", organic_rows("x", 100_000, 15_000, 7, seed=9))
+    verdicts = []
+    for name, files in (("alone", [alone]), ("mixed", [alone, other])):
+        with Store(tmp_path / f"{name}.duckdb") as store:
+            for f in files:
+                ingest(store, f, fmt="cnt-csv")
+            run = detect(store, DetectionParams())
+            verdicts.append(_flagged(store, run.run_id))
+    for net in ("a", "b", "c"):
+        before = [c for c in verdicts[0].values() if _network_of({"x": c}, net)]
+        after = [c for c in verdicts[1].values() if _network_of({"x": c}, net)]
+        assert before and after, net
+        assert _network_of(verdicts[0], net) == _network_of(verdicts[1], net)
+        # more uncoordinated activity on the same days lowers the background rate: the evidence may
+        # only grow; it never turns a group into chance
+        s0, s1 = max(c["score"] for c in before), max(c["score"] for c in after)
+        assert s1 >= s0 * 0.9
+        assert min(c["lift"] for c in after) >= 10
+    # organic false positives stay rare (busy accounts that repost the same viral posts within a
+    # minute, again and again: docs/detection.md, "What the decision does not separate")
+    for v, n_organic in zip(verdicts, (1_500, 16_500)):
+        organic = {m for c in v.values() for m in c["members"] if m.startswith(("twitter:ou", "twitter:xu"))}
+        assert len(organic) <= 0.01 * n_organic
+
+
+def test_feed_mirrors_co_act_but_are_not_an_operation(tmp_path):
+    # 30 accounts each mirror a random 5 % of one outlet's 4,000 articles 10-300 s after publication
+    # (each its own lag; the benchmark generator's feed bots): they co-link within a minute, but each
+    # pair on a small share of its posts. (Mirrors of the same large share of one feed would be
+    # flagged: docs/detection.md, "What the decision does not separate".)
+    rng = np.random.default_rng(11)
+    rows = organic_rows("o", 30_000, 3_000, 7, seed=12)
+    pub = rng.uniform(0, 7 * 86400, 4000).astype(np.int64)
+    for b in range(30):
+        lag = rng.uniform(10, 300)
+        for a in np.flatnonzero(rng.uniform(size=4000) < 0.05):
+            t = int(pub[a] + lag * rng.uniform(0.5, 1.5))
+            rows.append([f"f{b}_{a}", f"fb{b}", f"fb{b}", "", "", f"news {a} {b}", T0 + t,
+                         f"https://outlet.example/a/{a}"])
+    path = write_posts(tmp_path / "posts.csv", rows, network_rows("n", 12, 20, 60, 7, seed=13))
+    with Store(tmp_path / "s.duckdb") as store:
+        ingest(store, path, fmt="cnt-csv")
+        run = detect(store, DetectionParams())
+        n_feed_edges = store.con.execute("""SELECT count(*) FROM edges WHERE run_id = ?
+            AND account_a LIKE 'twitter:fb%' AND account_b LIKE 'twitter:fb%'""", [run.run_id]).fetchone()[0]
+        assert n_feed_edges > 20   # they do co-act significantly ...
+        flagged = _flagged(store, run.run_id)
+        assert not [m for c in flagged.values() for m in c["members"] if m.startswith("twitter:fb")]
+        assert len(_network_of(flagged, "n")) == 12   # ... the planted network beside them is flagged
+        overlap = store.con.execute("""SELECT max(overlap) FROM clusters c WHERE run_id = ? AND EXISTS (
+            SELECT 1 FROM cluster_members m WHERE m.run_id = c.run_id AND m.cluster_id = c.cluster_id
+            AND m.account_key LIKE 'twitter:fb%')""", [run.run_id]).fetchone()[0]
+        assert overlap is not None and overlap < 0.07
+
+
+@pytest.mark.parametrize("bad", [[0], [-60], []])
+def test_bad_windows_are_refused(bad):
+    with pytest.raises(ValueError):
+        DetectionParams(windows=bad)
