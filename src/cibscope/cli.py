@@ -28,6 +28,7 @@ from .report import TLP_LEVELS
 from .ingest import READERS, IngestError, ingest as ingest_path, make_reader
 from .store.db import DEFAULT_DB, Store, latest_run_id
 
+
 def _click_style_help() -> None:
     """Help in click's conventions: ``--flag`` without ``<bool>``, ``--db PATH``, usage ``PATHS...``.
 
@@ -81,6 +82,8 @@ app = typer.Typer(help="Find coordinated inauthentic behaviour (CIB) and share i
 def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the cibscope version and exit.")) -> None:
     """Find coordinated inauthentic behaviour (CIB) and share it as STIX 2.1."""
+
+
 # soft_wrap: a line is never broken at the console width (80 columns in a pipe), so logs keep whole lines
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -175,7 +178,7 @@ def ingest(
         if not options:
             return None
         try:  # --map without --format: the file's own format when detected, else csv (parquet by its magic)
-            return make_reader(fmt or _options_format(path, mapping or time_format or tz), mapping=mapping,
+            return make_reader(fmt or _options_format(path, bool(mapping or time_format or tz)), mapping=mapping,
                                platform=platform, time_format=time_format, zones=zones)
         except IngestError as exc:
             _fail(str(exc))
@@ -607,7 +610,8 @@ def explain(
                 "ORDER BY c.rank, a.signal", [run, top]).fetchall():
             out.print(f"[bold]#{rank} {cid}[/bold] {sig}: {escape(expl)}")
         for cid, rank, groups in store.con.execute(
-                "SELECT n.cluster_id, c.rank, list(n.name || ' ' || round(100 * n.share)::INT || '%' ORDER BY n.group_no) "
+                "SELECT n.cluster_id, c.rank, "
+                "list(n.name || ' ' || round(100 * n.share)::INT || '%' ORDER BY n.group_no) "
                 "FROM cluster_narratives n JOIN clusters c USING (run_id, cluster_id) WHERE n.run_id = ? "
                 "AND c.rank <= ? GROUP BY ALL ORDER BY c.rank", [run, top]).fetchall():
             out.print(f"[bold]#{rank} {cid}[/bold] narratives: {escape('; '.join(groups))}")

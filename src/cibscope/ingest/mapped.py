@@ -37,10 +37,9 @@ import pyarrow.parquet as pq
 
 from ..store.db import POST_COLUMNS
 from .base import Batch, IngestError, Reader
-from .tabular import (_NOT_NULL_TOKEN, Check, check_zones, chunked_posts, concat_errors, duplicate_errors, duplicated_columns,
-                      header_fields,
-                      list_cell_sql, load_parquet, tz_reason_sql, records_read, require_columns, scan_csv_chunks, split_checked, sql_literal,
-                      time_sql)
+from .tabular import (_NOT_NULL_TOKEN, Check, check_zones, chunked_posts, concat_errors, duplicate_errors,
+                      duplicated_columns, header_fields, list_cell_sql, load_parquet, records_read, require_columns,
+                      scan_csv_chunks, split_checked, sql_literal, time_sql, tz_reason_sql)
 from .text_entities import hashtags_sql, mentions_sql, urls_sql
 
 #: Canonical post fields an input column can be mapped to (``--map column=field``).
@@ -229,7 +228,8 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
         CREATE OR REPLACE TEMP TABLE _mapped AS
         SELECT filename, rec, line, _raw_time, _raw_kind, {platform} AS platform,
                {post_id} AS post_id,
-               _acc AS account_id, {text_of('handle')} AS handle, {time_sql('_raw_time', m.time_format, m.zones)} AS created_at,
+               _acc AS account_id, {text_of('handle')} AS handle,
+               {time_sql('_raw_time', m.time_format, m.zones)} AS created_at,
                _kind AS kind, _text AS text, {text_of('lang')} AS lang,
                {ref('repost_of')} AS repost_of, {ref('reply_to')} AS reply_to,
                {as_list('urls', URL_SEP, urls_sql)} AS urls,
@@ -267,7 +267,8 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
             f"SELECT count(*) > count(DISTINCT (platform, post_id)) FROM {good_rows}").fetchall()[0][0]):
         dups = duplicate_errors(con, good_rows, "post_id",
                                 ["platform", "account_id", "created_at", "kind", "text", "repost_of",
-                                 "reply_to", "quote_of", "urls", "hashtags", "mentions", "media"], field=m.columns["post_id"],
+                                 "reply_to", "quote_of", "urls", "hashtags", "mentions", "media"],
+                                field=m.columns["post_id"],
                                 seen="_carry_seen" if carry else None)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM {good_rows}")
     con.execute("DROP TABLE _mapped")
