@@ -51,6 +51,10 @@ def test_hand_checked_metrics(store):
     assert r["ami_n"] == 5 and r["ami_clusters"] == 3 and 0 < r["ami"] < 1
     assert r["datasets"] == [{"dataset": "mix", "n": 9, "n_positive": 5, "flagged_positive": 4, "n_negative": 4,
                               "flagged_negative": 1}]
+    # baseline, every clustered account: A, B and C hold r1-r3, h1, h2 (positive) and n1, n2: P 5/7, R 1
+    b = r["baseline"]
+    assert (b["n_flagged"], b["precision"], b["recall"]) == (7, pytest.approx(5 / 7), 1.0)
+    assert b["f1"] == pytest.approx(2 * (5 / 7) / (5 / 7 + 1)) and b["pr_auc"] == pytest.approx(5 / 9)
     # min_posts 1 lets h3 (5 posts, unflagged) in
     assert evaluate(store, 1, min_posts=1)["fn"] == 2
 

@@ -484,6 +484,42 @@ def runs(db: Path = DbOption) -> None:
     out.print(t)
 
 
+def _duration(seconds: float) -> str:
+    """``90`` -> ``1.5 min``: a delay as a reader says it."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+@app.command("suggest-window")
+def suggest_window(
+    signals: Optional[str] = typer.Option(None, "--signals", help="Comma-separated signals (default: every "
+                                          "stored one but mention and domain)."),
+    dataset: Optional[list[str]] = typer.Option(None, "--dataset", help="Restrict to these datasets."),
+    q: float = typer.Option(0.1, "--q", help="Quantile of the objects' median follow delay to suggest."),
+    db: Path = DbOption,
+) -> None:
+    """How fast do accounts follow each other on the same object here? Quantiles and a suggested window."""
+    from .detect.interval import follow_delays
+
+    with open_store(db, read_only=True) as store:
+        try:
+            res = follow_delays(store, signals=[x.strip() for x in signals.split(",")] if signals else None,
+                                datasets=dataset or None, q=q)
+        except ValueError as exc:
+            _fail(str(exc))
+            raise
+    out.print(f"{res.n_objects:,} objects acted on by two or more accounts, {res.n_follows:,} follow-ups")
+    out.print("follow delay (first action -> a later account's first action): " +
+              ", ".join(f"{int(k * 100)}% within {_duration(v)}" for k, v in res.delay_quantiles.items()))
+    out.print("per-object median follow delay: " +
+              ", ".join(f"{int(k * 100)}% within {_duration(v)}" for k, v in res.object_median_quantiles.items()))
+    out.print(f"suggested window: {res.suggested_s:g} s ({_duration(res.suggested_s)}; the {res.q:g} quantile of "
+              f"the objects' median follow delay, CooRnet's coordination interval). `detect` tests 60 s, 10 min "
+              f"and 1 h by default; add it with --windows 60s,{res.suggested_s:g}s,10m,1h if it is not close to one.")
+
+
 @app.command()
 def demo(
     sample: Path = typer.Argument(Path("data/sample/ira-sample"), help="The shipped real IRA sample."),
@@ -539,6 +575,9 @@ def evaluate(
 
     out.print(f"precision {num(res['precision'])}  recall {res['recall']:.3f}  F1 {res['f1']:.3f}  "
               f"PR-AUC {num(res['pr_auc'])}  (TP {res['tp']}, FP {res['fp']}, FN {res['fn']})")
+    b = res["baseline"]
+    out.print(f"baseline, every clustered account ({b['n_flagged']:,}): precision {num(b['precision'])}  "
+              f"recall {b['recall']:.3f}  F1 {b['f1']:.3f}; PR-AUC of a random score {b['pr_auc']:.3f}")
     for w in res["warnings"]:
         out.print(f"[yellow]warning:[/yellow] {escape(w)}")
     ami = "n/a" if res["ami"] is None else f"{res['ami']:.3f}"

@@ -113,11 +113,13 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     -------
     dict
         ``run_id, min_posts, n_accounts, n_positive, n_negative, warnings, n_flagged, tp, fp, fn, precision,
-        recall, f1, pr_auc, ami, ami_n, ami_clusters, categories`` (list of dicts) and ``datasets`` (list of
-        dicts); with ``labels`` also ``labels_matched`` (labels that found an account), ``labels_unmatched``
-        and ``labels_unmatched_sample`` (up to 5 keys that found none). ``precision`` (also a category's) is
-        None when nothing was flagged, ``pr_auc`` None when there is no negative account; ``warnings`` says
-        so in words.
+        recall, f1, pr_auc, ami, ami_n, ami_clusters, categories`` (list of dicts), ``datasets`` (list of
+        dicts) and ``baseline`` (precision, recall, f1, n_flagged of *every clustered account*, flagged or
+        not, and the PR-AUC of a random score: the share of positives); with ``labels`` also
+        ``labels_matched`` (labels that found an account), ``labels_unmatched`` and
+        ``labels_unmatched_sample`` (up to 5 keys that found none). ``precision`` (also a category's and
+        the baseline's) is None when nothing was flagged, ``pr_auc`` None when there is no negative
+        account; ``warnings`` says so in words.
 
     Raises
     ------
@@ -201,8 +203,16 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     clus = np.array([r[5] for r in rows], dtype=object)
     inc = y & (clus != None)  # noqa: E711 - elementwise on an object array
     ami = float(adjusted_mutual_info_score(cat[inc].astype(str), clus[inc].astype(str))) if inc.sum() > 1 else None
+    # the naive baseline: every account in any cluster of the run, flagged or not
+    clustered = clus != None  # noqa: E711 - elementwise on an object array
+    btp = int((y & clustered).sum())
+    bp = btp / int(clustered.sum()) if clustered.any() else None  # nothing clustered: n/a
+    br = btp / int(y.sum())
+    baseline = {"precision": bp, "recall": br, "f1": 2 * bp * br / (bp + br) if bp is not None and bp + br else 0.0,
+                "n_flagged": int(clustered.sum()), "pr_auc": float(y.mean())}
     return {"run_id": rid, "min_posts": int(min_posts), "n_accounts": len(rows), "n_positive": int(y.sum()),
             "n_negative": n_negative, "warnings": warnings, "n_flagged": int(flagged.sum()), "tp": tp, "fp": fp,
             "fn": fn, "precision": precision, "recall": recall,
             "f1": f1, "pr_auc": pr_auc, "ami": ami, "ami_n": int(inc.sum()),
-            "ami_clusters": int(len(set(clus[inc]))), "categories": cats, "datasets": ds, **label_stats}
+            "ami_clusters": int(len(set(clus[inc]))), "categories": cats, "datasets": ds, "baseline": baseline,
+            **label_stats}

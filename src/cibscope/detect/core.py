@@ -380,15 +380,19 @@ def pair_table(core: Core) -> pa.Table:
     p, n_sc = core.params, len(core.params.windows)
     strata = background(core)
     rows = scale_rows(core)
-    bit = ibis.cases(*[(rows.signal == s, 1 << i) for i, s in enumerate(p.signals)], else_=0).cast("int64")
     aggs = {"n_post_pairs": rows.n_post_pairs.sum()}
     for x in range(n_sc):
         at = rows[f"at_{x}"]
         aggs[f"n_{x}"] = at.cast("int64").sum()
         aggs[f"wfix_{x}"] = ibis.ifelse(at, rows.w_fixed, 0).sum()
-        aggs[f"mask_{x}"] = ibis.ifelse(at, bit, 0).bit_or()
+        for i, s in enumerate(p.signals):  # the signal bits (Ibis compiles no bit_or aggregate for Spark)
+            aggs[f"bit_{x}_{i}"] = ibis.ifelse(at & (rows.signal == s), 1 << i, 0).cast("int64").max()
     pairs = rows.group_by(["acc_a", "acc_b"]).aggregate(**aggs)
-    pairs = pairs.filter(ibis.greatest(*[pairs[f"n_{x}"] for x in range(n_sc)]) >= int(p.min_coactions))
+    pairs = pairs.select(*[c for c in pairs.columns if not c.startswith("bit_")], **{
+        f"mask_{x}": sum((pairs[f"bit_{x}_{i}"] for i in range(1, len(p.signals))), pairs[f"bit_{x}_0"])
+        for x in range(n_sc)})
+    most = pairs.n_0 if n_sc == 1 else ibis.greatest(*[pairs[f"n_{x}"] for x in range(n_sc)])  # Spark: 2+ args
+    pairs = pairs.filter(most >= int(p.min_coactions))
     pairs = core.engine.keep("_pairs", pairs)
     a = core.acc_day.rename(acc_a="acc", k_a="k")
     b = core.acc_day.rename(acc_b="acc", k_b="k")
