@@ -20,7 +20,7 @@ def test_sniffed():
 def test_every_mapped_field(store):
     s = ingest(store, RECORDS)
     assert (s.rows_read, s.posts_added) == (6, 4)
-    p = {r["source_row"]: r for r in rows(store, "SELECT * EXCLUDE (dataset, source_file, context) FROM posts")}
+    p = {r["source_row"]: r for r in rows(store, "SELECT * EXCLUDE (dataset, source_file, context, quote_of) FROM posts")}
     assert p[1] == {
         "post_key": f"bluesky:{ORIGINAL}", "platform": "bluesky", "post_id": ORIGINAL, "account_key": f"bluesky:{A}",
         "created_at": dt.datetime(2021, 9, 24, 12, 0, 11), "kind": "post",

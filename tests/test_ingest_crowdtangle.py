@@ -28,7 +28,8 @@ def test_facebook_every_mapped_field(store):
         "lang": None, "repost_of": None, "reply_to": None,
         # Final Link first (resolved by CrowdTangle), then the link in the message
         "urls": ["https://wahrheit-jetzt.example/artikel/4711?fbclid=IwAR0xyz", "https://wahrheit-jetzt.example/artikel/4711"],
-        "hashtags": ["btw21", "Briefwahl"], "mentions": [], "media": None, "client": None, "source_row": 1}
+        "hashtags": ["btw21", "Briefwahl"], "mentions": [], "media": None, "client": None, "source_row": 1,
+        "quote_of": None}
     # a photo post whose Link is the post itself has no link
     photo = rows(store, "SELECT urls FROM posts WHERE source_row = 2")[0]
     assert photo["urls"] == []
@@ -53,7 +54,8 @@ def test_instagram_every_mapped_field(store):
         "created_at": dt.datetime(2021, 9, 24, 12, 1, 2), "kind": "post",
         "text": "Link in Bio! 👉 https://wahrheit-jetzt.example/artikel/4711 #btw21 #wahlbetrug @buerger.klarheit",
         "lang": None, "repost_of": None, "reply_to": None, "urls": ["https://wahrheit-jetzt.example/artikel/4711"],
-        "hashtags": ["btw21", "wahlbetrug"], "mentions": ["buerger.klarheit"], "media": None, "client": None, "source_row": 1}
+        "hashtags": ["btw21", "wahlbetrug"], "mentions": ["buerger.klarheit"], "media": None, "client": None, "source_row": 1,
+        "quote_of": None}
     assert p[1]["created_at"] == dt.datetime(2021, 9, 24, 16, 1, 2)  # EDT = -04:00
     acc = rows(store, "SELECT handle, display_name, followers FROM accounts WHERE account_key = 'instagram:deutschland_heute_'")
     assert acc == [{"handle": "deutschland_heute_", "display_name": "Deutschland Heute", "followers": 120003}]

@@ -76,7 +76,7 @@ def test_cli_map_and_reingest(tmp_path):
     assert "Tweets.csv:14 [tweet_created] missing or unparsable time" in res.output
     assert "already ingested" in runner.invoke(app, args).output
     res = runner.invoke(app, ["ingest", str(TWEETS), "--map", "a=b", "--db", str(db)])
-    assert res.exit_code == 2 and "need --format" in res.output
+    assert res.exit_code == 2 and "unknown field 'b'" in res.output  # --map without --format: csv (issue #18)
 
 
 def test_a_grown_file_adds_its_new_rows_and_records_old_bad_rows_once(store, tmp_path):

@@ -11,7 +11,7 @@ STATUSES = FIXTURES / "mastodon" / "statuses.json"
 
 
 def _post(store, post_id: str) -> dict:
-    return rows(store, "SELECT * EXCLUDE (dataset, source_file, context) FROM posts WHERE post_id = ?", [post_id])[0]
+    return rows(store, "SELECT * EXCLUDE (dataset, source_file, context, quote_of) FROM posts WHERE post_id = ?", [post_id])[0]
 
 
 def test_sniffed():

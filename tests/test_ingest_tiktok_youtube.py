@@ -12,7 +12,7 @@ YOUTUBE = FIXTURES / "youtube" / "responses.jsonl"
 
 
 def _posts(store) -> dict:
-    return {r["post_id"]: r for r in rows(store, "SELECT * EXCLUDE (dataset, source_file, context) FROM posts")}
+    return {r["post_id"]: r for r in rows(store, "SELECT * EXCLUDE (dataset, source_file, context, quote_of) FROM posts")}
 
 
 def test_sniffed():

@@ -17,7 +17,7 @@ def test_sniffed():
 def test_every_mapped_field(store):
     s = ingest(store, IO)
     assert (s.format, s.rows_read, s.posts_added, s.errors) == ("twitter-io", 4, 4, 0)
-    p = rows(store, "SELECT * EXCLUDE (dataset, source_file, context) FROM posts ORDER BY source_row")
+    p = rows(store, "SELECT * EXCLUDE (dataset, source_file, context, quote_of) FROM posts ORDER BY source_row")
     assert p[0] == {
         "post_key": "twitter:1034443829443059713", "platform": "twitter", "post_id": "1034443829443059713",
         "account_key": f"twitter:{HASHED}", "created_at": dt.datetime(2018, 8, 28, 14, 2), "kind": "post",

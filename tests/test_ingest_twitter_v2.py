@@ -32,7 +32,8 @@ def test_every_mapped_field(store):
         "kind": "post", "text": "Was die Medien verschweigen: https://t.co/AbCdEf1234 #Wahlbetrug #btw21 @XDevelopers",
         "lang": "de", "repost_of": None, "reply_to": None,
         "urls": ["https://wahrheit-jetzt.example/artikel/4711?utm_source=tw"], "hashtags": ["Wahlbetrug", "btw21"],
-        "mentions": ["XDevelopers"], "media": ["3_1471544410000000000"], "client": "Twitter Web App", "source_row": 1}
+        "mentions": ["XDevelopers"], "media": ["3_1471544410000000000"], "client": "Twitter Web App", "source_row": 1,
+        "quote_of": None}
     rt = _post(store, "1471544500000000001")
     assert (rt["kind"], rt["repost_of"]) == ("repost", "twitter:1460323737035677698")
     reply = _post(store, "1471600000000000002")

@@ -45,10 +45,12 @@ def test_broken_objects_go_to_the_error_list(tmp_path):
     stix20["id"] = "x-opencti-case--0f0a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"
     clash = dict(INDICATOR, pattern="[domain-name:value = 'other.example']")
     res = import_stix_bundle(_write(tmp_path, [INDICATOR, bad_id, "junk", stix20, clash]))
-    assert [o["id"] for o in res.objects] == [INDICATOR["id"]]
-    assert [(e.row, e.field) for e in res.errors] == [(2, "id"), (3, "object"), (4, "object"), (5, "id")]
+    # a STIX 2.0 object (no spec_version) is converted to 2.1, not refused (issue #18 item 17)
+    assert [o["id"] for o in res.objects] == [INDICATOR["id"], stix20["id"]]
+    assert res.objects[1]["spec_version"] == "2.1"
+    assert [(e.row, e.field) for e in res.errors] == [(2, "id"), (3, "object"), (5, "id")]
     s = res.summaries[0]
-    assert (s.rows, s.rows_imported, s.rows_failed) == (5, 1, 4)
+    assert (s.rows, s.rows_imported, s.rows_failed) == (5, 2, 3)
 
 
 def test_validate_moves_invalid_objects_to_errors(tmp_path):

@@ -26,10 +26,64 @@ from .detect import DEFAULT_SIGNALS, SIGNALS, STEPS, DetectionParams, parse_dura
 from .detect import detect as detect_run
 from .report import TLP_LEVELS
 from .ingest import READERS, IngestError, ingest as ingest_path, make_reader
-from .store.db import DEFAULT_DB, Store
+from .store.db import DEFAULT_DB, Store, latest_run_id
+
+
+def _click_style_help() -> None:
+    """Help in click's conventions: ``--flag`` without ``<bool>``, ``--db PATH``, usage ``PATHS...``.
+
+    This Typer writes Python type names (``<bool>``, ``<list[Path]>``) after every option, even flags,
+    and ``{paths}...`` in the usage line; click's own metavars read better and are what the docs show.
+    """
+    import typer.core as tc
+
+    names = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "bool": "BOOLEAN", "path": "PATH", "Path": "PATH",
+             "file": "FILE", "directory": "DIR"}
+
+    def option_type(self, ctx):
+        if self.is_flag or self.count:
+            return None
+        if self.metavar:
+            return self.metavar
+        label = self.display_type(ctx).strip("<>")
+        label = label[5:-1] if label.startswith("list[") else label
+        return names.get(label, label.upper())
+
+    def usage_name(self):
+        name = (self.metavar or self.name or "").upper() + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    tc.TyperOption.display_type_rich = option_type
+    tc.TyperArgument.display_type_rich = lambda self, ctx: None
+    tc.TyperArgument._usage_display_name = usage_name
+
+
+_click_style_help()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("cibscope")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            v = "unknown"
+        print(f"cibscope {v}")
+        raise typer.Exit()
+
 
 app = typer.Typer(help="Find coordinated inauthentic behaviour (CIB) and share it as STIX 2.1.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the cibscope version and exit.")) -> None:
+    """Find coordinated inauthentic behaviour (CIB) and share it as STIX 2.1."""
+
+
 # soft_wrap: a line is never broken at the console width (80 columns in a pipe), so logs keep whole lines
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -100,7 +154,7 @@ def _validation_message(exc: ValidationError) -> str:
 @app.command()
 def ingest(
     paths: list[Path] = typer.Argument(
-        ..., help="Files to ingest (ira-csv and reddit also take a folder of their files)."),
+        ..., help="Files or folders to ingest (a folder: each file, or one ira-csv or reddit input)."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f",
                                       help=f"Input format (detected when omitted): {', '.join(READERS)}."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: input name)."),
@@ -111,19 +165,73 @@ def ingest(
     time_format: Optional[str] = typer.Option(
         None, "--time-format", help="strptime pattern of the time column (csv, parquet); default ISO 8601 or "
                                     "POSIX seconds."),
+    tz: Optional[list[str]] = typer.Option(
+        None, "--tz", help="ABBR=+HH:MM: the offset of a time-zone abbreviation in the times, e.g. IST=+05:30 "
+                           "(csv, parquet; needed for ambiguous ones; repeat)."),
     db: Path = DbOption,
 ) -> None:
     """Read exports into the store. Bad rows go to ingest_errors; re-ingesting adds nothing."""
-    reader = None
-    if mapping or platform or time_format:
-        if not fmt:
-            _fail("--map, --platform and --time-format need --format")
-        try:
-            reader = make_reader(fmt, mapping=mapping, platform=platform, time_format=time_format)
+    options = bool(mapping or platform or time_format or tz)
+    zones = dict(z.partition("=")[::2] for z in tz or [])
+
+    def reader_for(path: Path):
+        if not options:
+            return None
+        try:  # --map without --format: the file's own format when detected, else csv (parquet by its magic)
+            return make_reader(fmt or _options_format(path, bool(mapping or time_format or tz)), mapping=mapping,
+                               platform=platform, time_format=time_format, zones=zones)
         except IngestError as exc:
             _fail(str(exc))
+
+    if options and fmt:
+        reader_for(paths[0])  # a bad option fails before the store is opened
+    failed: list[str] = []
+    created = not Path(db).exists()
+    try:
+        _ingest_all(paths, fmt, dataset, reader_for, db, failed)
+    except typer.Exit as exc:
+        if created and exc.exit_code == 2:
+            _remove_empty_store(db)  # a failed first ingest leaves no empty store behind
+        raise
+    if failed:  # every record of these inputs was refused: nothing usable was read
+        console.print(f"[red]error:[/red] every record was refused in {escape(', '.join(failed))}; "
+                      "see the bad records above (or ingest_errors), fix the options and run again")
+        raise typer.Exit(code=1)
+
+
+def _options_format(path: Path, column_options: bool) -> str:
+    """The format of ``path`` for ``--map``/``--platform`` given without ``--format``."""
+    from .ingest import detect_format
+
+    if not column_options:
+        try:
+            return detect_format(path)
+        except IngestError:
+            pass
+    if path.is_file():
+        with open(path, "rb") as f:
+            if f.read(4) == b"PAR1":
+                return "parquet"
+    return "csv"
+
+
+def _remove_empty_store(db: Path) -> None:
+    """Delete store ``db`` (and its WAL) if it holds no data: it was created by a command that failed."""
+    try:
+        with Store(db, read_only=True) as store:
+            if any(store.counts().values()):
+                return
+    except (duckdb.Error, ValueError):
+        return
+    for p in (Path(db), Path(f"{db}.wal")):
+        p.unlink(missing_ok=True)
+
+
+def _ingest_all(paths: list[Path], fmt: Optional[str], dataset: Optional[str], reader_for, db: Path,
+                failed: list[str]) -> None:
     with open_store(db) as store:
         for path in paths:
+            reader = reader_for(path)
             try:
                 with progress_bar() as bar:
                     task = bar.add_task(f"ingest {path.name}", total=None)
@@ -140,6 +248,8 @@ def ingest(
                       f"{summary.errors:,} bad records kept in ingest_errors")
             for s in summary.error_samples:
                 out.print(f"  [yellow]bad:[/yellow] {escape(s)}", highlight=False)
+            if summary.errors and not summary.posts_added and not summary.posts_known:
+                failed.append(str(path))
 
 
 @app.command()
@@ -177,7 +287,7 @@ def import_cmd(folder: Path = typer.Argument(..., help="Folder holding <table>.p
 #: ``--windows`` default: the default time scales of :data:`cibscope.detect.params.DEFAULT_WINDOWS`.
 DEFAULT_WINDOWS_OPTION = "60s,10m,1h"
 
-SignalsOption = typer.Option(",".join(DEFAULT_SIGNALS), "--signals",
+SignalsOption = typer.Option(", ".join(DEFAULT_SIGNALS), "--signals",
                              help=f"Comma-separated signals: {', '.join(SIGNALS)}.")
 
 
@@ -333,8 +443,9 @@ def _detect_spark(params: DetectionParams, master: Optional[str], input_uri: Opt
 
 
 def _latest_run(store: Store, run: Optional[int], db: Path) -> int:
+    """``run``, or the latest full detection run (not a watch run); exits when there is none."""
     if run is None:
-        run = store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
+        run = latest_run_id(store.con)
     if run is None or not store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run]).fetchall():
         _fail(f"{db}: no detection run {run if run is not None else ''} (run `cibscope detect` first)")
     return run
@@ -359,8 +470,10 @@ def runs(db: Path = DbOption) -> None:
     headers = ("run", "created (UTC)", "accounts", "edges", "clusters", "seconds", "parameters")
     with open_store(db, read_only=True) as store:
         rows = [(str(r[0]), f"{r[1]:%Y-%m-%d %H:%M:%S}", str(r[2]), str(r[3]), str(r[4]), f"{r[5]:.1f}", r[6])
-                for r in store.con.execute("SELECT run_id, created_at, n_accounts, n_edges, n_clusters, seconds, "
-                                           "params FROM runs ORDER BY run_id").fetchall()]
+                for r in store.con.execute("SELECT run_id || CASE WHEN k.kind IS NULL THEN '' ELSE ' (' || k.kind "
+                                           "|| ')' END, created_at, n_accounts, n_edges, n_clusters, seconds, "
+                                           "params FROM runs r LEFT JOIN run_kinds k USING (run_id) "
+                                           "ORDER BY run_id").fetchall()]
     if not out.is_terminal:  # whole lines for grep/cut/jq: a table would cut the parameters at the width
         for row in (headers, *rows):
             print("\t".join(row))
@@ -457,17 +570,22 @@ def evaluate(
                   f"matched an account; {res['labels_unmatched']:,} did not" + (f" (e.g. {sample})" if sample else ""))
     out.print(f"run {res['run_id']}, accounts with >= {res['min_posts']} posts: {res['n_accounts']:,} "
               f"({res['n_positive']:,} positive, {res['n_flagged']:,} flagged)")
-    out.print(f"precision {res['precision']:.3f}  recall {res['recall']:.3f}  F1 {res['f1']:.3f}  "
-              f"PR-AUC {res['pr_auc']:.3f}  (TP {res['tp']}, FP {res['fp']}, FN {res['fn']})")
+    def num(v: Optional[float]) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    out.print(f"precision {num(res['precision'])}  recall {res['recall']:.3f}  F1 {res['f1']:.3f}  "
+              f"PR-AUC {num(res['pr_auc'])}  (TP {res['tp']}, FP {res['fp']}, FN {res['fn']})")
     b = res["baseline"]
-    out.print(f"baseline, every clustered account ({b['n_flagged']:,}): precision {b['precision']:.3f}  "
+    out.print(f"baseline, every clustered account ({b['n_flagged']:,}): precision {num(b['precision'])}  "
               f"recall {b['recall']:.3f}  F1 {b['f1']:.3f}; PR-AUC of a random score {b['pr_auc']:.3f}")
+    for w in res["warnings"]:
+        out.print(f"[yellow]warning:[/yellow] {escape(w)}")
     ami = "n/a" if res["ami"] is None else f"{res['ami']:.3f}"
     out.print(f"AMI clusters vs categories: {ami} ({res['ami_n']} clustered positives in {res['ami_clusters']} "
               "clusters)")
     t = Table("category", "accounts", "flagged", "recall", "precision")
     for c in res["categories"]:
-        t.add_row(c["category"], str(c["n"]), str(c["flagged"]), f"{c['recall']:.3f}", f"{c['precision']:.3f}")
+        t.add_row(c["category"], str(c["n"]), str(c["flagged"]), f"{c['recall']:.3f}", num(c["precision"]))
     out.print(t)
     t = Table("dataset", "accounts", "positive", "flagged positive", "negative", "flagged negative")
     for d in res["datasets"]:
@@ -513,18 +631,29 @@ def explain(
             rep = resolve_representation(representation)
         except (OSError, ValueError, EmbeddingsUnavailable) as exc:
             _fail(str(exc))
-        n = save_authenticity(store, run)
+        with progress_bar() as bar:
+            bar.add_task(f"explain run {run}: authenticity signals of every cluster", total=None)
+            n = save_authenticity(store, run)
         out.print(f"run {run}: {n:,} authenticity rows stored")
         if narratives > 0:
             ids = [r[0] for r in store.con.execute("SELECT cluster_id FROM clusters WHERE run_id = ? "
                                                    "ORDER BY rank LIMIT ?", [run, narratives]).fetchall()]
-            n_groups = save_narratives(store, run, ids, library=lib, representation=rep)
+            with progress_bar() as bar:
+                task = bar.add_task(f"explain run {run}: narratives of {len(ids)} clusters ({rep})", total=len(ids))
+                n_groups = save_narratives(store, run, ids, library=lib, representation=rep,
+                                           progress=lambda k: bar.advance(task, k))
             out.print(f"run {run}: {n_groups:,} narrative groups stored for {len(ids)} clusters ({rep})")
         for cid, rank, sig, expl in store.con.execute(
                 "SELECT a.cluster_id, c.rank, a.signal, a.explanation FROM cluster_authenticity a "
                 "JOIN clusters c USING (run_id, cluster_id) WHERE a.run_id = ? AND c.rank <= ? "
                 "ORDER BY c.rank, a.signal", [run, top]).fetchall():
             out.print(f"[bold]#{rank} {cid}[/bold] {sig}: {escape(expl)}")
+        for cid, rank, groups in store.con.execute(
+                "SELECT n.cluster_id, c.rank, "
+                "list(n.name || ' ' || round(100 * n.share)::INT || '%' ORDER BY n.group_no) "
+                "FROM cluster_narratives n JOIN clusters c USING (run_id, cluster_id) WHERE n.run_id = ? "
+                "AND c.rank <= ? GROUP BY ALL ORDER BY c.rank", [run, top]).fetchall():
+            out.print(f"[bold]#{rank} {cid}[/bold] narratives: {escape('; '.join(groups))}")
 
 
 def main() -> None:  # pragma: no cover - console entry

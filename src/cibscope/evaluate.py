@@ -112,12 +112,14 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     Returns
     -------
     dict
-        ``run_id, min_posts, n_accounts, n_positive, n_flagged, tp, fp, fn, precision, recall, f1,
-        pr_auc, ami, ami_n, ami_clusters, categories`` (list of dicts), ``datasets`` (list of dicts) and
-        ``baseline`` (precision, recall, f1, n_flagged of *every clustered account*, flagged or not, and
-        the PR-AUC of a random score: the share of positives);
-        with ``labels`` also ``labels_matched`` (labels that found an account), ``labels_unmatched``
-        and ``labels_unmatched_sample`` (up to 5 keys that found none).
+        ``run_id, min_posts, n_accounts, n_positive, n_negative, warnings, n_flagged, tp, fp, fn, precision,
+        recall, f1, pr_auc, ami, ami_n, ami_clusters, categories`` (list of dicts), ``datasets`` (list of
+        dicts) and ``baseline`` (precision, recall, f1, n_flagged of *every clustered account*, flagged or
+        not, and the PR-AUC of a random score: the share of positives); with ``labels`` also
+        ``labels_matched`` (labels that found an account), ``labels_unmatched`` and
+        ``labels_unmatched_sample`` (up to 5 keys that found none). ``precision`` (also a category's and
+        the baseline's) is None when nothing was flagged, ``pr_auc`` None when there is no negative
+        account; ``warnings`` says so in words.
 
     Raises
     ------
@@ -173,16 +175,24 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     if not y.any():
         raise ValueError(f"run {rid}: no positive account with at least {min_posts} posts")
     tp, fp, fn = int((y & flagged).sum()), int((~y & flagged).sum()), int((y & ~flagged).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
+    n_negative = int((~y).sum())
+    precision = tp / (tp + fp) if tp + fp else None  # nothing flagged: undefined, not 0
     recall = tp / (tp + fn)
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    pr_auc = float(average_precision_score(y, score)) if (~y).any() else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision is not None and precision + recall else 0.0
+    pr_auc = float(average_precision_score(y, score)) if n_negative else None
+    warnings = []
+    if not n_negative:
+        warnings.append(f"no negative account (with >= {min_posts} posts): every account evaluated is a positive, "
+                        "so precision cannot be wrong and says nothing; add organic accounts (another data set or "
+                        "--labels) to measure it; PR-AUC is n/a")
+    if precision is None:
+        warnings.append("no account was flagged: precision is n/a")
     cats = []
     for c in sorted({x for x in cat if x is not None}):
         m = cat == c
         tpc = int((m & flagged).sum())
         cats.append({"category": c, "n": int(m.sum()), "flagged": tpc, "recall": tpc / int(m.sum()),
-                     "precision": tpc / (tpc + fp) if tpc + fp else 0.0})
+                     "precision": tpc / (tpc + fp) if tpc + fp else None})
     ds = []
     dataset = np.array([r[1] for r in rows], dtype=object)
     for d in sorted(set(dataset)):
@@ -196,12 +206,13 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     # the naive baseline: every account in any cluster of the run, flagged or not
     clustered = clus != None  # noqa: E711 - elementwise on an object array
     btp = int((y & clustered).sum())
-    bp = btp / int(clustered.sum()) if clustered.any() else 0.0
+    bp = btp / int(clustered.sum()) if clustered.any() else None  # nothing clustered: n/a
     br = btp / int(y.sum())
-    baseline = {"precision": bp, "recall": br, "f1": 2 * bp * br / (bp + br) if bp + br else 0.0,
+    baseline = {"precision": bp, "recall": br, "f1": 2 * bp * br / (bp + br) if bp is not None and bp + br else 0.0,
                 "n_flagged": int(clustered.sum()), "pr_auc": float(y.mean())}
     return {"run_id": rid, "min_posts": int(min_posts), "n_accounts": len(rows), "n_positive": int(y.sum()),
-            "n_flagged": int(flagged.sum()), "tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall,
+            "n_negative": n_negative, "warnings": warnings, "n_flagged": int(flagged.sum()), "tp": tp, "fp": fp,
+            "fn": fn, "precision": precision, "recall": recall,
             "f1": f1, "pr_auc": pr_auc, "ami": ami, "ami_n": int(inc.sum()),
             "ami_clusters": int(len(set(clus[inc]))), "categories": cats, "datasets": ds, "baseline": baseline,
             **label_stats}

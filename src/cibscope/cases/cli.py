@@ -59,6 +59,33 @@ def tip_ingest(
     state = "already recorded" if s.skipped else "recorded"
     _out.print(f"tip {s.tip_id} {state}: {s.path} [{s.format}] from {escape(s.partner_org)}: {s.n_objects:,} "
                f"STIX objects, {s.n_indicators:,} matchable values, {s.n_errors:,} import errors", highlight=False)
+    if not s.n_indicators:
+        _out.print(f"  note: nothing in post data can match tip {s.tip_id} (no handle, user id, URL or domain: "
+                   "e.g. IP addresses, app packages or counts only); it is kept and can be shared as STIX "
+                   f"(`cibscope tip export {s.tip_id} --out tip.json`)", highlight=False)
+
+
+@tip_app.command("export")
+def tip_export(tip: str = typer.Argument(..., help="Tip id (from `tip ingest`)."),
+               out: Path = typer.Option(..., "--out", "-o", help="Write the STIX 2.1 bundle here."),
+               db: Path = DbOption) -> None:
+    """Write a tip's STIX objects as a STIX 2.1 bundle, marked with its TLP and purpose (ready for `share push`)."""
+    from ..intel.result import ImportResult
+    from ..share.markings import mark_for_sharing
+    from .tips import tip_objects
+
+    with _open(db, read_only=True) as store:
+        try:
+            objs = list(tip_objects(store, tip).values())
+        except KeyError as exc:
+            _fail(str(exc.args[0]))
+        tlp, purpose, partner = store.con.execute("SELECT tlp, purpose, partner_org FROM tips WHERE tip_id = ?",
+                                                  [tip]).fetchall()[0]
+    res = ImportResult()
+    for o in mark_for_sharing(objs, tlp, [purpose], f"partner tip from {partner}"):
+        res.add(o)
+    res.write_bundle(out)
+    _out.print(f"{out}: {len(res.objects):,} objects of tip {tip} (TLP:{tlp.upper()}, purpose {purpose})")
 
 
 @tip_app.command("match")
@@ -123,7 +150,8 @@ def disarm_tags(run: Optional[int] = typer.Option(None, "--run", help="Run id (d
 
     with _open(db, read_only=True) as store:
         if run is None:
-            run = store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
+            from ..store.db import latest_run_id
+            run = latest_run_id(store.con)
         if run is None:
             _fail(f"{db}: no detection run (run `cibscope detect` first)")
         tags = tag_run(store, run)

@@ -83,7 +83,8 @@ def expand_case(store: Store, tip_id: str, run_id: int | None = None, *, hops: i
     if not one(con, "SELECT 1 FROM tips WHERE tip_id = ?", [tip_id]):
         raise CaseError(f"no tip {tip_id!r} in {store.path}")
     if run_id is None:
-        run_id = one(con, "SELECT max(run_id) FROM runs")[0]
+        from ..store.db import latest_run_id
+        run_id = latest_run_id(con)
     row = one(con, "SELECT params->>'alpha' FROM runs WHERE run_id = ?", [run_id])
     if run_id is None or row is None:
         raise CaseError(f"no detection run {run_id if run_id is not None else ''} in {store.path} "

@@ -159,7 +159,7 @@ def ingest_tip(store: Store, path: str | Path, *, partner_org: str, purpose: str
     ------
     TipError
         Unknown purpose or TLP level, empty partner name, a file the importer cannot read, or a
-        tip with no matchable indicator (the message names the file and the first import errors;
+        tip of which no row was imported (the message names the file and the first import errors;
         nothing is recorded).
     """
     path = Path(path)
@@ -205,10 +205,13 @@ def ingest_tip(store: Store, path: str | Path, *, partner_org: str, purpose: str
                 FROM _tip_ind) WHERE value IS NOT NULL AND value <> ''
         """, [tip_id])
         n_ind = one(con, "SELECT count(*) FROM tip_indicators WHERE tip_id = ?", [tip_id])[0]
-        if n_ind == 0:  # nothing to match: refuse rather than record an empty tip (rolled back)
+        if not objects or not sum(x.rows_imported for x in result.summaries):
+            # no row was read (only the importer's wrapper object): refuse rather than record an empty tip
             why = "; ".join(f"row {e['row']}: {e['reason']}" for e in errors[:3])
-            raise TipError(f"{path}: no matchable indicator (handle, URL or domain) in the tip"
+            raise TipError(f"{path}: no matchable indicator and no other STIX object in the tip"
                            + (f"; {len(errors)} import errors, e.g. {why}" if errors else ""))
+        # a tip of infrastructure only (proxy IPs, app packages, counts) is still a tip: it is kept and
+        # can be shared as STIX, though nothing in post data can match it (n_indicators = 0)
         con.execute("INSERT INTO tips VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::JSON)",
                     [tip_id, sha, str(path), fmt, partner_org, purpose, tlp, _now(), len(objects), n_ind,
                      len(errors), json.dumps(errors, ensure_ascii=False)])

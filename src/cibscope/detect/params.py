@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 from ..store.schema import ACTION_TYPES
 
 Signal = Literal["repost", "link", "domain", "hashtag", "hashtag_seq", "mention", "reply", "text", "image",
-                 "text_near", "fast_repost", "burst"]
+                 "quote", "text_near", "fast_repost", "burst"]
 #: Every signal: the stored action types, then those derived at detection time (``detect/derived.py``).
 SIGNALS: tuple[str, ...] = ACTION_TYPES + ("text_near", "fast_repost", "burst")
 
@@ -21,7 +21,7 @@ SIGNALS: tuple[str, ...] = ACTION_TYPES + ("text_near", "fast_repost", "burst")
 #: ``fast_repost`` are off: they re-count what ``text`` and ``repost`` find (and cost more). ``burst``
 #: (synchronised activity bursts) is off: it is content-free, so it supports other evidence rather than
 #: standing alone.
-DEFAULT_SIGNALS: tuple[str, ...] = ("repost", "link", "hashtag", "hashtag_seq", "reply", "text", "image")
+DEFAULT_SIGNALS: tuple[str, ...] = ("repost", "link", "hashtag", "hashtag_seq", "reply", "text", "image", "quote")
 
 #: Time scales on by default (seconds): fast (a minute: bots and scripted accounts), medium (ten minutes)
 #: and slow (an hour: people working a shared task list). docs/detection.md, "Time scales".

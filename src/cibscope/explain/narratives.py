@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -304,8 +304,11 @@ def narrative_groups(texts: list[str], weights: list[int] | None = None, library
 
 def cluster_narratives(store: Store, run_id: int, cluster_ids: list[str] | None = None, *,
                        library: list[Narrative] | None = None, max_posts: int | None = None,
-                       max_groups: int = 8, representation: str = "auto") -> dict[str, dict[str, Any]]:
+                       max_groups: int = 8, representation: str = "auto",
+                       progress: Callable[[int], None] | None = None) -> dict[str, dict[str, Any]]:
     """Narrative mix of each cluster of run ``run_id`` (default: every cluster).
+
+    ``progress`` is called with 1 after each cluster is grouped.
 
     ``representation`` as :func:`resolve_representation` (resolved once, before any work);
     ``max_posts`` (posts sampled per cluster) defaults to :data:`MAX_POSTS` of it.
@@ -349,12 +352,14 @@ def cluster_narratives(store: Store, run_id: int, cluster_ids: list[str] | None 
                 mix[lab] = mix.get(lab, 0.0) + n / total
         out[cid] = {"n_posts": d["n_posts"], "n_sampled": total,
                     "mix": dict(sorted(mix.items(), key=lambda kv: -kv[1])), "groups": groups, "representation": rep}
+        if progress:
+            progress(1)
     return out
 
 
 def save_narratives(store: Store, run_id: int, cluster_ids: list[str] | None = None, *,
                     library: list[Narrative] | None = None, max_posts: int | None = None,
-                    representation: str = "auto") -> int:
+                    representation: str = "auto", progress: Callable[[int], None] | None = None) -> int:
     """Compute :func:`cluster_narratives` and store the groups in ``cluster_narratives``.
 
     Each row records the representation that grouped it (``"embedding"`` or ``"tfidf"``:
@@ -362,7 +367,7 @@ def save_narratives(store: Store, run_id: int, cluster_ids: list[str] | None = N
     and clusters already there are replaced. Returns the rows written.
     """
     res = cluster_narratives(store, run_id, cluster_ids, library=library, max_posts=max_posts,
-                             representation=representation)
+                             representation=representation, progress=progress)
     rows = [(int(run_id), cid, i, g["narrative"], g["name"], g["n_posts"], g["share"], g["label_share"],
              g["top_terms"], g["examples"], g["representation"])
             for cid, d in res.items() for i, g in enumerate(d["groups"], start=1)]

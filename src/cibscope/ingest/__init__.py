@@ -6,15 +6,20 @@ one transaction and returns an :class:`IngestSummary`.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import datetime as dt
+
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..store.db import Store, file_sha256
 from ..store.normalize import install_macros
-from .base import Batch, IngestError, Reader
+from .base import Batch, IngestError, Reader, errors_table
 from .bluesky import BlueskyReader
 from .cnt_csv import CntCsvReader
 from .coortweet import CooRTweetReader
@@ -25,6 +30,7 @@ from .mapped import MappedCsvReader, MappedParquetReader, Mapping
 from .reddit import RedditReader
 from .telegram import TelegramReader
 from .tiktok import TikTokReader
+from .twarc_csv import TwarcCsvReader
 from .twitter_io import TwitterIOReader
 from .twitter_v1 import TwitterV1Reader
 from .twitter_v2 import TwitterV2Reader
@@ -33,7 +39,7 @@ from .youtube import YouTubeReader
 #: Registered readers by ``--format`` name, in sniffing order (most specific first; the
 #: column-mapped csv/parquet readers last: they match any file naming the canonical fields).
 READERS: dict[str, type[Reader]] = {r.name: r for r in (
-    IRACsvReader, CooRTweetReader, CntCsvReader, TwitterIOReader, CrowdTangleReader, TwitterV1Reader,
+    IRACsvReader, CooRTweetReader, CntCsvReader, TwitterIOReader, CrowdTangleReader, TwarcCsvReader, TwitterV1Reader,
     TwitterV2Reader, TelegramReader, BlueskyReader, MastodonReader,
     TikTokReader, YouTubeReader, RedditReader, MappedCsvReader, MappedParquetReader)}
 
@@ -61,7 +67,7 @@ class IngestSummary:
 
 
 def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, platform: str | None = None,
-                time_format: str | None = None) -> Reader:
+                time_format: str | None = None, zones: dict[str, str] | None = None) -> Reader:
     """A configured reader of format ``fmt`` (the CLI's ``--map``/``--platform``/``--time-format``).
 
     ``mapping`` (``column=field`` pairs or ``{column: field}``) and
@@ -77,14 +83,26 @@ def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, 
         raise IngestError(f"unknown format {fmt!r}; known: {', '.join(READERS)}")
     cls = READERS[fmt]
     if cls in (MappedCsvReader, MappedParquetReader):
-        return cls(mapping, platform=platform, time_format=time_format)
+        return cls(mapping, platform=platform, time_format=time_format, zones=zones)
     if mapping or time_format:
         raise IngestError(f"--map and --time-format apply to formats csv and parquet, not {fmt}")
+    if zones:
+        raise IngestError(f"--tz applies to formats csv and parquet, not {fmt}")
     if platform:
         if cls not in (CntCsvReader, CooRTweetReader):
             raise IngestError(f"--platform applies to formats csv, parquet, cnt-csv and coortweet, not {fmt}")
         return cls(platform=platform)
     return cls()
+
+
+def reader_options(reader: Reader) -> str:
+    """The reader's options (mapping, platform, time format) as stable JSON; "" when it has none.
+
+    Recorded with each ingested file: the same bytes read with other options are read again.
+    """
+    opts = {k: v for k, v in sorted(vars(reader).items()) if k != "chunk_bytes" and v not in (None, "", {}, [])}
+    return json.dumps(opts, sort_keys=True, default=lambda o: vars(o) if hasattr(o, "__dict__") else str(o)) \
+        if opts else ""
 
 
 def detect_format(path: Path) -> str:
@@ -101,6 +119,8 @@ def detect_format(path: Path) -> str:
                 return name
         except (OSError, UnicodeError, ValueError):
             continue
+    if path.is_file():
+        check_readable(path)
     raise IngestError(f"{path}: format not recognised; pass --format (one of: {', '.join(READERS)})")
 
 
@@ -136,18 +156,36 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     path = Path(path)
     if not path.exists():
         raise IngestError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if reader is None and fmt is None:
+            try:
+                fmt = detect_format(path)
+            except IngestError:
+                fmt = None
+        cls = type(reader) if reader is not None else READERS.get(fmt) if fmt else None
+        if cls is None or not cls.reads_folders:
+            return _ingest_folder(store, path, fmt=fmt, dataset=dataset, reader=reader, progress=progress)
+    else:
+        check_readable(path)
     if reader is None:
         fmt = fmt or detect_format(path)
         if fmt not in READERS:
             raise IngestError(f"{path}: unknown format {fmt!r}; known: {', '.join(READERS)}")
         reader = READERS[fmt]()
     fmt = reader.name
+    if fmt == "parquet" and path.is_file():
+        with open(path, "rb") as f:
+            if f.read(4) != b"PAR1":
+                raise IngestError(f"{path}: not a Parquet file (it does not start with PAR1); "
+                                  f"formats: {', '.join(READERS)}")
     dataset = dataset or path.stem
     sha = file_sha256(path)
+    options = reader_options(reader)
     summary = IngestSummary(path=str(path), format=fmt, dataset=dataset)
-    if store.already_ingested(sha, fmt):
+    if store.already_ingested(sha, fmt, options):
         summary.skipped = True
         return summary
+    store.forget_errors(sha, fmt, dataset, str(path))
     store.ensure_dataset(dataset)
     scratch = duckdb.connect()
     scratch.execute("SET enable_progress_bar = false")
@@ -155,6 +193,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     install_macros(scratch)
     try:
         for batch in reader.read(path, scratch, progress):
+            batch = implausible_times(batch, str(path))
             res = store.add_batch(dataset=dataset, source_file=batch.source_file or str(path),
                                   posts=batch.posts, accounts=batch.accounts, errors=batch.errors)
             summary.rows_read += batch.rows_read
@@ -167,11 +206,113 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
                     summary.error_samples.append(
                         f"{r['file']}:{r['line'] or '?'} [{r['field'] or 'row'}] {r['reason']}")
     except (duckdb.IOException, duckdb.InvalidInputException, UnicodeError) as exc:
-        raise IngestError(f"{path}: cannot be read as {fmt}: {exc}") from exc
+        # DuckDB's message ends with the SQL around the fault: the user needs its first line only
+        raise IngestError(f"{path}: cannot be read as {fmt}: {str(exc).splitlines()[0]}") from exc
     finally:
         scratch.close()
-    store.record_file(sha, str(path), fmt, dataset, summary.rows_read, summary.posts_added, summary.errors)
+    store.record_file(sha, str(path), fmt, dataset, summary.rows_read, summary.posts_added, summary.errors,
+                      options)
     return summary
+
+
+#: Magic numbers of binary files people pass by mistake -> what they are.
+_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+          b"PK\x03\x04": "a ZIP archive (an .xlsx workbook? save it as CSV; a zip: unpack it)",
+          b"\x1f\x8b": "a gzip file (unpack it first)", b"%PDF": "a PDF document",
+          b"SQLite format 3": "an SQLite database"}
+
+
+def check_readable(path: Path) -> None:
+    """Raise :class:`IngestError` for a file no reader can take: empty, or binary (other than Parquet or zstd)."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if not head.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise IngestError(f"{path}: the file is empty" + (" (only blank lines)" if head else ""))
+    if head.startswith((b"PAR1", b"\x28\xb5\x2f\xfd")):  # Parquet, zstd (a reddit .zst dump): read as such
+        return
+    kind = next((k for m, k in _MAGIC.items() if head.startswith(m)), None)
+    if kind or b"\x00" in head:
+        what = kind or "a binary file (starts with bytes " + " ".join(f"{b:02x}" for b in head[:8]) + ")"
+        raise IngestError(f"{path}: {what}, not a text export; formats: {', '.join(READERS)}")
+
+
+def _ingest_folder(store: Store, path: Path, *, fmt: str | None, dataset: str | None, reader: Reader | None,
+                   progress: Callable[[int], None] | None) -> IngestSummary:
+    """Ingest each file of folder ``path`` (sorted, hidden ones left out) into one dataset.
+
+    A file that cannot be read (not recognised, binary, empty) is set aside: one ``ingest_errors``
+    row names it and the reason, and the other files are read.
+    """
+    files = sorted(p for p in path.rglob("*") if p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    if not files:
+        raise IngestError(f"{path}: the folder holds no files")
+    dataset = dataset or path.stem
+    total = IngestSummary(path=str(path), format=fmt or (reader.name if reader else ""), dataset=dataset,
+                          skipped=True)
+    formats = []
+    for f in files:
+        try:
+            s = ingest(store, f, fmt=fmt, dataset=dataset, reader=reader, progress=progress)
+        except IngestError as exc:
+            store.ensure_dataset(dataset)
+            store.add_errors(dataset, errors_table([dict(file=str(f), line=None, field=None, raw_value=None,
+                                                         reason=f"file set aside: {exc}")]))
+            total.errors += 1
+            total.skipped = False
+            if len(total.error_samples) < 5:
+                total.error_samples.append(f"{f} [file] set aside: {exc}")
+            continue
+        formats.append(s.format)
+        total.skipped = total.skipped and s.skipped
+        for k in ("rows_read", "posts_added", "posts_known", "accounts_added", "errors"):
+            setattr(total, k, getattr(total, k) + getattr(s, k))
+        total.error_samples += s.error_samples[:5 - len(total.error_samples)]
+    total.format = ", ".join(dict.fromkeys(formats)) or total.format or "none"
+    return total
+
+
+#: Post times outside [EARLIEST_POST, now + FUTURE_SLACK] are refused: a millisecond epoch read as seconds
+#: (year 47120) or a zero date is a wrong value, not a post.
+EARLIEST_POST = dt.datetime(1990, 1, 1)
+FUTURE_SLACK = dt.timedelta(days=2)
+
+
+def implausible_times(batch: Batch, source_file: str) -> Batch:
+    """``batch`` with posts whose ``created_at`` is before 1990 or in the future moved to its errors.
+
+    Set-based (Arrow compute); the error names the post id and the time as read.
+    """
+    posts = batch.posts
+    if posts is None or not posts.num_rows or "created_at" not in posts.column_names:
+        return batch
+    ts = posts.column("created_at")
+    if ts.type != pa.timestamp("us"):
+        ts = ts.cast(pa.timestamp("us"))
+    latest = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + FUTURE_SLACK
+    bad = pc.or_(pc.less(ts, pa.scalar(EARLIEST_POST, pa.timestamp("us"))),
+                 pc.greater(ts, pa.scalar(latest, pa.timestamp("us"))))
+    bad = pc.fill_null(bad, False)
+    n_bad = pc.sum(bad).as_py() or 0
+    if not n_bad:
+        return batch
+    wrong = posts.filter(bad)
+    n = wrong.num_rows
+    rows = wrong.column("source_row").to_pylist() if "source_row" in wrong.column_names else [None] * n
+    errors = pa.table({
+        "file": pa.array([source_file] * n, pa.string()),
+        "line": pa.array([None] * n, pa.int64()),
+        "field": pa.array(["created_at"] * n, pa.string()),
+        "reason": pa.array([f"implausible time (before {EARLIEST_POST:%Y} or in the future) of post "
+                            f"{pid}" + (f", record {r}" if r is not None else "")
+                            for pid, r in zip(wrong.column("post_id").to_pylist(), rows)], pa.string()),
+        "raw_value": pc.cast(wrong.column("created_at"), pa.string()),
+    })
+    from .tabular import concat_errors
+
+    return Batch(posts=posts.filter(pc.invert(bad)), accounts=batch.accounts,
+                 errors=concat_errors(batch.errors, errors), rows_read=batch.rows_read,
+                 source_file=batch.source_file)
 
 
 __all__ = ["Batch", "IngestError", "IngestSummary", "Mapping", "READERS", "Reader", "detect_format", "ingest",

@@ -55,6 +55,9 @@ class Reader:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    #: True when the format spans the files of a folder (``ira-csv``); a folder given to another
+    #: format is read file by file (:func:`cibscope.ingest.ingest`).
+    reads_folders: ClassVar[bool] = False
 
     @classmethod
     def sniff(cls, path: Path) -> bool:

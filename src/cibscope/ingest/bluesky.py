@@ -16,7 +16,10 @@ Mapping (field -> canonical)
     at://<did>/<collection>/<rkey> -> post_id (the record's AT URI: reply and repost subjects
                                 name posts by it, so they resolve to post keys)
     did (repo, author.did, the URI's authority) -> account_id; handle / author.handle -> handle
-    createdAt                   -> created_at (ISO 8601 -> UTC)
+    createdAt                   -> created_at (ISO 8601 -> UTC); when the envelope has ``time_us``
+                                (Jetstream, microseconds) or ``indexedAt`` and ``createdAt`` is
+                                more than a day before it or 5 minutes after it (client-written,
+                                backdated), that time instead
     text                        -> text; langs[0] -> lang
     facets[].features[] ``app.bsky.richtext.facet#link`` uri, embed.external.uri,
       embed.media.external.uri  -> urls
@@ -25,7 +28,7 @@ Mapping (field -> canonical)
     embed.images[].image.ref.$link (and embed.media.images) -> media (blob CIDs: content hashes,
                                 equal for the same image bytes)
     reply.parent.uri            -> kind reply, reply_to = ``bluesky:<uri>``
-    embed.record.uri (embed.record.record.uri) -> kind quote
+    embed.record.uri (embed.record.record.uri) -> kind quote (a reply stays reply), quote_of = ``bluesky:<uri>``
     repost subject.uri          -> kind repost, repost_of = ``bluesky:<uri>``
 Records of other collections (likes, follows, ...), deletes and identity or
 account events are not posts: each batch reports them as one error row per
@@ -44,6 +47,11 @@ from .json_records import JsonRecordsReader, sniff_json, struct_sql
 from .tabular import Check, concat_errors, split_checked, time_sql
 
 PLATFORM = "bluesky"
+#: ``createdAt`` is written by the client and may be anything: when the envelope says when the network
+#: saw the record (Jetstream ``time_us``, a view's ``indexedAt``), a ``createdAt`` more than this much
+#: before it (backdated) or :data:`FUTURE_SLACK` after it is replaced by that time.
+BACKDATE_SLACK = "'1 day'"
+FUTURE_SLACK = "'5 minutes'"
 POST, REPOST = "app.bsky.feed.post", "app.bsky.feed.repost"
 _IMAGES = [{"image": {"ref": {"$link": "VARCHAR"}}}]
 #: The record fields read (``json_transform`` structure of ``app.bsky.feed.post`` / ``.repost``).
@@ -57,6 +65,7 @@ RECORD_STRUCT = {
 }
 #: The envelope fields read (Jetstream event or repository record).
 ENVELOPE_STRUCT = {"did": "VARCHAR", "repo": "VARCHAR", "handle": "VARCHAR", "uri": "VARCHAR", "kind": "VARCHAR",
+                   "time_us": "VARCHAR", "indexedAt": "VARCHAR",
                    "author": {"did": "VARCHAR", "handle": "VARCHAR"}, "value": "JSON", "record": "JSON",
                    "commit": {"operation": "VARCHAR", "collection": "VARCHAR", "rkey": "VARCHAR", "record": "JSON"}}
 
@@ -97,13 +106,18 @@ class BlueskyReader(JsonRecordsReader):
             ORDER BY line""", params={"post": POST, "repost": REPOST}).to_arrow_table()
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _bs AS
-            SELECT *, 'at://' || did || '/' || collection || '/' || rkey AS post_id, {time_sql('r.createdAt')} AS created_at
-            FROM (SELECT filename, line, collection, json_transform(rec_json, {struct_sql(RECORD_STRUCT)}) AS r,
+            SELECT * EXCLUDE (_claimed, _seen), 'at://' || did || '/' || collection || '/' || rkey AS post_id,
+                   CASE WHEN _seen IS NOT NULL AND (_claimed IS NULL OR _claimed < _seen - INTERVAL {BACKDATE_SLACK}
+                                                    OR _claimed > _seen + INTERVAL {FUTURE_SLACK})
+                        THEN _seen ELSE _claimed END AS created_at
+            FROM (SELECT *, {time_sql('r.createdAt')} AS _claimed,
+                         coalesce({time_sql('_time_us')}, {time_sql('_indexed')}) AS _seen FROM (
+                  SELECT filename, line, collection, e.time_us AS _time_us, e.indexedAt AS _indexed, json_transform(rec_json, {struct_sql(RECORD_STRUCT)}) AS r,
                          coalesce(e.did, e.repo, e.author.did, nullif(regexp_extract(e.uri, '^at://([^/]+)/', 1), ''))
                              AS did,
                          coalesce(e.handle, e.author.handle) AS handle,
                          coalesce(e.commit.rkey, nullif(regexp_extract(e.uri, '/([^/]+)$', 1), '')) AS rkey
-                  FROM _env WHERE collection IN ('{POST}', '{REPOST}') AND operation = 'create')""")
+                  FROM _env WHERE collection IN ('{POST}', '{REPOST}') AND operation = 'create'))""")
         checks = [Check("did", "did IS NULL", "record without a DID (did, repo, author.did or uri)", "rkey"),
                   Check("rkey", "rkey IS NULL", "record without rkey (commit.rkey or uri)", "did"),
                   Check("createdAt", "created_at IS NULL", "missing or unparsable createdAt (ISO 8601)",
@@ -123,7 +137,8 @@ class BlueskyReader(JsonRecordsReader):
                    list_concat({_facets('r', 'tag', 'tag')}, coalesce(r.tags, [])) AS hashtags,
                    {_facets('r', 'mention', 'did')} AS mentions,
                    list_filter(list_transform({images}, lambda i: i.image.ref."$link"), lambda c: c IS NOT NULL) AS media,
-                   line AS source_row
+                   line AS source_row,
+                   CASE WHEN collection = '{POST}' THEN '{PLATFORM}:' || {quoted} END AS quote_of
             FROM _bs WHERE {good} ORDER BY line""").to_arrow_table()
         con.execute("DROP TABLE _env; DROP TABLE _bs")
         return posts, None, concat_errors(skipped, bad)

@@ -22,7 +22,8 @@ those of ``--format csv``):
     Facebook Id        -> account_id (Facebook: the page/group id)
     User Name          -> handle; account_id when there is no Facebook Id (Instagram)
     Post Created       -> created_at: ``2021-09-24 13:59:41 CEST``; the zone abbreviation is
-                          converted with :data:`TZ_OFFSETS` (an ISO offset works too)
+                          converted with :data:`TZ_OFFSETS` (an ISO offset works too); older
+                          exports name this column ``Created`` (read the same)
     Message (Facebook), Description (Instagram: the caption) -> text
     Final Link, else Link -> urls (the shared link, resolved where CrowdTangle resolved it),
                           plus URLs in the text; a link to the post itself is dropped
@@ -49,6 +50,8 @@ FACEBOOK_FIELDS = ("Page Name", "User Name", "Facebook Id", "Page Admin Top Coun
                    "Page Created", "Followers at Posting", "Post Created", "URL", "Message", "Link", "Final Link")
 INSTAGRAM_FIELDS = ("Account", "User Name", "Followers at Posting", "Post Created", "URL", "Link", "Description")
 REQUIRED = ("Post Created", "URL")
+#: The post time column of older CrowdTangle exports, read when ``Post Created`` is absent.
+OLD_CREATED = "Created"
 #: Time-zone abbreviations of ``Post Created`` -> UTC offset (others: an error naming the value).
 TZ_OFFSETS = {"UTC": "+00:00", "GMT": "+00:00", "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00",
               "CDT": "-05:00", "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00",
@@ -65,6 +68,13 @@ def ct_time_sql(col: str) -> str:
     return time_sql(fixed)
 
 
+def _with_post_created(found: list[str]) -> list[str]:
+    """Header names with an older export's ``Created`` read as ``Post Created`` (same values)."""
+    if "Post Created" in found or OLD_CREATED not in found:
+        return found
+    return ["Post Created" if c == OLD_CREATED else c for c in found]
+
+
 class CrowdTangleReader(Reader):
     """CrowdTangle-style Facebook/Instagram post CSV (``--format crowdtangle``); mapping in the module doc."""
 
@@ -76,7 +86,7 @@ class CrowdTangleReader(Reader):
         """A CSV whose header names ``Post Created``, ``URL`` and ``Facebook Id`` or ``User Name``."""
         if not path.is_file():
             return False
-        found = header_fields(path)
+        found = _with_post_created(header_fields(path))
         return all(c in found for c in REQUIRED) and ("Facebook Id" in found or "User Name" in found)
 
     def __init__(self, *, chunk_bytes: int | None = None):
@@ -87,10 +97,12 @@ class CrowdTangleReader(Reader):
         """Post batches piece by piece (:func:`.tabular.scan_csv_chunks`), then one batch of accounts."""
         if path.is_dir():
             raise IngestError(f"{path}: is a folder; format crowdtangle reads one CSV file")
-        found = header_fields(path)
+        header = header_fields(path)
+        found = _with_post_created(header)
         if not all(c in found for c in REQUIRED) or not ("Facebook Id" in found or "User Name" in found):
-            raise IngestError(f"{path}: column(s) Post Created, URL and Facebook Id or User Name needed for format "
-                              f"crowdtangle (found: {', '.join(found)})")
+            raise IngestError(f"{path}: column(s) Post Created, URL and Facebook Id or User Name needed "
+                              f"for format crowdtangle (older exports: Created for Post Created; "
+                              f"found: {', '.join(header)})")
 
         def col(c: str) -> str:  # optional columns are NULL when absent
             return '"' + c + '"' if c in found else "NULL::VARCHAR"

@@ -55,6 +55,8 @@ def _authors_file(path: Path) -> Path | None:
 class IRACsvReader(Reader):
     """IRA tweets by author (``--format ira-csv``): a folder with ``authors.csv``, or one tweet file."""
 
+    reads_folders = True
+
     name = "ira-csv"
     description = "IRA troll tweets split by author (FiveThirtyEight/Linvill-Warren), with authors.csv"
 

@@ -82,6 +82,7 @@ class _Scanner:
         self.buf, self.pos, self.eof = "", 0, False
         self.mark_pos, self.mark_line = 0, 1  # line number at buf[mark_pos]
         self.dec = json.JSONDecoder()
+        self.lenient = json.JSONDecoder(strict=False)  # raw control characters inside strings
 
     def more(self) -> None:
         self.line()  # count the newlines of the text about to be dropped
@@ -105,19 +106,33 @@ class _Scanner:
             self.more()
 
     def value(self) -> tuple[str | None, str | None]:
-        """(raw text of the next JSON value, None) or (raw excerpt, problem) when it does not parse."""
+        """(raw text of the next JSON value, None) or (raw excerpt, problem) when it does not parse.
+
+        A raw control character inside a string (Telegram exports hold them) is not valid JSON but
+        is no reason to lose the value, nor the rest of the file: such a value is decoded leniently
+        and handed on re-encoded (the character escaped).
+        """
         self.peek()
+        fixed = None
         while True:
             try:
                 _, end = self.dec.raw_decode(self.buf, self.pos)
                 if end < len(self.buf) or self.eof:
                     break
             except json.JSONDecodeError as exc:
+                if exc.msg.startswith("Invalid control character"):
+                    try:
+                        obj, end = self.lenient.raw_decode(self.buf, self.pos)
+                        if end < len(self.buf) or self.eof:
+                            fixed = json.dumps(obj, ensure_ascii=False)
+                            break
+                    except json.JSONDecodeError as exc2:
+                        exc = exc2
                 if self.eof or len(self.buf) - self.pos > MAX_ELEMENT_CHARS:
                     return self.buf[self.pos:self.pos + 2000], f"invalid JSON: {exc.msg}"
             self.more()
         raw, self.pos = self.buf[self.pos:end], end
-        return raw, None
+        return (fixed if fixed is not None else raw), None
 
 
 class _Truncated(Exception):

@@ -11,14 +11,18 @@ Mapping rules
     account_id           -> account_id (required)
     created_at           -> created_at (required): POSIX seconds, ISO 8601 (an offset is
                             converted to UTC; none means UTC) or the reader's ``time_format``
-    repost_of, reply_to  -> ``<platform>:<value>``: the native id of the other post
-    urls                 -> list: a list column as is, a string split on whitespace
+    repost_of, reply_to,
+    quote_of             -> ``<platform>:<value>``: the native id of the other post
+    urls                 -> list: a list column as is, a JSON array cell parsed (objects give
+                            ``unwound_url``/``expanded_url``/``url``), another string split on whitespace
     hashtags, mentions,
-    media                -> list: a list column as is, a string split on blanks, ``,`` or ``;``
+    media                -> list: a list column as is, a JSON array cell parsed (objects give
+                            ``tag``/``username``/``media_key``), another string split on blanks, ``,`` or ``;``;
+                            ``None``, ``null``, ``NaN`` (:data:`.tabular.NULL_TOKENS`) are no items
     (urls/hashtags/mentions unmapped and text mapped: extracted from the text)
     platform             -> per-row platform; blank cells take the reader's default platform
     kind                 -> post|repost|quote|reply; when unmapped: repost if repost_of,
-                            reply if reply_to, else post
+                            quote if quote_of, reply if reply_to, else post
     handle, text, lang, client -> as is
 """
 from __future__ import annotations
@@ -33,19 +37,22 @@ import pyarrow.parquet as pq
 
 from ..store.db import POST_COLUMNS
 from .base import Batch, IngestError, Reader
-from .tabular import (Check, chunked_posts, concat_errors, duplicate_errors, header_fields, id_list_sql,
-                      load_parquet, records_read, require_columns, scan_csv_chunks, split_checked, sql_literal,
-                      time_sql)
+from .tabular import (_NOT_NULL_TOKEN, Check, check_zones, chunked_posts, concat_errors, duplicate_errors,
+                      duplicated_columns, header_fields, list_cell_sql, load_parquet, records_read, require_columns,
+                      scan_csv_chunks, split_checked, sql_literal, time_sql, tz_reason_sql)
 from .text_entities import hashtags_sql, mentions_sql, urls_sql
 
 #: Canonical post fields an input column can be mapped to (``--map column=field``).
 POST_FIELDS = ("post_id", "account_id", "handle", "created_at", "text", "lang", "platform", "kind",
-               "repost_of", "reply_to", "urls", "hashtags", "mentions", "media", "client", "context")
+               "repost_of", "reply_to", "urls", "hashtags", "mentions", "media", "client", "context", "quote_of")
 REQUIRED_FIELDS = ("account_id", "created_at")
 KINDS = ("post", "repost", "quote", "reply")
 #: Separators of list cells in text: URLs by whitespace only (a URL may hold ',' or ';').
 URL_SEP = r"\s+"
 ID_SEP = r"[\s,;]+"
+#: Keys of the objects in a JSON-array list cell (twarc-csv ``entities.urls``...), first present wins.
+JSON_KEYS = {"urls": ("unwound_url", "expanded_url", "url"), "hashtags": ("tag", "text"),
+             "mentions": ("username", "screen_name"), "media": ("media_key", "media_url_https", "url", "id")}
 
 
 def _q(col: str) -> str:
@@ -67,12 +74,15 @@ class Mapping:
         ``strptime`` pattern of ``created_at``; default: POSIX seconds or ISO 8601.
     kind : str, optional
         A fixed kind for every row (a layout of reposts only).
+    zones : dict, optional
+        Time-zone abbreviation -> UTC offset (``--tz IST=+05:30``), over :data:`.tabular.TZ_ABBREVIATIONS`.
     """
 
     columns: dict[str, str] = field(default_factory=dict)
     platform: str | None = None
     time_format: str | None = None
     kind: str | None = None
+    zones: dict[str, str] | None = None
 
     @classmethod
     def from_pairs(cls, pairs: dict[str, str] | list[str] | None, **kw) -> "Mapping":
@@ -117,6 +127,14 @@ class Mapping:
         cols = {f: f for f in POST_FIELDS
                 if f in found and f not in self.columns and f not in self.columns.values()}
         cols.update(self.columns)
+        dups = duplicated_columns(found)
+        for fld, col in cols.items():
+            if col in dups:
+                where = ", ".join(str(i) for i in dups[col])
+                others = ", ".join(f"{col}.{k}" for k in range(2, len(dups[col]) + 1))
+                raise IngestError(f"{path}: column {col!r} (mapped to {fld}) appears {len(dups[col])} times in the "
+                                  f"header (columns {where}); map one of them by position: {col} is the first, "
+                                  f"{others} the others (e.g. --map {col}.2={fld})")
         require_columns(path, found, list(cols.values()), fmt)
         missing = [f for f in REQUIRED_FIELDS if f not in cols]
         if missing:
@@ -124,7 +142,8 @@ class Mapping:
                               f"columns: {', '.join(found)})")
         if "platform" not in cols and not self.platform:
             raise IngestError(f"{path}: no platform column; pass --platform")
-        return Mapping(columns=cols, platform=self.platform, time_format=self.time_format, kind=self.kind)
+        return Mapping(columns=cols, platform=self.platform, time_format=self.time_format, kind=self.kind,
+                       zones=self.zones)
 
 
 #: Temp tables that carry state from one piece of an input to the next (see ``map_posts(carry=True)``).
@@ -177,8 +196,8 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
     def as_list(f: str, sep: str, from_text) -> str:
         if f in c:
             if types.get(m.columns[f], "").endswith("[]"):
-                return f"CAST({c[f]} AS VARCHAR[])"
-            return id_list_sql(c[f], sep)
+                return f"list_filter(CAST({c[f]} AS VARCHAR[]), {_NOT_NULL_TOKEN})"
+            return list_cell_sql(c[f], sep, JSON_KEYS[f])
         return from_text("_text") if "text" in c else "NULL::VARCHAR[]"
 
     if m.kind:
@@ -187,7 +206,12 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
         kind = f"lower({text_of('kind')})"
     else:
         kind = (f"CASE WHEN {text_of('repost_of')} IS NOT NULL THEN 'repost' "
+                f"WHEN {text_of('quote_of')} IS NOT NULL THEN 'quote' "
                 f"WHEN {text_of('reply_to')} IS NOT NULL THEN 'reply' ELSE 'post' END")
+    # list fields read from text cells: a cell that is broken JSON gives NULL, reported as a bad row below
+    raw_lists = [f for f in ("urls", "hashtags", "mentions", "media")
+                 if f in c and not types.get(m.columns[f], "").endswith("[]")]
+    raw_list_cols = ", ".join(f"CAST({c[f]} AS VARCHAR) AS _raw_{f}" for f in raw_lists) or "NULL AS _raw_none"
     ordinal = "row_number() OVER (PARTITION BY _acc, _raw_time, _text ORDER BY rec)"
     ordinals = carry and "post_id" not in c
     if ordinals:  # identical rows of earlier pieces come first
@@ -204,7 +228,8 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
         CREATE OR REPLACE TEMP TABLE _mapped AS
         SELECT filename, rec, line, _raw_time, _raw_kind, {platform} AS platform,
                {post_id} AS post_id,
-               _acc AS account_id, {text_of('handle')} AS handle, {time_sql('_raw_time', m.time_format)} AS created_at,
+               _acc AS account_id, {text_of('handle')} AS handle,
+               {time_sql('_raw_time', m.time_format, m.zones)} AS created_at,
                _kind AS kind, _text AS text, {text_of('lang')} AS lang,
                {ref('repost_of')} AS repost_of, {ref('reply_to')} AS reply_to,
                {as_list('urls', URL_SEP, urls_sql)} AS urls,
@@ -212,7 +237,8 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
                {as_list('mentions', ID_SEP, mentions_sql)} AS mentions,
                {as_list('media', ID_SEP, lambda _: 'NULL::VARCHAR[]')} AS media,
                {text_of('client')} AS client, {text_of('context')} AS context,
-               record AS source_row{', _ord_key' if ordinals else ''}
+               record AS source_row, {ref('quote_of')} AS quote_of,
+               {raw_list_cols}{', _ord_key' if ordinals else ''}
         FROM ({inner})""")
     if ordinals:
         con.execute("""CREATE OR REPLACE TEMP TABLE _carry_ordinals AS
@@ -223,13 +249,17 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
               Check(m.columns["created_at"], "created_at IS NULL",
                     "missing or unparsable time (expected " + (f"format {m.time_format}" if m.time_format
                                                                else "ISO 8601 or POSIX seconds") + ")",
-                    "_raw_time"),
+                    "_raw_time", None if m.time_format else tz_reason_sql("_raw_time", m.zones)),
               Check(m.columns.get("platform", "platform"), "platform IS NULL", "missing platform", "NULL")]
     if "post_id" in c:
         checks.append(Check(m.columns["post_id"], "post_id IS NULL", "missing post id", "NULL"))
     if "kind" in c and not m.kind:
         checks.append(Check(m.columns["kind"], f"kind NOT IN {KINDS}",
                             f"unknown kind (expected one of {', '.join(KINDS)})", "_raw_kind"))
+    for f in raw_lists:
+        checks.append(Check(m.columns[f], f"{f} IS NULL AND _raw_{f} IS NOT NULL",
+                            "not a valid list: a cell starting with '[' must be a JSON array (or a Python list)",
+                            f"_raw_{f}"))
     good, bad = split_checked(con, "_mapped", checks)
     good_rows = f"(SELECT * FROM _mapped WHERE {good})"
     dups = None
@@ -237,7 +267,8 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
             f"SELECT count(*) > count(DISTINCT (platform, post_id)) FROM {good_rows}").fetchall()[0][0]):
         dups = duplicate_errors(con, good_rows, "post_id",
                                 ["platform", "account_id", "created_at", "kind", "text", "repost_of",
-                                 "reply_to", "urls", "hashtags", "mentions", "media"], field=m.columns["post_id"],
+                                 "reply_to", "quote_of", "urls", "hashtags", "mentions", "media"],
+                                field=m.columns["post_id"],
                                 seen="_carry_seen" if carry else None)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM {good_rows}")
     con.execute("DROP TABLE _mapped")
@@ -273,6 +304,8 @@ class MappedCsvReader(Reader):
         Default platform (required when no column maps to ``platform``).
     time_format : str, optional
         ``strptime`` pattern of the time column.
+    zones : dict, optional
+        Time-zone abbreviation -> UTC offset (``--tz``), e.g. ``{"IST": "+05:30"}``.
     chunk_bytes : int, optional
         Bytes of CSV scanned at a time (default :data:`.tabular.CSV_CHUNK_BYTES`).
     """
@@ -281,11 +314,13 @@ class MappedCsvReader(Reader):
     description = "any CSV with a column mapping (--map column=field, --platform, --time-format)"
 
     def __init__(self, mapping: Mapping | dict | list | None = None, *, platform: str | None = None,
-                 time_format: str | None = None, chunk_bytes: int | None = None):
+                 time_format: str | None = None, chunk_bytes: int | None = None,
+                 zones: dict[str, str] | None = None):
         base = mapping if isinstance(mapping, Mapping) else Mapping.from_pairs(mapping)
         self.chunk_bytes = chunk_bytes
         self.mapping = replace(base, platform=platform or base.platform,
-                               time_format=time_format or base.time_format)
+                               time_format=time_format or base.time_format,
+                               zones=check_zones(zones) or base.zones)
 
     @classmethod
     def sniff(cls, path: Path) -> bool:

@@ -128,6 +128,7 @@ class RedditReader(JsonRecordsReader):
 
     name = "reddit"
     description = "Reddit: per-user comments.csv/submissions.csv folders, Pushshift NDJSON (.zst), API listings"
+    reads_folders = True  # a folder of per-user histories is one input
 
     @classmethod
     def sniff(cls, path: Path) -> bool:

@@ -58,8 +58,27 @@ def sql_literal(value: str) -> str:
 
 
 def header_fields(path: Path) -> list[str]:
-    """Column names of a CSV file's header line (quotes and blanks stripped)."""
-    return [h.strip().strip('"').strip() for h in read_header(path).split(",")]
+    """Column names of a CSV file's header line (quotes and blanks stripped).
+
+    A name repeated in the header (``id,query,id``: minet/twitwi layouts) is kept first as is
+    and then as ``id.2``, ``id.3`` (its occurrence), so every column is read; :func:`duplicated_columns`
+    names them for a mapping that would be ambiguous.
+    """
+    names = [h.strip().strip('"').strip() for h in read_header(path).split(",")]
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}.{seen[n]}")
+    return out
+
+
+def duplicated_columns(found: list[str]) -> dict[str, list[int]]:
+    """Names that :func:`header_fields` found more than once -> their 1-based column positions."""
+    dup = {n.rsplit(".", 1)[0] for n in found if "." in n and n.rsplit(".", 1)[1].isdigit()
+           and n.rsplit(".", 1)[0] in found}
+    return {d: [i + 1 for i, n in enumerate(found) if n == d or (n.startswith(d + ".") and n[len(d) + 1:].isdigit())]
+            for d in sorted(dup)}
 
 
 def require_columns(path: Path, found: list[str], required: list[str], fmt: str) -> None:
@@ -71,33 +90,138 @@ def require_columns(path: Path, found: list[str], required: list[str], fmt: str)
 
 
 def posix_ts_sql(col: str) -> str:
-    """SQL: POSIX seconds in VARCHAR ``col`` as a UTC ``TIMESTAMP`` (NULL when not a number)."""
+    """SQL: POSIX time in VARCHAR ``col`` as a UTC ``TIMESTAMP`` (NULL when not a number).
+
+    The unit is told by the size: below 1e11 seconds (1e11 s is the year 5138), below 1e14
+    milliseconds, below 1e17 microseconds, else nanoseconds (JavaScript, Java and pandas
+    write epoch milliseconds or nanoseconds).
+    """
+    num = f"CAST(trim({col}) AS DOUBLE)"
+    scale = (f"CASE WHEN abs({num}) < 1e11 THEN 1e6 WHEN abs({num}) < 1e14 THEN 1e3 "
+             f"WHEN abs({num}) < 1e17 THEN 1 ELSE 1e-3 END")
     return (f"CASE WHEN regexp_matches({col}, '{POSIX_RE}') "
-            f"THEN make_timestamp(CAST(round(CAST(trim({col}) AS DOUBLE) * 1e6) AS BIGINT)) END")
+            f"THEN make_timestamp(CAST(round({num} * {scale}) AS BIGINT)) END")
 
 
-def time_sql(col: str, time_format: str | None = None) -> str:
+#: Time-zone abbreviations read after a time (``2022-05-01 10:00:00 AEDT``) -> their UTC offset. Only
+#: unambiguous ones: DuckDB (ICU) would read ``BST`` as Bangladesh and ``IST`` as India silently.
+TZ_ABBREVIATIONS = {
+    "UTC": "+00:00", "UT": "+00:00", "GMT": "+00:00", "WET": "+00:00", "WEST": "+01:00", "CET": "+01:00",
+    "CEST": "+02:00", "EET": "+02:00", "EEST": "+03:00", "MSK": "+03:00", "EST": "-05:00", "EDT": "-04:00",
+    "CDT": "-05:00", "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00", "AKST": "-09:00",
+    "AKDT": "-08:00", "HST": "-10:00", "NST": "-03:30", "NDT": "-02:30", "BRT": "-03:00", "ART": "-03:00",
+    "WAT": "+01:00", "CAT": "+02:00", "SAST": "+02:00", "EAT": "+03:00", "PKT": "+05:00", "NPT": "+05:45",
+    "WIB": "+07:00", "ICT": "+07:00", "SGT": "+08:00", "HKT": "+08:00", "PHT": "+08:00", "AWST": "+08:00",
+    "JST": "+09:00", "KST": "+09:00", "ACST": "+09:30", "ACDT": "+10:30", "AEST": "+10:00", "AEDT": "+11:00",
+    "NZST": "+12:00", "NZDT": "+13:00"}
+#: Abbreviations that name several zones: refused unless the user says which (``--tz IST=+05:30``).
+AMBIGUOUS_TZ = {"IST": "India +05:30, Ireland +01:00, Israel +02:00",
+                "CST": "US Central -06:00, China +08:00, Cuba -05:00",
+                "BST": "British Summer +01:00, Bangladesh +06:00",
+                "AST": "Atlantic -04:00, Arabia +03:00", "GST": "Gulf +04:00, South Georgia -02:00",
+                "SST": "Samoa -11:00, Singapore +08:00", "ADT": "Atlantic -03:00, Arabia +04:00"}
+#: A trailing zone abbreviation of a time value.
+TZ_ABBR_RE = r"\s([A-Z]{2,5})$"
+
+
+def check_zones(zones: dict[str, str] | None) -> dict[str, str]:
+    """``{ABBR: offset}`` given by the user (``--tz ABBR=+HH:MM``), checked; raises ``IngestError``."""
+    import re
+
+    out = {}
+    for k, v in (zones or {}).items():
+        k, v = k.strip().upper(), v.strip()
+        if not re.fullmatch(r"[A-Z]{2,5}", k) or not re.fullmatch(r"[+-][0-9]{2}:[0-9]{2}", v):
+            raise IngestError(f"--tz {k}={v}: expected an abbreviation and an offset, e.g. IST=+05:30")
+        out[k] = v
+    return out
+
+
+def tz_abbr_sql(v: str) -> str:
+    """SQL: the trailing zone abbreviation of time text ``v`` ('' when none)."""
+    return f"regexp_extract({v}, '{TZ_ABBR_RE}', 1)"
+
+
+def time_sql(col: str, time_format: str | None = None, zones: dict[str, str] | None = None) -> str:
     """SQL: the UTC ``TIMESTAMP`` in ``col`` (any type; NULL when it cannot be parsed).
 
     With ``time_format`` (a ``strptime`` pattern, ``%z`` allowed) only that
     pattern is tried. Otherwise POSIX seconds, then ISO 8601 (``T`` or blank
     separator; an offset such as ``+02:00``, ``+0200`` or `` -0800`` is
-    converted to UTC, no offset means UTC). Needs the connection's ``TimeZone`` set to UTC (``ingest``
+    converted to UTC, no offset means UTC; a trailing zone abbreviation of
+    :data:`TZ_ABBREVIATIONS` or ``zones`` is read as its offset, any other one,
+    including those of :data:`AMBIGUOUS_TZ`, gives NULL). Needs the connection's ``TimeZone`` set to UTC (``ingest``
     does this), which makes the ``TIMESTAMPTZ -> TIMESTAMP`` cast a UTC one.
     """
     v = f"trim(CAST({col} AS VARCHAR))"
     if time_format:
         fmt = time_format.replace("'", "''")
         return f"CAST(try_strptime({v}, '{fmt}') AS TIMESTAMP)"
-    # "2015-02-24 11:35:52 -0800" -> "2015-02-24 11:35:52-08:00", which the ISO cast accepts
-    iso = f"regexp_replace({v}, '\\s*([+-][0-9]{{2}}):?([0-9]{{2}})$', '\\1:\\2')"
-    return f"coalesce({posix_ts_sql(v)}, CAST(try_cast({iso} AS TIMESTAMPTZ) AS TIMESTAMP))"
+
+    def parse(x: str) -> str:
+        # "2015-02-24 11:35:52 -0800" -> "2015-02-24 11:35:52-08:00", which the ISO cast accepts
+        iso = f"regexp_replace({x}, '\\s*([+-][0-9]{{2}}):?([0-9]{{2}})$', '\\1:\\2')"
+        return f"coalesce({posix_ts_sql(x)}, CAST(try_cast({iso} AS TIMESTAMPTZ) AS TIMESTAMP))"
+
+    known = {**TZ_ABBREVIATIONS, **check_zones(zones)}
+    cases = " ".join(f"WHEN '{k}' THEN '{o}'" for k, o in known.items())
+    abbr = tz_abbr_sql(v)
+    fixed = f"regexp_replace({v}, '{TZ_ABBR_RE}', '') || (CASE {abbr} {cases} END)"
+    return f"CASE WHEN {abbr} = '' THEN {parse(v)} ELSE {parse(fixed)} END"
+
+
+def tz_reason_sql(raw: str, zones: dict[str, str] | None = None) -> str:
+    """SQL: why time text ``raw`` failed when it ends in a zone abbreviation not read (NULL otherwise)."""
+    known = {**TZ_ABBREVIATIONS, **check_zones(zones)}
+    v = f"trim(CAST({raw} AS VARCHAR))"
+    abbr = tz_abbr_sql(v)
+    amb = " ".join(f"WHEN {abbr} = '{k}' THEN 'ambiguous time-zone abbreviation {k} ({z}): pass --tz {k}=+HH:MM to "
+                   f"say which'" for k, z in AMBIGUOUS_TZ.items() if k not in known)
+    known_list = ", ".join(f"'{k}'" for k in known)
+    return (f"CASE WHEN {abbr} = '' OR {abbr} IN ({known_list}) THEN NULL "
+            f"{amb} ELSE 'unknown time-zone abbreviation ' || {abbr} || ' (give an offset such as +11:00, "
+            f"or pass --tz ' || {abbr} || '=+HH:MM)' END")
+
+
+#: Cell values that stand for "no value" in exports written by pandas, R and JavaScript: never a list item
+#: (a URL "None" would otherwise be a link and domain object every such post shares).
+NULL_TOKENS = ("none", "null", "nan", "n/a", "undefined", "nil")
+_NOT_NULL_TOKEN = "lambda x: x IS NOT NULL AND x <> '' AND lower(x) NOT IN (" + \
+    ", ".join(f"'{t}'" for t in NULL_TOKENS) + ")"
 
 
 def id_list_sql(col: str, sep: str = r"[\s,;]+") -> str:
-    """SQL: a delimited string column as a list of non-empty items (NULL string -> empty list)."""
+    """SQL: a delimited string column as a list of non-empty items (NULL string -> empty list).
+
+    Items that are a :data:`NULL_TOKENS` word (``None``, ``NaN``, ...) are dropped.
+    """
     return (f"list_filter(string_split_regex(trim(coalesce(CAST({col} AS VARCHAR), '')), '{sep}'), "
-            f"lambda x: x <> '')")
+            f"{_NOT_NULL_TOKEN})")
+
+
+def list_cell_sql(col: str, sep: str, keys: tuple[str, ...] = ()) -> str:
+    """SQL: a list cell as a list: a JSON array (``[{"url": ...}]``, ``["a", "b"]``) parsed, else split on ``sep``.
+
+    twarc-csv and other flatteners write entity lists as JSON arrays of objects; an object
+    element gives the first of ``keys`` it holds (e.g. ``expanded_url``, then ``url``), a string
+    element itself. :data:`NULL_TOKENS` items are dropped either way. A Python list repr
+    (``['a', 'b']``, as pandas writes list columns) is read as JSON with its quotes swapped, and
+    ``[a, b]`` (no quotes or braces) as a delimited list. Any other cell starting with ``[`` is
+    broken JSON: NULL, which the mapped readers report as a bad row (a junk "URL" such as
+    ``[{"url":`` would otherwise be an object every such post shares).
+    """
+    v = f"trim(CAST({col} AS VARCHAR))"
+    pick = ", ".join(f"e->>'{k}'" for k in keys) or "NULL"
+    elem = (f"CASE WHEN json_type(e) = 'OBJECT' THEN coalesce({pick}) WHEN json_type(e) = 'VARCHAR' "
+            f"THEN e->>'$' WHEN json_type(e) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN CAST(e AS VARCHAR) END")
+    swapped = "replace(" + v + ", '''', '\"')"
+    j = f"CASE WHEN json_valid({v}) THEN {v} WHEN json_valid({swapped}) THEN {swapped} END"
+    parsed = f"list_filter(list_transform(CAST(json_extract({j}, '$[*]') AS JSON[]), lambda e: {elem}), {_NOT_NULL_TOKEN})"
+    bare = id_list_sql("trim(" + v + ", '[]')", r"[\s,;]+")
+    no_quotes = "NOT regexp_matches(" + v + ", '[{}\"'']')"
+    return (f"CASE WHEN {v} IS NULL OR NOT starts_with({v}, '[') THEN {id_list_sql(col, sep)} "
+            f"WHEN coalesce(json_type({j}) = 'ARRAY', false) THEN {parsed} "
+            f"WHEN {no_quotes} THEN {bare} END")
 
 
 def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
@@ -471,6 +595,7 @@ class Check:
     bad: str
     reason: str
     raw: str
+    reason_sql: str | None = None  # SQL over the row giving the reason (``reason`` when it is NULL)
 
 
 def split_checked(con: duckdb.DuckDBPyConnection, table: str, checks: list[Check],
@@ -491,7 +616,8 @@ def split_checked(con: duckdb.DuckDBPyConnection, table: str, checks: list[Check
         return "true", None
     union = " UNION ALL ".join(
         f"SELECT filename AS file, line, {f'{field_prefix} || {sql_literal(c.field)}' if c.field else 'NULL'} AS field, "
-        f"{sql_literal(c.reason)} AS reason, CAST({c.raw} AS VARCHAR) AS raw_value "
+        f"{f'coalesce({c.reason_sql}, {sql_literal(c.reason)})' if c.reason_sql else sql_literal(c.reason)} AS reason, "
+        f"CAST({c.raw} AS VARCHAR) AS raw_value "
         f"FROM {table} WHERE coalesce({c.bad}, true)" for c in checks)
     errors = con.sql(f"SELECT * FROM ({union}) ORDER BY file, line").to_arrow_table()
     good = " AND ".join(f"NOT coalesce({c.bad}, true)" for c in checks)

@@ -21,7 +21,7 @@ and duplicate rules as ``--format csv``):
     tweet_time          -> created_at (``YYYY-MM-DD HH:MM``, UTC)
     tweet_text          -> text; tweet_language -> lang; tweet_client_name -> client
     is_retweet + retweet_tweetid -> kind repost, repost_of = ``twitter:<retweet_tweetid>``
-    quoted_tweet_tweetid -> kind quote
+    quoted_tweet_tweetid -> kind quote, quote_of = ``twitter:<id>`` (not on retweets)
     in_reply_to_tweetid -> kind reply, reply_to = ``twitter:<id>``
     hashtags, urls, user_mentions -> hashtags, urls, mentions: bracketed lists
                            (``[tag1, tag2]`` or ``['http://...']``); user_mentions are user *ids*
@@ -52,7 +52,8 @@ REQUIRED = ("tweetid", "userid", "tweet_time")
 IO_MAPPING = {"post_id": "tweetid", "account_id": "userid", "handle": "user_screen_name",
               "created_at": "tweet_time", "text": "tweet_text", "lang": "tweet_language",
               "client": "tweet_client_name", "reply_to": "in_reply_to_tweetid", "repost_of": "_repost_of",
-              "kind": "_kind", "urls": "_urls", "hashtags": "_hashtags", "mentions": "_mentions"}
+              "kind": "_kind", "urls": "_urls", "hashtags": "_hashtags", "mentions": "_mentions",
+              "quote_of": "_quote_of"}
 TRUE_VALUES = ("true", "1", "t", "yes")
 
 
@@ -113,6 +114,8 @@ class TwitterIOReader(Reader):
                 CREATE OR REPLACE TEMP TABLE _io AS
                 SELECT *, CASE WHEN {_is_true(col('is_retweet'))} THEN nullif(trim({col('retweet_tweetid')}), '') END
                               AS _repost_of,
+                       CASE WHEN NOT coalesce({_is_true(col('is_retweet'))}, false)
+                            THEN nullif(trim({col('quoted_tweet_tweetid')}), '') END AS _quote_of,
                        CASE WHEN {_is_true(col('is_retweet'))} THEN 'repost'
                             WHEN nullif(trim({col('quoted_tweet_tweetid')}), '') IS NOT NULL THEN 'quote'
                             WHEN nullif(trim({col('in_reply_to_tweetid')}), '') IS NOT NULL THEN 'reply'

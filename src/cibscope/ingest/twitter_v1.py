@@ -14,7 +14,7 @@ Mapping (v1.1 field -> canonical)
     extended_tweet.full_text, full_text, text -> text (first present)
     lang                             -> lang
     retweeted_status.id_str          -> kind repost, repost_of = ``twitter:<id>``
-    quoted_status.id_str / quoted_status_id_str -> kind quote (repost_of stays empty;
+    quoted_status.id_str / quoted_status_id_str -> kind quote, quote_of = ``twitter:<id>`` (repost_of stays empty;
                                         the quoted tweet's permalink is in urls)
     in_reply_to_status_id_str        -> reply_to = ``twitter:<id>``, kind reply
     entities.urls[].expanded_url (url when absent) -> urls
@@ -140,7 +140,7 @@ class TwitterV1Reader(JsonRecordsReader):
                                                     s.extended_entities.media, {ent}.media),
                                            lambda m: m.id_str), []) AS media,
                    nullif(trim(regexp_replace(s.source, '<[^>]*>', '', 'g')), '') AS client,
-                   line AS source_row
+                   line AS source_row, CASE WHEN {rs_id} IS NULL THEN '{PLATFORM}:' || {qs_id} END AS quote_of
             FROM _tweets WHERE {good} ORDER BY rec""").to_arrow_table()
         accounts = con.sql(f"""
             SELECT '{PLATFORM}' AS platform, account_id,

@@ -15,7 +15,7 @@ Mapping (v2 field -> canonical)
     note_tweet.text, text               -> text (a long post's full text first)
     lang                                -> lang
     referenced_tweets[type=retweeted].id -> kind repost, repost_of = ``twitter:<id>``
-    referenced_tweets[type=quoted].id   -> kind quote (repost_of stays empty, as in twitter-v1)
+    referenced_tweets[type=quoted].id   -> kind quote, quote_of = ``twitter:<id>`` (repost_of stays empty)
     referenced_tweets[type=replied_to].id -> kind reply, reply_to = ``twitter:<id>``
     entities.urls[].expanded_url (url)  -> urls (note_tweet.entities first)
     entities.hashtags[].tag             -> hashtags
@@ -122,7 +122,8 @@ class TwitterV2Reader(JsonRecordsReader):
                    coalesce(list_transform({ent}.urls, lambda x: coalesce(x.expanded_url, x.url)), []) AS urls,
                    coalesce(list_transform({ent}.hashtags, lambda x: x.tag), []) AS hashtags,
                    coalesce(list_transform({ent}.mentions, lambda x: x.username), []) AS mentions,
-                   coalesce(t.attachments.media_keys, []) AS media, t.source AS client, line AS source_row
+                   coalesce(t.attachments.media_keys, []) AS media, t.source AS client, line AS source_row,
+                   '{PLATFORM}:' || {_ref('quoted')} AS quote_of
             FROM _tw LEFT JOIN (SELECT account_id, handle FROM _users) u USING (account_id)
             WHERE {good} ORDER BY rec""").to_arrow_table()
         accounts = con.sql(f"SELECT '{PLATFORM}' AS platform, * FROM _users").to_arrow_table()

@@ -96,6 +96,10 @@ def import_cmd(
     except (ValueError, MetaImportError, DisarmError, BundleImportError, ListImportError) as exc:
         _err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(code=2)
+    rep = None
+    if validate:  # before anything is printed or written: invalid objects move to the errors (docs/intel.md)
+        rep = validate_objects(result.objects)
+        result.drop_invalid(rep, str(path) if len(result.summaries) <= 1 else "")
     for s in result.summaries:
         _out.print(escape(s.line()), highlight=False)
         for n in s.notes:
@@ -106,9 +110,9 @@ def import_cmd(
         _out.print(f"  ... {len(result.errors) - show_errors:,} more errors")
     result.write_bundle(out)
     _out.print(f"{out}: {len(result.objects):,} objects, {len(result.errors):,} import errors")
-    if validate:
-        rep = validate_objects(result.objects)
-        _out.print(f"stix2-validator: {len(rep.errors):,} errors, {rep.warnings:,} warnings")
+    if rep is not None:
+        _out.print(f"stix2-validator: {len(rep.errors):,} errors, {rep.warnings:,} warnings "
+                   "(invalid objects moved to the import errors, not written)")
         for e in rep.errors[:show_errors]:
             _out.print(f"  [red]invalid:[/red] {escape(e)}", highlight=False)
         if rep.errors:

@@ -145,6 +145,25 @@ class ImportResult:
         self.objects = [o for o in self.objects if o["id"] not in ids]
         self._ids = {o["id"]: i for i, o in enumerate(self.objects)}
 
+    def drop_invalid(self, report: "ValidationReport", file: str = "") -> set[str]:
+        """Move the objects ``report`` (stix2-validator) names to :attr:`errors`; returns their ids.
+
+        Each becomes an :class:`ImportIssue` (field: the object id) with the validator's messages, and
+        the per-type counts of the summary of ``file`` (when there is one) are corrected.
+        """
+        bad = {o["id"] for o in self.objects if any(o["id"] in e for e in report.errors)}
+        summ = next((s for s in self.summaries if s.file == file), None)
+        for obj in self.objects:
+            if obj["id"] in bad:
+                msgs = "; ".join(e for e in report.errors if obj["id"] in e)
+                self.errors.append(ImportIssue(file, None, obj["id"], f"stix2-validator: {msgs}"[:500]))
+                if summ is not None:
+                    summ.rows_imported -= 1
+                    summ.rows_failed += 1
+                    summ.objects_by_type[obj["type"]] -= 1
+        self.discard(bad)
+        return bad
+
     def extend(self, other: "ImportResult") -> "ImportResult":
         """Merge another result into this one (objects de-duplicated by id); returns self."""
         for obj in other.objects:

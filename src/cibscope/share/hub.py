@@ -601,6 +601,9 @@ class Hub:
                 failures.append({"id": str(obj.get("id", f"objects[{i}]")), "message": f"stix-invalid: {msg}"})
                 continue
             checked.append((obj, body))
+        # a marking this envelope sent but that was refused: objects referring to it must not be stored under
+        # another (older, stored) version of it
+        refused_markings = {f["id"] for f in failures if f["id"].startswith("marking-definition--")}
         successes: list[dict[str, Any]] = []
         status_id = str(uuid.uuid4())
         with write_tx(self.engine) as conn:
@@ -623,6 +626,8 @@ class Hub:
                         endorsed.add(oid)
                 elif problem:
                     failures.append({"id": obj["id"], "version": version, "message": problem})
+                    if obj["type"] == "marking-definition":
+                        refused_markings.add(obj["id"])
                 else:
                     accepted.append((obj, body, version))
                     owners.setdefault(obj["id"], (who.org_id, set()))[1].add(version)
@@ -632,6 +637,13 @@ class Hub:
             for obj, body, version in accepted:
                 if not isinstance(obj.get("modified") or obj.get("created"), str):
                     version = date_added  # no timestamp: versioned by date_added (TAXII 2.1 section 3.1)
+                refs = set(obj.get("object_marking_refs") or []) | {
+                    g.get("marking_ref") for g in obj.get("granular_markings") or [] if isinstance(g, dict)}
+                if refs & refused_markings:
+                    failures.append({"id": obj["id"], "version": version,
+                                     "message": f"marking-refused: {', '.join(sorted(refs & refused_markings))} "
+                                                "was refused in this envelope"})
+                    continue
                 try:
                     pol = self._object_policy(obj, purpose, who, markings, endorsed)
                 except ValueError as exc:

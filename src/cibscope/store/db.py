@@ -42,6 +42,7 @@ POST_COLUMNS: dict[str, pa.DataType] = {
     "client": pa.string(),
     "source_row": pa.int64(),
     "context": pa.string(),
+    "quote_of": pa.string(),
 }
 ACCOUNT_COLUMNS: dict[str, pa.DataType] = {
     "platform": pa.string(),
@@ -167,12 +168,29 @@ class Store:
         self.close()
 
     # -- ingest bookkeeping -------------------------------------------------
-    def already_ingested(self, sha256: str, fmt: str) -> bool:
-        """True if a file with these bytes was ingested before in this format."""
+    def already_ingested(self, sha256: str, fmt: str, options: str = "") -> bool:
+        """True if a file with these bytes was ingested before in this format, with these reader
+        ``options``, and that ingest stored something: a file read with other options (``--map``,
+        ``--time-format``), or one whose every row failed, may be read again (rows already stored
+        are skipped by key, errors already kept are not recorded twice)."""
         # fetchall(), not fetchone(): DuckDB 2.0 keeps a half-read result open and then refuses con.sql()
         return bool(self.con.execute(
-            "SELECT 1 FROM ingested_files WHERE file_sha256 = ? AND format = ?", [sha256, fmt]
+            "SELECT 1 FROM ingested_files WHERE file_sha256 = ? AND format = ? AND coalesce(options, '') = ? "
+            "AND NOT (posts_added = 0 AND errors > 0)", [sha256, fmt, options]
         ).fetchall())
+
+    def forget_errors(self, sha256: str, fmt: str, dataset: str, path: str) -> int:
+        """Before a file recorded in ``ingested_files`` (same bytes and format) is read again, drop the
+        ``ingest_errors`` that read left for it in ``dataset``: the new read reports what is still bad
+        (a row fixed by ``--time-format`` must not stay listed as bad). Returns the rows dropped."""
+        if not self.con.execute("SELECT 1 FROM ingested_files WHERE file_sha256 = ? AND format = ?",
+                                [sha256, fmt]).fetchall():
+            return 0
+        where = "dataset = ? AND (file = ? OR starts_with(file, ?))"
+        params = [dataset, path, path.rstrip("/") + "/"]
+        n = self.con.execute(f"SELECT count(*) FROM ingest_errors WHERE {where}", params).fetchall()[0][0]
+        self.con.execute(f"DELETE FROM ingest_errors WHERE {where}", params)
+        return n
 
     def ensure_dataset(self, dataset: str) -> None:
         self.con.execute(
@@ -181,10 +199,10 @@ class Store:
         )
 
     def record_file(self, sha256: str, path: str, fmt: str, dataset: str,
-                    rows_read: int, posts_added: int, errors: int) -> None:
+                    rows_read: int, posts_added: int, errors: int, options: str = "") -> None:
         self.con.execute(
-            "INSERT OR REPLACE INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [sha256, path, fmt, dataset, rows_read, posts_added, errors, _now()],
+            "INSERT OR REPLACE INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sha256, path, fmt, dataset, rows_read, posts_added, errors, _now(), options],
         )
 
     # -- writes ------------------------------------------------------------
@@ -229,7 +247,7 @@ class Store:
                            p.platform || ':' || p.account_id AS account_key,
                            p.created_at, coalesce(p.kind, 'post') AS kind, p.text, p.lang,
                            p.repost_of, p.reply_to, p.urls, p.hashtags, p.mentions, p.media,
-                           p.client, ? AS dataset, ? AS source_file, p.source_row, p.context
+                           p.client, ? AS dataset, ? AS source_file, p.source_row, p.context, p.quote_of
                     FROM _in_posts p) n
                 WHERE NOT EXISTS (SELECT 1 FROM posts o WHERE o.post_key = n.post_key)
                 ORDER BY post_key, source_row
@@ -329,6 +347,7 @@ class Store:
                   two or more (hashtag sequences, Pacheco et al. 2021)
         mention : ``<platform>:<lower-cased handle>``
         reply   : ``reply_to`` post key
+        quote   : ``quote_of`` post key (a quote post: co-quoting, as reposts are co-reposting)
         text    : ``md5(norm_text(text))`` for non-reposts with at least
                   :data:`MIN_TEXT_TOKENS` tokens
         image   : each media id
@@ -361,6 +380,9 @@ class Store:
             UNION ALL
             SELECT account_key, 'reply', reply_to, created_at, post_key, dataset
               FROM p WHERE reply_to IS NOT NULL AND reply_to <> ''
+            UNION ALL
+            SELECT account_key, 'quote', quote_of, created_at, post_key, dataset
+              FROM p WHERE quote_of IS NOT NULL AND quote_of <> ''
             UNION ALL
             SELECT account_key, 'text', md5(nt), created_at, post_key, dataset
               FROM (SELECT *, norm_text(text) AS nt FROM p WHERE kind <> 'repost')
@@ -460,6 +482,14 @@ class Store:
         """Row count of each table."""
         return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
                 for t in DATA_TABLES + RESULT_TABLES}
+
+
+def latest_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The run every "latest run" default takes: the newest full detection, not a ``cibscope watch`` run
+    (``run_kinds``), which covers the watch horizon only; the newest run of any kind when there is no
+    full one; None when the store has no run."""
+    return con.execute("SELECT coalesce(max(run_id) FILTER (WHERE NOT EXISTS (SELECT 1 FROM run_kinds k "
+                       "WHERE k.run_id = r.run_id)), max(run_id)) FROM runs r").fetchall()[0][0]
 
 
 _SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+|%)", re.I)

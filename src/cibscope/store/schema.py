@@ -22,11 +22,11 @@ from __future__ import annotations
 DATA_TABLES = ("datasets", "ingested_files", "accounts", "posts", "actions", "ingest_errors")
 #: Tables holding detection results.
 RESULT_TABLES = ("runs", "edges", "edge_evidence", "clusters", "cluster_members", "cluster_authenticity",
-                 "cluster_narratives")
+                 "cluster_narratives", "run_kinds")
 #: Tables holding partner tips and the cases grown from them (``cibscope.cases``).
 CASE_TABLES = ("tips", "tip_objects", "tip_indicators", "tip_matches", "cases", "case_members")
 
-ACTION_TYPES = ("repost", "link", "domain", "hashtag", "hashtag_seq", "mention", "reply", "text", "image")
+ACTION_TYPES = ("repost", "link", "domain", "hashtag", "hashtag_seq", "mention", "reply", "text", "image", "quote")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     posts_added  BIGINT  NOT NULL,
     errors       BIGINT  NOT NULL,
     ingested_at  TIMESTAMP NOT NULL,
+    options      VARCHAR,                 -- the reader's options (mapping, platform, time format) as JSON
     PRIMARY KEY (file_sha256, format)
 );
 
@@ -81,12 +82,13 @@ CREATE TABLE IF NOT EXISTS posts (
     dataset       VARCHAR NOT NULL,
     source_file   VARCHAR NOT NULL,
     source_row    BIGINT,                 -- 1-based record number in the file (header excluded)
-    context       VARCHAR                 -- the community posted in ('r/<subreddit>' on Reddit); NULL elsewhere
+    context       VARCHAR,                -- the community posted in ('r/<subreddit>' on Reddit); NULL elsewhere
+    quote_of      VARCHAR                 -- post_key of the quoted post (kind quote)
 );
 
 CREATE TABLE IF NOT EXISTS actions (
     account_key   VARCHAR NOT NULL,
-    action_type   VARCHAR NOT NULL,       -- repost | link | domain | hashtag | hashtag_seq | mention | reply | text | image
+    action_type   VARCHAR NOT NULL,       -- repost | link | domain | hashtag | hashtag_seq | mention | reply | text | image | quote
     object_key    VARCHAR NOT NULL,       -- normalised: canonical URL, lower-cased tag, ...
     ts            TIMESTAMP NOT NULL,     -- UTC, the post's created_at
     post_key      VARCHAR NOT NULL,
@@ -115,6 +117,11 @@ CREATE TABLE IF NOT EXISTS runs (
     n_edges       BIGINT,
     n_clusters    BIGINT,
     seconds       DOUBLE
+);
+
+CREATE TABLE IF NOT EXISTS run_kinds (
+    run_id        BIGINT NOT NULL,        -- a run that is not a full detection (none: `cibscope detect`)
+    kind          VARCHAR NOT NULL        -- watch: an incremental run over the watch horizon only
 );
 
 CREATE TABLE IF NOT EXISTS edges (
@@ -286,4 +293,6 @@ ALTER TABLE cluster_narratives ADD COLUMN IF NOT EXISTS representation VARCHAR;
 ALTER TABLE edges ADD COLUMN IF NOT EXISTS scale_s DOUBLE;
 ALTER TABLE clusters ADD COLUMN IF NOT EXISTS scale_s DOUBLE;
 ALTER TABLE clusters ADD COLUMN IF NOT EXISTS overlap DOUBLE;
+ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS options VARCHAR;
+ALTER TABLE posts ADD COLUMN IF NOT EXISTS quote_of VARCHAR;
 """

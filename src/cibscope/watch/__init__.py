@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..detect import DetectionParams
-from ..ingest import ingest
+from ..ingest import IngestError, ingest
+from ..ingest.base import errors_table
 from ..store.db import Store
 from .alerts import Operation, Rules, load_operations, track
 from .incremental import UpdateResult, WatchError, update
@@ -30,6 +31,7 @@ class Cycle:
     update: UpdateResult
     alerts: list[str]
     delivered: dict[str, list[str]]
+    set_aside: str | None = None   # why the file was not ingested (it is kept in ingest_errors)
 
 
 class Watcher:
@@ -63,7 +65,15 @@ class Watcher:
     def process(self, path: str | Path) -> Cycle:
         """Ingest one file, update detection and alerts, deliver alerts (also those left from earlier)."""
         path = Path(path)
-        summary = ingest(self.store, path, fmt=self.fmt, dataset=self.dataset)
+        try:
+            summary = ingest(self.store, path, fmt=self.fmt, dataset=self.dataset)
+        except IngestError as exc:  # a stray file (not an export, empty, half-written) never stops the watch
+            self.store.ensure_dataset(self.dataset)
+            self.store.add_errors(self.dataset, errors_table([dict(
+                file=str(path), line=None, field=None, raw_value=None, reason=f"file set aside by watch: {exc}")]))
+            self.done.add(path.name)
+            return Cycle(path.name, 0, UpdateResult(state_updates(self.store), 0, 0, 0, 0, None, None, 0.0), [],
+                         {"sent": [], "failed": []}, set_aside=str(exc))
         if self.rules.tips:
             self._refresh_tips()
         raised: list[str] = []
@@ -122,10 +132,18 @@ class Watcher:
             if not files:
                 time.sleep(poll_s)
 
-    def _refresh_tips(self) -> None:
+    def _refresh_tips(self) -> None:  # noqa: D401
         from ..cases.match import match_tip
         for (tip,) in self.store.con.execute("SELECT tip_id FROM tips ORDER BY tip_id").fetchall():
             match_tip(self.store, tip)
+
+
+def state_updates(store: Store) -> int:
+    """The number of updates the store's watch state has made (0 before the first)."""
+    from . import state
+
+    state.ensure(store.con)
+    return state.get(store.con, "updates", 0)
 
 
 __all__ = ["Cycle", "LogSink", "Operation", "Rules", "StdinSpool", "TaxiiSink", "WatchError", "Watcher",

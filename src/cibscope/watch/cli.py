@@ -22,7 +22,7 @@ def watch(
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Input format (default: sniffed per file)."),
     dataset: str = typer.Option("watch", "--dataset", help="Dataset name of the ingested rows."),
     window: str = typer.Option("60s", "--window", help="Co-action time window."),
-    signals: str = typer.Option(",".join(DEFAULT_SIGNALS), "--signals",
+    signals: str = typer.Option(", ".join(DEFAULT_SIGNALS), "--signals",
                                 help=f"Comma-separated signals: {', '.join(SIGNALS)}."),
     min_coactions: int = typer.Option(3, help="Minimum distinct co-acted objects per account pair."),
     min_lift: float = typer.Option(10.0, help="Flag a cluster only at this many times the expected co-actions."),
@@ -89,6 +89,10 @@ def watch(
 
 def _show(c: Cycle) -> None:
     from ..cli import console, out
+    if c.set_aside:
+        console.print(f"[yellow]{escape(c.path)}: set aside, not ingested:[/yellow] {escape(c.set_aside)} "
+                      "(kept in ingest_errors; watching on)")
+        return
     u = c.update
     run = f"{u.run.n_actions:,} actions in horizon, {u.run.n_clusters} clusters" if u.run else "no detection"
     console.print(f"[bold]{escape(c.path)}[/bold]: +{c.posts_added:,} posts, {u.n_new_actions:,} new actions, "

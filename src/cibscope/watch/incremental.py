@@ -193,6 +193,7 @@ def update(store: Store, params: DetectionParams, horizon_s: float, *,
                 state.put(con, "horizon", [horizon[0].isoformat(), horizon[1].isoformat()])
                 _drop_previous_run(con, state.get(con, "run_id"))
                 state.put(con, "run_id", run.run_id)
+                con.execute("INSERT INTO run_kinds VALUES (?, 'watch')", [run.run_id])
             con.execute("INSERT INTO watch_seen SELECT post_key FROM _w_new_posts")
             state.put(con, "params", params.model_dump(mode="json"))
             state.put(con, "horizon_s", horizon_s)

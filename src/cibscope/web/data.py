@@ -86,7 +86,8 @@ def ingest_errors(store: Store, dataset: str | None = None, limit: int = 200) ->
 
 def runs(store: Store) -> list[dict[str, Any]]:
     """Detection runs, newest first, ``params`` decoded."""
-    out = rows(store, "SELECT * FROM runs ORDER BY run_id DESC")
+    out = rows(store, "SELECT r.*, coalesce(k.kind, 'detect') AS kind FROM runs r "
+                      "LEFT JOIN run_kinds k USING (run_id) ORDER BY run_id DESC")
     for r in out:
         r["params"] = json.loads(r["params"]) if isinstance(r["params"], str) else r["params"]
     return out
@@ -98,8 +99,9 @@ def run_exists(store: Store, run_id: int) -> bool:
 
 
 def latest_run(store: Store) -> int | None:
-    """The newest run id (None when the store has no run)."""
-    return store.con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
+    """The newest full detection run id, not a watch run (None when the store has no run)."""
+    from ..store.db import latest_run_id
+    return latest_run_id(store.con)
 
 
 def cluster_list(store: Store, run_id: int, *, sort: str = "rank", flagged_only: bool = False,

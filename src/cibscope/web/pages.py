@@ -209,8 +209,9 @@ def clusters_page(request: Request, run: Optional[int] = Query(None, ge=1, le=MA
                           page=1, pages=1)
         listing = data.cluster_list(s, run, sort=sort, flagged_only=flagged, limit=size,
                                     offset=(max(page, 1) - 1) * size)
+        all_runs = data.runs(s)
     return render(request, "clusters.html.j2", user, run=run, listing=listing, sort=sort, flagged=flagged,
-                  page=max(page, 1), pages=max(1, -(-listing["total"] // size)))
+                  page=max(page, 1), pages=max(1, -(-listing["total"] // size)), runs=all_runs)
 
 
 #: Member rows per page of the cluster page's account table.

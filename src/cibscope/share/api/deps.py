@@ -58,15 +58,22 @@ def accept_taxii(accept: Optional[str] = Header(None)) -> None:
 
 def principal(request: Request, bearer: Optional[HTTPAuthorizationCredentials] = Security(_bearer),
               basic: Optional[HTTPBasicCredentials] = Security(_basic)) -> Principal:
-    """The authenticated user (Bearer token or HTTP Basic); :class:`AuthError` (401) otherwise."""
+    """The authenticated user (Bearer token, ``Token`` token or HTTP Basic); :class:`AuthError` (401) otherwise.
+
+    ``Authorization: Token <token>`` is what taxii2-client's own ``TokenAuth`` sends; it is the
+    same API token as ``Bearer <token>``.
+    """
     hub = hub_of(request)
     if basic is not None and bearer is None:
         return _password_principal(request, hub, basic)
+    scheme, _, token = (request.headers.get("authorization") or "").strip().partition(" ")
     with hub.engine.connect() as conn:
         if bearer is not None:
             who = authenticate_token(conn, bearer.credentials)
+        elif scheme.lower() == "token" and token.strip():
+            who = authenticate_token(conn, token.strip())
         else:
-            raise AuthError("missing credentials (Bearer token or HTTP Basic)")
+            raise AuthError("missing credentials (Bearer or Token token, or HTTP Basic)")
     request.state.principal = who
     return who
 
