@@ -36,3 +36,19 @@ def test_unknown_signal_is_named(tmp_path):
     r = CliRunner().invoke(app, ["detect", "--signals", "repost,bogus", "--db", str(db), "--out", str(tmp_path / "o")])
     text = " ".join(r.output.split())
     assert r.exit_code == 2 and "unknown signals bogus; known: repost" in text, r.output
+
+
+def test_detection_out_of_memory_says_what_to_change(tmp_path, monkeypatch):
+    # the shipped IRA sample needs more than DuckDB's smallest limit: a clear error, no traceback
+    from pathlib import Path
+    from cibscope.ingest import ingest
+    from cibscope.store.db import Store
+
+    db = tmp_path / "s.duckdb"
+    with Store(db) as s:
+        ingest(s, Path(__file__).resolve().parents[1] / "data" / "sample" / "ira-sample", fmt="ira-csv")
+    monkeypatch.setenv("CIBSCOPE_MEMORY_LIMIT", "32MB")
+    r = CliRunner().invoke(app, ["detect", "--db", str(db), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2, r.output
+    assert "ran out of memory" in r.output and "CIBSCOPE_MEMORY_LIMIT" in r.output and "--window 60s" in r.output
+    assert "Traceback" not in r.output

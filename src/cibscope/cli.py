@@ -26,7 +26,7 @@ from .detect import DEFAULT_SIGNALS, SIGNALS, STEPS, DetectionParams, parse_dura
 from .detect import detect as detect_run
 from .report import TLP_LEVELS
 from .ingest import READERS, IngestError, ingest as ingest_path, make_reader
-from .store.db import DEFAULT_DB, Store, latest_run_id
+from .store.db import DEFAULT_DB, MEMORY_LIMIT_ENV, Store, latest_run_id
 
 
 def _click_style_help() -> None:
@@ -337,8 +337,17 @@ def _run_detection(store: Store, params: DetectionParams, run: Optional[Callable
                 bar.advance(task)
             state["first"] = False
             bar.update(task, description=f"detect: {name}")
+            state["step"] = name
 
-        result = (run or detect_run)(store, params, progress=step)
+        try:
+            result = (run or detect_run)(store, params, progress=step)
+        except duckdb.OutOfMemoryException as exc:
+            bar.stop()
+            limit = store.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            _fail(f"detection ran out of memory (DuckDB memory_limit {limit}) while {state.get('step', 'running')}: "
+                  f"raise {MEMORY_LIMIT_ENV} (e.g. {MEMORY_LIMIT_ENV}=8GB), or make the slow scales cheaper "
+                  f"(--max-object-accounts-slow 30, or --windows 60s,10m, or one scale: --window 60s) "
+                  f"[{str(exc).splitlines()[0][:200]}]")
         bar.update(task, completed=len(STEPS), description="detect: done")
     out.print(f"run {result.run_id}: {result.n_actions:,} actions of {result.n_accounts:,} accounts -> "
               f"{result.n_candidate_pairs:,} candidate pairs, {result.n_edges:,} significant edges, "
