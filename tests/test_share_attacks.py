@@ -84,6 +84,9 @@ def test_row1_a_marking_defined_first_by_another_org_is_not_used(env):
     assert post(c, fx, [forged], "platform-b", "national-security")["failure_count"] == 0
     st = post(c, fx, objs, "platform-a", "national-security")
     assert rules(st)[objs[0]["id"]] == "marking-redefined"
+    assert rules(st)[objs[1]["id"]] == "marking-refused"   # its marking was refused in this very envelope
+    # in a later envelope without the marking the object meets B's stored copy: refused as foreign
+    st = post(c, fx, objs[1:], "platform-a", "national-security")
     assert rules(st)[objs[1]["id"]] == "purpose-marking-foreign"
     assert c.get(f"{OBJ}{objs[1]['id']}/", headers=fx.headers("platform-b", "national-security")).status_code == 404
 
