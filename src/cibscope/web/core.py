@@ -289,6 +289,8 @@ def push_error_summary(error: str, hub_name: str) -> str:
     """What a user is told about a failed push: the hub's name and the HTTP status, never the remote
     server's answer body or headers (issue #17 row 6: an internal server's page was echoed in the 502)."""
     m = re.search(r"\bHTTP (\d{3})\b", error)
+    if m and "not followed" in error:
+        return f"the hub {hub_name!r} answered with a redirect, which is not followed: HTTP {m.group(1)}"
     if m:
         return f"the hub {hub_name!r} refused the push: HTTP {m.group(1)}"
     if "bytes, over the server's limit" in error:
