@@ -316,6 +316,46 @@ def test_push_to_a_silent_hub_times_out(world, monkeypatch):
         srv.shutdown()
 
 
+def test_one_approval_is_pushed_once(world):
+    def slow(h):
+        time.sleep(1.5)
+        body = b'{"title": "slow hub refuses"}'
+        h.send_response(500)
+        h.send_header("Content-Type", "application/taxii+json;version=2.1")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    s_srv, s_url, s_hits = _fake_hub(slow)
+    f_srv, f_url, f_hits = _fake_hub(_api_root)
+    try:
+        st = world["app"].state.web.state
+        st.add_hub("slow", s_url + "/hub/")
+        st.add_hub("fast", f_url + "/hub/")
+        c, tok, sh = _approved_share(world)
+        n_audit = len(c.get("/api/audit").json()["entries"])
+        out = {}
+
+        def go(name):
+            out[name] = c.post(f"/api/shares/{sh['id']}/push", headers={"X-CSRF-Token": tok},
+                               json={"hub_url": name, "collection_id": COLLECTION, "token": "cbs_x"})
+
+        t1 = threading.Thread(target=go, args=("slow",))
+        t1.start()
+        time.sleep(0.5)
+        go("fast")
+        t1.join(30)
+        assert out["fast"].status_code == 409, out["fast"].text
+        assert f_hits == []  # the loser contacted no hub
+        assert out["slow"].status_code == 502
+        entries = c.get("/api/audit").json()["entries"]
+        assert [e["action"] for e in entries[:len(entries) - n_audit]] == ["share-push-failed"]
+        assert c.get(f"/api/shares/{sh['id']}").json()["state"] == "approved"
+    finally:
+        s_srv.shutdown()
+        f_srv.shutdown()
+
+
 # ----------------------------------------------------------------------------------------------- row 11
 def _raw(port, request: bytes, timeout=5.0) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
