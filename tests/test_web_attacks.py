@@ -355,6 +355,40 @@ def test_one_approval_is_pushed_once(world):
         s_srv.shutdown()
         f_srv.shutdown()
 
+_LONE = "\\ud800"  # the six characters \ud800 in a JSON body: a lone UTF-16 surrogate once decoded
+
+
+@pytest.mark.parametrize("field", ["cluster_id", "legal_basis", "recipient_orgs"])
+def test_lone_surrogates_in_a_share_request_are_422(world, field):
+    c = world["client"]
+    tok = sign_in(c, "ana")
+    n_shares, n_audit = len(c.get("/api/shares").json()), len(c.get("/api/audit").json()["entries"])
+    body = {"run_id": world["run"], "cluster_id": json.dumps(world["small"]), "tlp": '"amber"',
+            "purpose": '"national-security"', "legal_basis": '"EU DSA art. 40"', "recipient_orgs": "[]"}
+    body[field] = f'["org {_LONE}"]' if field == "recipient_orgs" else f'"x{_LONE}"'
+    raw = "{" + ", ".join(f'"{k}": {v}' for k, v in body.items()) + "}"
+    r = c.post("/api/shares", content=raw.encode(), headers={"X-CSRF-Token": tok, "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert len(c.get("/api/shares").json()) == n_shares
+    assert len(c.get("/api/audit").json()["entries"]) == n_audit
+
+
+@pytest.mark.parametrize("raw", [
+    '{"kind": "detect", "args": {"datasets": ["d%s"]}}',
+    '{"kind": "ingest", "args": {"path": "x.csv", "format": "csv%s"}}',
+    '{"kind": "ingest", "args": {"path": "x.csv", "dataset": "d%s"}}',
+    '{"kind": "detect", "args": {"d%s": 1}}',
+])
+def test_lone_surrogates_in_a_job_request_are_422_and_start_nothing(world, raw):
+    c = world["client"]
+    tok = sign_in(c, "ana")
+    n_jobs, n_audit = len(c.get("/api/jobs").json()), len(c.get("/api/audit").json()["entries"])
+    r = c.post("/api/jobs", content=(raw % _LONE).encode(),
+               headers={"X-CSRF-Token": tok, "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert len(c.get("/api/jobs").json()) == n_jobs
+    assert len(c.get("/api/audit").json()["entries"]) == n_audit
+
 
 # ----------------------------------------------------------------------------------------------- row 11
 def _raw(port, request: bytes, timeout=5.0) -> bytes:
