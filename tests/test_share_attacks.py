@@ -410,3 +410,48 @@ def test_row11_hub_refuses_over_long_targets_and_headers(env):
     assert c.get(OBJ, headers=h, params={"match[id]": "x" * 12000}).status_code == 414
     assert c.get(OBJ, headers={**h, "X-Pad": "p" * 20000}).status_code == 431
     assert c.get(OBJ, headers=h, params={"match[id]": "x" * 4000}).status_code == 200
+
+
+# ------------------------------------------------------------------ issue 17 round 2: items 5 and 6
+def _cli():
+    from typer.testing import CliRunner
+
+    from cibscope.cli import app as cli_app
+    return CliRunner(), cli_app
+
+
+@pytest.mark.parametrize("case", ["public-key", "missing-key", "missing-folder"])
+def test_serve_taxii_refuses_bad_checkpoint_options(tmp_path, monkeypatch, case):
+    import uvicorn
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(1))
+    audit.keygen(tmp_path / "k.pem", tmp_path / "k.pub")
+    key, out, option = tmp_path / "k.pem", tmp_path / "cps.jsonl", "--checkpoint-file"
+    if case == "public-key":
+        key, option = tmp_path / "k.pub", "--checkpoint-key"
+    elif case == "missing-key":
+        key, option = tmp_path / "nope.pem", "--checkpoint-key"
+    else:
+        out = tmp_path / "no-such-folder" / "cps.jsonl"
+    runner, cli_app = _cli()
+    r = runner.invoke(cli_app, ["serve-taxii", "--db", str(tmp_path / "hub.sqlite"), "--port", "1",
+                                "--checkpoint-key", str(key), "--checkpoint-file", str(out)])
+    assert r.exit_code == 2 and option in r.output, r.output
+    assert started == []
+    from cibscope.share.serve import main
+    with pytest.raises(SystemExit):
+        main(["--db", str(tmp_path / "hub.sqlite"), "--checkpoint-key", str(key), "--checkpoint-file", str(out)])
+    assert started == []
+
+
+@pytest.mark.parametrize("command", ["checkpoint", "export"])
+def test_audit_commands_need_an_existing_database(tmp_path, command):
+    audit.keygen(tmp_path / "k.pem", tmp_path / "k.pub")
+    runner, cli_app = _cli()
+    typo = tmp_path / "typo.sqlite"
+    args = (["audit", "checkpoint", "--key", str(tmp_path / "k.pem"), "--out", str(tmp_path / "cps.jsonl")]
+            if command == "checkpoint" else ["audit", "export", str(tmp_path / "out.jsonl")])
+    r = runner.invoke(cli_app, [*args, "--db", str(typo)])
+    assert r.exit_code != 0 and "typo.sqlite" in r.output, r.output
+    assert not typo.exists()
+    assert not (tmp_path / "cps.jsonl").exists() and not (tmp_path / "out.jsonl").exists()

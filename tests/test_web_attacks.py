@@ -201,6 +201,195 @@ def test_row10_huge_integers_are_4xx(world):
     assert 400 <= c.get("/api/runs/" + "9" * 5000 + "/clusters").status_code < 500
 
 
+# ------------------------------------------------------------------------------------- issue 17 round 2
+def _fake_hub(answer):
+    """A server on 127.0.0.1 whose handler ``answer(handler)`` answers every request; yields (url, hits)."""
+    hits: list = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def _any(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            hits.append((self.command, self.path, self.rfile.read(n) if n else b""))
+            answer(self)
+
+        do_GET = do_POST = _any
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.server_address[1]}", hits
+
+
+def _api_root(h):
+    body = json.dumps({"title": "fake", "versions": ["application/taxii+json;version=2.1"],  # root and collection
+                       "max_content_length": 10_000_000, "id": COLLECTION, "can_read": True, "can_write": True,
+                       "media_types": ["application/stix+json;version=2.1"]}).encode()
+    h.send_response(200)
+    h.send_header("Content-Type", "application/taxii+json;version=2.1")
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body)
+
+
+@pytest.fixture
+def redirecting_hub():
+    """A 'hub' answering the objects POST with 307 to a second server, which counts what reaches it."""
+    other, other_url, other_hits = _fake_hub(_api_root)
+
+    def answer(h):
+        if h.command == "GET":
+            return _api_root(h)
+        h.send_response(307)
+        h.send_header("Location", f"{other_url}{h.path}")
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    srv, url, hits = _fake_hub(answer)
+    yield url, hits, other_hits
+    srv.shutdown()
+    other.shutdown()
+
+
+def test_push_never_follows_a_redirect(world, redirecting_hub):
+    url, hits, other_hits = redirecting_hub
+    world["app"].state.web.state.add_hub("redirecting", url + "/hub/")
+    c, tok, sh = _approved_share(world)
+    r = c.post(f"/api/shares/{sh['id']}/push", headers={"X-CSRF-Token": tok},
+               json={"hub_url": "redirecting", "collection_id": COLLECTION, "token": "cbs_x"})
+    assert r.status_code == 502 and "redirecting" in r.text and "307" in r.text, r.text
+    assert any(m == "POST" for m, _, _ in hits)
+    assert other_hits == []  # the bundle never reached the unregistered address
+    top = c.get("/api/audit").json()["entries"][0]
+    assert top["action"] == "share-push-failed" and "307" in top["detail"]["error"]
+    assert c.get(f"/api/shares/{sh['id']}").json()["state"] == "approved"
+
+
+def test_cli_push_never_follows_a_redirect(redirecting_hub, tmp_path):
+    from cibscope.share.client import ShareError, push
+    url, hits, other_hits = redirecting_hub
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps({"type": "bundle", "id": "bundle--1", "objects": [{"type": "x", "id": "x--1"}]}))
+    with pytest.raises(ShareError, match="307"):
+        push(b, url + "/hub/", COLLECTION, "research", token="cbs_x")
+    assert other_hits == []
+
+
+def test_push_to_a_hub_without_content_type_is_a_failed_push(world):
+    def answer(h):
+        if h.command == "GET":
+            return _api_root(h)
+        h.send_response(202)
+        h.send_header("Content-Length", "2")
+        h.end_headers()
+        h.wfile.write(b"{}")
+
+    srv, url, _ = _fake_hub(answer)
+    try:
+        world["app"].state.web.state.add_hub("no-ctype", url + "/hub/")
+        c, tok, sh = _approved_share(world)
+        r = c.post(f"/api/shares/{sh['id']}/push", headers={"X-CSRF-Token": tok},
+                   json={"hub_url": "no-ctype", "collection_id": COLLECTION, "token": "cbs_x"})
+        assert r.status_code == 502 and "no-ctype" in r.text and "202" in r.text, r.text
+        assert c.get("/api/audit").json()["entries"][0]["action"] == "share-push-failed"
+    finally:
+        srv.shutdown()
+
+
+def test_push_to_a_silent_hub_times_out(world, monkeypatch):
+    from cibscope.share import client
+    monkeypatch.setattr(client, "TIMEOUT_S", 0.5)
+    gate = threading.Event()
+    srv, url, _ = _fake_hub(lambda h: gate.wait(10))
+    try:
+        world["app"].state.web.state.add_hub("silent", url + "/hub/")
+        c, tok, sh = _approved_share(world)
+        t0 = time.monotonic()
+        r = c.post(f"/api/shares/{sh['id']}/push", headers={"X-CSRF-Token": tok},
+                   json={"hub_url": "silent", "collection_id": COLLECTION, "token": "cbs_x"})
+        assert r.status_code == 502 and "silent" in r.text, r.text
+        assert time.monotonic() - t0 < 5
+        assert c.get("/api/audit").json()["entries"][0]["action"] == "share-push-failed"
+    finally:
+        gate.set()
+        srv.shutdown()
+
+
+def test_one_approval_is_pushed_once(world):
+    def slow(h):
+        time.sleep(1.5)
+        body = b'{"title": "slow hub refuses"}'
+        h.send_response(500)
+        h.send_header("Content-Type", "application/taxii+json;version=2.1")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    s_srv, s_url, s_hits = _fake_hub(slow)
+    f_srv, f_url, f_hits = _fake_hub(_api_root)
+    try:
+        st = world["app"].state.web.state
+        st.add_hub("slow", s_url + "/hub/")
+        st.add_hub("fast", f_url + "/hub/")
+        c, tok, sh = _approved_share(world)
+        n_audit = len(c.get("/api/audit").json()["entries"])
+        out = {}
+
+        def go(name):
+            out[name] = c.post(f"/api/shares/{sh['id']}/push", headers={"X-CSRF-Token": tok},
+                               json={"hub_url": name, "collection_id": COLLECTION, "token": "cbs_x"})
+
+        t1 = threading.Thread(target=go, args=("slow",))
+        t1.start()
+        time.sleep(0.5)
+        go("fast")
+        t1.join(30)
+        assert out["fast"].status_code == 409, out["fast"].text
+        assert f_hits == []  # the loser contacted no hub
+        assert out["slow"].status_code == 502
+        entries = c.get("/api/audit").json()["entries"]
+        assert [e["action"] for e in entries[:len(entries) - n_audit]] == ["share-push-failed"]
+        assert c.get(f"/api/shares/{sh['id']}").json()["state"] == "approved"
+    finally:
+        s_srv.shutdown()
+        f_srv.shutdown()
+
+_LONE = "\\ud800"  # the six characters \ud800 in a JSON body: a lone UTF-16 surrogate once decoded
+
+
+@pytest.mark.parametrize("field", ["cluster_id", "legal_basis", "recipient_orgs"])
+def test_lone_surrogates_in_a_share_request_are_422(world, field):
+    c = world["client"]
+    tok = sign_in(c, "ana")
+    n_shares, n_audit = len(c.get("/api/shares").json()), len(c.get("/api/audit").json()["entries"])
+    body = {"run_id": world["run"], "cluster_id": json.dumps(world["small"]), "tlp": '"amber"',
+            "purpose": '"national-security"', "legal_basis": '"EU DSA art. 40"', "recipient_orgs": "[]"}
+    body[field] = f'["org {_LONE}"]' if field == "recipient_orgs" else f'"x{_LONE}"'
+    raw = "{" + ", ".join(f'"{k}": {v}' for k, v in body.items()) + "}"
+    r = c.post("/api/shares", content=raw.encode(), headers={"X-CSRF-Token": tok, "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert len(c.get("/api/shares").json()) == n_shares
+    assert len(c.get("/api/audit").json()["entries"]) == n_audit
+
+
+@pytest.mark.parametrize("raw", [
+    '{"kind": "detect", "args": {"datasets": ["d%s"]}}',
+    '{"kind": "ingest", "args": {"path": "x.csv", "format": "csv%s"}}',
+    '{"kind": "ingest", "args": {"path": "x.csv", "dataset": "d%s"}}',
+    '{"kind": "detect", "args": {"d%s": 1}}',
+])
+def test_lone_surrogates_in_a_job_request_are_422_and_start_nothing(world, raw):
+    c = world["client"]
+    tok = sign_in(c, "ana")
+    n_jobs, n_audit = len(c.get("/api/jobs").json()), len(c.get("/api/audit").json()["entries"])
+    r = c.post("/api/jobs", content=(raw % _LONE).encode(),
+               headers={"X-CSRF-Token": tok, "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert len(c.get("/api/jobs").json()) == n_jobs
+    assert len(c.get("/api/audit").json()["entries"]) == n_audit
+
+
 # ----------------------------------------------------------------------------------------------- row 11
 def _raw(port, request: bytes, timeout=5.0) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
@@ -255,3 +444,4 @@ def test_row11_an_unfinished_request_head_is_cut_off(world):
         # over 16 KiB of an unfinished head: refused at once by the parser
         got = _raw(port, f"GET /login?q={'a' * 20000}".encode(), timeout=10)
         assert got.startswith(b"HTTP/1.1 400"), got[:60]
+

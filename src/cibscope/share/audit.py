@@ -327,11 +327,12 @@ def verify_checkpointed(items: Iterable[dict[str, Any]], checkpoints: list[dict[
     return VerifyResult(not problems, res.checked, problems)
 
 
-def stored_entries(db: str | Path) -> Iterator[dict[str, Any]]:
-    """The entries of the audit table of hub database ``db``, opened read-only as found.
+def open_existing(db: str | Path) -> Engine:
+    """An engine on hub database ``db`` opened as found: never creates a file or a table.
 
-    Unlike :class:`~cibscope.share.hub.Hub`, this never creates anything: a dropped ``audit`` table or a
-    truncated database file is reported, not silently re-created empty (which then verified, #17 row 3).
+    Unlike :class:`~cibscope.share.hub.Hub`, a missing file (a typo in ``--db``), a dropped ``audit``
+    table or a truncated database is reported, not silently created empty (which then verified, was
+    checkpointed or exported as 0 entries, #17 row 3).
 
     Raises
     ------
@@ -346,6 +347,22 @@ def stored_entries(db: str | Path) -> Iterator[dict[str, Any]]:
     try:
         if not sa.inspect(engine).has_table("audit"):
             raise ValueError(f"the hub database {db} has no audit table (dropped, or the file was truncated)")
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def stored_entries(db: str | Path) -> Iterator[dict[str, Any]]:
+    """The entries of the audit table of hub database ``db``, opened as found (:func:`open_existing`).
+
+    Raises
+    ------
+    ValueError
+        The database file is missing, or it has no ``audit`` table.
+    """
+    engine = open_existing(db)
+    try:
         yield from entries(engine)
     finally:
         engine.dispose()

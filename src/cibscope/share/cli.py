@@ -176,7 +176,10 @@ def audit_checkpoint(key: Path = typer.Option(..., "--key", help="Ed25519 privat
                      db: str = HubDb) -> None:
     """Verify the chain, sign its head and append the checkpoint to --out."""
     from . import audit
-    engine = _hub(db).engine
+    try:  # the database as found: a typo in --db is an error, not a new empty log certified
+        engine = audit.open_existing(db)
+    except ValueError as exc:
+        _fail(f"--db: {exc}")
     try:
         cp = audit.checkpoint(engine, key, out_file)
     except (OSError, ValueError) as exc:
@@ -190,7 +193,17 @@ def audit_checkpoint(key: Path = typer.Option(..., "--key", help="Ed25519 privat
 def audit_export(path: Path, db: str = HubDb) -> None:
     """Write the audit log as JSON Lines for oversight."""
     from . import audit
-    out.print(f"{audit.export(_hub(db).engine, path)} entries -> {path}")
+    try:  # the database as found: a typo in --db is an error, not a new empty log exported
+        engine = audit.open_existing(db)
+    except ValueError as exc:
+        _fail(f"--db: {exc}")
+    try:
+        n = audit.export(engine, path)
+    except OSError as exc:
+        _fail(f"{path}: {exc.strerror}")
+    finally:
+        engine.dispose()
+    out.print(f"{n} entries -> {path}")
 
 
 def _conn_opts(token: Optional[str], user: Optional[str], password: Optional[str]) -> dict:
@@ -252,7 +265,12 @@ def register(app: typer.Typer) -> None:
         """Run the TAXII 2.1 server (FastAPI + Uvicorn)."""
         if (checkpoint_key is None) != (checkpoint_file is None):
             _fail("--checkpoint-key and --checkpoint-file go together")
-        from .serve import serve
+        from .serve import StartupError, check_checkpoint_options, serve
+        if checkpoint_key is not None:
+            try:  # refuse to start rather than run without checkpoints, only logging failures
+                check_checkpoint_options(checkpoint_key, checkpoint_file)
+            except StartupError as exc:
+                _fail(str(exc))
         serve(db, host, port, checkpoint_key=checkpoint_key, checkpoint_file=checkpoint_file,
               checkpoint_every=checkpoint_every)
 

@@ -23,6 +23,10 @@ from .policy import PURPOSE_HEADER
 
 STATE_FILE = ".cibscope-pull.json"
 
+#: Seconds to connect to a server and to wait for each answer (push, pull and the API root request);
+#: a server that never answers fails the push after this instead of holding the caller for minutes.
+TIMEOUT_S = 30.0
+
 
 class ShareError(RuntimeError):
     """A push or pull that failed: unreadable bundle, HTTP error (with the server's reason), bad state."""
@@ -49,6 +53,34 @@ class HubAuth(requests.auth.AuthBase):
         return r
 
 
+class _TimeoutAdapter(requests.adapters.HTTPAdapter):
+    """An adapter that gives every request :data:`TIMEOUT_S` (``taxii2client`` passes no timeout)."""
+
+    def send(self, request, timeout=None, **kw):  # type: ignore[override]
+        return super().send(request, timeout=timeout if timeout is not None else TIMEOUT_S, **kw)
+
+
+def _refuse_odd_answers(r: requests.Response, *a: Any, **k: Any) -> requests.Response:
+    """Response hook: a redirect is never followed (a hub answering 307 to another address would make us
+    re-send the bundle, and our credentials, there) and an answer without a Content-Type is an error
+    (``taxii2client`` would raise ``KeyError``). Both raise :class:`requests.HTTPError` naming the status."""
+    if r.is_redirect or 300 <= r.status_code < 400:
+        raise requests.HTTPError(f"HTTP {r.status_code} redirect not followed", response=r)
+    if "Content-Type" not in r.headers and r.status_code != 204:
+        raise requests.HTTPError(f"HTTP {r.status_code} answer without a Content-Type", response=r)
+    return r
+
+
+def harden(session: requests.Session) -> requests.Session:
+    """Make ``session`` fail on redirects and Content-Type-less answers and time out after :data:`TIMEOUT_S`."""
+    session.max_redirects = 0
+    session.hooks["response"].insert(0, _refuse_odd_answers)
+    adapter = _TimeoutAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 def connect(server: str, collection_id: str, purpose: str, *, token: Optional[str] = None,
             user: Optional[str] = None, password: Optional[str] = None) -> tuple[Collection, list]:
     """A ``taxii2client`` Collection for ``<server>/collections/<id>/`` and a list that receives each
@@ -63,6 +95,7 @@ def connect(server: str, collection_id: str, purpose: str, *, token: Optional[st
     """
     url = server.rstrip("/") + f"/collections/{collection_id}/"
     col = Collection(url, auth=HubAuth(purpose, token, user, password))
+    harden(col._conn.session)
     seen: list = []
     col._conn.session.hooks["response"].append(lambda r, *a, **k: seen.append(r.headers))
     return col, seen
@@ -79,6 +112,10 @@ def _http_error(exc: Exception) -> ShareError:
         reason = (body.get("description") or body.get("title")) if isinstance(body, dict) else None
     except ValueError:
         reason = None
+    if 300 <= resp.status_code < 400:
+        reason = f"redirect to {resp.headers.get('Location', '(no Location)')!r} not followed"
+    elif "Content-Type" not in resp.headers:
+        reason = "answer without a Content-Type (not a TAXII 2.1 server)"
     if not reason:
         reason = " ".join(re.sub(r"<[^>]*>", " ", resp.text).split())[:300] or "(empty body)"
     req = f"{resp.request.method} {resp.url}" if resp.request is not None else resp.url
@@ -140,6 +177,7 @@ def push(bundle: Path, server: str, collection_id: str, purpose: str, *, max_byt
     try:
         if max_bytes is None:
             root = ApiRoot(server.rstrip("/") + "/", auth=HubAuth(purpose, **cred))
+            harden(root._conn.session)
             max_bytes = int(root.max_content_length)
         envelopes = _envelopes(objs, max_bytes, str(bundle))
         total: dict[str, Any] = {"status_ids": [], "envelopes": len(envelopes), "total_count": 0,
@@ -152,6 +190,8 @@ def push(bundle: Path, server: str, collection_id: str, purpose: str, *, max_byt
             total["failures"] += st.get("failures", [])
     except (TAXIIServiceException, requests.RequestException) as exc:
         raise _http_error(exc) from None
+    except (KeyError, ValueError, TypeError) as exc:  # an answer that is not a TAXII status resource
+        raise ShareError(f"{server}: not a TAXII 2.1 answer ({type(exc).__name__}: {exc})") from None
     total["id"] = total["status_ids"][-1] if total["status_ids"] else None
     return total
 

@@ -27,6 +27,7 @@ from .auth import (AdminError, Principal, check_sector, collection_rights, hash_
 from .markings import (PURPOSE_EXTENSION_ID, TLP2_BY_ID, MarkingError, marking_kind,
                        parse_purpose_extension)
 from .policy import ObjectPolicy, Refusal, check_read, redact
+from .text import surrogate_problem
 from .store import (add_seconds, api_roots, collections, hub_secrets, marking_endorsements, make_engine, next_date_added, norm_ts, now_ts,
                     objects, orgs, rights, statuses, tokens, users, write_tx)
 
@@ -592,10 +593,9 @@ class Hub:
                 continue
             errors = stix_errors(obj)
             body = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-            try:  # JSON may escape a lone UTF-16 surrogate ("\ud800"), which no database can store
-                body.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                errors.append(f"a string holds a lone UTF-16 surrogate ({exc.reason} at {exc.start})")
+            problem = surrogate_problem(body)  # JSON may escape a lone UTF-16 surrogate ("\ud800")
+            if problem:
+                errors.append(problem)
             if errors:
                 msg = "; ".join(errors)
                 failures.append({"id": str(obj.get("id", f"objects[{i}]")), "message": f"stix-invalid: {msg}"})

@@ -32,10 +32,43 @@ def serve(db: str | Path = DEFAULT_HUB_DB, host: str = "127.0.0.1", port: int = 
 
     from .api import create_app
     from .http_limits import uvicorn_options
+    if checkpoint_key or checkpoint_file:
+        check_checkpoint_options(checkpoint_key, checkpoint_file)
     app = create_app(db)
     if checkpoint_key and checkpoint_file:
         start_checkpointer(app.state.hub.engine, Path(checkpoint_key), Path(checkpoint_file), checkpoint_every)
     uvicorn.run(app, host=host, port=port, log_level=log_level, **uvicorn_options())
+
+
+class StartupError(ValueError):
+    """A server option that would make the server run without what it was asked for; names the option."""
+
+
+def check_checkpoint_options(key: Optional[Path], out: Optional[Path]) -> None:
+    """Refuse to start with checkpoint options that could only fail later (a failure the checkpoint thread
+    would just log): both given, ``--checkpoint-key`` an Ed25519 *private* key, ``--checkpoint-file``'s
+    folder present.
+
+    Raises
+    ------
+    StartupError
+        Naming the option at fault.
+    """
+    from .audit import _load_private
+    if key is None or out is None:
+        raise StartupError("--checkpoint-key and --checkpoint-file go together")
+    try:
+        _load_private(Path(key))
+    except OSError as exc:
+        raise StartupError(f"--checkpoint-key {key}: {exc.strerror}") from None
+    except (ValueError, TypeError) as exc:
+        raise StartupError(f"--checkpoint-key {key}: not an Ed25519 private key in PEM "
+                           f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    folder = Path(out).parent
+    if not folder.is_dir():
+        raise StartupError(f"--checkpoint-file {out}: no folder {folder}")
+    if Path(out).exists() and not Path(out).is_file():
+        raise StartupError(f"--checkpoint-file {out}: not a file")
 
 
 def start_checkpointer(engine, key: Path, out: Path, every: float):
@@ -129,6 +162,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--checkpoint-file", help="file the signed checkpoints are appended to")
     ap.add_argument("--checkpoint-every", type=float, default=60.0, help="seconds between checkpoints")
     args = ap.parse_args(argv)
+    if args.checkpoint_key or args.checkpoint_file:
+        try:
+            check_checkpoint_options(args.checkpoint_key, args.checkpoint_file)
+        except StartupError as exc:
+            ap.error(str(exc))
     serve(args.db, args.host, args.port, checkpoint_key=args.checkpoint_key, checkpoint_file=args.checkpoint_file,
           checkpoint_every=args.checkpoint_every)
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..share.client import ShareError
 from ..share.markings import PURPOSES
+from ..share.text import first_surrogate_problem
 from . import MAX_ID, data
 from .auth import Forbidden, User, check_csrf, csrf_token, current_user
 from .core import WebContext
@@ -31,6 +32,16 @@ class _Strict(BaseModel):
     """A request body that refuses unknown keys (a misspelt key is a 422, not silently a default)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, data: Any) -> Any:
+        """A lone UTF-16 surrogate (``"\\ud800"``) in any string, at any depth, is a 422 before any side effect
+        (it was a 500 after the job had started and been audited)."""
+        problem = first_surrogate_problem(data)
+        if problem:
+            raise ValueError(problem)
+        return data
 
 
 class JobRequest(_Strict):

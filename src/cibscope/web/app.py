@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -97,8 +97,10 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
         # The API keeps FastAPI's JSON (``detail``: a list of {loc, msg, type, input}); a page says it in words.
-        if request.url.path.startswith("/api/"):
-            return await request_validation_exception_handler(request, exc)
+        if request.url.path.startswith("/api/"):  # FastAPI's body, ASCII-escaped when the input echoed in it
+            from fastapi.encoders import jsonable_encoder  # holds a lone surrogate (that render was a 500)
+            from ..share.api.errors import SafeJSONResponse
+            return SafeJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
         problems = pages.describe_validation(exc.errors())
         return pages.error_page(request, 422, "The address or form has a value this page cannot use; fix it and "
                                 "try again.", title="Bad request", problems=problems)

@@ -269,18 +269,21 @@ class WebContext:
             raise StateError("not a registered hub: shares go only to hubs an admin registered with "
                              "`cibscope web hub add NAME URL` (see the outbox page for the list)")
         hub_url = hub["url"]
-        with tempfile.TemporaryDirectory(prefix="cibscope-share-") as tmp:
-            path = Path(tmp) / "bundle.json"
-            path.write_text(json.dumps({"type": "bundle", "id": f"bundle--{_uuid()}", "objects": sh["objects"]},
-                                       ensure_ascii=False), encoding="utf-8")
-            try:
+        self.state.begin_push(share_id)  # approved -> pushing atomically: a second push gets 409, no request
+        try:
+            with tempfile.TemporaryDirectory(prefix="cibscope-share-") as tmp:
+                path = Path(tmp) / "bundle.json"
+                path.write_text(json.dumps({"type": "bundle", "id": f"bundle--{_uuid()}",
+                                            "objects": sh["objects"]}, ensure_ascii=False), encoding="utf-8")
                 status = push(path, hub_url, collection_id, sh["purpose"], token=token)
-            except ShareError as exc:
-                msg = push_error_summary(str(exc), hub["name"])
-                self.state.record(user.name, "share-push-failed", {"share": share_id, "hub": hub_url,
-                                                                   "error": msg},
-                                  purpose=sh["purpose"], collection_id=collection_id)
+        except BaseException as exc:  # every outbound transfer that did not end in a status is audited
+            msg = (push_error_summary(str(exc), hub["name"]) if isinstance(exc, ShareError)
+                   else f"the push to the hub {hub['name']!r} failed ({type(exc).__name__})")
+            self.state.end_failed_push(share_id, user.name, {"share": share_id, "hub": hub_url, "error": msg},
+                                       purpose=sh["purpose"], collection_id=collection_id)
+            if isinstance(exc, Exception):
                 raise ShareError(msg) from None
+            raise
         self.state.mark_pushed(share_id, user.name, hub_url, collection_id, status)
         return status
 
@@ -289,6 +292,8 @@ def push_error_summary(error: str, hub_name: str) -> str:
     """What a user is told about a failed push: the hub's name and the HTTP status, never the remote
     server's answer body or headers (issue #17 row 6: an internal server's page was echoed in the 502)."""
     m = re.search(r"\bHTTP (\d{3})\b", error)
+    if m and "not followed" in error:
+        return f"the hub {hub_name!r} answered with a redirect, which is not followed: HTTP {m.group(1)}"
     if m:
         return f"the hub {hub_name!r} refused the push: HTTP {m.group(1)}"
     if "bytes, over the server's limit" in error:

@@ -35,8 +35,9 @@ from ..share.auth import MIN_PASSWORD_LENGTH, dummy_verify, hash_password, passw
 from ..share.store import make_engine, now_ts, write_tx
 
 from . import DEFAULT_WEB_DB, ROLES  # noqa: F401  (defined without SQLAlchemy for the CLI's help)
-#: Life of a share: prepared -> approved (by a reviewer who did not prepare it) -> pushed.
-SHARE_STATES = ("prepared", "approved", "pushed")
+#: Life of a share: prepared -> approved (by a reviewer who did not prepare it) -> pushing (one push in
+#: flight; back to approved when it fails) -> pushed.
+SHARE_STATES = ("prepared", "approved", "pushing", "pushed")
 
 web_meta = sa.MetaData()
 web_users = sa.Table(
@@ -354,14 +355,41 @@ class WebState:
             audit_log.append(conn, actor=actor, action="share-approve", purpose=row.purpose,
                              detail={"share": share_id, "prepared_by": row.prepared_by})
 
+    def begin_push(self, share_id: int) -> None:
+        """Claim an approved share for one push: ``approved`` -> ``pushing`` in one conditional UPDATE, so
+        of two concurrent pushes exactly one goes on to contact a hub.
+
+        Raises
+        ------
+        StateError
+            The share is absent or not ``approved`` (already pushed, or a push is in flight).
+        """
+        with write_tx(self.engine) as conn:
+            n = conn.execute(web_shares.update().where(web_shares.c.id == share_id,
+                                                       web_shares.c.state == "approved")
+                             .values(state="pushing")).rowcount
+        if n != 1:
+            state = self.share(share_id, with_objects=False)["state"]
+            raise StateError(f"share {share_id} is {state}: only an approved share can be pushed"
+                             + (" (another push of it is in flight)" if state == "pushing" else ""))
+
+    def end_failed_push(self, share_id: int, actor: str, detail: dict[str, Any], *, purpose: str,
+                        collection_id: str) -> None:
+        """A push that failed: ``pushing`` -> ``approved`` again and a ``share-push-failed`` audit entry."""
+        with write_tx(self.engine) as conn:
+            conn.execute(web_shares.update().where(web_shares.c.id == share_id, web_shares.c.state == "pushing")
+                         .values(state="approved"))
+            audit_log.append(conn, actor=actor, action="share-push-failed", detail=detail, purpose=purpose,
+                             collection_id=collection_id)
+
     def mark_pushed(self, share_id: int, actor: str, hub_url: str, collection_id: str,
                     status: dict[str, Any]) -> None:
         """Record a successful push and the hub's status resource (audited as ``share-push``)."""
         with write_tx(self.engine) as conn:
             row = conn.execute(sa.select(web_shares.c.state, web_shares.c.purpose)
                                .where(web_shares.c.id == share_id)).first()
-            if row is None or row.state != "approved":
-                raise StateError(f"share {share_id} is not approved")
+            if row is None or row.state != "pushing":
+                raise StateError(f"share {share_id} is not being pushed")
             conn.execute(web_shares.update().where(web_shares.c.id == share_id).values(
                 state="pushed", pushed_by=actor, pushed_at=now_ts(), hub_url=hub_url, collection_id=collection_id,
                 status=json.dumps(status)))

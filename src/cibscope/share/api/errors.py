@@ -25,7 +25,7 @@ class TaxiiError(Exception):
         self.headers, self.details = headers or {}, details
 
 
-class _JSON(JSONResponse):
+class SafeJSONResponse(JSONResponse):
     """Starlette's JSON response, with non-ASCII characters escaped when the body holds a lone UTF-16
     surrogate (a posted id such as ``"indicator--\\ud800"`` echoed in a status), which UTF-8 cannot encode:
     that was an HTTP 500 (issue #17 row 10)."""
@@ -35,6 +35,9 @@ class _JSON(JSONResponse):
             return super().render(content)
         except UnicodeEncodeError:
             return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+_JSON = SafeJSONResponse
 
 
 def taxii_response(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
