@@ -139,7 +139,10 @@ def test_feed_mirrors_co_act_but_are_not_an_operation(tmp_path):
         assert overlap is not None and overlap < 0.07
 
 
-@pytest.mark.parametrize("bad", [[0], [-60], []])
+@pytest.mark.parametrize("bad", [[0], [-60], [], [float("inf")], [float("nan")], [1e308], [60, 40 * 86400]])
 def test_bad_windows_are_refused(bad):
     with pytest.raises(ValueError):
         DetectionParams(windows=bad)
+    if bad:
+        with pytest.raises(ValueError):
+            DetectionParams(window_s=bad[-1])

@@ -26,6 +26,9 @@ DEFAULT_SIGNALS: tuple[str, ...] = ("repost", "link", "hashtag", "hashtag_seq", 
 #: Time scales on by default (seconds): fast (a minute: bots and scripted accounts), medium (ten minutes)
 #: and slow (an hour: people working a shared task list). docs/detection.md, "Time scales".
 DEFAULT_WINDOWS: tuple[float, ...] = (60.0, 600.0, 3600.0)
+#: The longest window accepted (31 days): beyond it "at the same time" means nothing, and a huge or
+#: infinite number would only fail deep inside the engine.
+MAX_WINDOW_S = 31 * 86400.0
 
 
 def parse_duration(value: str | int | float) -> float:
@@ -153,8 +156,8 @@ class DetectionParams(BaseModel):
     @field_validator("windows")
     @classmethod
     def _scales(cls, v: list[float]) -> list[float]:
-        if any(not w > 0 for w in v):
-            raise ValueError("every window must be greater than 0 seconds")
+        if any(not 0 < w <= MAX_WINDOW_S for w in v):  # also refuses NaN and infinity
+            raise ValueError(f"every window must be greater than 0 and at most {MAX_WINDOW_S:g} seconds (31 days)")
         return sorted(set(float(w) for w in v))
 
     @computed_field  # kept in the saved parameters: the fastest scale
