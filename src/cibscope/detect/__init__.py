@@ -42,7 +42,7 @@ class RunResult:
 
 class CoreBuilder(Protocol):
     """Builds a run's co-action tables (:class:`~cibscope.detect.core.Core`: ``_acc_map``, ``_obj_map``,
-    ``_post_map``, ``_act``, ``_obj``, ``_acc_sig``, ``_pair_obj`` and kappa) on ``engine`` from the
+    ``_post_map``, ``_act``, ``_obj``, ``_acc_day`` and ``_pair_obj``) on ``engine`` from the
     canonical ``actions`` and the derived-signal rows ``extra`` (or None), calling ``say`` with
     :data:`STEPS` 0-2 as it goes."""
 

@@ -2,24 +2,20 @@
 
 Null model
 ----------
-Accounts choose objects independently, in proportion to their activity and the
-objects' popularity (the configuration model of the bipartite account-object
-graph, per signal), and the timing of two accounts' actions on an object is
-as close as that of any two actions on it. Under it, for a signal ``s`` with
-``M_s`` account-object incidences, account ``i`` with ``k_i`` distinct objects,
-and object ``o`` with ``k_o`` distinct accounts and in-window pair share ``p_o``::
+Accounts choose objects independently, in proportion to their activity, within each stratum of
+one signal ``s`` and one UTC day ``d`` (the configuration model of the bipartite account-object
+graph, per stratum). With ``k_isd`` the distinct objects account ``i`` acted on there::
 
-    P(i and j co-act on o) ~= (k_i k_o / M_s) (k_j (k_o - 1) / M_s) p_o
-    E[C_ij] = sum_s kappa_s k_i^s k_j^s,   kappa_s = sum_o k_o (k_o - 1) p_o / M_s^2
+    E[C_ij] = sum_(s, d) kappa_sd k_isd k_jsd
 
-so busy accounts need more co-actions to stand out, and popular or bursty
-objects (high ``k_o``, high ``p_o``) raise the expectation for every pair. The
-observed count ``C_ij`` (distinct co-acted objects) is tested against
-``Poisson(E_ij)`` (the Poisson approximation of the Poisson-binomial sum), and
-p-values are controlled for false discovery with Benjamini-Hochberg over all
-candidate pairs. A cluster is tested the same way: its internal co-actions
-against ``sum_s kappa_s ((sum_i k_i^s)^2 - sum_i (k_i^s)^2) / 2``, which covers
-every member pair, co-acting or not.
+where ``kappa_sd`` is the stratum's background rate: the share of its account-incidence pairs that
+are *incidental* co-actions (of pairs with fewer than ``min_coactions`` co-actions), so the pairs
+under test never set their own baseline (``detect/core.py: background``, docs/detection.md). The
+observed count ``C_ij`` (distinct co-acted objects) is tested against ``Poisson(E_ij)`` (the
+Poisson approximation of the Poisson-binomial sum), at each time scale, and p-values are
+controlled for false discovery with Benjamini-Hochberg over every (pair, scale) test. A cluster is
+tested the same way against ``sum_(s, d) kappa_sd ((sum_i k_isd)^2 - sum_i k_isd^2) / 2``, which
+covers every member pair, co-acting or not.
 
 References
 ----------

@@ -14,10 +14,10 @@ in ``watch_pair_obj`` and, when new actions arrive, re-pairs only the *touched* 
 
 Rows of all other objects are reused unchanged; rows of touched objects are recomputed by
 ``detect``'s own core restricted to them (``coaction_pairs(only_objects=...)``). The per-object and
-per-account statistics of the null model (``k_o``, ``n_o``, ``p_o``, IDF weights with the signal's
-account count ``N_s``, ``k_i``, ``kappa_s``) are global, so they are recomputed over the horizon on each
-update by ``build_actions``/``object_stats``: a scan and a sort of the horizon's actions, linear-time and
-cheap next to the pair join. Edges, significance, Leiden and the saved run then come from ``detect``
+per-account statistics of the null model (``k_o``, ``n_o``, IDF weights with the signal's account count
+``N_s``, the per-day degrees ``_acc_day`` and the background rates of ``_strata``) are global, so they are
+recomputed over the horizon on each update by ``build_actions``/``object_stats``/``pair_table``: scans of
+the horizon's actions and co-action rows, cheap next to the pair join. Edges, significance, Leiden and the saved run then come from ``detect``
 itself (the same code as a batch run), so the result of an update equals ``detect`` run over the same
 horizon (``tests/test_watch_incremental.py``).
 
