@@ -85,9 +85,9 @@ def world(tmp_path_factory):
     hd_rows, hd = S.hidden(v_accs)
     parts = [S.newsroom(), hg_rows, fan_rows, v_rows, sp_rows, S.jittered(), S.paraphrased(), S.rotating(),
              S.slow(), hd_rows]
+    bg_csv, sc_csv = write_posts(tmp / "bg.csv", bg), write_posts(tmp / "sc.csv", *parts)
     runs = {}
-    for name, files in (("background", [write_posts(tmp / "bg.csv", bg)]),
-                        ("all", [write_posts(tmp / "bg.csv", bg), write_posts(tmp / "sc.csv", *parts)])):
+    for name, files in (("background", [bg_csv]), ("all", [bg_csv, sc_csv])):
         store = Store(tmp / f"{name}.duckdb")
         store.con.execute("SET memory_limit = '2GB'")
         for f in files:
