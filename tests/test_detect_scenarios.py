@@ -213,23 +213,12 @@ def test_operation_hiding_in_a_viral_burst_is_found(world):
 
 # -- the background itself --------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured: 459 of 6,000 organic accounts flagged at min_lift 5 (7 clusters of 25-113 busy "
-    "accounts, lifts 6.0-14.7, overlaps 0.38-0.57; 104 at min_lift 10): one repost of a post with "
-    "hashtags counts as 2-4 co-actions (repost + each hashtag + the hashtag sequence), so a single "
-    "shared retweet meets min_coactions = 3 (median edge of the 79-account cluster: 3 co-actions, "
-    "0.024 expected); 26,619 "
-    "evidence rows are 13,240 distinct post pairs"))
 def test_organic_background_alone_flags_few_accounts(world):
     assert len(world["background"].flagged_accounts) <= 0.01 * N_BG
 
 
 # -- one act, one co-action -------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured: all 60 pairs become edges with 3-5 co-actions each (repost, link, 2 hashtags, hashtag "
-    "sequence of the one retweet); on the scenario background this double counting flags 459 "
-    "organic accounts, and 0 when reposts carry no hashtags (docs/evaluation.md)"))
 def test_one_shared_retweet_is_one_coaction(tmp_path):
     # 60 pairs of ordinary accounts: each pair reposts one post (its own) within 30 s of each other; the
     # post has two hashtags and a link, which the retweet carries (as Twitter's v1 entities and RT texts

@@ -207,7 +207,9 @@ def pair_tests(pairs: pa.Table, params: DetectionParams) -> pa.Table:
         ``q_value`` at that scale.
     """
     n_sc = len(params.windows)
-    observed = np.stack([pairs.column(f"n_{x}").to_numpy() for x in range(n_sc)], axis=1).astype(float)
+    # co-action events (post pairs); with significance off, distinct objects as window-count tools count
+    unit = "ev" if params.significance else "n"
+    observed = np.stack([pairs.column(f"{unit}_{x}").to_numpy() for x in range(n_sc)], axis=1).astype(float)
     expected = np.stack([pairs.column(f"exp_{x}").to_numpy() for x in range(n_sc)], axis=1)
     tested = observed >= params.min_coactions
     p = np.ones_like(observed)
@@ -255,7 +257,7 @@ def _edge_table(pairs: pa.Table, chosen: pa.Table, params: DetectionParams, deta
     caps = np.array([params.object_cap(x) for x in range(len(params.windows))], dtype=np.int64)
     return pa.table({
         "acc_a": chosen.column("acc_a"), "acc_b": chosen.column("acc_b"),
-        "n_coactions": pa.array(at_scale("n").astype(np.int64)), "n_post_pairs": details.column("n_post_pairs"),
+        "n_coactions": pa.array(at_scale("ev" if params.significance else "n").astype(np.int64)), "n_post_pairs": details.column("n_post_pairs"),
         "weight": pa.array(at_scale("wfix") / WEIGHT_SCALE),
         "signals": lists.take(pa.array(inverse.astype(np.int64))),
         "a_first": details.column("a_first"), "b_first": details.column("b_first"),
@@ -350,7 +352,10 @@ def cluster_tests(con, params: DetectionParams) -> list[dict]:
     ids = sorted(per)
     if not ids:
         return []
-    o = np.stack([per[c]["o"] for c in ids])
+    # O counts co-action events (one act that carries a link and two hashtags is one), as the
+    # background of _strata does; the signal counts above stay per (signal, object)
+    n_events = np.stack([events[c] for c in ids])
+    o = n_events if params.significance else np.stack([per[c]["o"] for c in ids])
     e = np.stack([exp.get(c, np.zeros(n_sc)) for c in ids])
     tested = o > 0
     p = np.ones_like(o)
@@ -364,7 +369,6 @@ def cluster_tests(con, params: DetectionParams) -> list[dict]:
     ov = np.array([overlap.get(c, 0.0) for c in ids])
     size = dict(con.execute("SELECT cluster_id, count(*) FROM _members_in GROUP BY cluster_id").fetchall())
     # evidence of a group, not of a few pairs: min_coactions co-action events per member at the scale
-    n_events = np.stack([events[c] for c in ids])
     enough = n_events >= params.min_coactions * np.array([size[c] for c in ids], dtype=float)[:, None]
     flag = (tested & (q <= params.alpha) & (lift >= params.min_lift) & enough & (ov >= params.min_overlap)[:, None]
             if params.significance else tested)

@@ -64,6 +64,10 @@ DAY_S = 86400
 #: Weight, in account-incidence pairs, of the prior that pulls a day's background rate towards the
 #: signal's rate over all days (a day with few accounts says little about chance co-action).
 PRIOR_PAIRS = 1000
+#: Fixed-point scale of a ``_pair_obj`` row's share of its co-action event (:func:`scale_rows`).
+EVENT_SCALE = 720_720  # divisible by 1..16: the common shares are exact
+#: Post ids are below this, so ``pid_a * PID_SPAN + pid_b`` identifies a post pair.
+PID_SPAN = 1 << 31
 _EPOCH = ibis.timestamp("1970-01-01 00:00:00")
 #: Spark SQL types of the small tables :meth:`Engine.upload` sends (explicit: an empty table has none to infer).
 _SPARK_TYPES = {"int32": "int", "int64": "bigint", "double": "double", "string": "string"}
@@ -328,21 +332,32 @@ def coaction_pairs(core: Core, only_objects: ir.Table | None = None) -> ir.Table
 
 
 def scale_rows(core: Core) -> ir.Table:
-    """``_pair_obj`` with ``k_o``, ``w_fixed``, the row's UTC ``day`` (of its earlier action) and a flag
-    ``at_<x>`` per scale number ``x``: the row is a co-action at scale ``windows[x]``."""
+    """``_pair_obj`` with ``k_o``, ``w_fixed``, the row's UTC ``day`` (of its earlier action), a flag
+    ``at_<x>`` per scale number ``x`` (the row is a co-action at scale ``windows[x]``), ``event`` (the
+    post pair, ``pid_a * PID_SPAN + pid_b``) and ``ev_fix``: the row's share of that co-action event,
+    ``EVENT_SCALE // r`` where ``r`` is the number of the pair's rows with the same post pair.
+
+    One act is one event: two accounts retweeting the same post that carries a link and two hashtags
+    make five rows (repost, link, two hashtags, hashtag sequence) and one event; counted as objects, a
+    single shared retweet met ``min_coactions = 3`` (issue 16's adversarial scenarios).
+    """
     p = core.params
     j = core.pair_obj.join(core.obj.select("oid", "k_o", "w_fixed"), "oid")
     gap = j.gap_s.abs()
     flags = {f"at_{x}": (gap <= w) & (j.k_o <= p.object_cap(x)) for x, w in enumerate(p.windows)}
-    return j.mutate(day=(ibis.least(j.t_a, j.t_b) / DAY_S).floor().cast("int32"), **flags)
+    event = j.pid_a.cast("int64") * PID_SPAN + j.pid_b.cast("int64")
+    j = j.mutate(day=(ibis.least(j.t_a, j.t_b) / DAY_S).floor().cast("int32"), event=event, **flags)
+    same = j.oid.count().over(ibis.window(group_by=[j.acc_a, j.acc_b, j.event]))
+    return j.mutate(ev_fix=(ibis.literal(EVENT_SCALE, type="int64") // same).cast("int64"))
 
 
 def background(core: Core) -> ir.Table:
     """Create ``_strata``: the null model's background rate per signal, UTC day and scale.
 
     Columns: signal, day, d (account-incidence pairs of the stratum, ``(m^2 - sum_i k_i^2) / 2`` over
-    ``_acc_day``), ``n_<x>`` (incidental co-actions at scale ``x``: rows of pairs with fewer than
-    ``min_coactions`` co-actions at that scale) and ``kappa_<x>``: the rate at which an account-incidence
+    ``_acc_day``), ``n_<x>`` (incidental co-action events at scale ``x``: the event shares ``ev_fix`` of
+    :func:`scale_rows` of pairs with fewer than ``min_coactions`` events at that scale, so that a
+    stratum's events summed over signals count each incidental act once) and ``kappa_<x>``: the rate at which an account-incidence
     pair of the stratum is an incidental co-action, ``(n + PRIOR_PAIRS * kappa_s) / (d + PRIOR_PAIRS)``,
     shrunk towards the signal's rate over all days ``kappa_s = sum n / sum d`` (docs/detection.md).
 
@@ -353,15 +368,17 @@ def background(core: Core) -> ir.Table:
     m = int(p.min_coactions)
     rows = scale_rows(core)
     per_pair = rows.group_by(["acc_a", "acc_b"]).aggregate(
-        **{f"c_{x}": rows[f"at_{x}"].cast("int64").sum() for x in range(n_sc)})
+        **{f"c_{x}": rows.event.nunique(where=rows[f"at_{x}"]) for x in range(n_sc)})
     r = rows.join(per_pair, ["acc_a", "acc_b"])
     incidental = r.group_by(["signal", "day"]).aggregate(
-        **{f"n_{x}": (r[f"at_{x}"] & (r[f"c_{x}"] < m)).cast("int64").sum() for x in range(n_sc)})
+        **{f"n_{x}": ibis.ifelse(r[f"at_{x}"] & (r[f"c_{x}"] < m), r.ev_fix, 0).sum() for x in range(n_sc)})
+    incidental = incidental.select("signal", "day", **{
+        f"n_{x}": incidental[f"n_{x}"].cast("float64") / EVENT_SCALE for x in range(n_sc)})
     ad = core.acc_day
     deg = ad.group_by(["signal", "day"]).aggregate(m=ad.k.sum(), m2=(ad.k * ad.k).sum())
     deg = deg.select("signal", "day", d=((deg.m * deg.m - deg.m2) / 2).cast("int64"))
     s = deg.left_join(incidental, ["signal", "day"]).select(
-        "signal", "day", "d", **{f"n_{x}": ibis.coalesce(incidental[f"n_{x}"], 0) for x in range(n_sc)})
+        "signal", "day", "d", **{f"n_{x}": ibis.coalesce(incidental[f"n_{x}"], 0.0) for x in range(n_sc)})
     tot = s.group_by("signal").aggregate(d_all=s.d.sum(), **{f"nall_{x}": s[f"n_{x}"].sum() for x in range(n_sc)})
     s = s.join(tot, "signal")
     prior = ibis.literal(float(PRIOR_PAIRS), type="float64")
@@ -378,7 +395,7 @@ def pair_table(core: Core) -> pa.Table:
     """Per candidate account pair: co-actions and null expectation at every scale; returns Arrow.
 
     Columns: acc_a, acc_b, n_post_pairs (all scales), and per scale number ``x``: ``n_<x>`` (distinct
-    co-acted objects), ``wfix_<x>`` (sum of ``w_fixed``), ``mask_<x>`` (bit ``i`` set when signal
+    co-acted objects), ``ev_<x>`` (distinct co-action events: post pairs), ``wfix_<x>`` (sum of ``w_fixed``), ``mask_<x>`` (bit ``i`` set when signal
     ``params.signals[i]`` co-acted) and ``exp_<x>`` (``E_ij = sum_(s, day) kappa k_i k_j`` over the
     strata of ``_strata``, summed in fixed point). Only pairs with ``min_coactions`` co-actions at some
     scale; sorted by (acc_a, acc_b).
@@ -390,6 +407,7 @@ def pair_table(core: Core) -> pa.Table:
     for x in range(n_sc):
         at = rows[f"at_{x}"]
         aggs[f"n_{x}"] = at.cast("int64").sum()
+        aggs[f"ev_{x}"] = rows.event.nunique(where=at).cast("int64")
         aggs[f"wfix_{x}"] = ibis.ifelse(at, rows.w_fixed, 0).sum()
         for i, s in enumerate(p.signals):  # the signal bits (Ibis compiles no bit_or aggregate for Spark)
             aggs[f"bit_{x}_{i}"] = ibis.ifelse(at & (rows.signal == s), 1 << i, 0).cast("int64").max()

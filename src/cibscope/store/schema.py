@@ -128,7 +128,7 @@ CREATE TABLE IF NOT EXISTS edges (
     run_id        BIGINT NOT NULL,
     account_a     VARCHAR NOT NULL,       -- account_a < account_b
     account_b     VARCHAR NOT NULL,
-    n_coactions   BIGINT NOT NULL,        -- distinct (signal, object) co-actions within the window
+    n_coactions   BIGINT NOT NULL,        -- co-action events (distinct post pairs) within the scale; objects with significance off
     n_post_pairs  BIGINT NOT NULL,        -- post pairs within the window, all objects
     weight        DOUBLE NOT NULL,        -- popularity-discounted co-action weight
     expected      DOUBLE NOT NULL,        -- co-actions expected under the null model
