@@ -16,7 +16,7 @@ from rich.table import Table
 from ..cases.expand import CaseError, expand_case
 from ..cases.match import match_tip
 from ..cases.tips import TipError, ingest_tip
-from .common import DbOption, fail, open_store, out
+from .common import DbOption, ListPlatformOption, fail, open_store, out
 
 tip_app = typer.Typer(help="Record partner tips and match their indicators against the store.", no_args_is_help=True)
 case_app = typer.Typer(help="Grow a case from a tip through the coordination network and report it.",
@@ -30,7 +30,7 @@ def tip_ingest(
     purpose: str = typer.Option(..., "--purpose", help="Purpose it was shared for, e.g. criminal-investigation."),
     tlp: str = typer.Option("amber", "--tlp", help="TLP 2.0 level: clear, green, amber, amber+strict, red."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="meta, disarm, stix or list (detected)."),
-    platform: Optional[str] = typer.Option(None, "--platform", help="Platform of bare handles in a list."),
+    platform: Optional[str] = ListPlatformOption,
     db: Path = DbOption,
 ) -> None:
     """Record a tip with its provenance; ingesting the same file from the same partner again adds nothing."""

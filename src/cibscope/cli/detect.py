@@ -14,8 +14,8 @@ from ..detect import STEPS, DetectionParams
 from ..detect import detect as detect_run
 from ..report import TLP_LEVELS
 from ..store.db import MEMORY_LIMIT_ENV, Store
-from .common import (DEFAULT_WINDOWS_OPTION, DbOption, SignalsOption, detection_params, fail, open_store, out,
-                     progress_bar)
+from .common import (DEFAULT_WINDOWS_OPTION, DbOption, MinCoactionsOption, MinLiftOption, SignalsOption,
+                     detection_params, fail, open_store, out, progress_bar)
 
 
 def run_detection(store: Store, params: DetectionParams, run: Optional[Callable] = None) -> int:
@@ -70,7 +70,7 @@ def detect(
     window: Optional[str] = typer.Option(None, "--window", help="One time scale only, e.g. 30s, 5m, 1h "
                                          "(instead of --windows)."),
     signals: str = SignalsOption,
-    min_coactions: int = typer.Option(3, help="Minimum distinct co-acted objects per account pair."),
+    min_coactions: int = MinCoactionsOption,
     min_account_actions: int = typer.Option(2, help="Ignore accounts with fewer actions."),
     max_object_accounts: int = typer.Option(1000, help="Do not expand objects shared by more accounts."),
     max_object_accounts_slow: int = typer.Option(100, help="Above the fastest scale, do not expand objects "
@@ -80,7 +80,7 @@ def detect(
                                          help="Keep every pair with min-coactions (parity mode)."),
     no_discount: bool = typer.Option(False, "--no-discount", help="Weigh every object 1 (no popularity discount)."),
     min_cluster_size: int = typer.Option(3, help="Smallest reported cluster."),
-    min_lift: float = typer.Option(10.0, help="Flag a cluster only at this many times the expected co-actions."),
+    min_lift: float = MinLiftOption,
     min_overlap: float = typer.Option(0.07, help="Flag a cluster only if its pairs co-act on this share of "
                                       "their activity (median over edges)."),
     near_dup_threshold: float = typer.Option(0.6, help="Jaccard threshold of near-duplicate text (text_near)."),
@@ -103,9 +103,10 @@ def detect(
 ) -> None:
     """Detect coordinated account networks, save the run in the store and write its outputs."""
     params = detection_params(window, signals, min_coactions, min_account_actions, max_object_accounts, alpha,
-                     no_significance, no_discount, min_cluster_size, min_lift, resolution, seed, dataset,
-                     near_dup_threshold, near_dup_num_perm, fast_repost, burst_gap, burst_min_posts,
-                     windows=windows, max_object_accounts_slow=max_object_accounts_slow, min_overlap=min_overlap)
+                              no_significance, no_discount, min_cluster_size, min_lift, resolution, seed, dataset,
+                              near_dup_threshold, near_dup_num_perm, fast_repost, burst_gap, burst_min_posts,
+                              windows=windows, max_object_accounts_slow=max_object_accounts_slow,
+                              min_overlap=min_overlap)
     if engine not in ("duckdb", "spark"):
         fail(f"--engine must be duckdb or spark, not {engine!r}")
     if engine == "spark":

@@ -15,7 +15,7 @@ from ..intel.plain_list import ListImportError
 from ..intel.result import validate_objects
 from ..intel.stix_bundle import BundleImportError
 from ..share.markings import mark_for_sharing
-from .common import fail, out
+from .common import ListPlatformOption, fail, out
 
 intel_app = typer.Typer(help="Import threat intelligence (Meta, DISARM, STIX, plain lists) as STIX 2.1.",
                         no_args_is_help=True)
@@ -26,7 +26,7 @@ def import_cmd(
     path: Path = typer.Argument(..., exists=True, help="File or folder to import."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help=f"One of {', '.join(FORMATS)} (detected)."),
     out_file: Path = typer.Option(..., "--out", "-o", help="Write the STIX 2.1 bundle here."),
-    platform: Optional[str] = typer.Option(None, "--platform", help="Platform of bare handles in a list."),
+    platform: Optional[str] = ListPlatformOption,
     previous: list[Path] = typer.Option([], "--previous", help="DISARM: older technique lists (MISP galaxy)."),
     validate: bool = typer.Option(False, "--validate", help="Run stix2-validator over the bundle (slow)."),
     show_errors: int = typer.Option(20, "--show-errors", help="How many import errors to print."),

@@ -5,8 +5,9 @@ Each command wraps the Python API (:class:`~cibscope.share.hub.Hub`, :mod:`~cibs
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 
@@ -113,6 +114,21 @@ PublicKey = typer.Option(None, "--public-key", envvar="CIBSCOPE_AUDIT_PUBLIC_KEY
                          help="Ed25519 public key (PEM) the checkpoints are signed with.")
 
 
+@contextmanager
+def _audit_log(db: str) -> Iterator:
+    """The hub database's engine, opened as found (a typo in --db is an error, not a new empty log certified
+    or exported); disposed on exit."""
+    from ..share import audit
+    try:
+        engine = audit.open_existing(db)
+    except ValueError as exc:
+        fail(f"--db: {exc}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 @audit_app.command("verify")
 def audit_verify(file: Optional[Path] = typer.Option(None, "--file", help="Verify a JSON Lines export "
                                                                           "instead of the database."),
@@ -168,16 +184,11 @@ def audit_checkpoint(key: Path = typer.Option(..., "--key", help="Ed25519 privat
                      db: str = HubDb) -> None:
     """Verify the chain, sign its head and append the checkpoint to --out."""
     from ..share import audit
-    try:  # the database as found: a typo in --db is an error, not a new empty log certified
-        engine = audit.open_existing(db)
-    except ValueError as exc:
-        fail(f"--db: {exc}")
-    try:
-        cp = audit.checkpoint(engine, key, out_file)
-    except (OSError, ValueError) as exc:
-        fail(str(exc))
-    finally:
-        engine.dispose()
+    with _audit_log(db) as engine:
+        try:
+            cp = audit.checkpoint(engine, key, out_file)
+        except (OSError, ValueError) as exc:
+            fail(str(exc))
     out.print(f"checkpoint: entry {cp['seq']} hash {cp['hash'][:16]}... signed by {cp['key_id']} -> {out_file}")
 
 
@@ -185,16 +196,11 @@ def audit_checkpoint(key: Path = typer.Option(..., "--key", help="Ed25519 privat
 def audit_export(path: Path, db: str = HubDb) -> None:
     """Write the audit log as JSON Lines for oversight."""
     from ..share import audit
-    try:  # the database as found: a typo in --db is an error, not a new empty log exported
-        engine = audit.open_existing(db)
-    except ValueError as exc:
-        fail(f"--db: {exc}")
-    try:
-        n = audit.export(engine, path)
-    except OSError as exc:
-        fail(f"{path}: {exc.strerror}")
-    finally:
-        engine.dispose()
+    with _audit_log(db) as engine:
+        try:
+            n = audit.export(engine, path)
+        except OSError as exc:
+            fail(f"{path}: {exc.strerror}")
     out.print(f"{n} entries -> {path}")
 
 

@@ -14,7 +14,8 @@ from ..share.markings import PURPOSES
 from ..watch import Cycle, Rules, StdinSpool, Watcher, WatchError, load_operations
 from ..watch.sinks import LogSink, TaxiiSink, WebhookSink
 from ..watch.state import reset as reset_state
-from .common import DbOption, SignalsOption, console, detection_params, fail, open_store, out
+from .common import (DbOption, MinCoactionsOption, MinLiftOption, SignalsOption, console, detection_params, fail,
+                     open_store, out)
 
 
 def watch(
@@ -24,8 +25,8 @@ def watch(
     dataset: str = typer.Option("watch", "--dataset", help="Dataset name of the ingested rows."),
     window: str = typer.Option("60s", "--window", help="Co-action time window."),
     signals: str = SignalsOption,
-    min_coactions: int = typer.Option(3, help="Minimum distinct co-acted objects per account pair."),
-    min_lift: float = typer.Option(10.0, help="Flag a cluster only at this many times the expected co-actions."),
+    min_coactions: int = MinCoactionsOption,
+    min_lift: float = MinLiftOption,
     alpha: float = typer.Option(0.01, help="False-discovery rate for edges and clusters."),
     grow: float = typer.Option(1.5, "--grow", help="Alert again when a cluster reaches this x its alerted size."),
     operations: Optional[Path] = typer.Option(None, "--operations", help="Known operations (JSON) to recognise."),
