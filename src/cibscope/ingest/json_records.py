@@ -359,9 +359,10 @@ def load_records(con: duckdb.DuckDBPyConnection, chunk: list[Record], path: Path
     con.register("_raw", raw)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _records AS
-        SELECT {sql_literal(str(path))} AS filename, line, raw, json_valid(raw) AS valid,
-               CASE WHEN json_valid(raw) THEN json_type(raw) = 'OBJECT' ELSE false END AS is_object
-        FROM _raw WHERE problem IS NULL""")
+        SELECT *, valid AND starts_with(ltrim(raw, ' ' || chr(9) || chr(10) || chr(13)), '{{') AS is_object
+        FROM (SELECT {sql_literal(str(path))} AS filename, line, raw, json_valid(raw) AS valid
+              FROM _raw WHERE problem IS NULL)""")
+    # valid JSON is an object exactly when its first character after JSON blanks is '{': no second parse
     con.unregister("_raw")
     bad_json = [Check("", "NOT valid", f"invalid JSON{where}", "raw"),
                 Check("", "valid AND NOT is_object", f"not a JSON object{where}", "left(raw, 200)")]
