@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import json
-import mmap
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -227,6 +226,8 @@ def _python_array_records(path: Path, by_element: bool, offset: int = 0, line: i
 
 #: Elements DuckDB hands over at a time.
 _SPLIT_ROWS = 4096
+#: Most bytes of blanks and ``,`` looked through between two elements; bytes of the file read at a time.
+_MAX_GAP, _READ_BYTES = 1 << 16, 1 << 22
 
 
 class _Resume(Exception):
@@ -240,31 +241,35 @@ def _duckdb_array_records(path: Path, by_element: bool) -> Iterator[Record]:
     # json.loads: JSON forbids it, DuckDB accepts it)
     query = """SELECT j, strlen(j), len(regexp_extract_all(j, '\\r\\n?|\\n')), regexp_matches(j, ',\\s*[\\]}]')
                FROM (SELECT CAST(json AS VARCHAR) AS j FROM read_json_objects($p, format='array'))"""
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+    with open(path, "rb") as f:
+        buf, base = b"", 0  # the file's bytes from offset base on, read as needed (memory: a few MiB)
         con = duckdb.connect()
         try:
             con.execute("SET enable_progress_bar = false")
             for batch in con.sql(query, params={"p": str(path)}).to_arrow_reader(_SPLIT_ROWS):
                 for raw, size, newlines, suspect in zip(*(c.to_pylist() for c in batch.columns)):
-                    head = raw[:16].encode("utf-8")
-                    start = mm.find(head, pos)
-                    end = start + size
-                    if (start < 0 or start - pos > 1 << 16 or mm[pos:start].strip(b" \t\r\n,[\xef\xbb\xbf")
-                            or mm[end - 1:end] != raw[-1:].encode("utf-8")):
+                    want = pos + _MAX_GAP + size - base  # the gap before the element and the element itself
+                    if want > len(buf):
+                        buf, base = buf[pos - base:] + f.read(max(want - len(buf), _READ_BYTES)), pos
+                    at = pos - base
+                    rel = buf.find(raw[:16].encode("utf-8"), at, at + _MAX_GAP + 16)
+                    end = rel + size
+                    if rel < 0 or buf[at:rel].strip(b" \t\r\n,[\xef\xbb\xbf") or \
+                            buf[end - 1:end] != raw[-1:].encode("utf-8"):
                         raise _Resume
                     if suspect:
                         try:
                             json.loads(raw)
                         except ValueError:
                             raise _Resume from None
-                    gap = mm[pos:start]
+                    gap = buf[at:rel]
                     line += gap.count(b"\n") + gap.count(b"\r") - gap.count(b"\r\n")
                     n += 1
                     if "\r" in raw:  # the text as the Python path reads it (universal newlines)
                         raw = raw.replace("\r\n", "\n").replace("\r", "\n")
                     yield n if by_element else line, raw, None
                     line += newlines
-                    pos = end
+                    pos = base + end
             return
         except (_Resume, duckdb.Error, pa.ArrowException, OSError, UnicodeError):  # a fault mid-stream: OSError
             pass
