@@ -239,7 +239,8 @@ def _duckdb_array_records(path: Path, by_element: bool) -> Iterator[Record]:
     # per element, from DuckDB (vectorised): its text, its length in bytes, its line ends (\n, \r\n or a lone \r,
     # as Python's text mode reads them), and whether it holds a ',' before a closing bracket (checked by
     # json.loads: JSON forbids it, DuckDB accepts it)
-    query = """SELECT j, strlen(j), len(regexp_extract_all(j, '\\r\\n?|\\n')), regexp_matches(j, ',\\s*[\\]}]')
+    query = """SELECT j, strlen(j), CASE WHEN contains(j, chr(13)) THEN len(regexp_extract_all(j, '\\r\\n?|\\n'))
+                                     ELSE length(j) - length(replace(j, chr(10), '')) END, regexp_matches(j, ',\\s*[\\]}]')
                FROM (SELECT CAST(json AS VARCHAR) AS j FROM read_json_objects($p, format='array'))"""
     with open(path, "rb") as f:
         buf, base = b"", 0  # the file's bytes from offset base on, read as needed (memory: a few MiB)
