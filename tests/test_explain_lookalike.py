@@ -19,7 +19,7 @@ def ix():
     ("www.spiegel.agency", "other-tld", "spiegel.de"),
     ("washingtonpost.pm", "other-tld", "washingtonpost.com"),  # long name: any other suffix
     ("lemonde.co.com", "other-tld", "lemonde.fr"),        # private pseudo-TLD of the PSL
-    ("tonline.life", "other-tld", "t-online.de"),         # hyphen dropped
+    ("tonline.life", "typo", "t-online.de"),              # hyphen dropped (and another suffix)
     ("t-onlinr.today", "typo", "t-online.de"),
     ("sueddeutshe.com", "typo", "sueddeutsche.de"),       # long name: typo on .com too
     ("bildd.lol", "typo", "bild.de"),                     # doubled letter, cheap suffix

@@ -295,6 +295,9 @@ class OutletIndex:
             if _latin(lab).replace("-", "") != raw.replace("-", "") or lab != _latin(lab):
                 return Lookalike(reg, host, "homoglyph", o, f"{reg} spells {o.name}'s name {raw} with look-alike "
                                                             f"characters ({lab}).")
+            if lab != raw and lab.replace("-", "") == raw.replace("-", "") and (len(sk) > SHORT_LEN or cheap):
+                return Lookalike(reg, host, "typo", o, f"{reg} is {o.name}'s name {raw} ({o.domain}) with a hyphen "
+                                                       "added or dropped.")
             if len(sk) > SHORT_LEN or cheap:
                 return Lookalike(reg, host, "other-tld", o, f"{reg} is {o.name}'s name ({o.domain}) under "
                                                             f"another suffix, .{suf}.")
@@ -304,20 +307,23 @@ class OutletIndex:
             n = len(osk)
             if n < 3 or osk == sk:
                 continue
-            if abs(len(sk) - n) <= 2 and (n >= TYPO_MIN_LEN or cheap):
-                d = _dl1(sk, osk) if n >= MIN_FUZZY_LEN else 3
-                if d == 1 or (d == 2 and n >= TYPO2_MIN_LEN) or (cheap and _doubled(sk, osk)):
-                    cand = (d, Lookalike(reg, host, "typo", o, f"{reg} is {o.name}'s name {raw} ({o.domain}) with "
-                                                                f"{'a typo' if d == 1 else 'two typos'}."))
-                    if best is None or cand[0] < best[0]:
-                        best = cand
-                    continue
             if n >= WORD_MIN_LEN or cheap:
                 own_tld = skeleton(o.domain.split(".")[-1])
                 if (len(words) > 1 and osk in words) or sk == osk + own_tld:
-                    if best is None:
-                        best = (9, Lookalike(reg, host, "added-word", o, f"{reg} adds words to {o.name}'s name "
+                    if best is None or best[0] > 0:
+                        best = (0, Lookalike(reg, host, "added-word", o, f"{reg} adds words to {o.name}'s name "
                                                                           f"{raw} ({o.domain})."))
+                    continue
+            if abs(len(sk) - n) <= 2 and (n >= TYPO_MIN_LEN or cheap):
+                d = _dl1(sk, osk) if n >= MIN_FUZZY_LEN else 3
+                doubled = cheap and _doubled(sk, osk)
+                if d == 1 or (d == 2 and n >= TYPO2_MIN_LEN) or doubled:
+                    what = "a letter doubled" if doubled else "a typo" if d == 1 else "two typos"
+                    cand = (1 if doubled else d, Lookalike(reg, host, "typo", o, f"{reg} is {o.name}'s name {raw} "
+                                                                                f"({o.domain}) with {what}."))
+                    if best is None or cand[0] < best[0]:
+                        best = cand
+                    continue
         return best[1] if best else None
 
     def match_url(self, url: str) -> Lookalike | None:
@@ -348,6 +354,39 @@ class OutletIndex:
             if hit is not None:
                 out[h] = hit
         return out
+
+
+#: A store domain is "long-established" when shared by at least this many accounts over at least this many days.
+ESTABLISHED_ACCOUNTS, ESTABLISHED_DAYS = 20, 180
+
+
+def established_domains(store, *, min_accounts: int = ESTABLISHED_ACCOUNTS, min_days: int = ESTABLISHED_DAYS,
+                        limit: int = 2000) -> list[str]:
+    """Registrable domains long established in a store: shared (``domain`` actions) by at least
+    ``min_accounts`` distinct accounts over a span of at least ``min_days`` days (UTC timestamps),
+    the ``limit`` most shared first. Set-based in DuckDB; returns host names as stored.
+
+    Such domains are added to an :class:`OutletIndex` both as legitimate and as further outlets a
+    look-alike may imitate (:func:`store_index`). An operation that pushed its own domain from many
+    accounts for half a year would be whitelisted: the thresholds are set high for that reason.
+    """
+    rows = store.con.execute(
+        "SELECT object_key FROM actions WHERE action_type = 'domain' GROUP BY object_key "
+        "HAVING count(DISTINCT account_key) >= ? AND date_diff('day', min(ts), max(ts)) >= ? "
+        "ORDER BY count(*) DESC, object_key LIMIT ?", [int(min_accounts), int(min_days), int(limit)]).fetchall()
+    return [r[0] for r in rows]
+
+
+def store_index(store) -> OutletIndex:
+    """An :class:`OutletIndex` of the shipped outlets plus the store's :func:`established_domains`."""
+    extra = []
+    known = {registrable_domain(o.domain) for o in load_outlets()}
+    for h in established_domains(store):
+        reg = registrable_domain(h)
+        if reg and reg not in known:
+            known.add(reg)
+            extra.append(Outlet(reg, reg, ""))
+    return OutletIndex(list(load_outlets()) + extra)
 
 
 @lru_cache(maxsize=1)

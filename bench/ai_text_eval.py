@@ -1,0 +1,66 @@
+"""AI-written-text classifier (explain/aitext.py): TweepFake test-split figures and throughput.
+
+Quality: accuracy, per-generator recall, Brier score, expected calibration error and the
+reliability table of the shipped model on TweepFake's ``test.csv`` (2,558 tweets; never used
+in training or model choice, see scripts/train_ai_text.py).
+
+Speed: posts per second of ``Model.predict_proba`` on the 2,558 test tweets, median of
+``--repeats`` runs, against the anchor measured in the same run: the MiniLM int8 ONNX sentence
+embedder (explain/embeddings.py) on ``--anchor-n`` of the same tweets (skipped when the
+``embed`` extra is not installed).
+
+Run: ``PYTHONPATH=src python bench/ai_text_eval.py [--shared ../shared]``. Reads ../shared only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv: list[str] | None = None) -> int:
+    import pandas as pd
+
+    from cibscope.explain import aitext, embeddings
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--anchor-n", type=int, default=200)
+    a = ap.parse_args(argv)
+    te = pd.read_csv(a.shared / "data/tweepfake/data/splits/test.csv", sep=";", dtype=str, keep_default_na=False)
+    texts = te["text"].tolist()
+    y = (te["account.type"] == "bot").to_numpy().astype(int)
+    model = aitext.load_model()
+    res = aitext.evaluate(model, texts, y, te["class_type"].tolist())
+    times = []
+    for _ in range(a.repeats):
+        t = time.perf_counter()
+        model.predict_proba(texts)
+        times.append(time.perf_counter() - t)
+    med = statistics.median(times)
+    out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
+           "test": res, "posts_per_s": round(len(texts) / med, 1), "runs_s": [round(x, 3) for x in times]}
+    if embeddings.available():
+        emb = embeddings.default_embedder()
+        emb.encode(texts[:8])
+        t = time.perf_counter()
+        emb.encode(texts[:a.anchor_n])
+        anchor = a.anchor_n / (time.perf_counter() - t)
+        out["anchor_minilm_posts_per_s"] = round(anchor, 1)
+        out["speedup_vs_minilm"] = round(out["posts_per_s"] / anchor, 1)
+    print(json.dumps(out, indent=1))
+    print("\n| p bin | n | mean predicted | observed machine share |\n|---|---|---|---|")
+    for r in res["reliability"]:
+        print(f"| {r['lo']:.1f}-{r['hi']:.1f} | {r['n']} | {r['mean_p']:.3f} | {r['observed']:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
