@@ -9,6 +9,12 @@ Speed: posts per second of ``Model.predict_proba`` on the 2,558 test tweets, med
 embedder (explain/embeddings.py) on ``--anchor-n`` of the same tweets (skipped when the
 ``embed`` extra is not installed).
 
+Fooling it: recall on the test split's machine tweets (and false-positive rate on its human
+tweets) after simple rewrites an operator could script -- lower-casing, appending a t.co link,
+both -- and the share flagged among ``bench/data/llm_posts_2026.txt``: 20 short political and
+lifestyle posts written for this benchmark by a 2026 chat model (the assistant that built it),
+i.e. a generator the classifier never saw.
+
 Run: ``PYTHONPATH=src python bench/ai_text_eval.py [--shared ../shared]``. Reads ../shared only.
 """
 from __future__ import annotations
@@ -55,6 +61,20 @@ def main(argv: list[str] | None = None) -> int:
         anchor = a.anchor_n / (time.perf_counter() - t)
         out["anchor_minilm_posts_per_s"] = round(anchor, 1)
         out["speedup_vs_minilm"] = round(out["posts_per_s"] / anchor, 1)
+    bot, hum = y == 1, y == 0
+    rewrites = {"as posted": lambda t: t, "lower-cased": str.lower,
+                "t.co link appended": lambda t: t + " https://t.co/Xk2b9QpL4m",
+                "lower-cased + link": lambda t: t.lower() + " https://t.co/Xk2b9QpL4m"}
+    fool = {}
+    for name, f in rewrites.items():
+        p = model.predict_proba([f(t) for t in texts])
+        ok = ~np.isnan(p)
+        fool[name] = {"machine_recall": round(float((p[bot & ok] >= 0.5).mean()), 3),
+                      "human_flagged": round(float((p[hum & ok] >= 0.5).mean()), 3)}
+    llm = (Path(__file__).parent / "data/llm_posts_2026.txt").read_text(encoding="utf-8").splitlines()
+    pl = model.predict_proba(llm)
+    fool["llm_posts_2026"] = {"n": len(llm), "flagged": int((pl >= 0.5).sum()), "mean_p": round(float(pl.mean()), 3)}
+    out["fooling"] = fool
     print(json.dumps(out, indent=1))
     print("\n| p bin | n | mean predicted | observed machine share |\n|---|---|---|---|")
     for r in res["reliability"]:
