@@ -14,7 +14,7 @@ the binary features), pruned to the :data:`KEEP` buckets of largest |weight|, fl
 (Platt 1999) of the score, fitted on validation, makes the probability.
 
 Run: ``PYTHONPATH=src python scripts/train_ai_text.py [--shared ../shared] [--seed 0]``
-(about 2-4 minutes on 2 cores). Writes the model and prints the validation and test figures as JSON.
+(3-10 minutes on the 2 shared cores). Writes the model and prints the validation and test figures as JSON.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from cibscope.explain import aitext
 
 SPLITS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tweepfake" / "data" / "splits"
 #: Issue 21's target on the test split, and the level the shipped model reaches (docs/evaluation.md).
-TARGET, SHIPPED_LEVEL = 0.88, 0.84
+TARGET, SHIPPED_LEVEL = 0.88, 0.77
 
 
 def _test_split():
@@ -30,13 +30,15 @@ def result():
 def test_accuracy_on_tweepfake_test_split(result):
     assert result["n"] == 2558
     assert result["accuracy"] >= SHIPPED_LEVEL
-    assert result["recall_by_class"]["rnn"] >= 0.9 and result["recall_by_class"]["human"] >= 0.75
+    assert result["recall_by_class"]["rnn"] >= 0.95 and result["recall_by_class"]["human"] >= 0.70
+    assert result["n_judged"] < result["n"] and result["accuracy_judged"] >= SHIPPED_LEVEL
     assert result["ece"] <= 0.05                       # calibrated: Platt scaling fitted on validation
 
 
 @pytest.mark.shared
-@pytest.mark.xfail(strict=True, reason="issue 21's 0.88 target is not reached by the shipped linear model "
-                                       "(docs/evaluation.md); strict: passes loudly once a model reaches it")
+@pytest.mark.xfail(strict=True, reason="issue 21's 0.88 target is not reached by the shipped linear model, "
+                                       "which ignores URLs (0.779; docs/evaluation.md); strict: passes loudly "
+                                       "once a model reaches it")
 def test_issue_target_accuracy(result):
     assert result["accuracy"] >= TARGET
 
@@ -49,6 +51,10 @@ def test_model_contract():
     assert m.predict_proba([]).shape == (0,)
     a = m.predict_proba(["the same text twice, long enough to be scored"] * 2)
     assert a[0] == a[1]
+    # a link says nothing about who wrote the words: appending one must not change the score
+    t = "Our leaders keep sending billions abroad while pensioners at home can barely afford heating"
+    b = m.predict_proba([t, t + " https://t.co/Xk2b9QpL4m", "https://t.co/Xk2b9QpL4m https://bild.pics/x"])
+    assert b[0] == b[1] and np.isnan(b[2])
 
 
 def test_reliability_table_counts_every_prediction():

@@ -78,6 +78,10 @@ def ai_text_signals(store: Store, g: str) -> list:
     out = []
     for gid, rs in sorted(by.items()):
         p = model.predict_proba([r["text"] for r in rs])
+        keep = ~np.isnan(p)                      # under MIN_CHARS once URLs are removed: not judged
+        rs, p = [r for r, k in zip(rs, keep) if k], p[keep]
+        if not rs:
+            continue
         hit = p >= THRESHOLD
         v = float(hit.mean())
         order = np.argsort(-p, kind="stable")[:AI_EXAMPLES]
