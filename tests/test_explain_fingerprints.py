@@ -67,9 +67,14 @@ def test_ai_text_signal_scores_sampled_posts_with_caveat(store):
 def test_stix_bundle_carries_lookalike_indicators(store):
     from cibscope.report.stix import build_bundle
 
+    from stix2validator import ValidationOptions, validate_string
+
     _store(store)
     save_authenticity(store, 1)
-    objs = json.loads(build_bundle(store, 1).serialize())["objects"]
+    text = build_bundle(store, 1).serialize()
+    result = validate_string(text, ValidationOptions(strict=True))
+    assert result.errors == [] and result.is_valid, [str(e) for e in result.errors]
+    objs = json.loads(text)["objects"]
     ind = {o["pattern"]: o for o in objs if o["type"] == "indicator"}
     assert set(ind) == {"[domain-name:value = 'bild.pics']", "[domain-name:value = 'spiegel.ltd']"}
     assert "Bild (bild.de)" in ind["[domain-name:value = 'bild.pics']"]["description"]

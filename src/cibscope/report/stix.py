@@ -267,9 +267,13 @@ def fingerprint_objects(store: Store, run_id: int, cluster_ids: list[str], *, ru
         aps = {}
         for disarm_id, behaviour, ev in tags:
             t = cat.get(disarm_id)
-            ap = stix2.AttackPattern(**attack_pattern(
-                Tag(t.disarm_id, t.name, t.tactic_id, t.tactic_name, cat.version, behaviour, ""), created, cat),
-                object_marking_refs=[marking_id], created_by_ref=common["created_by_ref"])
+            apd = attack_pattern(Tag(t.disarm_id, t.name, t.tactic_id, t.tactic_name, cat.version, behaviour, ""),
+                                 created, cat)
+            # the run bundle validates in strict mode, which wants a hash beside an external URL (rule 302):
+            # the DISARM id + version identify the technique, the URL is left out
+            apd["external_references"] = [{k: v for k, v in r.items() if k != "url"}
+                                          for r in apd["external_references"]]
+            ap = stix2.AttackPattern(**apd, object_marking_refs=[marking_id], created_by_ref=common["created_by_ref"])
             aps[disarm_id] = ap
             refs[cid].append(ap.id)
             if ap.id not in emitted:
