@@ -258,6 +258,11 @@ class OutletIndex:
                 seen.add((own, o.name))
                 self.labels.append((own, skeleton(own), o))
         self._cache: dict[str, Lookalike | None] = {}
+        self._by_len: dict[int, list[int]] = {}
+        self._by_sk: dict[str, list[int]] = {}
+        for i, (_, sk, _) in enumerate(self.labels):
+            self._by_len.setdefault(len(sk), []).append(i)
+            self._by_sk.setdefault(sk, []).append(i)
         self.by_skeleton: dict[str, list[tuple[str, Outlet]]] = {}
         for raw, sk, o in self.labels:
             self.by_skeleton.setdefault(sk, []).append((raw, o))
@@ -303,7 +308,13 @@ class OutletIndex:
                                                             f"another suffix, .{suf}.")
         best = None
         words = [skeleton(w) for w in lab.split("-") if w]
-        for raw, osk, o in self.labels:
+        # only outlet labels that can match: length within 2 (typos), a word of the label, or a prefix
+        # (name + own TLD); visited in list order, so the result is that of a scan over all labels
+        cand_idx = {i for k in range(len(sk) - 2, len(sk) + 3) for i in self._by_len.get(k, ())}
+        cand_idx.update(i for w in words for i in self._by_sk.get(w, ()))
+        cand_idx.update(i for k in range(3, len(sk)) for i in self._by_sk.get(sk[:k], ()))
+        for i in sorted(cand_idx):
+            raw, osk, o = self.labels[i]
             n = len(osk)
             if n < 3 or osk == sk:
                 continue
