@@ -70,3 +70,26 @@ def test_shipped_reference_list_loads_and_finds_a_spoof():
     ix = default_index()
     assert len(ix.outlets) >= 300
     assert ix.match_host("dailymail.top").outlet.domain == "dailymail.co.uk"
+
+
+def test_store_established_domains_join_the_reference(store):
+    """A local paper shared by 25 accounts over a year is established: legitimate, and imitable."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from cibscope.explain.lookalike import established_domains, store_index
+
+    t0 = dt.datetime(2023, 1, 1)
+    rows = [{"platform": "twitter", "post_id": f"p{i}", "account_id": f"u{i}", "kind": "post",
+             "created_at": t0 + dt.timedelta(days=15 * i), "text": "news", "urls": ["https://www.lokalblatt-nord.de/a"]}
+            for i in range(25)]
+    rows += [{"platform": "twitter", "post_id": f"q{i}", "account_id": f"u{i}", "kind": "post",
+              "created_at": t0 + dt.timedelta(days=i), "text": "x", "urls": ["https://kurzlebig.de/b"]} for i in range(25)]
+    store.add_batch(dataset="d", source_file="f", posts=pa.Table.from_pylist(rows),
+                    accounts=pa.table({"platform": ["twitter"] * 25, "account_id": [f"u{i}" for i in range(25)]}))
+    assert established_domains(store) == ["lokalblatt-nord.de"]        # kurzlebig.de: 24 days only
+    ix = store_index(store)
+    assert ix.match_host("lokalblatt-nord.de") is None
+    hit = ix.match_host("lokalblatt-nord.news")
+    assert hit is not None and hit.outlet.domain == "lokalblatt-nord.de" and hit.kind == "other-tld"
