@@ -42,6 +42,10 @@ Method
                   domain (``example.ru/www.spiegel.de/...``)
    =============  ==========================================================  ===========================
 
+   A label equal to the outlet's but for a hyphen (``le-monde``, ``tonline``) is a ``typo`` too,
+   under the guard of ``other-tld``. Matches are tried in the order of the table; among fuzzy
+   matches an added word wins, then the fewest edits, then the first outlet of the list.
+
    A *cheap* suffix is any new generic TLD (``.pics``, ``.ltd``, ``.today``,
    ...; every suffix except the legacy ``com net org info biz edu gov mil int``
    and two-letter country codes), one of the country codes sold as generic
@@ -51,8 +55,8 @@ Method
    ``bildung.de`` from matching, while ``welt.tours`` does.
 
 4. **Legitimate**: a domain that *is* a reference outlet's registrable domain, or is in
-   ``allow`` (for example long-established domains of the store, see
-   :func:`established_domains`), is never a look-alike.
+   ``allow``, is never a look-alike. :func:`store_index` adds a store's long-established
+   domains (:func:`established_domains`) as further outlets, legitimate and imitable.
 
 The reference list ``data/news_outlets.csv`` (see ``data/README-news_outlets.md``)
 holds 300+ major outlets of 50 countries. What fools the method: outlets not in
