@@ -43,8 +43,9 @@ Method
    =============  ==========================================================  ===========================
 
    A label equal to the outlet's but for a hyphen (``le-monde``, ``tonline``) is a ``typo`` too,
-   under the guard of ``other-tld``. Matches are tried in the order of the table; among fuzzy
-   matches an added word wins, then the fewest edits, then the first outlet of the list.
+   under the guard of ``other-tld``. Order of the checks: subdomain; same skeleton (homoglyph,
+   hyphen, other-tld); then an added word wins over typos, fewer edits over more, an earlier
+   outlet of the list over a later one; ``path`` only for a URL whose host matched nothing.
 
    A *cheap* suffix is any new generic TLD (``.pics``, ``.ltd``, ``.today``,
    ...; every suffix except the legacy ``com net org info biz edu gov mil int``
