@@ -106,7 +106,11 @@ def test_explain_cli_stores_and_report_shows(ira_store, tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["explain", "--run", str(run_id), "--db", str(db), "--narratives", "2",
                                    "--library", str(lib)])
     assert res.exit_code == 0, res.output
-    assert "40 authenticity rows stored" in res.output and "for 2 clusters (tfidf)" in res.output
+    from cibscope.explain.authenticity import SIGNALS
+    assert f"{4 * len(SIGNALS)} authenticity rows stored" in res.output and "for 2 clusters (tfidf)" in res.output
+    flat = " ".join(res.output.split())                                         # rich may wrap long lines
+    assert "lookalike_domains: No shared domain imitates" in flat               # the fingerprints are printed
+    assert "ai_text_model:" in flat and "not proof of machine authorship" in flat
     from cibscope.store.db import Store
     with Store(db, read_only=True) as s:
         n = s.con.execute("SELECT count(DISTINCT cluster_id), count(*) FILTER (WHERE narrative = 'food_scare') "

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..detect import DEFAULT_SIGNALS, SIGNALS, STEPS, parse_duration
@@ -28,7 +28,9 @@ from .state import StateError
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
 
-_env = Environment(loader=PackageLoader("cibscope.web", "templates"), autoescape=True, undefined=StrictUndefined,
+_env = Environment(loader=ChoiceLoader([PackageLoader("cibscope.web", "templates"),
+                                        PackageLoader("cibscope.report", "templates")]),  # + the report's partials
+                   autoescape=True, undefined=StrictUndefined,
                    trim_blocks=True, lstrip_blocks=True)
 _env.filters["ts"] = _ts
 _env.filters["q"] = lambda s: quote(str(s), safe="")
