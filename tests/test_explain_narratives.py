@@ -114,7 +114,8 @@ def test_explain_cli_stores_and_report_shows(ira_store, tmp_path, monkeypatch):
     assert "40 authenticity rows stored" in res.output and "for 2 clusters (tfidf)" in res.output
     # it prints what it found: one summary row per cluster, with the stored narratives of the first two
     assert "what explain found in the 4 best-ranked clusters" in res.output
-    assert "Food" in res.output.split("best-ranked clusters:")[1]
+    found = " ".join(res.output.split("best-ranked clusters:")[1].split())
+    assert "#1 " in found and "Food scare" in found and "strongest account signals: office_hours" in found
     from cibscope.store.db import Store
     with Store(db, read_only=True) as s:
         n = s.con.execute("SELECT count(DISTINCT cluster_id), count(*) FILTER (WHERE narrative = 'food_scare') "

@@ -666,20 +666,17 @@ def explain(
 
 
 def _print_explain_summary(store: Store, run: int, top: int) -> None:
-    """What explain found, one table row per cluster (:func:`cibscope.explain.summary.run_summary`)."""
+    """What explain found, two lines per cluster (:func:`cibscope.explain.summary.run_summary`)."""
     from .explain.summary import run_summary
 
     rows = run_summary(store, run, top)
     out.print(f"run {run}: what explain found in the {len(rows)} best-ranked clusters:")
-    t = Table()
-    for col in ("#", "cluster", "accounts", "strongest account signals", "narratives (share of sampled posts)"):
-        t.add_column(col, overflow="fold")
     for r in rows:
-        sigs = ", ".join(r["signals"][:4]) or "-"
-        nar = "; ".join(f"{name} {100 * share:.0f}%" for name, share in r["narratives"][:3]) or "- (not computed)"
-        t.add_row(str(r["rank"]), r["cluster_id"] + (" flagged" if r["flagged"] else ""), f"{r['n_accounts']:,}",
-                  escape(sigs), escape(nar))
-    out.print(t)
+        head = f"[bold]#{r['rank']} {r['cluster_id']}[/bold]"
+        out.print(f"{head}: {r['n_accounts']:,} accounts{', flagged' if r['flagged'] else ''}; strongest account "
+                  f"signals: {escape(', '.join(r['signals'][:4]) or '-')}")
+        nar = "; ".join(f"{name} {100 * share:.0f}%" for name, share in r["narratives"])
+        out.print(f"{head} narratives: {escape(nar or '- (not computed: see --narratives)')}")
     lacking = sorted(set.intersection(*(set(r["unknown"]) for r in rows))) if rows else []
     if lacking:
         out.print(f"not in this data for any of them: {', '.join(lacking)}")

@@ -32,10 +32,10 @@ def run_summary(store: Store, run_id: int, top: int = 10) -> list[dict[str, Any]
     -------
     list of dict
         Best rank first: ``rank``, ``cluster_id``, ``n_accounts``, ``flagged`` (bool), ``signals``
-        (short texts of the signals with a known value, strongest first: shares by value, similarities
+        (short texts of the signals with a known, non-zero value, strongest first: shares by value, similarities
         after them; see :func:`short_signal`), ``unknown`` (names of the signals the data cannot
-        give), ``narratives`` (``[(name, share of the sampled posts)]``, largest first; empty when
-        none are stored for the cluster).
+        give), ``narratives`` (``[(name, share of the sampled posts)]``, one per narrative group, largest
+        first; empty when none are stored for the cluster).
     """
     clusters = store.con.execute(
         "SELECT cluster_id, rank, n_accounts, flagged FROM clusters WHERE run_id = ? AND rank <= ? ORDER BY rank",
@@ -48,14 +48,14 @@ def run_summary(store: Store, run_id: int, top: int = 10) -> list[dict[str, Any]
         sig.setdefault(cid, []).append((name, value, details))
     nar: dict[str, list[tuple[str, float]]] = {}
     for cid, name, share in store.con.execute(
-            "SELECT n.cluster_id, n.name, sum(n.share) FROM cluster_narratives n "
+            "SELECT n.cluster_id, n.name, n.share FROM cluster_narratives n "
             "JOIN clusters c USING (run_id, cluster_id) WHERE n.run_id = ? AND c.rank <= ? "
-            "GROUP BY ALL ORDER BY n.cluster_id, sum(n.share) DESC, n.name", [int(run_id), int(top)]).fetchall():
+            "ORDER BY n.cluster_id, n.group_no", [int(run_id), int(top)]).fetchall():
         nar.setdefault(cid, []).append((name, float(share)))
     out = []
     for cid, rank, n_accounts, flagged in clusters:
         rows = sig.get(cid, [])
-        known = sorted((r for r in rows if r[1] is not None),
+        known = sorted((r for r in rows if r[1] is not None and r[1] > 0),
                        key=lambda r: (r[0] in SIMILARITIES, -r[1], r[0]))
         out.append({"rank": int(rank), "cluster_id": cid, "n_accounts": int(n_accounts), "flagged": bool(flagged),
                     "signals": [short_signal(n, v, json.loads(d) if isinstance(d, str) else (d or {}))
