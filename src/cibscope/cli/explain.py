@@ -7,6 +7,8 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
+from ..store.db import Store
+
 from .common import DbOption, fail, latest_run, open_store, out, progress_bar
 
 
@@ -27,7 +29,7 @@ def explain(
     """Store authenticity signals of every cluster, and narratives of the best-ranked, for the report."""
     from ..explain.authenticity import save_authenticity
     from ..explain.embeddings import EmbeddingsUnavailable
-    from ..explain.narratives import load_library, resolve_representation, save_narratives
+    from ..explain.narratives import load_library, resolve_representation, sample_size, save_narratives
     from ..explain.profiles import enrich_profiles
 
     with open_store(db) as store:
@@ -51,19 +53,37 @@ def explain(
         if narratives > 0:
             ids = [r[0] for r in store.con.execute("SELECT cluster_id FROM clusters WHERE run_id = ? "
                                                    "ORDER BY rank LIMIT ?", [run, narratives]).fetchall()]
+            n_sample = sample_size(rep, len(ids))
             with progress_bar() as bar:
-                task = bar.add_task(f"explain run {run}: narratives of {len(ids)} clusters ({rep})", total=len(ids))
-                n_groups = save_narratives(store, run, ids, library=lib, representation=rep,
-                                           progress=lambda k: bar.advance(task, k))
-            out.print(f"run {run}: {n_groups:,} narrative groups stored for {len(ids)} clusters ({rep})")
-        for cid, rank, sig, expl in store.con.execute(
-                "SELECT a.cluster_id, c.rank, a.signal, a.explanation FROM cluster_authenticity a "
-                "JOIN clusters c USING (run_id, cluster_id) WHERE a.run_id = ? AND c.rank <= ? "
-                "ORDER BY c.rank, a.signal", [run, top]).fetchall():
-            out.print(f"[bold]#{rank} {cid}[/bold] {sig}: {escape(expl)}")
-        for cid, rank, groups in store.con.execute(
-                "SELECT n.cluster_id, c.rank, "
-                "list(n.name || ' ' || round(100 * n.share)::INT || '%' ORDER BY n.group_no) "
-                "FROM cluster_narratives n JOIN clusters c USING (run_id, cluster_id) WHERE n.run_id = ? "
-                "AND c.rank <= ? GROUP BY ALL ORDER BY c.rank", [run, top]).fetchall():
-            out.print(f"[bold]#{rank} {cid}[/bold] narratives: {escape('; '.join(groups))}")
+                tasks: dict = {}
+
+                def step(what: str, done: int, total: int) -> None:
+                    if what not in tasks:
+                        tasks[what] = bar.add_task(
+                            f"explain run {run}: embed the {total:,} distinct sampled texts" if what == "embed"
+                            else f"explain run {run}: narratives of {total} clusters ({rep})", total=total)
+                    bar.update(tasks[what], completed=done)
+
+                n_groups = save_narratives(store, run, ids, library=lib, representation=rep, max_posts=n_sample,
+                                           progress=step)
+            out.print(f"run {run}: {n_groups:,} narrative groups stored for {len(ids)} clusters ({rep}); up to "
+                      f"{n_sample:,} posts sampled per cluster")
+        _print_explain_summary(store, run, top)
+
+
+def _print_explain_summary(store: Store, run: int, top: int) -> None:
+    """What explain found, two lines per cluster (:func:`cibscope.explain.summary.run_summary`)."""
+    from ..explain.summary import run_summary
+
+    rows = run_summary(store, run, top)
+    out.print(f"run {run}: what explain found in the {len(rows)} best-ranked clusters:")
+    for r in rows:
+        head = f"[bold]#{r['rank']} {r['cluster_id']}[/bold]"
+        out.print(f"{head}: {r['n_accounts']:,} accounts{', flagged' if r['flagged'] else ''}; strongest account "
+                  f"signals: {escape(', '.join(r['signals'][:4]) or '-')}")
+        nar = "; ".join(f"{name} {100 * share:.0f}%" for name, share in r["narratives"])
+        out.print(f"{head} narratives: {escape(nar or '- (not computed: see --narratives)')}")
+    lacking = sorted(set.intersection(*(set(r["unknown"]) for r in rows))) if rows else []
+    if lacking:
+        out.print(f"not in this data for any of them: {', '.join(lacking)}")
+    out.print(f"every signal's explanation and the example posts: cibscope report --run {run}")
