@@ -503,8 +503,13 @@ def _summary(n: int, t: dict, first_seen, last_seen, shares: dict, top: list, sc
     objs = "; ".join(f"{sig} {_short(obj)} ({npairs} pairs)" for sig, obj, npairs in top)
     return (f"{n} accounts made {t['n_coactions']:,} co-actions (same object within ±{scale_s:g} s, the scale "
             f"it is judged at) between {first_seen:%Y-%m-%d %H:%M} and {last_seen:%Y-%m-%d %H:%M} UTC, "
-            f"against {t['expected']:,.1f} expected by chance ({t['lift']:,.0f}x, p = {t['p_value']:.1e}). "
+            f"against {t['expected']:,.1f} expected by chance ({t['lift']:,.0f}x, {p_phrase(t['p_value'])}). "
             f"Signals: {main}. Top shared objects: {objs}.")
+
+
+def p_phrase(p: float) -> str:
+    """``p = 3.2e-12``, or ``p < 1e-300`` where the p-value underflowed to 0 (the score's cap, not a tie)."""
+    return "p < 1e-300" if p <= 0 else f"p = {p:.1e}"
 
 
 def _short(obj: str, n: int = 60) -> str:
@@ -519,5 +524,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CoreBuilder", "DEFAULT_SIGNALS", "SIGNALS", "DetectionParams", "Engine", "RunResult", "STEPS",
+__all__ = ["CoreBuilder", "DEFAULT_SIGNALS", "p_phrase", "SIGNALS", "DetectionParams", "Engine", "RunResult", "STEPS",
            "batch_core", "detect", "parse_duration"]
