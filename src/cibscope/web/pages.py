@@ -20,6 +20,7 @@ from ..detect import DEFAULT_SIGNALS, SIGNALS, STEPS, parse_duration
 from ..report.html import TLP_COLOURS, _ts
 from ..report.stix import TLP_LEVELS
 from ..share.markings import PURPOSES, SECTORS
+from ..store.search import KINDS, MAX_QUERY, search
 from . import MAX_ID, data
 from .auth import CSRF_FIELD, NotSignedIn, User, check_csrf, csrf_token, current_user, sign_in, sign_out
 from .core import WebContext
@@ -212,6 +213,22 @@ def clusters_page(request: Request, run: Optional[int] = Query(None, ge=1, le=MA
         all_runs = data.runs(s)
     return render(request, "clusters.html.j2", user, run=run, listing=listing, sort=sort, flagged=flagged,
                   page=max(page, 1), pages=max(1, -(-listing["total"] // size)), runs=all_runs)
+
+
+@router.get("/search")
+def search_page(request: Request, q: str = Query("", max_length=MAX_QUERY), kind: str = "",
+                run: Optional[int] = Query(None, ge=1, le=MAX_ID), user: User = Depends(current_user)) -> HTMLResponse:
+    """Search this server's store for an account, hashtag, URL or text (:func:`cibscope.store.search.search`)."""
+    result, error = None, None
+    with ctx(request).view() as s:
+        all_runs = data.runs(s)
+        if q.strip():
+            try:
+                result = search(s, q, kind=kind or None, run_id=run, limit=50)
+            except ValueError as exc:
+                error = str(exc)
+    return render(request, "search.html.j2", user, status=422 if error else 200, q=q, kind=kind, run=run,
+                  runs=all_runs, kinds=KINDS, result=result, error=error)
 
 
 #: Member rows per page of the cluster page's account table.
