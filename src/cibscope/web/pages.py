@@ -18,13 +18,14 @@ from markupsafe import Markup
 
 from ..detect import DEFAULT_SIGNALS, SIGNALS, STEPS, parse_duration
 from ..report.html import TLP_COLOURS, _ts
+from ..report.summary import p_text
 from ..report.stix import TLP_LEVELS
 from ..share.markings import PURPOSES, SECTORS
 from ..store.search import KINDS, MAX_QUERY, search
 from . import MAX_ID, data
 from .auth import CSRF_FIELD, NotSignedIn, User, check_csrf, csrf_token, current_user, sign_in, sign_out
 from .core import WebContext
-from .outbox import ShareInputError
+from .outbox import ShareInputError, cluster_objects
 from .state import StateError
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
@@ -33,6 +34,7 @@ _env = Environment(loader=PackageLoader("cibscope.web", "templates"), autoescape
                    trim_blocks=True, lstrip_blocks=True)
 _env.filters["ts"] = _ts
 _env.filters["q"] = lambda s: quote(str(s), safe="")
+_env.filters["p_text"] = p_text
 _env.filters["pretty"] = lambda o: json.dumps(o, indent=1, ensure_ascii=False, sort_keys=True, default=str)
 _env.globals.update(TLP_LEVELS=[t for t in TLP_LEVELS if t != "red"], PURPOSES=PURPOSES, SECTORS=SECTORS,
                     TLP_COLOURS=TLP_COLOURS, SIGNALS=SIGNALS, DEFAULT_SIGNALS=DEFAULT_SIGNALS,
@@ -258,7 +260,9 @@ def cluster_page(request: Request, run_id: int = Path(..., ge=1, le=MAX_ID), clu
         lambda s: data.evidence(s, run_id, cluster_id, offset=(evidence_page - 1) * data.EVIDENCE_PAGE))
     members = d["members"][(members_page - 1) * MEMBERS_PAGE:members_page * MEMBERS_PAGE]
     timeline = Markup(d["timeline"]) if d["timeline"] else None  # SVG drawn from numbers by report.figures
-    return render(request, "cluster.html.j2", user, run_id=run_id, d=d, timeline=timeline,
+    stix = web.cached(("stix-preview", run_id, cluster_id), lambda s: cluster_objects(s, run_id, cluster_id)) \
+        if d["cluster"]["flagged"] else None
+    return render(request, "cluster.html.j2", user, run_id=run_id, d=d, timeline=timeline, stix=stix,
                   evidence=ev, evidence_page=evidence_page, evidence_pages=ev_pages, evidence_size=data.EVIDENCE_PAGE,
                   members=members, members_page=members_page, members_pages=mem_pages, members_size=MEMBERS_PAGE)
 
