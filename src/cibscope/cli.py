@@ -473,6 +473,67 @@ def report(
         _write(store, _latest_run(store, run, db), out_dir, tlp, top)
 
 
+@app.command("export-graph")
+def export_graph_cmd(
+    out_file: Path = typer.Argument(..., dir_okay=False, help="File to write (.gexf or .graphml)."),
+    run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="gexf or graphml (default: from the file's suffix)."),
+    db: Path = DbOption,
+) -> None:
+    """Write a run's account network for Gephi, networkx or igraph: GEXF 1.3 or GraphML, with weights,
+    clusters, flags, scores, signals, p/q values and first/last seen (docs/outputs.md)."""
+    from .report.graph_export import export_graph
+
+    with open_store(db, read_only=True) as store:
+        rid = _latest_run(store, run, db)
+        try:
+            res = export_graph(store, rid, out_file, fmt)
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+            raise
+    out.print(f"{res['path']}: run {rid} as {res['format']}, {res['nodes']:,} accounts, {res['edges']:,} edges")
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="@account, #hashtag, a URL or words."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="account, hashtag, url or text (default: guessed)."),
+    run: Optional[int] = typer.Option(None, "--run", help="Only this run's clusters and data sets."),
+    limit: int = typer.Option(20, "--limit", help="Most rows per list (1-500)."),
+    db: Path = DbOption,
+) -> None:
+    """Find an account, hashtag, URL or text across runs, with the clusters that involve it."""
+    from .store.search import search as do_search
+
+    with open_store(db, read_only=True, must_exist=True) as store:
+        try:
+            res = do_search(store, query, kind=kind, run_id=run, limit=limit)
+        except ValueError as exc:
+            _fail(str(exc))
+            raise
+
+    def where(cs: list) -> str:
+        return "; ".join(f"run {c['run_id']} #{c['rank']} {c['cluster_id']}{' flagged' if c['flagged'] else ''}"
+                         + (f" ({c['n_pairs']} pairs)" if "n_pairs" in c else "") for c in cs) or "in no cluster"
+
+    out.print(f"searched {', '.join(res['kinds'])} for {res['query']!r}" + (f" in run {run}" if run else ""))
+    for a in res.get("accounts", []):
+        out.print(f"account {a['account_key']} ({a['handle'] or ''}, {a['n_posts']:,} posts"
+                  f"{', ' + a['label'] if a['label'] else ''}): {where(a['clusters'])}", markup=False)
+    for name in ("hashtags", "urls"):
+        for o in res.get(name, []):
+            out.print(f"{o['action_type']} {o['object_key']}: {o['n_posts']:,} posts by {o['n_accounts']:,} accounts, "
+                      f"{o['first_ts']:%Y-%m-%d} to {o['last_ts']:%Y-%m-%d}; {where(o['clusters'])}", markup=False)
+    for p in res.get("posts", []):
+        text = " ".join((p["text"] or "").split())
+        out.print(f"post {p['post_key']} by {p['handle'] or p['account_key']} at {p['created_at']:%Y-%m-%d %H:%M}: "
+                  f"{text[:100]}{'…' if len(text) > 100 else ''} [{where(p['clusters'])}]", markup=False)
+    if not any(res.get(k) for k in ("accounts", "hashtags", "urls", "posts")):
+        out.print("nothing found")
+    for name in res["truncated"]:
+        out.print(f"more {name} match: raise --limit or narrow the search")
+
+
 @app.command()
 def runs(db: Path = DbOption) -> None:
     """List saved detection runs with their parameters (a table; tab-separated lines in a pipe)."""
