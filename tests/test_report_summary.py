@@ -88,3 +88,25 @@ def test_display_helpers():
     assert d["short_key"] == "5ae2c0ffee01…"
     assert object_display("link", "example.com/a", "x") == {"text": "example.com/a", "key": "example.com/a",
                                                             "short_key": None}
+
+
+def test_a_run_without_clusters_lists_its_significant_pairs(tmp_path):
+    """Pairs that co-act beyond chance but form no cluster (as on the Reddit IRA data) are shown, and the
+    summary does not claim that nothing co-acted."""
+    from cibscope.detect import DetectionParams, detect
+    from cibscope.report.query import loose_pairs
+
+    db, _ = sample_store(tmp_path / "s.duckdb")
+    with Store(db) as s:
+        rid = detect(s, DetectionParams(datasets=["ira-sample"], window_s=60, min_cluster_size=500)).run_id
+        n_edges = s.con.execute("SELECT count(*) FROM edges WHERE run_id = ?", [rid]).fetchone()[0]
+        text = render_html(s, rid, suggest_window=False)
+        total, first = loose_pairs(s, rid, limit=5)
+    assert n_edges > 0 and total == n_edges and len(first) == 5
+    summary = _plain(text[text.index('<section id="summary"'):text.index('<section id="how-to-read"')])
+    assert f"No cluster formed: {n_edges:,} pair(s) of accounts co-acted more than chance" in summary
+    assert "No pair of accounts" not in summary
+    pairs = _plain(text[text.index('<section id="pairs"'):text.index('<section id="run"')])
+    assert f"{n_edges:,} significant edge(s)" in pairs
+    h = first[0]
+    assert f"{h['handle_a']} & {h['handle_b']}" in pairs and "Suggested coordination window" not in text

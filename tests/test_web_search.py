@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cibscope.ingest import ingest
+from cibscope.report.query import loose_pairs
 from cibscope.store.db import Store
 from cibscope.web.app import Settings, create_app
 from conftest import FIXTURES
@@ -28,6 +29,7 @@ def orgs(tmp_path_factory):
     with Store(db_a) as s:
         post = s.con.execute("SELECT post_key FROM posts ORDER BY post_key LIMIT 1").fetchone()[0]
         s.con.execute("UPDATE posts SET text = ? WHERE post_key = ?", [XSS, post])
+        loose = loose_pairs(s, run, limit=50)
     with Store(tmp / "b.duckdb") as s:
         ingest(s, FIXTURES / "coortweet" / "russian_coord_tweets.csv", fmt="coortweet", dataset="org-b")
     web_state(tmp / "a.sqlite")
@@ -35,7 +37,7 @@ def orgs(tmp_path_factory):
     app_a = create_app(Settings(str(db_a), str(tmp / "a.sqlite"), org="Org A", sector="platform"))
     app_b = create_app(Settings(str(tmp / "b.duckdb"), str(tmp / "b.sqlite"), org="Org B", sector="research"))
     with TestClient(app_a) as a, TestClient(app_b) as b:
-        yield {"a": a, "b": b, "cid": cid, "run": run}
+        yield {"a": a, "b": b, "cid": cid, "run": run, "loose": loose}
 
 
 def sign_in(client: TestClient, user: str) -> None:
@@ -104,3 +106,15 @@ def test_search_needs_a_session(orgs):
     r = a.get("/search", params={"q": "#KochFarms"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
     assert a.get("/api/search", params={"q": "#KochFarms"}).status_code == 401
+
+
+def test_clusters_page_lists_pairs_outside_clusters(orgs):
+    total, first = orgs["loose"]
+    a = orgs["a"]
+    sign_in(a, "ana")
+    page = a.get("/clusters", params={"run": orgs["run"]}).text
+    assert total > 0                             # the sample's run has accounts joined by too few edges
+    assert f"Significant pairs outside clusters ({total:,})" in page
+    table = page[page.index('id="loose-pairs"'):]
+    assert table.count("<tr><td>") == len(first)
+    assert f'href="/accounts/{first[0]["account_a"].replace(":", "%3A")}"' in table

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from ..store.db import Store
 from .figures import network_layout, timeline_svg
-from .query import (activity, authenticity, clusters, internal_edges, members, narratives, run_info,
+from .query import (activity, authenticity, clusters, internal_edges, loose_pairs, members, narratives, run_info,
                     top_objects)
 from .stix import tlp_level
 from .summary import duration_text, object_display, p_text, run_summary, tested_windows
@@ -119,6 +119,7 @@ def render_html(store: Store, run_id: int, *, tlp: str = "amber", top_clusters: 
         "FROM cluster_members m JOIN clusters c USING (run_id, cluster_id) WHERE run_id = ?",
         [int(run_id)]).fetchall()[0]
     tested = tested_windows(run["params"])
+    n_loose, loose = loose_pairs(store, run_id)
     window = None
     if suggest_window:
         from ..detect.interval import follow_delays
@@ -127,7 +128,8 @@ def render_html(store: Store, run_id: int, *, tlp: str = "amber", top_clusters: 
         except ValueError:   # no object with two accounts: nothing to suggest
             window = None
     return environment().get_template("report.html.j2").render(
-        summary=run_summary(store, run, all_clusters), window=window, tested_windows=tested,
+        summary=run_summary(store, run, all_clusters, n_loose), n_loose=n_loose, loose=loose,
+        window=window, tested_windows=tested,
         window_covered=window is not None and any(window.suggested_s / 2 <= w <= window.suggested_s * 2 for w in tested),
         run=run, clusters=all_clusters, sections=sections, n_members=n_members, n_flagged=n_flagged, top_clusters=top_clusters,
         tlp=level, tlp_colours=TLP_COLOURS[level],

@@ -18,7 +18,7 @@ SCORE_CAP = 300.0
 
 #: Object keys that are content hashes (``text:<md5>``, image/perceptual hashes): shown by their text.
 _HASHED = re.compile(r"^(text|image|phash|media):", re.I)
-_HASH_TYPES = ("text", "repost", "quote", "reply", "image")
+_HASH_TYPES = ("text", "repost", "image")
 
 
 def p_text(p: float | None) -> str:
@@ -46,8 +46,9 @@ def first_words(text: str | None, n: int = 12) -> str:
 def object_display(action_type: str, object_key: str, example_text: str | None) -> dict[str, Any]:
     """How a shared object reads: ``{"text": ..., "key": ..., "short_key": ...}``.
 
-    Hashed objects (an exact or near-duplicate text ``text:5ae2...``, a reposted or quoted post id,
-    an image hash) read as the first words of an example post that carries them; hashtags as
+    Hashed objects (an exact or near-duplicate text ``text:5ae2...``, a reposted post id, an image
+    hash) read as the first words of an example post that carries them; a reply or quote parent as
+    ``replies to post <id>`` (the examples are the replies, not the parent); hashtags as
     ``#tag``, tag sequences as ``#a #b``, mentions as ``@name``, links and domains as they are.
     ``key`` is the full object key (for a link target or a tooltip) and ``short_key`` its first 12
     characters after the prefix, or None when the text already is the key.
@@ -58,6 +59,10 @@ def object_display(action_type: str, object_key: str, example_text: str | None) 
         return {"text": " ".join(f"#{t}" for t in object_key.split()), "key": object_key, "short_key": None}
     if action_type == "mention":
         return {"text": f"@{object_key}", "key": object_key, "short_key": None}
+    if action_type in ("reply", "quote"):   # the examples are the replies/quotes, not the parent's text
+        tail = object_key.split(":", 1)[-1]
+        return {"text": f"{'replies to' if action_type == 'reply' else 'quotes'} post {tail[:24]}",
+                "key": object_key, "short_key": None}
     if action_type in _HASH_TYPES or _HASHED.match(object_key):
         tail = object_key.split(":", 1)[-1]
         words = first_words(example_text)
@@ -78,7 +83,8 @@ def _signals_text(shares: dict[str, float], k: int = 2) -> str:
     return " and ".join(f"{s} ({share:.0%})" for s, share in top)
 
 
-def run_summary(store: Store, run: dict[str, Any], clusters: list[dict[str, Any]]) -> dict[str, list[str]]:
+def run_summary(store: Store, run: dict[str, Any], clusters: list[dict[str, Any]],
+                n_loose: int = 0) -> dict[str, list[str]]:
     """The one-minute summary of a run: what was found, how strongly, and what it is not.
 
     Parameters
@@ -88,6 +94,8 @@ def run_summary(store: Store, run: dict[str, Any], clusters: list[dict[str, Any]
         :func:`~cibscope.report.query.run_info` of the run.
     clusters : list of dict
         :func:`~cibscope.report.query.clusters` of the run (all of them, by rank).
+    n_loose : int
+        Significant edges outside any one cluster (:func:`~cibscope.report.query.loose_pairs`).
 
     Returns
     -------
@@ -103,9 +111,14 @@ def run_summary(store: Store, run: dict[str, Any], clusters: list[dict[str, Any]
     win = ", ".join(duration_text(w) for w in tested_windows(params)) or "the configured window"
     found: list[str] = []
     strength: list[str] = []
-    if not clusters:
-        found.append(f"No group of accounts acted together more often than chance: {run.get('n_accounts') or 0:,} "
+    if not clusters and not run.get("n_edges"):
+        found.append(f"No pair of accounts acted together more often than chance: {run.get('n_accounts') or 0:,} "
                      f"accounts and {run.get('n_actions') or 0:,} actions were tested at windows of {win}.")
+    elif not clusters:
+        found.append(f"No cluster formed: {run['n_edges']:,} pair(s) of accounts co-acted more than chance at "
+                     f"windows of {win}, but no group of {params.get('min_cluster_size', 3)} or more accounts "
+                     f"(min_cluster_size). The pairs are listed under “Pairs outside clusters”; "
+                     f"`--min-cluster-size 2` reports pairs as clusters.")
     elif not flagged:
         found.append(f"No cluster is flagged as a candidate operation. {len(clusters)} cluster(s) of accounts "
                      f"co-acted more than chance but fell short of the flagging bar (q ≤ {params.get('alpha', 'alpha')} "
@@ -122,6 +135,9 @@ def run_summary(store: Store, run: dict[str, Any], clusters: list[dict[str, Any]
         if labels:
             found.append("Known labels among the flagged accounts: " +
                          ", ".join(f"{lab} ({n})" for lab, n in labels) + ".")
+    if clusters and n_loose:
+        found.append(f"{n_loose:,} significant pair(s) of accounts have an account in no cluster (listed "
+                     f"under “Pairs outside clusters”).")
     for c in (flagged or clusters)[:3]:
         judged = f" at the {duration_text(c['scale_s'])} window" if c.get("scale_s") else ""
         strength.append(

@@ -18,7 +18,8 @@ from markupsafe import Markup
 
 from ..detect import DEFAULT_SIGNALS, SIGNALS, STEPS, parse_duration
 from ..report.html import TLP_COLOURS, _ts
-from ..report.summary import p_text
+from ..report.query import loose_pairs
+from ..report.summary import duration_text, p_text
 from ..report.stix import TLP_LEVELS
 from ..share.markings import PURPOSES, SECTORS
 from ..store.search import KINDS, MAX_QUERY, search
@@ -35,6 +36,7 @@ _env = Environment(loader=PackageLoader("cibscope.web", "templates"), autoescape
 _env.filters["ts"] = _ts
 _env.filters["q"] = lambda s: quote(str(s), safe="")
 _env.filters["p_text"] = p_text
+_env.filters["duration"] = duration_text
 _env.filters["pretty"] = lambda o: json.dumps(o, indent=1, ensure_ascii=False, sort_keys=True, default=str)
 _env.globals.update(TLP_LEVELS=[t for t in TLP_LEVELS if t != "red"], PURPOSES=PURPOSES, SECTORS=SECTORS,
                     TLP_COLOURS=TLP_COLOURS, SIGNALS=SIGNALS, DEFAULT_SIGNALS=DEFAULT_SIGNALS,
@@ -213,8 +215,10 @@ def clusters_page(request: Request, run: Optional[int] = Query(None, ge=1, le=MA
         listing = data.cluster_list(s, run, sort=sort, flagged_only=flagged, limit=size,
                                     offset=(max(page, 1) - 1) * size)
         all_runs = data.runs(s)
+        n_loose, loose = loose_pairs(s, run, limit=50)
     return render(request, "clusters.html.j2", user, run=run, listing=listing, sort=sort, flagged=flagged,
-                  page=max(page, 1), pages=max(1, -(-listing["total"] // size)), runs=all_runs)
+                  page=max(page, 1), pages=max(1, -(-listing["total"] // size)), runs=all_runs,
+                  n_loose=n_loose, loose=loose)
 
 
 @router.get("/search")
