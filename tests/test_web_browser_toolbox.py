@@ -105,6 +105,7 @@ def test_network_colour_and_edge_filters(env):
     total = int(cy.get_attribute("data-edges"))
     assert int(cy.get_attribute("data-visible-edges")) == total and cy.get_attribute("data-colour") == "community"
     assert page.locator("#cy-legend div").first.text_content().strip() == "community 1"
+    assert int(cy.get_attribute("data-label-px")) >= 12        # handles stay legible on a 1,400 px screen
     signals = page.locator("#cy-signals input.cy-signal")
     assert signals.count() >= 2
     names = [signals.nth(i).get_attribute("value") for i in range(signals.count())]

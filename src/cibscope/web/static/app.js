@@ -49,6 +49,12 @@ async function drawNetwork(box) {
   cy.on("tap", "node", (ev) => showNode(document.getElementById("cy-node"), ev.target.data()));
   networkControls(cy, net, maxWeight);
   cy.ready(() => {
+    // labels are drawn in graph units: after fitting a large network (zoom < 1) keep them 13 px on screen
+    const z = cy.zoom();
+    if (z < 1) {
+      cy.style().selector("node").style({"font-size": 13 / z, "text-outline-width": 2 / z, "text-margin-y": -3 / z}).update();
+    }
+    box.dataset.labelPx = String(Math.round(Number(cy.nodes().first().renderedStyle("font-size").replace("px", "")) || 0));
     const t2 = performance.now();
     status.textContent = net.nodes.length + " accounts, " + (net.edges.length < net.edges_total ?
       net.edges.length + " of " + net.edges_total + " edges (each account's heaviest, then the heaviest)" : net.edges.length + " edges") +
