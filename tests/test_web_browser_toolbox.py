@@ -19,37 +19,28 @@ from cibscope.detect import DetectionParams, detect
 from cibscope.report.html import write_html
 from cibscope.store.db import Store
 from cibscope.web.app import Settings, create_app
-from web_fixtures import USERS, kochfarms_cluster, sample_store, serve_in_thread, web_state
+from web_fixtures import CHROMIUM, USERS, chromium_page, kochfarms_cluster, sample_store, serve_in_thread, web_state
 
-CHROMIUM = Path("/usr/bin/chromium")
 PW = {u: p for u, _, p in USERS}
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed "
-                                                               "(.ci/run installs it)")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api")
     tmp = tmp_path_factory.mktemp("toolbox")
+    shots = Path(os.environ.get("CIBSCOPE_SCREENSHOTS") or tmp / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
     db, run1 = sample_store(tmp / "store.duckdb")
-    cid = kochfarms_cluster(db, run1)
     with Store(db) as s:   # a second, later run at one 10-minute scale: the picker must reach run 1
         run2 = detect(s, DetectionParams(datasets=["ira-sample"], window_s=600)).run_id
         n1 = s.con.execute("SELECT count(*) FROM clusters WHERE run_id = ?", [run1]).fetchone()[0]
         write_html(s, run1, tmp / "report.html")
+    cid = kochfarms_cluster(db, run1)
     web_state(tmp / "web.sqlite")
-    shots = Path(os.environ.get("CIBSCOPE_SCREENSHOTS") or tmp / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
     app = create_app(Settings(str(db), str(tmp / "web.sqlite"), org="Platform A", sector="platform"))
-    with serve_in_thread(app) as base, sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        page.set_default_timeout(60_000)
+    with serve_in_thread(app) as base, chromium_page() as page:
         yield {"page": page, "base": base, "cid": cid, "run1": run1, "run2": run2, "n1": n1, "shots": shots,
                "report": tmp / "report.html"}
-        browser.close()
 
 
 def sign_in(page, base: str, user: str, then: str = "/clusters") -> None:

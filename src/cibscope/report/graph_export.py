@@ -49,8 +49,6 @@ from pathlib import Path
 from typing import IO, Iterator
 from xml.sax.saxutils import escape, quoteattr
 
-import pyarrow as pa
-
 from ..store.db import Store
 from .query import run_info
 from .tables import accounts_sql
@@ -105,8 +103,16 @@ def _value(v: object) -> str:
     return "" if v is None else str(v)
 
 
-def _batches(store: Store, sql: str) -> Iterator[pa.RecordBatch]:
-    yield from store.con.sql(sql).to_arrow_reader(50_000)
+def _elements(store: Store, sql: str, attrs: dict[str, str]) -> Iterator[tuple[int, dict, str]]:
+    """``(count so far, row, '<attvalue .../>...')`` for each row of ``sql``, read in Arrow batches."""
+    n = 0
+    for batch in store.con.sql(sql).to_arrow_reader(50_000):
+        cols = batch.to_pydict()
+        for r in range(batch.num_rows):
+            row = {k: v[r] for k, v in cols.items()}
+            n += 1
+            yield n, row, "".join(f'<attvalue for="{i}" value={quoteattr(_value(row[k]))}/>'
+                                  for i, k in enumerate(attrs))
 
 
 def _write_gexf(store: Store, run_id: int, fh: IO[str]) -> tuple[int, int]:
@@ -125,25 +131,15 @@ def _write_gexf(store: Store, run_id: int, fh: IO[str]) -> tuple[int, int]:
     for i, (name, typ) in enumerate(EDGE_ATTRS.items()):
         fh.write(f'      <attribute id="{i}" title="{name}" type="{typ}"/>\n')
     fh.write('    </attributes>\n    <nodes>\n')
-    n_nodes = n_edges = 0
-    for batch in _batches(store, nodes_sql(run_id)):
-        cols = batch.to_pydict()
-        for r in range(batch.num_rows):
-            vals = "".join(f'<attvalue for="{i}" value={quoteattr(_value(cols[k][r]))}/>'
-                           for i, k in enumerate(NODE_ATTRS))
-            fh.write(f'      <node id={quoteattr(cols["account"][r])} label={quoteattr(_value(cols["label"][r]))}>'
-                     f'<attvalues>{vals}</attvalues></node>\n')
-        n_nodes += batch.num_rows
+    n_nodes = 0
+    for n_nodes, row, vals in _elements(store, nodes_sql(run_id), NODE_ATTRS):
+        fh.write(f'      <node id={quoteattr(row["account"])} label={quoteattr(_value(row["label"]))}>'
+                 f'<attvalues>{vals}</attvalues></node>\n')
     fh.write('    </nodes>\n    <edges>\n')
-    for batch in _batches(store, edges_sql(run_id)):
-        cols = batch.to_pydict()
-        for r in range(batch.num_rows):
-            vals = "".join(f'<attvalue for="{i}" value={quoteattr(_value(cols[k][r]))}/>'
-                           for i, k in enumerate(EDGE_ATTRS))
-            fh.write(f'      <edge id="{n_edges + r}" source={quoteattr(cols["source"][r])} '
-                     f'target={quoteattr(cols["target"][r])} weight="{_value(float(cols["weight"][r]))}">'
-                     f'<attvalues>{vals}</attvalues></edge>\n')
-        n_edges += batch.num_rows
+    n_edges = 0
+    for n_edges, row, vals in _elements(store, edges_sql(run_id), EDGE_ATTRS):
+        fh.write(f'      <edge id="{n_edges - 1}" source={quoteattr(row["source"])} target={quoteattr(row["target"])} '
+                 f'weight="{_value(float(row["weight"]))}"><attvalues>{vals}</attvalues></edge>\n')
     fh.write('    </edges>\n  </graph>\n</gexf>\n')
     return n_nodes, n_edges
 
