@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .explain.account_signals import account_suspicion_sql
 from .report.query import covered_accounts_sql, run_info
 from .store.db import Store
 
@@ -129,7 +130,7 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     """
     from sklearn.metrics import adjusted_mutual_info_score, average_precision_score
 
-    run_info(store, run_id)
+    alpha = float((run_info(store, run_id).get("params") or {}).get("alpha", 0.05))
     if labels is None and not label_prefix:
         raise ValueError("evaluate needs labels or a label_prefix")
     rid = int(run_id)
@@ -159,11 +160,12 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
                JOIN clusters c USING (run_id, cluster_id) WHERE m.run_id = {rid} AND c.flagged GROUP BY ALL),
         anyc AS (SELECT account_key, arg_max(cluster_id, score) AS cluster_id FROM cluster_members
                  WHERE run_id = {rid} GROUP BY ALL),
+        sus AS ({account_suspicion_sql(rid, alpha)}),
         lab AS {lab_sql}
         SELECT cov.account_key, np.dataset, lab.category, fl.account_key IS NOT NULL AS flagged,
-               coalesce(fl.score, 0) AS score, anyc.cluster_id
+               coalesce(fl.score, 0) AS score, anyc.cluster_id, coalesce(sus.suspicion, 0) AS suspicion
         FROM cov JOIN np USING (account_key) LEFT JOIN fl USING (account_key) LEFT JOIN anyc USING (account_key)
-        LEFT JOIN lab USING (account_key)
+        LEFT JOIN lab USING (account_key) LEFT JOIN sus USING (account_key)
         WHERE np.n_posts >= $min_posts
         ORDER BY cov.account_key
     """, params)
@@ -172,6 +174,7 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     y = np.array([r[2] is not None for r in rows], dtype=bool)
     flagged = np.array([r[3] for r in rows], dtype=bool)
     score = np.array([r[4] for r in rows], dtype=float)
+    suspicion = np.array([r[6] for r in rows], dtype=float)
     if not y.any():
         raise ValueError(f"run {rid}: no positive account with at least {min_posts} posts")
     tp, fp, fn = int((y & flagged).sum()), int((~y & flagged).sum()), int((y & ~flagged).sum())
@@ -210,9 +213,30 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
     br = btp / int(y.sum())
     baseline = {"precision": bp, "recall": br, "f1": 2 * bp * br / (bp + br) if bp is not None and bp + br else 0.0,
                 "n_flagged": int(clustered.sum()), "pr_auc": float(y.mean())}
+    ranking = _ranking(y, suspicion, n_negative)
     return {"run_id": rid, "min_posts": int(min_posts), "n_accounts": len(rows), "n_positive": int(y.sum()),
             "n_negative": n_negative, "warnings": warnings, "n_flagged": int(flagged.sum()), "tp": tp, "fp": fp,
             "fn": fn, "precision": precision, "recall": recall,
             "f1": f1, "pr_auc": pr_auc, "ami": ami, "ami_n": int(inc.sum()),
             "ami_clusters": int(len(set(clus[inc]))), "categories": cats, "datasets": ds, "baseline": baseline,
-            **label_stats}
+            "ranking": ranking, **label_stats}
+
+
+#: Recall levels at which :func:`_ranking` reports the best precision of the suspicion ranking.
+RECALL_LEVELS = (0.4, 0.7)
+
+
+def _ranking(y: np.ndarray, suspicion: np.ndarray, n_negative: int) -> dict[str, Any]:
+    """PR-AUC and the best precision at each of :data:`RECALL_LEVELS` of the suspicion ranking.
+
+    ``y`` and ``suspicion`` are aligned arrays over the evaluated accounts; the precision at recall
+    ``r`` is the highest precision of any threshold whose recall is at least ``r`` (read off the PR
+    curve, ties in ``suspicion`` kept together). Without negatives every value is None.
+    """
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    if not n_negative:
+        return {"pr_auc": None, "precision_at_recall": {str(r): None for r in RECALL_LEVELS}}
+    prec, rec, _ = precision_recall_curve(y, suspicion)
+    at = {str(r): float(prec[rec >= r].max()) for r in RECALL_LEVELS}
+    return {"pr_auc": float(average_precision_score(y, suspicion)), "precision_at_recall": at}

@@ -269,12 +269,18 @@ def _window_join(x: ir.Table, w: float) -> ir.Table:
     partner, then the exact test ``|t_x - t_y| <= w``. Returns oid, acc_x, acc_y, pid_x, pid_y, t_x, t_y.
     """
     x = x.select("acc", "oid", "t", "pid", b=(x.t / w).floor().cast("int64"))
+    # view(): a distinct relation for the self-join. Without it ibis 12 compiled
+    # ``x.b == y.b_y`` as ``b_y = b_y`` (always true): the join ran on the object alone, quadratic in an
+    # object's actions (68M rows and > 8 GB on the ../shared IRA hashtags; same result, found late)
     y = x.select(oid_y="oid", b_y="b", acc_y="acc", t_y="t", pid_y="pid")
-    cols = dict(oid=x.oid, acc_x=x.acc, acc_y=y.acc_y, pid_x=x.pid, pid_y=y.pid_y, t_x=x.t, t_y=y.t_y)
+    x = x.view()
+    out = ["oid", "acc_x", "acc_y", "pid_x", "pid_y", "t_x", "t_y"]
     same = x.join(y, [x.oid == y.oid_y, x.b == y.b_y, x.acc < y.acc_y])
-    same = same.filter((same.t - same.t_y).abs() <= w).select(**{k: same[v.get_name()] for k, v in cols.items()})
+    same = same.filter((same.t - same.t_y).abs() <= w)
     nxt = x.join(y, [x.oid == y.oid_y, y.b_y == x.b + 1, x.acc != y.acc_y])
-    nxt = nxt.filter(nxt.t_y - nxt.t <= w).select(**{k: nxt[v.get_name()] for k, v in cols.items()})
+    nxt = nxt.filter(nxt.t_y - nxt.t <= w)
+    same, nxt = (j.select(oid=j.oid, acc_x=j.acc, acc_y=j.acc_y, pid_x=j.pid, pid_y=j.pid_y, t_x=j.t, t_y=j.t_y)
+                 .select(*out) for j in (same, nxt))
     return same.union(nxt, distinct=False)
 
 

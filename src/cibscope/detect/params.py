@@ -131,7 +131,7 @@ class DetectionParams(BaseModel):
     significance: bool = True
     discount: bool = True
     min_cluster_size: int = Field(3, ge=2)
-    min_lift: float = Field(10.0, ge=1)
+    min_lift: float = Field(5.0, ge=1)
     min_overlap: float = Field(0.07, ge=0, le=1)
     resolution: float = Field(1.0, gt=0)
     seed: int = 42
