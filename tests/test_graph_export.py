@@ -12,6 +12,7 @@ from cibscope.store.db import Store
 
 from web_fixtures import SAMPLE, sample_store
 
+EVIL = '<b a="1">&amp;\x07 bell'
 pytestmark = pytest.mark.skipif(not SAMPLE.exists(), reason="shipped sample absent")
 
 
@@ -19,6 +20,9 @@ pytestmark = pytest.mark.skipif(not SAMPLE.exists(), reason="shipped sample abse
 def exported(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("graph")
     db, run_id = sample_store(tmp / "s.duckdb")
+    with Store(db) as s:   # an attacker-written handle: XML specials and a control character XML cannot hold
+        s.con.execute("UPDATE accounts SET handle = ? WHERE account_key = (SELECT min(account_key) FROM "
+                      "cluster_members WHERE run_id = ?)", [EVIL, run_id])
     with Store(db, read_only=True) as s:
         gexf = export_graph(s, run_id, tmp / "run.gexf")
         graphml = export_graph(s, run_id, tmp / "run.xml", fmt="graphml")
@@ -29,7 +33,8 @@ def exported(tmp_path_factory):
         members = {k: (c, f, sc) for k, c, f, sc in s.con.execute(
             "SELECT m.account_key, m.cluster_id, c.flagged, m.score FROM cluster_members m "
             "JOIN clusters c USING (run_id, cluster_id) WHERE run_id = ?", [run_id]).fetchall()}
-        handles = dict(s.con.execute("SELECT account_key, handle FROM accounts").fetchall())
+        handles = {k: (h or "").replace("\x07", "\ufffd") for k, h in
+                   s.con.execute("SELECT account_key, handle FROM accounts").fetchall()}
     return gexf, graphml, edges, members, handles
 
 
@@ -38,6 +43,7 @@ def test_gexf_is_gexf_1_3_and_networkx_reads_every_attribute(exported):
     root = ET.parse(gexf["path"]).getroot()
     assert root.tag == "{http://gexf.net/1.3}gexf" and root.get("version") == "1.3"
     g = nx.read_gexf(gexf["path"])
+    assert '<b a="1">&amp;\ufffd bell' in {d["handle"] for _, d in g.nodes(data=True)}
     assert (g.number_of_nodes(), g.number_of_edges()) == (gexf["nodes"], gexf["edges"])
     assert g.number_of_edges() == len(edges) > 100 and not g.is_directed()
     assert set(members) <= set(g.nodes)
@@ -64,6 +70,7 @@ def test_graphml_reads_back_in_networkx_and_igraph(exported):
     by_name = {v["account"]: v for v in g.vs}
     for key, (cluster, flagged, _) in members.items():
         assert (by_name[key]["cluster"], bool(by_name[key]["flagged"])) == (cluster, flagged)
+    assert '<b a="1">&amp;\ufffd bell' in g.vs["handle"]
     h = nx.read_graphml(graphml["path"])
     assert h.number_of_edges() == len(edges)
     sig = {tuple(sorted((h.nodes[a]["account"], h.nodes[b]["account"]))): d["signals"]

@@ -45,6 +45,7 @@ so ``n_coactions`` and ``cluster_rank`` read back as floats there.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import IO, Iterator
 from xml.sax.saxutils import escape, quoteattr
@@ -95,12 +96,21 @@ def edges_sql(run_id: int) -> str:
     """
 
 
+#: Characters XML 1.0 cannot carry at all (not even escaped): C0 controls but tab/newline/CR, lone
+#: surrogates, U+FFFE/U+FFFF. Handles and labels are attacker-written; these become U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(v: str) -> str:
+    return _NOT_XML.sub("\ufffd", v)
+
+
 def _value(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
         return "NaN" if math.isnan(v) else repr(v)
-    return "" if v is None else str(v)
+    return "" if v is None else _xml_text(str(v))
 
 
 def _elements(store: Store, sql: str, attrs: dict[str, str]) -> Iterator[tuple[int, dict, str]]:
@@ -133,12 +143,13 @@ def _write_gexf(store: Store, run_id: int, fh: IO[str]) -> tuple[int, int]:
     fh.write('    </attributes>\n    <nodes>\n')
     n_nodes = 0
     for n_nodes, row, vals in _elements(store, nodes_sql(run_id), NODE_ATTRS):
-        fh.write(f'      <node id={quoteattr(row["account"])} label={quoteattr(_value(row["label"]))}>'
+        fh.write(f'      <node id={quoteattr(_xml_text(row["account"]))} label={quoteattr(_value(row["label"]))}>'
                  f'<attvalues>{vals}</attvalues></node>\n')
     fh.write('    </nodes>\n    <edges>\n')
     n_edges = 0
     for n_edges, row, vals in _elements(store, edges_sql(run_id), EDGE_ATTRS):
-        fh.write(f'      <edge id="{n_edges - 1}" source={quoteattr(row["source"])} target={quoteattr(row["target"])} '
+        fh.write(f'      <edge id="{n_edges - 1}" source={quoteattr(_xml_text(row["source"]))} '
+                 f'target={quoteattr(_xml_text(row["target"]))} '
                  f'weight="{_value(float(row["weight"]))}"><attvalues>{vals}</attvalues></edge>\n')
     fh.write('    </edges>\n  </graph>\n</gexf>\n')
     return n_nodes, n_edges
@@ -158,11 +169,14 @@ def network(store: Store, run_id: int):
     index = {k: i for i, k in enumerate(nodes["account"])}
     g = ig.Graph(n=len(index), edges=list(zip(map(index.__getitem__, edges["source"]),
                                               map(index.__getitem__, edges["target"]))), directed=False)
-    g.vs["name"] = nodes["account"]
+    def clean(values: list) -> list:   # XML-safe strings: igraph writes them into GraphML as they are
+        return [_xml_text(v) if isinstance(v, str) else v for v in values]
+
+    g.vs["name"] = clean(nodes["account"])
     for k, v in nodes.items():
-        g.vs[k] = v
+        g.vs[k] = clean(v)
     for k in ("weight", *EDGE_ATTRS):
-        g.es[k] = edges[k]
+        g.es[k] = clean(edges[k])
     return g
 
 
