@@ -6,7 +6,7 @@ case-insensitive substring matches (``contains(lower(..), lower(query))``, no ``
 ``%`` and ``_`` in a query are literal) on the normalised ``actions.object_key`` (hashtags lower-cased
 without ``#``, links in their canonical form, :mod:`cibscope.store.normalize`), handles, names and post
 text; exact and prefix matches are listed first. Every list is capped; ``truncated`` names the lists
-where more matched. Each is one scan of its table: about 0.1 s on the shipped sample (29k posts).
+where more matched. Each list is one scan of its table.
 
 Kinds: ``account`` (handle, account id, display name; a leading ``@`` is dropped), ``hashtag`` (a
 leading ``#`` is dropped), ``url`` (links and domains; a scheme and ``www.`` are dropped), ``text``
