@@ -118,3 +118,26 @@ def test_clusters_page_lists_pairs_outside_clusters(orgs):
     table = page[page.index('id="loose-pairs"'):]
     assert table.count("<tr><td>") == len(first)
     assert f'href="/accounts/{first[0]["account_a"].replace(":", "%3A")}"' in table
+
+
+def test_network_files_download_for_signed_in_users_only(orgs):
+    import io
+
+    import networkx as nx
+
+    a, b = orgs["a"], orgs["b"]
+    sign_in(a, "ana")
+    assert f'href="/api/runs/{orgs["run"]}/network.gexf"' in a.get("/clusters").text
+    r = a.get(f"/api/runs/{orgs['run']}/network.gexf")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/gexf+xml")
+    assert 'filename="cibscope-run-1.gexf"' in r.headers["content-disposition"]
+    g = nx.read_gexf(io.BytesIO(r.content))
+    assert g.number_of_edges() > 100 and "twitter:Gerty_Hawa" in g
+    h = nx.read_graphml(io.BytesIO(a.get(f"/api/runs/{orgs['run']}/network.graphml").content))
+    assert h.number_of_edges() == g.number_of_edges()
+    assert a.get(f"/api/runs/{orgs['run']}/network.dot").status_code == 422
+    assert a.get("/api/runs/99/network.gexf").status_code == 404
+    sign_in(b, "ana")                                  # org B's server has no run of A's
+    assert b.get(f"/api/runs/{orgs['run']}/network.gexf").status_code == 404
+    a.cookies.clear()
+    assert a.get(f"/api/runs/{orgs['run']}/network.gexf").status_code == 401
