@@ -127,17 +127,18 @@ def test_network_files_download_for_signed_in_users_only(orgs):
 
     a, b = orgs["a"], orgs["b"]
     sign_in(a, "ana")
-    assert f'href="/api/runs/{orgs["run"]}/network.gexf"' in a.get("/clusters").text
-    r = a.get(f"/api/runs/{orgs['run']}/network.gexf")
+    assert f'href="/runs/{orgs["run"]}/network.gexf"' in a.get("/clusters").text
+    r = a.get(f"/runs/{orgs['run']}/network.gexf")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/gexf+xml")
     assert 'filename="cibscope-run-1.gexf"' in r.headers["content-disposition"]
     g = nx.read_gexf(io.BytesIO(r.content))
     assert g.number_of_edges() > 100 and "twitter:Gerty_Hawa" in g
-    h = nx.read_graphml(io.BytesIO(a.get(f"/api/runs/{orgs['run']}/network.graphml").content))
+    h = nx.read_graphml(io.BytesIO(a.get(f"/runs/{orgs['run']}/network.graphml").content))
     assert h.number_of_edges() == g.number_of_edges()
-    assert a.get(f"/api/runs/{orgs['run']}/network.dot").status_code == 422
-    assert a.get("/api/runs/99/network.gexf").status_code == 404
+    assert a.get(f"/runs/{orgs['run']}/network.dot").status_code == 422
+    assert a.get("/runs/99/network.gexf").status_code == 404
     sign_in(b, "ana")                                  # org B's server has no run of A's
-    assert b.get(f"/api/runs/{orgs['run']}/network.gexf").status_code == 404
+    assert b.get(f"/runs/{orgs['run']}/network.gexf").status_code == 404
     a.cookies.clear()
-    assert a.get(f"/api/runs/{orgs['run']}/network.gexf").status_code == 401
+    r = a.get(f"/runs/{orgs['run']}/network.gexf", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")

@@ -41,6 +41,11 @@ def _ts(value: dt.datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def shared_object(o: dict[str, Any]) -> dict[str, Any]:
+    """:func:`.summary.object_display` of a :func:`~.query.top_objects` row, read from its first example post."""
+    return object_display(o["action_type"], o["object_key"], o["examples"][0]["text"] if o.get("examples") else None)
+
+
 def environment() -> Environment:
     """The Jinja2 environment of the report templates (autoescape on for every template)."""
     env = Environment(loader=PackageLoader("cibscope.report", "templates"), autoescape=True,
@@ -48,8 +53,7 @@ def environment() -> Environment:
     env.filters["ts"] = _ts
     env.filters["p_text"] = p_text
     env.filters["duration"] = duration_text
-    env.filters["shared_object"] = lambda o: object_display(
-        o["action_type"], o["object_key"], o["examples"][0]["text"] if o.get("examples") else None)
+    env.filters["shared_object"] = shared_object
     return env
 
 

@@ -116,26 +116,6 @@ def runs(request: Request, user: User = Depends(current_user)) -> list[dict[str,
         return data.runs(s)
 
 
-@router.get("/runs/{run_id}/network.{fmt}", summary="The run's account network as a GEXF 1.3 or GraphML file",
-            response_class=Response)
-def run_network_file(request: Request, run_id: int = Path(..., ge=1, le=MAX_ID),
-                     fmt: str = Path(..., pattern="^(gexf|graphml)$"), user: User = Depends(current_user)) -> Response:
-    """:func:`cibscope.report.graph_export.export_graph` of the run, as a download (for Gephi, networkx, igraph)."""
-    import tempfile
-    from pathlib import Path as FsPath
-
-    from ..report.graph_export import export_graph
-
-    with ctx(request).view() as s:
-        _run_or_404(s, run_id)
-        with tempfile.TemporaryDirectory(prefix="cibscope-graph-") as tmp:
-            out = export_graph(s, run_id, FsPath(tmp) / f"run-{run_id}.{fmt}", fmt)
-            body = out["path"].read_bytes()
-    media = "application/gexf+xml" if fmt == "gexf" else "application/graphml+xml"
-    return Response(body, media_type=media,
-                    headers={"Content-Disposition": f'attachment; filename="cibscope-run-{run_id}.{fmt}"'})
-
-
 @router.get("/runs/{run_id}/clusters", summary="One page of a run's clusters, sorted")
 def clusters(request: Request, run_id: int = Path(..., ge=1, le=MAX_ID), sort: str = "rank", flagged: bool = False,
              limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_ID),

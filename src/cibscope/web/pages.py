@@ -12,12 +12,12 @@ from typing import Any, Optional, Sequence
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..detect import DEFAULT_SIGNALS, SIGNALS, STEPS, parse_duration
-from ..report.html import TLP_COLOURS, _ts
+from ..report.html import TLP_COLOURS, _ts, shared_object
 from ..report.query import loose_pairs
 from ..report.summary import duration_text, p_text
 from ..report.stix import TLP_LEVELS
@@ -37,6 +37,7 @@ _env.filters["ts"] = _ts
 _env.filters["q"] = lambda s: quote(str(s), safe="")
 _env.filters["p_text"] = p_text
 _env.filters["duration"] = duration_text
+_env.filters["shared_object"] = shared_object
 _env.filters["pretty"] = lambda o: json.dumps(o, indent=1, ensure_ascii=False, sort_keys=True, default=str)
 _env.globals.update(TLP_LEVELS=[t for t in TLP_LEVELS if t != "red"], PURPOSES=PURPOSES, SECTORS=SECTORS,
                     TLP_COLOURS=TLP_COLOURS, SIGNALS=SIGNALS, DEFAULT_SIGNALS=DEFAULT_SIGNALS,
@@ -235,6 +236,25 @@ def search_page(request: Request, q: str = Query("", max_length=MAX_QUERY), kind
                 error = str(exc)
     return render(request, "search.html.j2", user, status=422 if error else 200, q=q, kind=kind, run=run,
                   runs=all_runs, kinds=KINDS, result=result, error=error)
+
+
+@router.get("/runs/{run_id}/network.{fmt}")
+def run_network_file(request: Request, run_id: int = Path(..., ge=1, le=MAX_ID),
+                     fmt: str = Path(..., pattern="^(gexf|graphml)$"), user: User = Depends(current_user)) -> Response:
+    """The run's whole network as a GEXF 1.3 or GraphML download for Gephi, networkx or igraph
+    (:func:`cibscope.report.graph_export.export_graph`)."""
+    import tempfile
+    from pathlib import Path as FsPath
+
+    from ..report.graph_export import export_graph
+
+    with ctx(request).view() as s:
+        if not data.run_exists(s, run_id):
+            return error_page(request, 404, f"No detection run {run_id}.")
+        with tempfile.TemporaryDirectory(prefix="cibscope-graph-") as tmp:
+            body = export_graph(s, run_id, FsPath(tmp) / f"run.{fmt}", fmt)["path"].read_bytes()
+    return Response(body, media_type="application/gexf+xml" if fmt == "gexf" else "application/graphml+xml",
+                    headers={"Content-Disposition": f'attachment; filename="cibscope-run-{run_id}.{fmt}"'})
 
 
 #: Member rows per page of the cluster page's account table.
