@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import typer
 
-from . import cases, demo, detect, evaluate, explain, ingest, intel, runs, share, store, watch, web
+from . import cases, demo, detect, evaluate, explain, ingest, intel, runs, search, share, store, watch, web
 
 
 def _version(value: bool) -> None:
@@ -47,7 +47,8 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 #: Top-level commands, in the order of ``cibscope --help``: (name, function).
 COMMANDS = (
     ("ingest", ingest.ingest), ("status", store.status), ("export", store.export_cmd),
-    ("import", store.import_cmd), ("detect", detect.detect), ("report", runs.report), ("runs", runs.runs),
+    ("import", store.import_cmd), ("detect", detect.detect), ("report", runs.report),
+    ("export-graph", runs.export_graph), ("runs", runs.runs), ("search", search.search),
     ("suggest-window", detect.suggest_window), ("demo", demo.demo), ("evaluate", evaluate.evaluate),
     ("explain", explain.explain), ("serve-taxii", share.serve_taxii), ("disarm-tags", cases.disarm_tags),
     ("serve", web.serve), ("watch", watch.watch),

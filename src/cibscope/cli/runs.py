@@ -1,4 +1,5 @@
-"""``cibscope runs`` and ``report``: list saved detection runs and rebuild a run's outputs."""
+"""``cibscope runs``, ``report`` and ``export-graph``: list saved detection runs, rebuild a run's outputs and
+export its account network."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..report import TLP_LEVELS
-from .common import DbOption, latest_run, open_store, out
+from .common import DbOption, fail, latest_run, open_store, out
 from .detect import write_run
 
 
@@ -22,6 +23,25 @@ def report(
     """Rebuild a saved run's outputs from the store, without recomputing detection."""
     with open_store(db, read_only=True) as store:
         write_run(store, latest_run(store, run, db), out_dir, tlp, top)
+
+
+def export_graph(
+    out_file: Path = typer.Argument(..., dir_okay=False, help="File to write (.gexf or .graphml)."),
+    run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="gexf or graphml (default: from the file's suffix)."),
+    db: Path = DbOption,
+) -> None:
+    """Write a run's account network for Gephi, networkx or igraph: GEXF 1.3 or GraphML, with weights,
+    clusters, flags, scores, signals, p/q values and first/last seen (docs/outputs.md)."""
+    from ..report.graph_export import export_graph as write_graph
+
+    with open_store(db, read_only=True) as store:
+        rid = latest_run(store, run, db)
+        try:
+            res = write_graph(store, rid, out_file, fmt)
+        except (ValueError, OSError) as exc:
+            fail(str(exc))
+    out.print(f"{res['path']}: run {rid} as {res['format']}, {res['nodes']:,} accounts, {res['edges']:,} edges")
 
 
 def runs(db: Path = DbOption) -> None:
