@@ -63,7 +63,7 @@ DbOption = typer.Option(DEFAULT_DB, "--db", help="DuckDB store file.")
 SignalsOption = typer.Option(", ".join(DEFAULT_SIGNALS), "--signals",
                              help=f"Comma-separated signals: {', '.join(SIGNALS)}.")
 MinCoactionsOption = typer.Option(3, "--min-coactions", help="Minimum distinct co-acted objects per account pair.")
-MinLiftOption = typer.Option(10.0, "--min-lift", help="Flag a cluster only at this many times the expected co-actions.")
+MinLiftOption = typer.Option(DetectionParams.model_fields["min_lift"].default, "--min-lift", help="Flag a cluster only at this many times the expected co-actions.")
 #: ``--platform`` of ``intel import`` and ``tip ingest``: handles in a plain list carry no platform.
 ListPlatformOption = typer.Option(None, "--platform", help="Platform of bare handles in a list.")
 #: ``--windows`` default: the default time scales of :data:`cibscope.detect.params.DEFAULT_WINDOWS`.

@@ -49,6 +49,10 @@ def evaluate(
     b = res["baseline"]
     out.print(f"baseline, every clustered account ({b['n_flagged']:,}): precision {num(b['precision'])}  "
               f"recall {b['recall']:.3f}  F1 {b['f1']:.3f}; PR-AUC of a random score {b['pr_auc']:.3f}")
+    rk = res["ranking"]
+    at = "  ".join(f"precision at recall {r} {num(v)}" for r, v in rk["precision_at_recall"].items())
+    out.print(f"account suspicion ranking (tiers: flagged cluster, significant edge, broadcast share; "
+              f"docs/detection.md): PR-AUC {num(rk['pr_auc'])}  {at}")
     for w in res["warnings"]:
         out.print(f"[yellow]warning:[/yellow] {escape(w)}")
     ami = "n/a" if res["ami"] is None else f"{res['ami']:.3f}"
