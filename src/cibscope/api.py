@@ -40,7 +40,7 @@ class Run:
         return f"<cibscope run {self.run_id}: {self.info['n_edges']} edges, {self.info['n_clusters']} clusters>"
 
     def _q(self, sql: str, params: list | dict | None = None) -> pa.Table:
-        return self._store.con.execute(sql, params or []).to_arrow_table()
+        return self._store.con.sql(sql, params=params or None).to_arrow_table()
 
     def accounts(self, *, in_clusters_only: bool = False) -> pa.Table:
         """Accounts seen in the data the run covered (or only cluster members), flagged first.
@@ -165,7 +165,7 @@ class Database:
     def runs(self) -> pa.Table:
         """Detection runs, newest first: ``run_id, created_at`` (UTC), ``params`` (JSON text),
         ``datasets`` (null: all), ``n_actions, n_accounts, n_edges, n_clusters, seconds``."""
-        return self.store.con.execute("SELECT * FROM runs ORDER BY run_id DESC").to_arrow_table()
+        return self.store.con.sql("SELECT * FROM runs ORDER BY run_id DESC").to_arrow_table()
 
     def run(self, run_id: int | None = None) -> Run:
         """Run ``run_id`` (default: the latest). Raises ``ValueError`` when the store has no such run."""
@@ -177,7 +177,7 @@ class Database:
 
     def sql(self, query: str, params: list | dict | None = None) -> pa.Table:
         """Any read-only SQL over the store's tables (``docs/data-model.md``), as an Arrow table."""
-        return self.store.con.execute(query, params or []).to_arrow_table()
+        return self.store.con.sql(query, params=params or None).to_arrow_table()
 
 
 def open(path: str | Path = DEFAULT_DB) -> Database:  # noqa: A001 - ``cibscope.open(db)`` is the API
