@@ -1,24 +1,35 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   -> installs into .venv, ingests the shipped real IRA sample, detects, writes out/
-#   make test   -> installs into .venv (with test extras) and runs the whole test suite
+#   make demo   -> installs cibscope's runtime dependencies only into .venv, ingests the shipped real IRA
+#                  sample, detects, writes out/ (no test tools, no embedding model: docs/benchmarks.md)
+#   make test   -> installs cibscope with its test extras into .venv and runs the whole test suite
+# One stamp file per installed set, so `make test` after `make demo` adds the test extras to the lean
+# .venv (and `make demo` after `make test` reuses the full one, a superset).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUNTIME := $(VENV)/.installed-runtime
+TEST := $(VENV)/.installed-test
 
 .PHONY: demo test install clean
 
-$(BIN)/cibscope: pyproject.toml
+$(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[test]"
-	touch $(BIN)/cibscope
+	touch $@ $(RUNTIME)
 
-install: $(BIN)/cibscope
+install: $(RUNTIME)
 
-demo: install
+demo: $(RUNTIME)
 	$(BIN)/cibscope demo --out out/
 
-test: install
+test: $(TEST)
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -10,8 +10,9 @@ Telegram is one ``result.json``; Mastodon one JSON array.
 
 Each run ingests the file into a fresh store in a fresh process (``python -c``), which reports the
 ingest's wall time (``time.perf_counter`` around :func:`cibscope.ingest.ingest`, including the
-store's action derivation) and its peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``); the median of
-``--repeat`` runs is kept. The generated file is deleted after its runs.
+store's action derivation), its CPU seconds (user + system of all its threads, ``getrusage``: less
+sensitive than wall time to other jobs on a shared machine) and its peak RSS
+(``getrusage(RUSAGE_SELF).ru_maxrss``); the median of ``--repeat`` runs is kept. The generated file is deleted after its runs.
 
 Anchor, measured in the same run on the same file: a DuckDB scan that only splits the file into
 records without mapping anything (``read_csv`` of every column as text for CSV, ``read_json_objects``
@@ -213,10 +214,13 @@ import json, resource, sys, time
 from cibscope.ingest import ingest
 from cibscope.store.db import Store
 s = Store(sys.argv[2])
+u0 = resource.getrusage(resource.RUSAGE_SELF)
 t = time.perf_counter()
 r = ingest(s, sys.argv[1], fmt=sys.argv[3])
 wall = time.perf_counter() - t
-print(json.dumps({"wall": wall, "posts": r.posts_added, "errors": r.errors,
+u1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime
+print(json.dumps({"wall": wall, "cpu": cpu, "posts": r.posts_added, "errors": r.errors,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -232,13 +236,16 @@ con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
 con.execute("SET TimeZone = 'UTC'")
 install_macros(con)
+u0 = resource.getrusage(resource.RUSAGE_SELF)
 t = time.perf_counter()
 posts = errors = 0
 for b in READERS[sys.argv[3]]().read(Path(sys.argv[1]), con):
     posts += b.posts.num_rows if b.posts is not None else 0
     errors += b.errors.num_rows if b.errors is not None else 0
 wall = time.perf_counter() - t
-print(json.dumps({"wall": wall, "posts": posts, "errors": errors,
+u1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime
+print(json.dumps({"wall": wall, "cpu": cpu, "posts": posts, "errors": errors,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -279,7 +286,7 @@ def measure(fmt: str, path: Path, repeat: int, reader_only: bool = False) -> dic
                                  check=True, capture_output=True, text=True).stdout
             runs.append(json.loads(out.strip().splitlines()[-1]))
     wall = statistics.median(r["wall"] for r in runs)
-    return {"wall": wall, "posts": runs[0]["posts"], "errors": runs[0]["errors"],
+    return {"wall": wall, "cpu": statistics.median(r["cpu"] for r in runs), "posts": runs[0]["posts"], "errors": runs[0]["errors"],
             "peak_mib": max(r["peak_mib"] for r in runs), "walls": [r["wall"] for r in runs]}
 
 
@@ -296,10 +303,11 @@ def main() -> None:
                     help="time the reader alone: batches are counted, not stored (posts = valid records)")
     ap.add_argument("--out", type=Path, help="append the Markdown rows here as they are measured")
     a = ap.parse_args()
-    head = (f"{a.records:,} posts per file, {a.accounts:,} accounts, median of {a.repeat} runs; "
+    what = f"{a.records:,} posts per generated file, {a.accounts:,} accounts" if a.formats else "given files"
+    head = (f"{what}, median of {a.repeat} runs; "
             f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start\n\n"
-            "| format | file MiB | ingest s (median) | posts/s | peak RSS MiB | anchor s | ratio | runs s |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---|\n")
+            "| format | file MiB | ingest s (median) | posts/s | CPU s (median) | peak RSS MiB | anchor s | ratio | runs s |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
     print(head, end="")
     if a.out:
         a.out.write_text(head)
@@ -315,7 +323,7 @@ def main() -> None:
             m = measure(fmt, path, a.repeat, a.reader_only)
             base = anchor(path, fmt, a.repeat)
             row = (f"| `{fmt}` | {path.stat().st_size / 2**20:,.0f} | {m['wall']:.1f} | "
-                   f"{m['posts'] / m['wall']:,.0f} | {m['peak_mib']:,.0f} | {base:.1f} | {m['wall'] / base:.0f} | "
+                   f"{m['posts'] / m['wall']:,.0f} | {m['cpu']:.1f} | {m['peak_mib']:,.0f} | {base:.1f} | {m['wall'] / base:.0f} | "
                    f"{', '.join(f'{w:.1f}' for w in m['walls'])} |\n")
             if (m["posts"] != a.records and not given) or m["errors"]:
                 row = row.rstrip("\n") + f" posts {m['posts']:,}, errors {m['errors']:,} |\n"

@@ -89,7 +89,11 @@ def test_cli(tmp_path):
     res = CliRunner().invoke(app, ["evaluate", "--run", "1", "--db", str(db), "--json", str(out)])
     assert res.exit_code == 0, res.output
     assert "precision 0.800  recall 0.800" in res.output
-    assert json.loads(out.read_text())["tp"] == 4
+    got = json.loads(out.read_text())
+    assert got["tp"] == 4
+    # the account ranking is printed beside the flag's figures, as the JSON has it
+    rk = got["ranking"]
+    assert f"PR-AUC {rk['pr_auc']:.3f}  precision at recall 0.4 {rk['precision_at_recall']['0.4']:.3f}" in res.output
     res = CliRunner().invoke(app, ["evaluate", "--run", "7", "--db", str(db)])
     assert res.exit_code == 2 and "no detection run 7" in res.output
 

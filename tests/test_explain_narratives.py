@@ -6,7 +6,12 @@ import json
 import pytest
 
 from cibscope.explain import embeddings
-from cibscope.explain.narratives import OTHER, cluster_narratives, label_texts, load_library, narrative_groups
+import numpy as np
+
+from cibscope.explain import narratives
+from cibscope.explain.narratives import (EMBED_BUDGET, EMBED_MIN_POSTS, MAX_POSTS, OTHER, cluster_narratives,
+                                         label_texts, load_library, narrative_groups, sample_size)
+from cibscope.explain.summary import run_summary
 
 from conftest import IRA_CLUSTERS
 
@@ -106,7 +111,12 @@ def test_explain_cli_stores_and_report_shows(ira_store, tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["explain", "--run", str(run_id), "--db", str(db), "--narratives", "2",
                                    "--library", str(lib)])
     assert res.exit_code == 0, res.output
-    assert "40 authenticity rows stored" in res.output and "for 2 clusters (tfidf)" in res.output
+    from cibscope.explain.authenticity import SIGNALS
+    assert f"{4 * len(SIGNALS)} authenticity rows stored" in res.output and "for 2 clusters (tfidf)" in res.output
+    # it prints what it found: one summary row per cluster, with the stored narratives of the first two
+    assert "what explain found in the 4 best-ranked clusters" in res.output
+    found = " ".join(res.output.split("best-ranked clusters:")[1].split())
+    assert "#1 " in found and "Food scare" in found and "strongest account signals: office_hours" in found
     from cibscope.store.db import Store
     with Store(db, read_only=True) as s:
         n = s.con.execute("SELECT count(DISTINCT cluster_id), count(*) FILTER (WHERE narrative = 'food_scare') "
@@ -126,3 +136,74 @@ def test_explain_cli_stores_and_report_shows(ira_store, tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "embed" in bad.output
     bad = CliRunner().invoke(app, ["explain", "--run", str(run_id), "--db", str(db), "--representation", "bert"])
     assert bad.exit_code == 2 and "representation must be one of" in bad.output
+
+
+def test_embedding_sample_is_bounded_per_cluster_and_in_all():
+    assert sample_size("tfidf", 20) == MAX_POSTS["tfidf"]
+    assert sample_size("embedding", 1) == MAX_POSTS["embedding"] == 500
+    assert sample_size("embedding", 20) == EMBED_BUDGET // 20 == 100
+    assert sample_size("embedding", 1000) == EMBED_MIN_POSTS
+    assert all(n * sample_size("embedding", n) <= EMBED_BUDGET for n in range(1, EMBED_BUDGET // EMBED_MIN_POSTS + 1))
+
+
+class _CountingEmbedder:
+    """Stands in for the ONNX model: deterministic unit vectors, and a record of every encode call."""
+
+    def __init__(self):
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts, progress=None):
+        texts = list(texts)
+        self.calls.append(texts)
+        rng = [np.random.default_rng(abs(hash(t)) % 2**32).normal(size=384) for t in texts]
+        x = np.array(rng, dtype=np.float32).reshape(len(texts), 384)
+        for start in range(0, len(texts), 32):
+            if progress:
+                progress(len(texts[start:start + 32]))
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.shared
+def test_real_ira_narratives_embed_every_cluster_in_one_batched_pass(ira_store, monkeypatch):
+    store, run_id = ira_store
+    fake = _CountingEmbedder()
+    monkeypatch.setattr(embeddings, "available", lambda: True)
+    monkeypatch.setattr(embeddings, "default_embedder", lambda: fake)
+    monkeypatch.setattr(narratives, "_narrative_embeddings", lambda lib: fake.encode([n.name for n in lib]))
+    seen: list[tuple[str, int, int]] = []
+    res = cluster_narratives(store, run_id, representation="embedding", progress=lambda *a: seen.append(a))
+    n = sample_size("embedding", len(res))
+    assert len(res) == len(IRA_CLUSTERS) and n == 500
+    texts = fake.calls[0]
+    # one pass over the distinct sampled texts of all clusters; nothing embedded per cluster afterwards
+    assert len(texts) == len(set(texts)) > 500
+    lib_names = [n.name for n in load_library()]
+    assert all(c == lib_names for c in fake.calls[1:])   # later calls: only the library (cached in real use)
+    assert [s for s in seen if s[0] == "embed"][-1] == ("embed", len(texts), len(texts))
+    assert [s for s in seen if s[0] == "group"] == [("group", i, len(res)) for i in range(1, len(res) + 1)]
+    for d in res.values():
+        assert d["n_sampled"] == min(d["n_posts"], n) and d["representation"] == "embedding"
+    # the batched vectors group a cluster exactly as embedding it alone would
+    cid, d = sorted(res.items())[0]
+    alone = cluster_narratives(store, run_id, [cid], representation="embedding", max_posts=n)[cid]
+    assert alone["groups"] == d["groups"]
+
+
+@pytest.mark.shared
+def test_real_ira_run_summary(ira_store):
+    from cibscope.explain.authenticity import save_authenticity
+    from cibscope.explain.narratives import save_narratives
+
+    store, run_id = ira_store
+    save_authenticity(store, run_id)
+    first = store.con.execute("SELECT cluster_id FROM clusters WHERE run_id = ? AND rank = 1", [run_id]).fetchall()
+    save_narratives(store, run_id, [first[0][0]], representation="tfidf", max_posts=300)
+    rows = run_summary(store, run_id, top=3)
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    top = rows[0]
+    assert sum(share for _, share in top["narratives"]) == pytest.approx(1.0)
+    assert rows[1]["narratives"] == []                # narratives were stored for the first cluster only
+    # IRA tweet files have no creation dates, clients or bios; shares come before similarities
+    assert {"creation_burst", "automation_client", "profile_reuse"} <= set(top["unknown"])
+    assert top["signals"][-1].startswith("text_uniformity ")
+    assert any(s.startswith("office_hours ") and "(UTC" in s for s in top["signals"])

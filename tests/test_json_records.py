@@ -59,3 +59,47 @@ def test_batches_bounded_by_characters(monkeypatch):
     batches = list(TwitterV2Reader().read(path, duckdb.connect(), None))
     assert [b.rows_read for b in batches] == [1, 1]
     assert [b.posts.num_rows for b in batches] == [3, 2]  # 2 tweets + 1 included tweet; 2 tweets
+
+
+# Arrays DuckDB splits (read_json_objects) must give exactly the records of the Python decoder, also where
+# DuckDB stops part-way (the Python decoder resumes after the last element found) or accepts what JSON forbids.
+_ARRAYS = {
+    "plain": '[\n {"a": 1,\n  "b": "x\\u00e9y"},\n{"c": [1, 2]} ,\n\n  {"d": "\\n, }"}\n]\n',
+    "trailing_comma_mid_file": '[{"a": 1},\n{"b": 2,}\n, {"c": 3}]',
+    "raw_tab_in_string": '[{"a": 1},\n{"b": "x\ty"},\n {"c": 3}\n]',
+    "bom_unclosed": '\ufeff[{"a": 1},\n{"b": "x"}\n, {"c": 3}\n',
+    "lone_surrogate_then_junk": '[{"a": 1},\n{"b": "\\ud800"},\n {"c": 3}] trailing',
+    "missing_comma": '[{"a": 1}\n{"b": 2}]',
+    "scalars": '[1, "x", {"a": "y, }"}, []]',
+    "cr_line_ends": '[{"a": 1},\r{"b":\r2},\r\n\r\n {"c": 3}\r]',
+    "empty": "[]",
+}
+
+
+def test_duckdb_split_arrays_match_the_python_decoder(tmp_path):
+    from cibscope.ingest.json_records import _python_array_records
+
+    for name, text in _ARRAYS.items():
+        f = tmp_path / f"{name}.json"
+        f.write_bytes(text.encode("utf-8"))
+        for by_element in (False, True):
+            assert list(array_records(f, by_element=by_element)) == list(_python_array_records(f, by_element)), name
+    recs = list(array_records(tmp_path / "trailing_comma_mid_file.json"))
+    assert recs[0] == (1, '{"a": 1}', None) and recs[1][0] == 2 and "rest of file not read" in recs[1][2]
+
+
+def test_duckdb_split_resumes_after_the_last_good_element(tmp_path, monkeypatch):
+    import cibscope.ingest.json_records as jr
+
+    f = tmp_path / "late.json"
+    good = ",\n".join(json.dumps({"i": i, "t": "x\ny"}, indent=1) for i in range(9000))
+    f.write_text("[" + good + ',\n{"bad": [1,\n]},\n{"i": -1}\n]', encoding="utf-8")  # DuckDB accepts [1,]
+    resumed = []
+    real = jr._python_array_records
+    monkeypatch.setattr(jr, "_python_array_records",
+                        lambda *a, **k: resumed.append(a[2:]) or real(*a, **k))
+    recs = list(jr.array_records(f))
+    assert resumed and resumed[0][0] > 0  # DuckDB's part was used, the decoder took over mid-file
+    assert recs == list(real(f, False))
+    assert len(recs) == 9001 and recs[-1][0] == 9000 * 4 + 1 and "invalid JSON" in recs[-1][2]
+    assert json.loads(recs[-2][1]) == {"i": 8999, "t": "x\ny"} and recs[-2][0] == 8999 * 4 + 1

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from cibscope.share import audit
-from cibscope.share.cli import audit_app
+from cibscope.cli.share import audit_app
 from cibscope.share.hub import TEST_HANG_ENV, Hub
 from cibscope.share.serve import spawn, stop
 from cibscope.share.store import objects, statuses

@@ -12,7 +12,7 @@ import requests
 from taxii2client.v21 import ApiRoot, Server, as_pages
 from typer.testing import CliRunner
 
-from cibscope.share.cli import share_app
+from cibscope.cli.share import share_app
 from cibscope.share.client import STATE_FILE, HubAuth, ShareError, pull, push
 from cibscope.share.markings import purpose_extension_definition
 from cibscope.share.serve import free_port, spawn, start_process, stop

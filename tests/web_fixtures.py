@@ -95,3 +95,24 @@ def serve_in_thread(app, **config) -> Iterator[str]:
     finally:
         server.should_exit = True
         t.join(30)
+
+
+#: Debian's chromium, driven by Playwright (never a browser download); browser tests skip without it.
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@contextmanager
+def chromium_page(width: int = 1400, height: int = 1000) -> Iterator:
+    """A Playwright page in headless Debian chromium (a ``width`` x ``height`` viewport, 60 s timeouts)."""
+    import pytest
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+            page.set_default_timeout(60_000)
+            yield page
+        finally:
+            browser.close()

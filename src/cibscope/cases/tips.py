@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
-from ..intel.cli import detect_format, run_import
+from ..intel.formats import detect_format, run_import
 from ..intel.disarm import DisarmError
 from ..intel.meta import MetaImportError
 from ..intel.plain_list import ListImportError

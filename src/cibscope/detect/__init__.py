@@ -504,11 +504,24 @@ def _top_objects(con, k: int = 3) -> dict[str, list[tuple[str, str, int]]]:
 def _summary(n: int, t: dict, first_seen, last_seen, shares: dict, top: list, scale_s: float) -> str:
     """One paragraph, machine-written, saying why the cluster was (or was not) flagged."""
     main = ", ".join(f"{sig} {share:.0%}" for sig, share in list(shares.items())[:3])
-    objs = "; ".join(f"{sig} {_short(obj)} ({npairs} pairs)" for sig, obj, npairs in top)
-    return (f"{n} accounts made {t['n_coactions']:,} co-actions (same object within ±{scale_s:g} s, the scale "
+    objs = "; ".join(f"{sig} {_short(obj)} ({npairs} pair{'' if npairs == 1 else 's'})" for sig, obj, npairs in top)
+    return (f"{n} accounts made {t['n_coactions']:,} co-actions (same object within ±{_window_text(scale_s)}, the scale "
             f"it is judged at) between {first_seen:%Y-%m-%d %H:%M} and {last_seen:%Y-%m-%d %H:%M} UTC, "
-            f"against {t['expected']:,.1f} expected by chance ({t['lift']:,.0f}x, p = {t['p_value']:.1e}). "
+            f"against {t['expected']:,.1f} expected by chance ({t['lift']:,.0f}x, {p_phrase(t['p_value'])}). "
             f"Signals: {main}. Top shared objects: {objs}.")
+
+
+def _window_text(seconds: float) -> str:
+    """``60`` -> ``60 s``, ``86400`` -> ``1 d (86400 s)``: a window a reader takes in at a glance."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds > 60 and seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit} ({seconds:g} s)"
+    return f"{seconds:g} s"
+
+
+def p_phrase(p: float) -> str:
+    """``p = 3.2e-12``, or ``p < 1e-300`` where the p-value underflowed to 0 (the score's cap, not a tie)."""
+    return "p < 1e-300" if p <= 0 else f"p = {p:.1e}"
 
 
 def _short(obj: str, n: int = 60) -> str:
@@ -523,5 +536,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CoreBuilder", "DEFAULT_SIGNALS", "SIGNALS", "DetectionParams", "Engine", "RunResult", "STEPS",
+__all__ = ["CoreBuilder", "DEFAULT_SIGNALS", "p_phrase", "SIGNALS", "DetectionParams", "Engine", "RunResult", "STEPS",
            "batch_core", "detect", "parse_duration"]

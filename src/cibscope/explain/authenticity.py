@@ -32,6 +32,10 @@ ai_text_tells       share of members with a post holding a stock LLM        ``po
                     refusal or disclaimer (:data:`AI_TELLS`)
 text_uniformity     mean TF-IDF cosine similarity between posts of          ``posts.text``
                     *different* members (a sample; :func:`text_uniformity`)
+ai_text_model       share of sampled posts an NB-SVM trained on TweepFake   ``posts.text``
+                    scores as machine-written (:mod:`.fingerprints`)
+lookalike_domains   share of members who shared a domain imitating a news   ``actions`` (domain, link)
+                    outlet (:mod:`.lookalike`, :mod:`.fingerprints`)
 ==================  =======================================================  =========================
 
 A value is ``None`` when the data lacks what the signal needs (for example
@@ -86,10 +90,12 @@ ZONES = {-10: "Hawaii", -8: "US Pacific standard", -7: "US Pacific daylight / Mo
 NEEDS = {"creation_burst": "account creation dates", "handle_digits": "handles", "handle_prefix": "handles",
          "office_hours": "posts", "language_location": "profile locations and post languages",
          "interval_regularity": "posts", "automation_client": "posting clients", "profile_reuse": "profile bios",
-         "ai_text_tells": "post texts", "text_uniformity": "post texts"}
+         "ai_text_tells": "post texts", "text_uniformity": "post texts", "ai_text_model": "post texts of 20+ characters",
+         "lookalike_domains": "shared links"}
 
 SIGNALS = ("creation_burst", "handle_digits", "handle_prefix", "office_hours", "language_location",
-           "interval_regularity", "automation_client", "profile_reuse", "ai_text_tells", "text_uniformity")
+           "interval_regularity", "automation_client", "profile_reuse", "ai_text_tells", "text_uniformity",
+           "ai_text_model", "lookalike_domains")
 
 
 @dataclass
@@ -379,9 +385,13 @@ def _profile_reuse(store: Store, g: str) -> list[Signal]:
 
 
 def ai_tells_sql(text_col: str = "text") -> str:
-    """SQL boolean: ``text_col`` holds one of :data:`AI_TELLS` (case-insensitive substring)."""
-    phrases = ", ".join("'" + t.replace("'", "''") + "'" for t in AI_TELLS)
-    return f"list_bool_or(list_transform([{phrases}], lambda t: contains(lower({text_col}), t)))"
+    """SQL boolean: ``text_col`` holds one of :data:`AI_TELLS` (case-insensitive substring).
+
+    One regular expression of the escaped phrases over the lower-cased text (RE2), so the text is
+    lower-cased once, not once per phrase (4x faster on the 287k IRA tweets).
+    """
+    pattern = "|".join(re.escape(t) for t in AI_TELLS).replace("'", "''")
+    return f"regexp_matches(lower({text_col}), '{pattern}')"
 
 
 def _ai_tells(store: Store, g: str) -> list[Signal]:
@@ -470,8 +480,14 @@ def _uniformity(store: Store, g: str) -> list[Signal]:
     return out
 
 
+def _fingerprints(store: Store, g: str) -> list[Signal]:
+    from .fingerprints import fingerprint_signals
+
+    return fingerprint_signals(store, g)
+
+
 _COMPUTE = (_creation_burst, _handles, _office_hours, _language_location, _automation, _profile_reuse, _ai_tells,
-            _uniformity)
+            _uniformity, _fingerprints)
 
 
 def group_authenticity(store: Store, groups_sql: str) -> dict[str, dict[str, Signal]]:

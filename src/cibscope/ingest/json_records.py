@@ -2,7 +2,10 @@
 
 A JSON reader never loads its file whole. Python only finds where each record
 starts and ends (JSON lines: one line each; a top-level array: each element,
-decoded incrementally; a top-level object: its members, one array member
+split by DuckDB's ``read_json_objects`` and located in the file by byte search
+(:func:`array_records`), with Python's incremental decoder taking over from the
+first element DuckDB cannot split or that DuckDB's parser would accept but JSON
+forbids; a top-level object: its members, one array member
 streamed element by element; a stream of pretty-printed values: each value),
 :data:`RECORDS_PER_BATCH` records or :data:`BATCH_CHARS` characters at a time, and hands their raw text to
 DuckDB, which validates them and parses each once into a typed struct
@@ -14,6 +17,7 @@ element numbers (``twitter-v1``, whose documentation says so).
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -139,9 +143,11 @@ class _Truncated(Exception):
     """Raised inside a stream after a fault that makes the rest of the file unreadable."""
 
 
-def _elements(sc: _Scanner, by_element: bool) -> Iterator[Record]:
-    """Records of the array whose '[' was just consumed, up to and including its ']'."""
-    n = 0
+def _elements(sc: _Scanner, by_element: bool, n: int = 0) -> Iterator[Record]:
+    """Records of the array whose '[' was just consumed, up to and including its ']'.
+
+    ``n``: elements of the array before the scanner's position (a scan resumed after them).
+    """
     while True:
         c = sc.peek()
         if not c:
@@ -178,13 +184,99 @@ def _scan(path: Path, body: Callable[[_Scanner], Iterator[Record]]) -> Iterator[
 
 
 def array_records(path: Path, *, by_element: bool = False) -> Iterator[Record]:
-    """Records of a top-level JSON array, read incrementally (numbered by line, or by element)."""
-    def body(sc: _Scanner) -> Iterator[Record]:
-        if sc.peek() != "[":
-            raise IngestError(f"{path}: not a JSON array")
-        sc.pos += 1
-        yield from _elements(sc, by_element)
-    return _scan(path, body)
+    """Records of a top-level JSON array, read incrementally (numbered by line, or by element).
+
+    DuckDB splits the array (``read_json_objects(format='array')``, streamed) and each element's
+    text is found in the file by byte search from the end of the previous one, which gives its
+    line. Python's decoder (:func:`_elements`, the same records and problems) takes over from
+    the end of the last element so found when DuckDB stops at an element it cannot read (broken
+    JSON, a raw control character, a lone surrogate: the Python path reports or repairs it), when
+    an element holds a ``,`` before a closing bracket that JSON forbids but DuckDB accepts (checked
+    with :func:`json.loads`), or when an element's text is not found where expected.
+    """
+    if first_char(path) != "[":
+        return _python_array_records(path, by_element)
+    return _duckdb_array_records(path, by_element)
+
+
+def _python_array_records(path: Path, by_element: bool, offset: int = 0, line: int = 1,
+                          n: int = 0) -> Iterator[Record]:
+    """:func:`array_records` by Python's decoder, from byte ``offset`` (line ``line``, ``n`` elements before)."""
+    if not offset:
+        def body(sc: _Scanner) -> Iterator[Record]:
+            if sc.peek() != "[":
+                raise IngestError(f"{path}: not a JSON array")
+            sc.pos += 1
+            yield from _elements(sc, by_element)
+        return _scan(path, body)
+
+    def resumed() -> Iterator[Record]:
+        with open(path, "rb") as raw:
+            raw.seek(offset)
+            sc = _Scanner(io.TextIOWrapper(raw, encoding="utf-8"))
+            sc.mark_line = line
+            try:
+                yield from _elements(sc, by_element, n)
+            except _Truncated:
+                return
+            except UnicodeDecodeError as exc:
+                yield sc.line(), None, f"not UTF-8 ({exc.reason}); rest of file not read"
+    return resumed()
+
+
+#: Elements DuckDB hands over at a time.
+_SPLIT_ROWS = 4096
+#: Most bytes of blanks and ``,`` looked through between two elements; bytes of the file read at a time.
+_MAX_GAP, _READ_BYTES = 1 << 16, 1 << 22
+
+
+class _Resume(Exception):
+    """DuckDB's split of an array cannot be used from here on."""
+
+
+def _duckdb_array_records(path: Path, by_element: bool) -> Iterator[Record]:
+    n, pos, line = 0, 0, 1  # elements yielded, byte offset after the last one, line at that offset
+    # per element, from DuckDB (vectorised): its text, its length in bytes, its line ends (\n, \r\n or a lone \r,
+    # as Python's text mode reads them), and whether it holds a ',' before a closing bracket (checked by
+    # json.loads: JSON forbids it, DuckDB accepts it)
+    query = """SELECT j, strlen(j), CASE WHEN contains(j, chr(13)) THEN len(regexp_extract_all(j, '\\r\\n?|\\n'))
+                                     ELSE length(j) - length(replace(j, chr(10), '')) END, regexp_matches(j, ',\\s*[\\]}]')
+               FROM (SELECT CAST(json AS VARCHAR) AS j FROM read_json_objects($p, format='array'))"""
+    with open(path, "rb") as f:
+        buf, base = b"", 0  # the file's bytes from offset base on, read as needed (memory: a few MiB)
+        con = duckdb.connect()
+        try:
+            con.execute("SET enable_progress_bar = false")
+            for batch in con.sql(query, params={"p": str(path)}).to_arrow_reader(_SPLIT_ROWS):
+                for raw, size, newlines, suspect in zip(*(c.to_pylist() for c in batch.columns)):
+                    want = pos + _MAX_GAP + size - base  # the gap before the element and the element itself
+                    if want > len(buf):
+                        buf, base = buf[pos - base:] + f.read(max(want - len(buf), _READ_BYTES)), pos
+                    at = pos - base
+                    rel = buf.find(raw[:16].encode("utf-8"), at, at + _MAX_GAP + 16)
+                    end = rel + size
+                    if rel < 0 or buf[at:rel].strip(b" \t\r\n,[\xef\xbb\xbf") or \
+                            buf[end - 1:end] != raw[-1:].encode("utf-8"):
+                        raise _Resume
+                    if suspect:
+                        try:
+                            json.loads(raw)
+                        except ValueError:
+                            raise _Resume from None
+                    gap = buf[at:rel]
+                    line += gap.count(b"\n") + gap.count(b"\r") - gap.count(b"\r\n")
+                    n += 1
+                    if "\r" in raw:  # the text as the Python path reads it (universal newlines)
+                        raw = raw.replace("\r\n", "\n").replace("\r", "\n")
+                    yield n if by_element else line, raw, None
+                    line += newlines
+                    pos = base + end
+            return
+        except (_Resume, duckdb.Error, pa.ArrowException, OSError, UnicodeError):  # a fault mid-stream: OSError
+            pass
+        finally:
+            con.close()
+    yield from _python_array_records(path, by_element, pos, line, n)
 
 
 def value_records(path: Path) -> Iterator[Record]:
@@ -273,9 +365,10 @@ def load_records(con: duckdb.DuckDBPyConnection, chunk: list[Record], path: Path
     con.register("_raw", raw)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _records AS
-        SELECT {sql_literal(str(path))} AS filename, line, raw, json_valid(raw) AS valid,
-               CASE WHEN json_valid(raw) THEN json_type(raw) = 'OBJECT' ELSE false END AS is_object
-        FROM _raw WHERE problem IS NULL""")
+        SELECT *, valid AND starts_with(ltrim(raw, ' ' || chr(9) || chr(10) || chr(13)), '{{') AS is_object
+        FROM (SELECT {sql_literal(str(path))} AS filename, line, raw, json_valid(raw) AS valid
+              FROM _raw WHERE problem IS NULL)""")
+    # valid JSON is an object exactly when its first character after JSON blanks is '{': no second parse
     con.unregister("_raw")
     bad_json = [Check("", "NOT valid", f"invalid JSON{where}", "raw"),
                 Check("", "valid AND NOT is_object", f"not a JSON object{where}", "left(raw, 200)")]

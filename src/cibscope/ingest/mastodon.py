@@ -98,13 +98,16 @@ class MastodonReader(JsonRecordsReader):
                    coalesce(list_transform(s.media_attachments, lambda m: m.id), []) AS media,
                    s.application.name AS client, line AS source_row
             FROM _st WHERE {good} ORDER BY rec""").to_arrow_table()
+        # the note's HTML is turned into text once per account, after the newest note is picked (the
+        # conversion keeps NULL as NULL and only NULL, so arg_max picks the same row either way)
         accounts = con.sql(f"""
+            SELECT * REPLACE ({html_text_sql('description')} AS description) FROM (
             SELECT '{PLATFORM}' AS platform, account_id, arg_max(s.account.acct, created_at) AS handle,
                    arg_max(s.account.display_name, created_at) AS display_name,
                    arg_max({time_sql('s.account.created_at')}, created_at) AS created_at,
-                   arg_max({html_text_sql('s.account.note')}, created_at) AS description,
+                   arg_max(s.account.note, created_at) AS description,
                    arg_max(s.account.followers_count, created_at) AS followers,
                    arg_max(s.account.following_count, created_at) AS following
-            FROM _st WHERE {good} GROUP BY account_id""").to_arrow_table()
+            FROM _st WHERE {good} GROUP BY account_id)""").to_arrow_table()
         con.execute("DROP TABLE _st")
         return posts, accounts, bad

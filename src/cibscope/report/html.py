@@ -6,10 +6,14 @@ scripts). Post text, handles and object keys are attacker-written, so the
 Jinja2 environment autoescapes everything; only the SVG markup produced by
 `figures.timeline_svg` from numbers is inserted as-is.
 
-Layout: run parameters and counts; the ranked cluster list; then per cluster
-its summary, signals, accounts, top shared objects with example posts and,
-for the ``top_clusters`` best-ranked clusters, an activity timeline and a
-network picture.
+Layout: a one-minute summary (what was found, how strongly, what it is not:
+:func:`.summary.run_summary`) with the run's counts; how to read the report;
+the ranked cluster list; then per cluster its summary, signals, accounts, top
+shared objects (as their text, :func:`.summary.object_display`) with example
+posts and, for the ``top_clusters`` best-ranked clusters, an activity timeline
+and a network picture; last the parameters and the coordination window the
+data suggests (:mod:`cibscope.detect.interval`). Each block is its own
+template (``_summary``, ``_objects``, ``_run``) included by ``report.html.j2``.
 """
 from __future__ import annotations
 
@@ -22,9 +26,10 @@ from markupsafe import Markup
 
 from ..store.db import Store
 from .figures import network_layout, timeline_svg
-from .query import (activity, authenticity, clusters, internal_edges, members, narratives, run_info,
+from .query import (activity, authenticity, clusters, internal_edges, loose_pairs, members, narratives, run_info,
                     top_objects)
 from .stix import tlp_level
+from .summary import duration_text, object_display, p_text, run_summary, tested_windows
 
 #: FIRST TLP 2.0 colours (text, background) per level.
 TLP_COLOURS = {"clear": ("#FFFFFF", "#000000"), "green": ("#33FF00", "#000000"),
@@ -36,17 +41,25 @@ def _ts(value: dt.datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def shared_object(o: dict[str, Any]) -> dict[str, Any]:
+    """:func:`.summary.object_display` of a :func:`~.query.top_objects` row, read from its first example post."""
+    return object_display(o["action_type"], o["object_key"], o["examples"][0]["text"] if o.get("examples") else None)
+
+
 def environment() -> Environment:
     """The Jinja2 environment of the report templates (autoescape on for every template)."""
     env = Environment(loader=PackageLoader("cibscope.report", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["ts"] = _ts
+    env.filters["p_text"] = p_text
+    env.filters["duration"] = duration_text
+    env.filters["shared_object"] = shared_object
     return env
 
 
 def render_html(store: Store, run_id: int, *, tlp: str = "amber", top_clusters: int = 50,
                 objects_per_cluster: int = 8, examples: int = 3, max_accounts: int = 100,
-                max_nodes: int = 300) -> str:
+                max_nodes: int = 300, suggest_window: bool = True) -> str:
     """Render the report page of a run.
 
     Parameters
@@ -66,6 +79,9 @@ def render_html(store: Store, run_id: int, *, tlp: str = "amber", top_clusters: 
         Accounts listed per cluster (strongest first; the rest are counted).
     max_nodes : int, default 300
         Accounts drawn in a network picture.
+    suggest_window : bool, default True
+        Measure the data's follow delays (:func:`cibscope.detect.interval.follow_delays`, one
+        aggregation over the run's actions) and show the suggested coordination window.
 
     Returns
     -------
@@ -106,7 +122,19 @@ def render_html(store: Store, run_id: int, *, tlp: str = "amber", top_clusters: 
         "SELECT count(DISTINCT account_key), count(DISTINCT account_key) FILTER (WHERE c.flagged) "
         "FROM cluster_members m JOIN clusters c USING (run_id, cluster_id) WHERE run_id = ?",
         [int(run_id)]).fetchall()[0]
+    tested = tested_windows(run["params"])
+    n_loose, loose = loose_pairs(store, run_id)
+    window = None
+    if suggest_window:
+        from ..detect.interval import follow_delays
+        try:
+            window = follow_delays(store, datasets=run["datasets"])
+        except ValueError:   # no object with two accounts: nothing to suggest
+            window = None
     return environment().get_template("report.html.j2").render(
+        summary=run_summary(store, run, all_clusters, n_loose), n_loose=n_loose, loose=loose,
+        window=window, tested_windows=tested,
+        window_covered=window is not None and any(window.suggested_s / 2 <= w <= window.suggested_s * 2 for w in tested),
         run=run, clusters=all_clusters, sections=sections, n_members=n_members, n_flagged=n_flagged, top_clusters=top_clusters,
         tlp=level, tlp_colours=TLP_COLOURS[level],
         generated=run["created_at"])

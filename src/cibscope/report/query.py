@@ -294,6 +294,30 @@ def narratives(store: Store, run_id: int, cluster_ids: list[str]) -> dict[str, l
     return _group(rows, cluster_ids)
 
 
+def loose_pairs(store: Store, run_id: int, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
+    """Significant edges with at least one account in no cluster of the run (a pair, or a tail, below
+    ``min_cluster_size``), most significant first. Edges between two clusters are not listed: they
+    join accounts the report already shows.
+
+    Returns ``(total, rows)``: ``rows`` holds the first ``limit``, each with ``account_a, account_b,
+    handle_a, handle_b, n_coactions, signals, p_value, q_value, scale_s`` (seconds) and
+    ``first_seen, last_seen`` (UTC).
+    """
+    sql = """
+        FROM edges e
+        WHERE e.run_id = $run AND (
+            NOT EXISTS (SELECT 1 FROM cluster_members m WHERE m.run_id = e.run_id AND m.account_key = e.account_a)
+            OR NOT EXISTS (SELECT 1 FROM cluster_members m WHERE m.run_id = e.run_id AND m.account_key = e.account_b))"""
+    total = store.con.execute("SELECT count(*) " + sql, {"run": int(run_id)}).fetchone()[0]
+    rows = _rows(store, """
+        SELECT e.account_a, e.account_b, aa.handle AS handle_a, ab.handle AS handle_b, e.n_coactions, e.signals,
+               e.p_value, e.q_value, e.scale_s, e.first_seen, e.last_seen """ + sql.replace(
+        "WHERE e.run_id", "LEFT JOIN accounts aa ON aa.account_key = e.account_a "
+                          "LEFT JOIN accounts ab ON ab.account_key = e.account_b WHERE e.run_id", 1) + """
+        ORDER BY e.q_value, e.p_value, e.account_a, e.account_b LIMIT $n""", {"run": int(run_id), "n": int(limit)})
+    return int(total), rows
+
+
 def _group(rows: list[dict[str, Any]], cluster_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {c: [] for c in cluster_ids}
     for r in rows:

@@ -180,6 +180,7 @@ def build_bundle(store: Store, run_id: int, *, tlp: str = "amber", identity_name
     urls = link_urls(store, run_id, sorted({o["object_key"] for os_ in links.values() for o in os_
                                             if o["action_type"] == "link"}))
     edges = internal_edges(store, run_id, ids, per_cluster=max_edges)
+    fp, fp_refs = fingerprint_objects(store, run_id, ids, run_key=run_key, marking_id=marking.id, common=common)
 
     objects: list[Any] = [marking, identity]
     seen_scos: set[str] = set()
@@ -217,9 +218,86 @@ def build_bundle(store: Store, run_id: int, *, tlp: str = "amber", identity_name
             description=(f"{c['summary']}\n\nAccounts: {c['n_accounts']}; edges: {c['n_edges']}; "
                          f"co-actions: {c['n_coactions']} (expected {c['expected']:.3g}, lift {c['lift']:.1f}); "
                          f"p-value: {c['p_value']:.3g}; score: {c['score']:.1f}; signals: {signals}."),
-            object_refs=[observed.id, *account_ref.values(), *link_refs, *(r.id for r in rels)], **common)
-        objects += [observed, *rels, grouping]
+            object_refs=[observed.id, *account_ref.values(), *link_refs, *(r.id for r in rels),
+                         *fp_refs.get(cid, [])], **common)
+        fp_new = []
+        for o in fp.get(cid, []):  # SCOs once per bundle (add_sco), SDOs/SROs as they come
+            if o.type == "domain-name":
+                add_sco(o)
+            else:
+                fp_new.append(o)
+        objects += [observed, *rels, *fp_new, grouping]
     return stix2.Bundle(objects=objects, id=_sid("bundle", run_key, marking.id, identity.id))
+
+
+def fingerprint_objects(store: Store, run_id: int, cluster_ids: list[str], *, run_key: str, marking_id: str,
+                        common: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, list[str]]]:
+    """STIX objects of the stored fingerprints (``explain/fingerprints.py``) of each cluster.
+
+    Per look-alike domain of a cluster's ``lookalike_domains`` signal: a ``domain-name`` SCO and an
+    ``indicator`` (pattern ``[domain-name:value = '...']``, ``indicator_types`` ``["malicious-activity"]``,
+    the imitated outlet in its description) that ``indicates`` the DISARM ``attack-pattern`` T0149.003
+    *Lookalike Domain*; a cluster whose sampled posts mostly score as machine-written gets the
+    ``attack-pattern`` T0085.001 *Develop AI-Generated Text* (no indicator: a text score is no IOC).
+    Returns ``({cluster_id: [new objects]}, {cluster_id: [ids the cluster's grouping references]})``;
+    an attack-pattern shared by several clusters is emitted once. Empty when the signals were not computed.
+    """
+    import stix2
+
+    from ..explain.disarm import Tag, attack_pattern
+    from ..explain.fingerprints import disarm_tags
+    from ..intel.disarm import DisarmCatalogue
+
+    rows = store.con.execute(
+        "SELECT cluster_id, signal, value, details FROM cluster_authenticity WHERE run_id = ? "
+        "AND signal IN ('lookalike_domains', 'ai_text_model')", [int(run_id)]).fetchall()
+    by: dict[str, dict[str, Any]] = {}
+    for cid, sig, value, details in rows:
+        by.setdefault(cid, {})[sig] = {"value": value, "details": json.loads(details) if details else {}}
+    out: dict[str, list[Any]] = {cid: [] for cid in cluster_ids}
+    refs: dict[str, list[str]] = {cid: [] for cid in cluster_ids}
+    emitted: set[str] = set()
+    created = common["created"].isoformat().replace("+00:00", "Z")
+    cat = None
+    for cid in cluster_ids:
+        tags = disarm_tags(by.get(cid, {}))
+        if not tags:
+            continue
+        cat = cat or DisarmCatalogue.load()
+        aps = {}
+        for disarm_id, behaviour, ev in tags:
+            t = cat.get(disarm_id)
+            apd = attack_pattern(Tag(t.disarm_id, t.name, t.tactic_id, t.tactic_name, cat.version, behaviour, ""),
+                                 created, cat)
+            # the run bundle validates in strict mode, which wants a hash beside an external URL (rule 302):
+            # the DISARM id + version identify the technique, the URL is left out
+            apd["external_references"] = [{k: v for k, v in r.items() if k != "url"}
+                                          for r in apd["external_references"]]
+            ap = stix2.AttackPattern(**apd, object_marking_refs=[marking_id], created_by_ref=common["created_by_ref"])
+            aps[disarm_id] = ap
+            refs[cid].append(ap.id)
+            if ap.id not in emitted:
+                emitted.add(ap.id)
+                out[cid].append(ap)
+        if "T0149.003" not in aps:
+            continue
+        for d in by[cid]["lookalike_domains"]["details"].get("domains", []):
+            if d["kind"] == "path":
+                continue
+            value = d["domain"].encode("idna").decode("ascii") if not d["domain"].isascii() else d["domain"]
+            sco = stix2.DomainName(value=value, object_marking_refs=[marking_id])
+            ind = stix2.Indicator(
+                id=_sid("indicator", run_key, cid, value), name=f"Look-alike of {d['outlet_name']}: {value}",
+                description=f"{d['explanation']} Shared in {d['n_posts']} posts by {d['n_accounts']} members of "
+                            f"cibscope cluster {cid}. Imitated outlet: {d['outlet_name']} ({d['outlet']}).",
+                pattern=f"[domain-name:value = '{value}']", pattern_type="stix", valid_from=common["created"],
+                indicator_types=["malicious-activity"], **common)
+            rel = stix2.Relationship(id=_sid("relationship", run_key, cid, value, "indicates"),
+                                     relationship_type="indicates", source_ref=ind.id,
+                                     target_ref=aps["T0149.003"].id, **common)
+            refs[cid] += [sco.id, ind.id, rel.id]
+            out[cid] += [sco, ind, rel]  # build_bundle keeps one copy of an SCO seen twice
+    return out, refs
 
 
 def write_bundle(store: Store, run_id: int, path: str | Path, **kwargs: Any) -> Path:

@@ -18,6 +18,7 @@ CLUSTER_COLUMNS = ("cluster_id", "rank", "flagged", "n_accounts", "n_edges", "n_
 ACCOUNT_COLUMNS = ("platform", "account_id", "handle", "cluster_id", "flagged", "score", "label")
 
 _ISO = "'%Y-%m-%dT%H:%M:%SZ'"
+_ACCOUNT_ORDER = "flagged DESC, cluster_id IS NULL, score DESC, platform, account_id"
 
 
 def _copy(store: Store, query: str, path: Path, fmt: str) -> Path:
@@ -52,6 +53,42 @@ def write_edges_parquet(store: Store, run_id: int, path: str | Path) -> Path:
     """, Path(path), "parquet")
 
 
+def member_sql(run_id: int) -> str:
+    """SQL with one row per account in any cluster of the run.
+
+    Columns: ``account_key``, ``cluster_id`` (the best-ranked cluster if several), ``flagged`` (member
+    of a flagged cluster), ``score`` (max ``cluster_members.score``).
+    """
+    rid = int(run_id)
+    return f"""
+        SELECT m.account_key, arg_min(m.cluster_id, c.rank) AS cluster_id, bool_or(c.flagged) AS flagged,
+               max(m.score) AS score
+        FROM cluster_members m JOIN clusters c USING (run_id, cluster_id)
+        WHERE m.run_id = {rid} GROUP BY m.account_key
+    """
+
+
+def accounts_sql(run_id: int, keys_sql: str | None = None) -> str:
+    """SQL with one row per account: ``account_key`` plus :data:`ACCOUNT_COLUMNS`.
+
+    ``keys_sql`` selects the accounts (one ``account_key`` column); by default every account seen
+    in the data the run covered (:func:`~cibscope.report.query.covered_accounts_sql`). Rows are
+    ordered flagged first, then by score, platform and account_id. See :func:`write_accounts_csv`
+    for the columns' meaning.
+    """
+    rid = int(run_id)
+    return f"""
+        WITH seen AS ({keys_sql or covered_accounts_sql(rid)}),
+        member AS ({member_sql(rid)})
+        SELECT s.account_key, coalesce(a.platform, split_part(s.account_key, ':', 1)) AS platform,
+               coalesce(a.account_id, substr(s.account_key, strpos(s.account_key, ':') + 1)) AS account_id,
+               a.handle, m.cluster_id, coalesce(m.flagged, false) AS flagged,
+               coalesce(m.score, 0) AS score, a.label
+        FROM seen s LEFT JOIN accounts a USING (account_key) LEFT JOIN member m USING (account_key)
+        ORDER BY {_ACCOUNT_ORDER}
+    """
+
+
 def write_accounts_csv(store: Store, run_id: int, path: str | Path) -> Path:
     """Write one row per account seen in the data the run covered.
 
@@ -64,21 +101,8 @@ def write_accounts_csv(store: Store, run_id: int, path: str | Path) -> Path:
     when ingested.
     Rows: flagged first, then by score, platform and account_id.
     """
-    rid = int(run_id)
-    return _copy(store, f"""
-        WITH seen AS ({covered_accounts_sql(rid)}),
-        member AS (
-            SELECT m.account_key, arg_min(m.cluster_id, c.rank) AS cluster_id, bool_or(c.flagged) AS flagged,
-                   max(m.score) AS score
-            FROM cluster_members m JOIN clusters c USING (run_id, cluster_id)
-            WHERE m.run_id = {rid} GROUP BY m.account_key)
-        SELECT coalesce(a.platform, split_part(s.account_key, ':', 1)) AS platform,
-               coalesce(a.account_id, substr(s.account_key, strpos(s.account_key, ':') + 1)) AS account_id,
-               a.handle, m.cluster_id, coalesce(m.flagged, false) AS flagged,
-               coalesce(m.score, 0) AS score, a.label
-        FROM seen s LEFT JOIN accounts a USING (account_key) LEFT JOIN member m USING (account_key)
-        ORDER BY flagged DESC, cluster_id IS NULL, score DESC, platform, account_id
-    """, Path(path), "csv")
+    return _copy(store, f"SELECT {', '.join(ACCOUNT_COLUMNS)} FROM ({accounts_sql(run_id)}) ORDER BY {_ACCOUNT_ORDER}",
+                 Path(path), "csv")
 
 
 def write_tables(store: Store, run_id: int, out_dir: str | Path) -> dict[str, Path]:

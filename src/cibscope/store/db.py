@@ -239,21 +239,22 @@ class Store:
             con.register("_in_posts", posts)
             con.register("_in_accounts", accounts)
             con.register("_in_errors", errors)
-            con.execute(
-                """
-                CREATE OR REPLACE TEMP TABLE _new_posts AS
-                SELECT DISTINCT ON (post_key) * FROM (
-                    SELECT p.platform || ':' || p.post_id AS post_key, p.platform, p.post_id,
-                           p.platform || ':' || p.account_id AS account_key,
-                           p.created_at, coalesce(p.kind, 'post') AS kind, p.text, p.lang,
-                           p.repost_of, p.reply_to, p.urls, p.hashtags, p.mentions, p.media,
-                           p.client, ? AS dataset, ? AS source_file, p.source_row, p.context, p.quote_of
-                    FROM _in_posts p) n
-                WHERE NOT EXISTS (SELECT 1 FROM posts o WHERE o.post_key = n.post_key)
-                ORDER BY post_key, source_row
-                """,
-                [dataset, source_file],
-            )
+            # posts not in the store yet, in the reader's order; a key repeated within the batch keeps its
+            # first record (lowest source_row). The repeat check is a cheap count; the DISTINCT ON (a sort of
+            # the whole batch) runs only when the batch has a repeat.
+            fresh = """SELECT p.platform || ':' || p.post_id AS post_key, p.platform, p.post_id,
+                              p.platform || ':' || p.account_id AS account_key,
+                              p.created_at, coalesce(p.kind, 'post') AS kind, p.text, p.lang,
+                              p.repost_of, p.reply_to, p.urls, p.hashtags, p.mentions, p.media,
+                              p.client, $dataset AS dataset, $source_file AS source_file, p.source_row, p.context,
+                              p.quote_of
+                       FROM _in_posts p
+                       WHERE NOT EXISTS (SELECT 1 FROM posts o WHERE o.post_key = p.platform || ':' || p.post_id)"""
+            names = {"dataset": dataset, "source_file": source_file}
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _new_posts AS {fresh}", names)
+            if con.execute("SELECT count(*) <> count(DISTINCT post_key) FROM _new_posts").fetchall()[0][0]:
+                con.execute("""CREATE OR REPLACE TEMP TABLE _new_posts AS
+                               SELECT DISTINCT ON (post_key) * FROM _new_posts ORDER BY post_key, source_row""")
             n_posts = con.execute("SELECT count(*) FROM _new_posts").fetchall()[0][0]
             con.execute("INSERT INTO posts SELECT * FROM _new_posts")
             n_acc = self._merge_accounts(dataset)
@@ -353,20 +354,31 @@ class Store:
         image   : each media id
         """
         shorteners = ", ".join(f"'{h}'" for h in SHORTENER_HOSTS)
-        self.con.execute(
+        con = self.con
+        # each distinct URL of the batch is parsed once (links repeat: the parse is regex work), and each
+        # text normalised once (the macro would otherwise be expanded for the token count and the hash)
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _batch_urls AS
+            WITH raw_u AS (SELECT account_key, created_at, post_key, dataset, unnest(urls) AS raw_url
+                           FROM _new_posts),
+            d AS (SELECT DISTINCT raw_url FROM raw_u WHERE raw_url IS NOT NULL),
+            c AS ({canonical_urls_sql('d', 'raw_url')})
+            SELECT raw_u.account_key, raw_u.created_at, raw_u.post_key, raw_u.dataset, c.url, c.host
+            FROM raw_u JOIN c USING (raw_url) WHERE c.url IS NOT NULL;
+            CREATE OR REPLACE TEMP TABLE _batch_texts AS
+            SELECT account_key, created_at, post_key, dataset, norm_text(text) AS nt
+            FROM _new_posts WHERE kind <> 'repost'""")
+        con.execute(
             f"""
             INSERT INTO actions
-            WITH p AS (SELECT * FROM _new_posts),
-            raw_u AS (SELECT account_key, created_at, post_key, dataset, unnest(urls) AS raw_url FROM p),
-            u AS ({canonical_urls_sql('raw_u', 'raw_url')})
+            WITH p AS (SELECT * FROM _new_posts)
             SELECT account_key, 'repost', repost_of, created_at, post_key, dataset
               FROM p WHERE repost_of IS NOT NULL AND repost_of <> ''
             UNION ALL
-            SELECT DISTINCT account_key, 'link', url, created_at, post_key, dataset
-              FROM u WHERE url IS NOT NULL
+            SELECT DISTINCT account_key, 'link', url, created_at, post_key, dataset FROM _batch_urls
             UNION ALL
             SELECT DISTINCT account_key, 'domain', host, created_at, post_key, dataset
-              FROM u WHERE host IS NOT NULL AND host NOT IN ({shorteners})
+              FROM _batch_urls WHERE host IS NOT NULL AND host NOT IN ({shorteners})
             UNION ALL
             SELECT DISTINCT account_key, 'hashtag', tag, created_at, post_key, dataset
               FROM (SELECT *, lower(trim(unnest(hashtags), '# ')) AS tag FROM p) WHERE tag <> ''
@@ -385,13 +397,13 @@ class Store:
               FROM p WHERE quote_of IS NOT NULL AND quote_of <> ''
             UNION ALL
             SELECT account_key, 'text', md5(nt), created_at, post_key, dataset
-              FROM (SELECT *, norm_text(text) AS nt FROM p WHERE kind <> 'repost')
-              WHERE len(string_split(nt, ' ')) >= {MIN_TEXT_TOKENS}
+              FROM _batch_texts WHERE len(string_split(nt, ' ')) >= {MIN_TEXT_TOKENS}
             UNION ALL
             SELECT DISTINCT account_key, 'image', img, created_at, post_key, dataset
               FROM (SELECT *, unnest(media) AS img FROM p) WHERE img IS NOT NULL AND img <> ''
             """
         )
+        con.execute("DROP TABLE _batch_urls; DROP TABLE _batch_texts")
 
     def add_errors(self, dataset: str, errors: pa.Table) -> int:
         """Append reader errors outside a post batch (e.g. a file-level problem)."""

@@ -72,6 +72,21 @@ class PushRequest(_Strict):
     token: str
 
 
+@router.get("/search", summary="Find an account, hashtag, URL or text, with the clusters involving it")
+def search_api(request: Request, q: str = Query(..., min_length=1, max_length=200),
+               kind: Optional[str] = Query(None, pattern="^(account|hashtag|url|text)$"),
+               run: Optional[int] = Query(None, ge=1, le=MAX_ID), limit: int = Query(50, ge=1, le=500),
+               user: User = Depends(current_user)) -> dict[str, Any]:
+    """:func:`cibscope.store.search.search` over this server's store; 422 for an empty query or an unknown run."""
+    from ..store.search import search
+
+    with ctx(request).view() as s:
+        try:
+            return search(s, q, kind=kind, run_id=run, limit=limit)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+
 def _run_or_404(s, run_id: int) -> None:
     if not data.run_exists(s, run_id):
         raise HTTPException(404, f"no detection run {run_id}")

@@ -155,29 +155,45 @@ def cluster(store: Store, run_id: int, cluster_id: str) -> dict[str, Any] | None
 #: Evidence rows per page of the cluster page (the API's default ``limit``).
 EVIDENCE_PAGE = 50
 #: Order of a cluster's evidence: heaviest (least popular) object first, then the closest post pair.
-_EVIDENCE_ORDER = "object_weight DESC, abs(gap_s), account_a, account_b, object_key, action_type"
+_EVIDENCE_ORDER = "object_weight DESC, abs(gap_s), account_a, account_b, object_key, action_type, post_a, post_b"
+
+
+def _evidence_pairs_sql(run_id: int) -> str:
+    """The cluster's evidence (clusters in ``$ids``) with one row per post pair: a repost that carries a link
+    is one piece of evidence, not one per signal. ``signals`` lists each ``{action_type, object_key}`` the
+    pair shares, heaviest first; ``action_type``/``object_key``/``object_weight`` are the heaviest one's."""
+    return f"""
+        SELECT account_a, account_b, post_a, post_b,
+               arg_max(action_type, object_weight) AS action_type, arg_max(object_key, object_weight) AS object_key,
+               list({{'action_type': action_type, 'object_key': object_key}}
+                    ORDER BY object_weight DESC, action_type, object_key) AS signals,
+               max(n_post_pairs) AS n_post_pairs, any_value(gap_s) AS gap_s, any_value(ts_a) AS ts_a,
+               any_value(ts_b) AS ts_b, max(object_weight) AS object_weight
+        FROM ({rq._internal_evidence_sql(run_id)}) GROUP BY account_a, account_b, post_a, post_b
+    """
 
 
 def evidence_count(store: Store, run_id: int, cluster_id: str) -> int:
-    """Number of the cluster's co-action evidence rows (both accounts members)."""
-    return store.con.execute(f"SELECT count(*) FROM ({rq._internal_evidence_sql(run_id)})",
+    """Number of the cluster's pieces of evidence: distinct post pairs of member pairs (both accounts members)."""
+    return store.con.execute(f"SELECT count(*) FROM ({_evidence_pairs_sql(run_id)})",
                              {"ids": [cluster_id]}).fetchall()[0][0]
 
 
 def evidence(store: Store, run_id: int, cluster_id: str, limit: int = EVIDENCE_PAGE,
              offset: int = 0) -> list[dict[str, Any]]:
-    """One page of the cluster's co-action evidence, heaviest objects first: account pair (with handles),
-    signal, object, the closest post pair (texts, times, UTC) and its gap in seconds (negative:
-    ``account_b`` acted first).
+    """One page of the cluster's co-action evidence, heaviest objects first, one row per post pair: account
+    pair (with handles), the heaviest signal and object (``action_type``, ``object_key``) and every signal
+    the pair shares (``signals``: ``[{action_type, object_key}]``), the closest post pair (texts, times,
+    UTC) and its gap in seconds (negative: ``account_b`` acted first).
 
     Two statements: the page's rows (a top-N over the cluster's evidence), then the texts and handles
     of just the posts and accounts on that page, found with a list filter in one scan of ``posts``
     (a join made DuckDB read every post's text twice: 0.6 s on the IRA data).
     """
     page = rows(store, f"""
-        SELECT account_a, account_b, action_type, object_key, n_post_pairs, gap_s, ts_a, ts_b, post_a, post_b,
-               object_weight
-        FROM ({rq._internal_evidence_sql(run_id)}) ORDER BY {_EVIDENCE_ORDER} LIMIT $n OFFSET $o
+        SELECT account_a, account_b, action_type, object_key, signals, n_post_pairs, gap_s, ts_a, ts_b, post_a,
+               post_b, object_weight
+        FROM ({_evidence_pairs_sql(run_id)}) ORDER BY {_EVIDENCE_ORDER} LIMIT $n OFFSET $o
     """, {"ids": [cluster_id], "n": int(limit), "o": int(offset)})
     if not page:
         return page
@@ -221,7 +237,7 @@ def network(store: Store, run_id: int, cluster_id: str, max_nodes: int = NETWORK
     # Only the columns drawn, as Arrow: 17,000 edge rows as Python dicts of every column cost 0.4 s.
     tab = store.con.sql("""
         WITH m AS (SELECT account_key FROM cluster_members WHERE run_id = $r AND cluster_id = $c)
-        SELECT account_a, account_b, weight, n_coactions AS n FROM edges
+        SELECT account_a, account_b, weight, n_coactions AS n, signals FROM edges
         WHERE run_id = $r AND account_a IN (SELECT account_key FROM m) AND account_b IN (SELECT account_key FROM m)
         ORDER BY weight DESC, account_a, account_b
     """, params={"r": int(run_id), "c": cluster_id}).to_arrow_table()
@@ -240,11 +256,45 @@ def network(store: Store, run_id: int, cluster_id: str, max_nodes: int = NETWORK
     backbone = np.unique(first // 2)
     rest = np.setdiff1d(np.arange(len(idx)), backbone, assume_unique=True)
     chosen = np.sort(np.concatenate([backbone, rest])[:max_edges]) if max_edges else np.array([], dtype=np.int64)
-    n_co = tab.column("n").to_pylist()
-    links = [{"data": {"source": a[i], "target": b[i], "weight": round(w[i], 2), "n": n_co[i]}}
+    n_co, sig = tab.column("n").to_pylist(), tab.column("signals").to_pylist()
+    links = [{"data": {"source": a[i], "target": b[i], "weight": round(w[i], 2), "n": n_co[i], "signals": sig[i]}}
              for i in idx[chosen]]
+    community = communities(len(kept), [(kept[a[i]], kept[b[i]]) for i in idx], [w[i] for i in idx])
+    for n, k in zip(nodes, community):
+        n["data"]["community"] = int(k)
+        n["data"]["community_colour"] = COMMUNITY_COLOURS[k % len(COMMUNITY_COLOURS)]
     return {"nodes": nodes, "edges": links, "edges_total": int(len(idx)), "dropped": layout["dropped"],
-            "legend": layout["legend"]}
+            "legend": layout["legend"], "signals": sorted({s for i in idx[chosen] for s in sig[i]}),
+            "communities": int(max(community, default=-1)) + 1}
+
+
+#: Colours of communities in the network view (Okabe-Ito, distinguishable with colour-blindness; then greys).
+COMMUNITY_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
+                     "#999999", "#666666")
+
+
+def communities(n: int, pairs: list[tuple[int, int]], weights: list[float]) -> list[int]:
+    """Communities inside one cluster's drawn network: Leiden (modularity, edge weights; python-igraph's
+    ``community_leiden``, Traag et al. 2019, seeded) over ``n`` nodes; ids by size, 0 the largest."""
+    import random
+
+    import igraph as ig
+
+    if not n:
+        return []
+    g = ig.Graph(n=n, edges=pairs, directed=False)
+    g.es["weight"] = weights
+    state = random.getstate()
+    ig.set_random_number_generator(random.Random(42))   # fixed, so a page shows the same colours every time
+    try:
+        part = g.community_leiden(objective_function="modularity", weights="weight" if pairs else None,
+                                  n_iterations=-1)
+    finally:
+        ig.set_random_number_generator(random)
+        random.setstate(state)
+    sizes = np.bincount(part.membership)
+    rank = {c: i for i, c in enumerate(sorted(range(len(sizes)), key=lambda c: (-sizes[c], c)))}
+    return [rank[c] for c in part.membership]
 
 
 def network_json(store: Store, run_id: int, cluster_id: str, max_nodes: int = NETWORK_NODES,

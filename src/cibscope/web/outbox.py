@@ -104,6 +104,31 @@ def share_objects(store: Store, run_id: int, cluster_id: str, *, tlp: str, purpo
     return [purpose_extension_definition(), tlp_def, pm, personal_data_marking(), *body]
 
 
+def cluster_objects(store: Store, run_id: int, cluster_id: str, tlp: str = "amber") -> dict[str, Any] | None:
+    """What a share of one flagged cluster would send, for the cluster page, before any share is prepared.
+
+    Returns ``{"tlp": level, "counts": {stix_type: n}, "objects": [{"type", "label", "id"}, ...]}`` for the
+    cluster's own objects, grouping first (:func:`share_objects` without the marking and extension definitions; the
+    purpose chosen in the outbox only changes the purpose marking), or None when the cluster is absent
+    or not flagged (it cannot be shared).
+    """
+    try:
+        objs = share_objects(store, run_id, cluster_id, tlp=tlp, purpose=PURPOSES[0], legal_basis="preview",
+                             retention_days=365)
+    except ShareInputError:
+        return None
+    order = ("grouping", "identity", "observed-data", "user-account", "url", "domain-name", "relationship")
+    body = sorted((o for o in objs if o["type"] not in ("marking-definition", "extension-definition")),
+                  key=lambda o: order.index(o["type"]) if o["type"] in order else len(order))
+    counts: dict[str, int] = {}
+    for o in body:
+        counts[o["type"]] = counts.get(o["type"], 0) + 1
+    label_keys = ("name", "value", "account_login", "relationship_type")
+    return {"tlp": tlp_level(tlp), "counts": counts,
+            "objects": [{"type": o["type"], "id": o["id"],
+                         "label": next((str(o[k]) for k in label_keys if o.get(k)), "")} for o in body]}
+
+
 def _terms(objects: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     """(TLP level, purpose extension) of a share's objects."""
     pm = next(o for o in objects if o["type"] == "marking-definition" and marking_kind(o) == "purpose")

@@ -12,26 +12,34 @@ from typing import Any, Optional, Sequence
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..detect import DEFAULT_SIGNALS, SIGNALS, STEPS, parse_duration
-from ..report.html import TLP_COLOURS, _ts
+from ..report.html import TLP_COLOURS, _ts, shared_object
+from ..report.query import loose_pairs
+from ..report.summary import duration_text, p_text
 from ..report.stix import TLP_LEVELS
 from ..share.markings import PURPOSES, SECTORS
+from ..store.search import KINDS, MAX_QUERY, search
 from . import MAX_ID, data
 from .auth import CSRF_FIELD, NotSignedIn, User, check_csrf, csrf_token, current_user, sign_in, sign_out
 from .core import WebContext
-from .outbox import ShareInputError
+from .outbox import ShareInputError, cluster_objects
 from .state import StateError
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
 
-_env = Environment(loader=PackageLoader("cibscope.web", "templates"), autoescape=True, undefined=StrictUndefined,
+_env = Environment(loader=ChoiceLoader([PackageLoader("cibscope.web", "templates"),
+                                        PackageLoader("cibscope.report", "templates")]),  # + the report's partials
+                   autoescape=True, undefined=StrictUndefined,
                    trim_blocks=True, lstrip_blocks=True)
 _env.filters["ts"] = _ts
 _env.filters["q"] = lambda s: quote(str(s), safe="")
+_env.filters["p_text"] = p_text
+_env.filters["duration"] = duration_text
+_env.filters["shared_object"] = shared_object
 _env.filters["pretty"] = lambda o: json.dumps(o, indent=1, ensure_ascii=False, sort_keys=True, default=str)
 _env.globals.update(TLP_LEVELS=[t for t in TLP_LEVELS if t != "red"], PURPOSES=PURPOSES, SECTORS=SECTORS,
                     TLP_COLOURS=TLP_COLOURS, SIGNALS=SIGNALS, DEFAULT_SIGNALS=DEFAULT_SIGNALS,
@@ -210,8 +218,45 @@ def clusters_page(request: Request, run: Optional[int] = Query(None, ge=1, le=MA
         listing = data.cluster_list(s, run, sort=sort, flagged_only=flagged, limit=size,
                                     offset=(max(page, 1) - 1) * size)
         all_runs = data.runs(s)
+        n_loose, loose = loose_pairs(s, run, limit=50)
     return render(request, "clusters.html.j2", user, run=run, listing=listing, sort=sort, flagged=flagged,
-                  page=max(page, 1), pages=max(1, -(-listing["total"] // size)), runs=all_runs)
+                  page=max(page, 1), pages=max(1, -(-listing["total"] // size)), runs=all_runs,
+                  n_loose=n_loose, loose=loose)
+
+
+@router.get("/search")
+def search_page(request: Request, q: str = Query("", max_length=MAX_QUERY), kind: str = "",
+                run: Optional[int] = Query(None, ge=1, le=MAX_ID), user: User = Depends(current_user)) -> HTMLResponse:
+    """Search this server's store for an account, hashtag, URL or text (:func:`cibscope.store.search.search`)."""
+    result, error = None, None
+    with ctx(request).view() as s:
+        all_runs = data.runs(s)
+        if q.strip():
+            try:
+                result = search(s, q, kind=kind or None, run_id=run, limit=50)
+            except ValueError as exc:
+                error = str(exc)
+    return render(request, "search.html.j2", user, status=422 if error else 200, q=q, kind=kind, run=run,
+                  runs=all_runs, kinds=KINDS, result=result, error=error)
+
+
+@router.get("/runs/{run_id}/network.{fmt}")
+def run_network_file(request: Request, run_id: int = Path(..., ge=1, le=MAX_ID),
+                     fmt: str = Path(..., pattern="^(gexf|graphml)$"), user: User = Depends(current_user)) -> Response:
+    """The run's whole network as a GEXF 1.3 or GraphML download for Gephi, networkx or igraph
+    (:func:`cibscope.report.graph_export.export_graph`)."""
+    import tempfile
+    from pathlib import Path as FsPath
+
+    from ..report.graph_export import export_graph
+
+    with ctx(request).view() as s:
+        if not data.run_exists(s, run_id):
+            return error_page(request, 404, f"No detection run {run_id}.")
+        with tempfile.TemporaryDirectory(prefix="cibscope-graph-") as tmp:
+            body = export_graph(s, run_id, FsPath(tmp) / f"run.{fmt}", fmt)["path"].read_bytes()
+    return Response(body, media_type="application/gexf+xml" if fmt == "gexf" else "application/graphml+xml",
+                    headers={"Content-Disposition": f'attachment; filename="cibscope-run-{run_id}.{fmt}"'})
 
 
 #: Member rows per page of the cluster page's account table.
@@ -241,7 +286,9 @@ def cluster_page(request: Request, run_id: int = Path(..., ge=1, le=MAX_ID), clu
         lambda s: data.evidence(s, run_id, cluster_id, offset=(evidence_page - 1) * data.EVIDENCE_PAGE))
     members = d["members"][(members_page - 1) * MEMBERS_PAGE:members_page * MEMBERS_PAGE]
     timeline = Markup(d["timeline"]) if d["timeline"] else None  # SVG drawn from numbers by report.figures
-    return render(request, "cluster.html.j2", user, run_id=run_id, d=d, timeline=timeline,
+    stix = web.cached(("stix-preview", run_id, cluster_id), lambda s: cluster_objects(s, run_id, cluster_id)) \
+        if d["cluster"]["flagged"] else None
+    return render(request, "cluster.html.j2", user, run_id=run_id, d=d, timeline=timeline, stix=stix,
                   evidence=ev, evidence_page=evidence_page, evidence_pages=ev_pages, evidence_size=data.EVIDENCE_PAGE,
                   members=members, members_page=members_page, members_pages=mem_pages, members_size=MEMBERS_PAGE)
 

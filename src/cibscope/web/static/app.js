@@ -26,22 +26,35 @@ async function drawNetwork(box) {
   let net;
   try { net = await getJSON(box.dataset.src); } catch (e) { status.textContent = String(e); return; }
   const t1 = performance.now();
+  const maxWeight = net.edges.reduce((m, e) => Math.max(m, e.data.weight), 0);
   const cy = cytoscape({
     container: box,
     elements: {nodes: net.nodes, edges: net.edges},
-    layout: {name: "preset", fit: true, padding: 20},
+    layout: {name: "preset", fit: true, padding: 30},
     textureOnViewport: true, hideEdgesOnViewport: net.edges.length > 2000, pixelRatio: 1,
     style: [
-      {selector: "node", style: {"background-color": "data(colour)", width: "data(size)", height: "data(size)",
-        label: net.nodes.length <= 60 ? "data(handle)" : "", "font-size": 9, color: "#333"}},
+      // labels: 13 px with a white halo, so they read over edges on a 1,400 px screen; hidden when zoomed out
+      {selector: "node", style: {"background-color": "data(community_colour)", width: "data(size)", height: "data(size)",
+        label: net.nodes.length <= 150 ? "data(handle)" : "", "font-size": 13, color: "#1a1a1a",
+        "text-outline-color": "#fff", "text-outline-width": 2, "min-zoomed-font-size": 8, "text-valign": "top",
+        "text-margin-y": -3}},
       // haystack edges: straight lines drawn in bulk, cytoscape's fast path for thousands of edges
       {selector: "edge", style: {"curve-style": "haystack", width: "mapData(weight, 0, 50, 0.5, 4)",
-        "line-color": "#9aa", opacity: 0.5}},
+        "line-color": "#8a9", opacity: 0.45}},
+      {selector: ".hidden", style: {display: "none"}},
+      {selector: ".by-label", style: {"background-color": "data(colour)"}},
       {selector: "node:selected", style: {"border-width": 3, "border-color": "#000"}},
     ],
   });
   cy.on("tap", "node", (ev) => showNode(document.getElementById("cy-node"), ev.target.data()));
+  networkControls(cy, net, maxWeight);
   cy.ready(() => {
+    // labels are drawn in graph units: after fitting a large network (zoom < 1) keep them 13 px on screen
+    const z = cy.zoom();
+    if (z < 1) {
+      cy.style().selector("node").style({"font-size": 13 / z, "text-outline-width": 2 / z, "text-margin-y": -3 / z}).update();
+    }
+    box.dataset.labelPx = String(Math.round(Number(cy.nodes().first().renderedStyle("font-size").replace("px", "")) || 0));
     const t2 = performance.now();
     status.textContent = net.nodes.length + " accounts, " + (net.edges.length < net.edges_total ?
       net.edges.length + " of " + net.edges_total + " edges (each account's heaviest, then the heaviest)" : net.edges.length + " edges") +
@@ -52,6 +65,63 @@ async function drawNetwork(box) {
     box.dataset.renderMs = String(Math.round(t2 - t0));
     box.dataset.ready = "1";
   });
+}
+
+// Colour by community or known label; show only edges with a chosen signal and at least the chosen weight.
+function networkControls(cy, net, maxWeight) {
+  const box = document.getElementById("cy");
+  const colour = document.getElementById("cy-colour");
+  const weight = document.getElementById("cy-weight");
+  const weightOut = document.getElementById("cy-weight-value");
+  const sigBox = document.getElementById("cy-signals");
+  const legend = document.getElementById("cy-legend");
+  if (!colour || !weight || !sigBox) { return; }
+  weight.max = String(maxWeight);
+  const boxes = [];
+  for (const s of net.signals || []) {
+    const label = document.createElement("label");
+    const cb = document.createElement("input");
+    cb.type = "checkbox"; cb.checked = true; cb.value = s; cb.className = "cy-signal";
+    label.append(cb, document.createTextNode(" " + s + " "));
+    sigBox.append(label);
+    boxes.push(cb);
+  }
+  const showLegend = () => {
+    legend.replaceChildren();
+    const byLabel = colour.value === "label";
+    const entries = byLabel ? Object.entries(net.legend || {}) : [];
+    if (!byLabel) {
+      const seen = new Map();
+      cy.nodes().forEach((n) => { seen.set(n.data("community"), n.data("community_colour")); });
+      [...seen.entries()].sort((x, y) => x[0] - y[0]).forEach(([k, c]) => entries.push(["community " + (k + 1), c]));
+    }
+    for (const [name, c] of entries) {
+      const row = document.createElement("div");
+      const dot = document.createElement("span");
+      dot.className = "dot"; dot.style.background = c;
+      row.append(dot, document.createTextNode(" " + name));
+      legend.append(row);
+    }
+  };
+  const apply = () => {
+    const on = new Set(boxes.filter((b) => b.checked).map((b) => b.value));
+    const min = Number(weight.value);
+    weightOut.textContent = min.toFixed(1);
+    cy.batch(() => {
+      cy.nodes().toggleClass("by-label", colour.value === "label");
+      cy.edges().forEach((e) => {
+        const keep = e.data("weight") >= min && (e.data("signals") || []).some((s) => on.has(s));
+        e.toggleClass("hidden", !keep);
+      });
+    });
+    box.dataset.visibleEdges = String(cy.edges().filter((e) => !e.hasClass("hidden")).length);
+    box.dataset.colour = colour.value;
+    showLegend();
+  };
+  colour.addEventListener("change", apply);
+  weight.addEventListener("input", apply);
+  boxes.forEach((b) => b.addEventListener("change", apply));
+  apply();
 }
 
 // The DISARM techniques of a cluster (GET .../disarm), as a table; every value goes in as text.

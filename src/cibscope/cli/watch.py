@@ -8,12 +8,14 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from ..detect import DEFAULT_SIGNALS, SIGNALS, parse_duration
+from ..detect import parse_duration
 from ..report import TLP_LEVELS
 from ..share.markings import PURPOSES
-from . import Cycle, Rules, StdinSpool, Watcher, WatchError, load_operations
-from .sinks import LogSink, TaxiiSink, WebhookSink
-from .state import reset as reset_state
+from ..watch import Cycle, Rules, StdinSpool, Watcher, WatchError, load_operations
+from ..watch.sinks import LogSink, TaxiiSink, WebhookSink
+from ..watch.state import reset as reset_state
+from .common import (DbOption, MinCoactionsOption, MinLiftOption, SignalsOption, console, detection_params, fail,
+                     open_store, out)
 
 
 def watch(
@@ -22,10 +24,9 @@ def watch(
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Input format (default: sniffed per file)."),
     dataset: str = typer.Option("watch", "--dataset", help="Dataset name of the ingested rows."),
     window: str = typer.Option("60s", "--window", help="Co-action time window."),
-    signals: str = typer.Option(", ".join(DEFAULT_SIGNALS), "--signals",
-                                help=f"Comma-separated signals: {', '.join(SIGNALS)}."),
-    min_coactions: int = typer.Option(3, help="Minimum distinct co-acted objects per account pair."),
-    min_lift: float = typer.Option(10.0, help="Flag a cluster only at this many times the expected co-actions."),
+    signals: str = SignalsOption,
+    min_coactions: int = MinCoactionsOption,
+    min_lift: float = MinLiftOption,
     alpha: float = typer.Option(0.01, help="False-discovery rate for edges and clusters."),
     grow: float = typer.Option(1.5, "--grow", help="Alert again when a cluster reaches this x its alerted size."),
     operations: Optional[Path] = typer.Option(None, "--operations", help="Known operations (JSON) to recognise."),
@@ -40,23 +41,23 @@ def watch(
     poll: float = typer.Option(2.0, "--poll", help="Seconds between polls of the folder."),
     once: bool = typer.Option(False, "--once", help="Process what is there now, then exit (stdin: exit at its end)."),
     reset: bool = typer.Option(False, "--reset", help="Forget the watch state (not the data) and start over."),
-    db: Path = typer.Option(Path("cibscope.duckdb"), "--db", help="DuckDB store file."),
+    db: Path = DbOption,
 ) -> None:
     """Watch a folder (or stdin) for new data; update detection incrementally and raise alerts."""
-    from ..cli import _fail, _params, console, open_store, out   # here: cibscope.cli imports this module
-    params = _params(window, signals, min_coactions, 2, 1000, alpha, False, False, 3, min_lift, 1.0, 42, None)
+    params = detection_params(window, signals, min_coactions, 2, 1000, alpha, False, False, 3, min_lift, 1.0, 42,
+                              None)
     try:
         horizon_s = parse_duration(horizon)
         ops = load_operations(operations) if operations else []
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         raise
     if taxii_url and not (taxii_collection and purpose):
-        _fail("--taxii-url needs --taxii-collection and --purpose")
+        fail("--taxii-url needs --taxii-collection and --purpose")
     if purpose and purpose not in PURPOSES:
-        _fail(f"unknown purpose {purpose!r}; known: {', '.join(PURPOSES)}")
+        fail(f"unknown purpose {purpose!r}; known: {', '.join(PURPOSES)}")
     if tlp not in TLP_LEVELS:
-        _fail(f"unknown TLP level {tlp!r}; known: {', '.join(TLP_LEVELS)}")
+        fail(f"unknown TLP level {tlp!r}; known: {', '.join(TLP_LEVELS)}")
     with open_store(db) as store:
         if reset:
             reset_state(store.con)
@@ -74,13 +75,13 @@ def watch(
             spool = StdinSpool(sys.stdin, folder, idle_s=min(poll, 1.0))
             until = spool.done.is_set
         elif not folder.is_dir():
-            _fail(f"{source}: no such folder to watch")
+            fail(f"{source}: no such folder to watch")
         console.print(f"watching {escape(str(folder))} (horizon {horizon_s:g} s); alerts to "
                       + ", ".join(s.column.removeprefix('sent_') for s in sinks))
         try:
             n = watcher.run(folder, poll_s=poll, once=once and until is None, on_cycle=_show, until=until)
         except WatchError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         except KeyboardInterrupt:
             console.print("stopped")
             return
@@ -88,7 +89,6 @@ def watch(
 
 
 def _show(c: Cycle) -> None:
-    from ..cli import console, out
     if c.set_aside:
         console.print(f"[yellow]{escape(c.path)}: set aside, not ingested:[/yellow] {escape(c.set_aside)} "
                       "(kept in ingest_errors; watching on)")
@@ -102,7 +102,3 @@ def _show(c: Cycle) -> None:
     for f in c.delivered["failed"]:
         console.print(f"[yellow]delivery failed (will retry):[/yellow] {escape(f)}")
 
-
-def register(app: typer.Typer) -> None:
-    """Add the ``watch`` command to ``app``."""
-    app.command("watch")(watch)

@@ -1,21 +1,19 @@
 """CLI for the sharing hub: ``serve-taxii``, ``admin ...``, ``audit ...`` and ``share push|pull``.
 
-``register(app)`` adds them to the main ``cibscope`` Typer app; each command wraps
-the Python API (:class:`~cibscope.share.hub.Hub`, :mod:`~cibscope.share.audit`,
+Each command wraps the Python API (:class:`~cibscope.share.hub.Hub`, :mod:`~cibscope.share.audit`,
 :mod:`~cibscope.share.client`).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
-from rich.console import Console
 
-from . import DEFAULT_HUB_DB
+from ..share import DEFAULT_HUB_DB
+from .common import console, fail, out
 
-console = Console(stderr=True)
-out = Console()
 HubDb = typer.Option(DEFAULT_HUB_DB, "--db", help="Hub database: SQLite file or SQLAlchemy URL.")
 
 admin_app = typer.Typer(help="Create API roots, collections, organisations, users, tokens and rights.",
@@ -24,22 +22,17 @@ audit_app = typer.Typer(help="Verify and export the hash-chained audit log.", no
 share_app = typer.Typer(help="Push bundles to and pull objects from a TAXII 2.1 server.", no_args_is_help=True)
 
 
-def _fail(msg: str) -> None:
-    console.print(f"[red]error:[/red] {msg}", highlight=False)
-    raise typer.Exit(code=2)
-
-
 def _hub(db: str):
-    from .hub import Hub
+    from ..share.hub import Hub
     return Hub(db)
 
 
 def _admin(fn, *args, **kw):
-    from .auth import AdminError
+    from ..share.auth import AdminError
     try:
         return fn(*args, **kw)
     except AdminError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @admin_app.command("add-root")
@@ -101,11 +94,11 @@ def grant(org: str, collection_id: str, read: bool = typer.Option(True, "--read/
 def delete_object(collection_id: str, object_id: str, admin_name: str = typer.Option(
         ..., "--admin", help="Who deletes (recorded in the audit log)."), db: str = HubDb) -> None:
     """Delete every version of an object, whoever owns it (audited as the admin operation delete-object)."""
-    from .hub import Filters, NotFound
+    from ..share.hub import Filters, NotFound
     try:
         n = _hub(db).delete_object(collection_id, object_id, None, None, Filters(), admin=admin_name)
     except NotFound as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out.print(f"{n} version(s) of {object_id} deleted")
 
 
@@ -121,6 +114,21 @@ PublicKey = typer.Option(None, "--public-key", envvar="CIBSCOPE_AUDIT_PUBLIC_KEY
                          help="Ed25519 public key (PEM) the checkpoints are signed with.")
 
 
+@contextmanager
+def _audit_log(db: str) -> Iterator:
+    """The hub database's engine, opened as found (a typo in --db is an error, not a new empty log certified
+    or exported); disposed on exit."""
+    from ..share import audit
+    try:
+        engine = audit.open_existing(db)
+    except ValueError as exc:
+        fail(f"--db: {exc}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 @audit_app.command("verify")
 def audit_verify(file: Optional[Path] = typer.Option(None, "--file", help="Verify a JSON Lines export "
                                                                           "instead of the database."),
@@ -128,9 +136,9 @@ def audit_verify(file: Optional[Path] = typer.Option(None, "--file", help="Verif
                  db: str = HubDb) -> None:
     """Check the hash chain and the signed checkpoints; exit 1 and list the problems if any entry was
     edited, removed or reordered, trailing entries were removed, or the store was dropped or truncated."""
-    from . import audit
+    from ..share import audit
     if (checkpoints is None) != (public_key is None):
-        _fail("--checkpoints and --public-key go together")
+        fail("--checkpoints and --public-key go together")
     try:
         items = audit.read_export(file) if file else audit.stored_entries(db)
         if checkpoints is not None:
@@ -162,11 +170,11 @@ def audit_keygen(private_key: Path = typer.Option(..., "--private-key", help="Wh
                                                   "(mode 0600; never next to the hub database)."),
                  public_key: Path = typer.Option(..., "--public-key", help="Where to write the public key.")) -> None:
     """Create the Ed25519 key pair that signs audit checkpoints."""
-    from . import audit
+    from ..share import audit
     try:
         kid = audit.keygen(private_key, public_key)
     except FileExistsError:
-        _fail(f"{private_key} exists; a key is never overwritten")
+        fail(f"{private_key} exists; a key is never overwritten")
     out.print(f"key {kid}: private {private_key}, public {public_key}")
 
 
@@ -175,34 +183,24 @@ def audit_checkpoint(key: Path = typer.Option(..., "--key", help="Ed25519 privat
                      out_file: Path = typer.Option(..., "--out", help="Checkpoint file to append to."),
                      db: str = HubDb) -> None:
     """Verify the chain, sign its head and append the checkpoint to --out."""
-    from . import audit
-    try:  # the database as found: a typo in --db is an error, not a new empty log certified
-        engine = audit.open_existing(db)
-    except ValueError as exc:
-        _fail(f"--db: {exc}")
-    try:
-        cp = audit.checkpoint(engine, key, out_file)
-    except (OSError, ValueError) as exc:
-        _fail(str(exc))
-    finally:
-        engine.dispose()
+    from ..share import audit
+    with _audit_log(db) as engine:
+        try:
+            cp = audit.checkpoint(engine, key, out_file)
+        except (OSError, ValueError) as exc:
+            fail(str(exc))
     out.print(f"checkpoint: entry {cp['seq']} hash {cp['hash'][:16]}... signed by {cp['key_id']} -> {out_file}")
 
 
 @audit_app.command("export")
 def audit_export(path: Path, db: str = HubDb) -> None:
     """Write the audit log as JSON Lines for oversight."""
-    from . import audit
-    try:  # the database as found: a typo in --db is an error, not a new empty log exported
-        engine = audit.open_existing(db)
-    except ValueError as exc:
-        _fail(f"--db: {exc}")
-    try:
-        n = audit.export(engine, path)
-    except OSError as exc:
-        _fail(f"{path}: {exc.strerror}")
-    finally:
-        engine.dispose()
+    from ..share import audit
+    with _audit_log(db) as engine:
+        try:
+            n = audit.export(engine, path)
+        except OSError as exc:
+            fail(f"{path}: {exc.strerror}")
     out.print(f"{n} entries -> {path}")
 
 
@@ -222,11 +220,11 @@ Password = typer.Option(None, "--password", envvar="CIBSCOPE_PASSWORD", help="HT
 def push(bundle: Path, server: str = Server, collection: str = Collection, purpose: str = Purpose,
          token: Optional[str] = Token, user: Optional[str] = User, password: Optional[str] = Password) -> None:
     """Post a STIX bundle; prints the status and exits 1 when any object was rejected."""
-    from .client import ShareError, push as do_push
+    from ..share.client import ShareError, push as do_push
     try:
         status = do_push(bundle, server, collection, purpose, **_conn_opts(token, user, password))
     except ShareError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out.print(f"{status['success_count']} stored, {status['failure_count']} rejected "
               f"({status['envelopes']} envelope(s), status {', '.join(status['status_ids'])})")
     for f in status.get("failures", []):
@@ -240,40 +238,32 @@ def pull(folder: Path, server: str = Server, collection: str = Collection, purpo
          token: Optional[str] = Token, user: Optional[str] = User, password: Optional[str] = Password,
          added_after: Optional[str] = typer.Option(None, help="Override the saved high-water mark.")) -> None:
     """Fetch new object versions into FOLDER (bundle files plus a state file for incremental pulls)."""
-    from .client import ShareError, pull as do_pull
+    from ..share.client import ShareError, pull as do_pull
     try:
         res = do_pull(folder, server, collection, purpose, added_after=added_after,
                       **_conn_opts(token, user, password))
     except ShareError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out.print(f"{res.count} object version(s) -> {res.path or '(nothing new)'}; next added_after {res.last}")
 
 
-def register(app: typer.Typer) -> None:
-    """Add the hub's commands to the ``cibscope`` app."""
-
-    @app.command("serve-taxii")
-    def serve_taxii(db: str = HubDb, host: str = typer.Option("127.0.0.1", "--host"),
-                    port: int = typer.Option(9000, "--port", min=1, max=65535),
-                    checkpoint_key: Optional[Path] = typer.Option(
-                        None, "--checkpoint-key", help="Ed25519 private key (`audit keygen`) signing the audit "
-                                                       "log's head; keep it outside the hub database's folder."),
-                    checkpoint_file: Optional[Path] = typer.Option(
-                        None, "--checkpoint-file", help="File the signed checkpoints are appended to."),
-                    checkpoint_every: float = typer.Option(60.0, "--checkpoint-every", min=1.0,
-                                                           help="Seconds between checkpoints.")) -> None:
-        """Run the TAXII 2.1 server (FastAPI + Uvicorn)."""
-        if (checkpoint_key is None) != (checkpoint_file is None):
-            _fail("--checkpoint-key and --checkpoint-file go together")
-        from .serve import StartupError, check_checkpoint_options, serve
-        if checkpoint_key is not None:
-            try:  # refuse to start rather than run without checkpoints, only logging failures
-                check_checkpoint_options(checkpoint_key, checkpoint_file)
-            except StartupError as exc:
-                _fail(str(exc))
-        serve(db, host, port, checkpoint_key=checkpoint_key, checkpoint_file=checkpoint_file,
-              checkpoint_every=checkpoint_every)
-
-    app.add_typer(admin_app, name="admin")
-    app.add_typer(audit_app, name="audit")
-    app.add_typer(share_app, name="share")
+def serve_taxii(db: str = HubDb, host: str = typer.Option("127.0.0.1", "--host"),
+                port: int = typer.Option(9000, "--port", min=1, max=65535),
+                checkpoint_key: Optional[Path] = typer.Option(
+                    None, "--checkpoint-key", help="Ed25519 private key (`audit keygen`) signing the audit "
+                                                   "log's head; keep it outside the hub database's folder."),
+                checkpoint_file: Optional[Path] = typer.Option(
+                    None, "--checkpoint-file", help="File the signed checkpoints are appended to."),
+                checkpoint_every: float = typer.Option(60.0, "--checkpoint-every", min=1.0,
+                                                       help="Seconds between checkpoints.")) -> None:
+    """Run the TAXII 2.1 server (FastAPI + Uvicorn)."""
+    if (checkpoint_key is None) != (checkpoint_file is None):
+        fail("--checkpoint-key and --checkpoint-file go together")
+    from ..share.serve import StartupError, check_checkpoint_options, serve
+    if checkpoint_key is not None:
+        try:  # refuse to start rather than run without checkpoints, only logging failures
+            check_checkpoint_options(checkpoint_key, checkpoint_file)
+        except StartupError as exc:
+            fail(str(exc))
+    serve(db, host, port, checkpoint_key=checkpoint_key, checkpoint_file=checkpoint_file,
+          checkpoint_every=checkpoint_every)

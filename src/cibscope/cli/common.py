@@ -1,0 +1,185 @@
+"""What every command of the ``cibscope`` command line shares.
+
+The Rich consoles (:data:`console` for progress and errors on standard error, :data:`out` for
+results on standard output), the one error exit (:func:`fail`, exit status 2), opening the store
+(:func:`open_store`), the shared options (:data:`DbOption`, :data:`SignalsOption`), detection
+parameters from options (:func:`detection_params`), the run a command works on (:func:`latest_run`)
+and the progress display (:func:`progress_bar`).
+
+Only :mod:`cibscope.cli` imports this module; the pipeline stages never import the command line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import duckdb
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from ..detect import DEFAULT_SIGNALS, SIGNALS, DetectionParams, parse_duration
+from ..store.db import DEFAULT_DB, Store, latest_run_id
+
+
+def click_style_help() -> None:
+    """Help in click's conventions: ``--flag`` without ``<bool>``, ``--db PATH``, usage ``PATHS...``.
+
+    This Typer writes Python type names (``<bool>``, ``<list[Path]>``) after every option, even flags,
+    and ``{paths}...`` in the usage line; click's own metavars read better and are what the docs show.
+    """
+    import typer.core as tc
+
+    names = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "bool": "BOOLEAN", "path": "PATH", "Path": "PATH",
+             "file": "FILE", "directory": "DIR"}
+
+    def option_type(self, ctx):
+        if self.is_flag or self.count:
+            return None
+        if self.metavar:
+            return self.metavar
+        label = self.display_type(ctx).strip("<>")
+        label = label[5:-1] if label.startswith("list[") else label
+        return names.get(label, label.upper())
+
+    def usage_name(self):
+        name = (self.metavar or self.name or "").upper() + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    tc.TyperOption.display_type_rich = option_type
+    tc.TyperArgument.display_type_rich = lambda self, ctx: None
+    tc.TyperArgument._usage_display_name = usage_name
+
+
+click_style_help()
+
+# soft_wrap: a line is never broken at the console width (80 columns in a pipe), so logs keep whole lines
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+DbOption = typer.Option(DEFAULT_DB, "--db", help="DuckDB store file.")
+SignalsOption = typer.Option(", ".join(DEFAULT_SIGNALS), "--signals",
+                             help=f"Comma-separated signals: {', '.join(SIGNALS)}.")
+MinCoactionsOption = typer.Option(3, "--min-coactions", help="Minimum distinct co-acted objects per account pair.")
+MinLiftOption = typer.Option(DetectionParams.model_fields["min_lift"].default, "--min-lift", help="Flag a cluster only at this many times the expected co-actions.")
+#: ``--platform`` of ``intel import`` and ``tip ingest``: handles in a plain list carry no platform.
+ListPlatformOption = typer.Option(None, "--platform", help="Platform of bare handles in a list.")
+#: ``--windows`` default: the default time scales of :data:`cibscope.detect.params.DEFAULT_WINDOWS`.
+DEFAULT_WINDOWS_OPTION = "60s,10m,1h"
+
+
+class StepProgress(Progress):
+    """Rich ``Progress`` that draws only on an interactive terminal.
+
+    Elsewhere (a pipe, a file, a CI log) it draws nothing - no spinner frames, bars or
+    control sequences - and prints each new task description once, as a plain line, so a
+    log shows which step ran: ``add_task`` and ``update(description=...)`` print it.
+    """
+
+    def __init__(self, *columns, console: Console, **kwargs) -> None:
+        # is_terminal looks at the console's file now (is_interactive was fixed when it was created)
+        interactive = console.is_terminal and not console.is_dumb_terminal
+        super().__init__(*columns, console=console, disable=not interactive, **kwargs)
+
+    def add_task(self, description: str, *args, **kwargs):
+        self._plain(description)
+        return super().add_task(description, *args, **kwargs)
+
+    def update(self, task_id, *, description: Optional[str] = None, **kwargs) -> None:
+        if description is not None and description != self._tasks[task_id].description:
+            self._plain(description)
+        super().update(task_id, description=description, **kwargs)
+
+    def _plain(self, text: str) -> None:
+        if self.disable:
+            self.console.print(text, markup=False, highlight=False)
+
+
+def progress_bar() -> Progress:
+    """The progress display every long step uses (on stderr; see :class:`StepProgress`)."""
+    return StepProgress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False)
+
+
+def fail(msg: str) -> None:
+    """Print ``error: <msg>`` (one line, markup escaped) on standard error and exit with status 2.
+
+    Raises
+    ------
+    typer.Exit
+        Always, with ``exit_code`` 2.
+    """
+    console.print(f"[red]error:[/red] {escape(msg)}")
+    raise typer.Exit(code=2)
+
+
+def open_store(db: Path, read_only: bool = False, must_exist: bool = False) -> Store:
+    """Open the store or exit with a clear message (missing folder, locked or foreign file).
+
+    ``read_only`` or ``must_exist``: a missing file is an error (a mistyped ``--db`` must not
+    quietly create an empty store)."""
+    if (read_only or must_exist) and not Path(db).exists():
+        fail(f"{db}: no such store (run `cibscope ingest` first, or pass --db)")
+    try:
+        return Store(db, read_only=read_only)
+    except duckdb.Error as exc:
+        fail(f"{db}: cannot open the store: {str(exc).splitlines()[0]}")
+        raise  # unreachable
+    except ValueError as exc:  # a bad CIBSCOPE_MEMORY_LIMIT (the message names it and the value)
+        fail(str(exc))
+        raise  # unreachable
+
+
+def latest_run(store: Store, run: Optional[int], db: Path) -> int:
+    """``run``, or the latest full detection run (not a watch run); exits when there is none."""
+    if run is None:
+        run = latest_run_id(store.con)
+    if run is None or not store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run]).fetchall():
+        fail(f"{db}: no detection run {run if run is not None else ''} (run `cibscope detect` first)")
+    return run
+
+
+def validation_message(exc: ValidationError) -> str:
+    """One line per problem, without pydantic's links: 'signals: Input should be ...'."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'][:1]) or 'value'}: {e['msg']}" for e in exc.errors())
+
+
+def detection_params(window: Optional[str], signals: str, min_coactions: int, min_account_actions: int,
+                     max_object_accounts: int, alpha: float, no_significance: bool, no_discount: bool,
+                     min_cluster_size: int, min_lift: float, resolution: float, seed: int,
+                     datasets: Optional[list[str]], near_dup_threshold: float = 0.6, near_dup_num_perm: int = 32,
+                     fast_repost: str = "30s", burst_gap: str = "60s", burst_min_posts: int = 3, *,
+                     windows: str = DEFAULT_WINDOWS_OPTION, max_object_accounts_slow: int = 100,
+                     min_overlap: float = 0.07) -> DetectionParams:
+    """Detection parameters from CLI options: ``window`` (one scale) wins over ``windows`` (a list).
+
+    Durations are strings such as ``60s``, ``10m``, ``1h``; a bad value or parameter exits via :func:`fail`
+    with a one-line message (see docs/detection.md for every parameter)."""
+    unknown = [x.strip() for x in signals.split(",") if x.strip() and x.strip() not in SIGNALS]
+    if unknown:
+        fail(f"unknown signals {', '.join(unknown)}; known: {', '.join(SIGNALS)}")
+    try:
+        scales = [parse_duration(window)] if window is not None else \
+            [parse_duration(w) for w in windows.split(",") if w.strip()]
+    except ValueError as exc:
+        fail(str(exc))
+        raise
+    try:
+        return DetectionParams(
+            windows=scales, signals=[x.strip() for x in signals.split(",") if x.strip()],
+            min_coactions=min_coactions, min_account_actions=min_account_actions,
+            max_object_accounts=max_object_accounts, max_object_accounts_slow=max_object_accounts_slow,
+            min_overlap=min_overlap, alpha=alpha, significance=not no_significance,
+            discount=not no_discount, min_cluster_size=min_cluster_size, min_lift=min_lift,
+            resolution=resolution, seed=seed, datasets=datasets or None,
+            near_dup_threshold=near_dup_threshold, near_dup_num_perm=near_dup_num_perm,
+            fast_repost_s=parse_duration(fast_repost), burst_gap_s=parse_duration(burst_gap),
+            burst_min_posts=burst_min_posts)
+    except ValidationError as exc:
+        fail(f"bad detection parameters: {validation_message(exc)}")
+        raise  # unreachable
+    except ValueError as exc:
+        fail(f"bad detection parameters: {exc}")
+        raise  # unreachable

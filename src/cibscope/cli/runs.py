@@ -1,0 +1,63 @@
+"""``cibscope runs``, ``report`` and ``export-graph``: list saved detection runs, rebuild a run's outputs and
+export its account network."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ..report import TLP_LEVELS
+from .common import DbOption, fail, latest_run, open_store, out
+from .detect import write_run
+
+
+def report(
+    run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
+    out_dir: Path = typer.Option(Path("out"), "--out", file_okay=False),
+    tlp: str = typer.Option("amber", help=f"TLP 2.0 marking: {', '.join(TLP_LEVELS)}."),
+    top: int = typer.Option(50, help="Clusters drawn in full in report.html."),
+    db: Path = DbOption,
+) -> None:
+    """Rebuild a saved run's outputs from the store, without recomputing detection."""
+    with open_store(db, read_only=True) as store:
+        write_run(store, latest_run(store, run, db), out_dir, tlp, top)
+
+
+def export_graph(
+    out_file: Path = typer.Argument(..., dir_okay=False, help="File to write (.gexf or .graphml)."),
+    run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="gexf or graphml (default: from the file's suffix)."),
+    db: Path = DbOption,
+) -> None:
+    """Write a run's account network for Gephi, networkx or igraph: GEXF 1.3 or GraphML, with weights,
+    clusters, flags, scores, signals, p/q values and first/last seen (docs/outputs.md)."""
+    from ..report.graph_export import export_graph as write_graph
+
+    with open_store(db, read_only=True) as store:
+        rid = latest_run(store, run, db)
+        try:
+            res = write_graph(store, rid, out_file, fmt)
+        except (ValueError, OSError) as exc:
+            fail(str(exc))
+    out.print(f"{res['path']}: run {rid} as {res['format']}, {res['nodes']:,} accounts, {res['edges']:,} edges")
+
+
+def runs(db: Path = DbOption) -> None:
+    """List saved detection runs with their parameters (a table; tab-separated lines in a pipe)."""
+    headers = ("run", "created (UTC)", "accounts", "edges", "clusters", "seconds", "parameters")
+    with open_store(db, read_only=True) as store:
+        rows = [(str(r[0]), f"{r[1]:%Y-%m-%d %H:%M:%S}", str(r[2]), str(r[3]), str(r[4]), f"{r[5]:.1f}", r[6])
+                for r in store.con.execute("SELECT run_id || CASE WHEN k.kind IS NULL THEN '' ELSE ' (' || k.kind "
+                                           "|| ')' END, created_at, n_accounts, n_edges, n_clusters, seconds, "
+                                           "params FROM runs r LEFT JOIN run_kinds k USING (run_id) "
+                                           "ORDER BY run_id").fetchall()]
+    if not out.is_terminal:  # whole lines for grep/cut/jq: a table would cut the parameters at the width
+        for row in (headers, *rows):
+            print("\t".join(row))
+        return
+    t = Table(*headers)
+    for row in rows:
+        t.add_row(*row[:2], *(f"{int(v):,}" for v in row[2:5]), *row[5:])
+    out.print(t)
