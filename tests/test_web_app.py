@@ -209,7 +209,7 @@ def test_cluster_list_sorts(world):
     sign_in(c, "ana")
     base = f"/api/runs/{world['run']}/clusters?limit=1000"
     by_rank = c.get(base).json()
-    assert by_rank["total"] == len(by_rank["clusters"]) > 5
+    assert by_rank["total"] == len(by_rank["clusters"]) >= 5
     ranked = by_rank["clusters"]
     assert [x["rank"] for x in ranked] == list(range(1, len(ranked) + 1))
     kochfarms = next(x for x in ranked if x["cluster_id"] == world["cid"])

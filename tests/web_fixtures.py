@@ -40,7 +40,7 @@ def sample_store(dst: Path) -> tuple[Path, int]:
         atexit.register(shutil.rmtree, tmp, True)
         with Store(tmp / "sample.duckdb") as s:
             ingest(s, SAMPLE, fmt="ira-csv", dataset="ira-sample")
-            detect(s, DetectionParams(datasets=["ira-sample"], window_s=60))   # one scale: 6 clusters, 2 not flagged
+            detect(s, DetectionParams(datasets=["ira-sample"], window_s=60))   # one scale: 5 clusters, 2 not flagged
             s.con.execute("CHECKPOINT")
         _BUILT["sample"] = tmp / "sample.duckdb"
     shutil.copyfile(_BUILT["sample"], dst)
