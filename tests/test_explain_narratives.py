@@ -117,6 +117,7 @@ def test_explain_cli_stores_and_report_shows(ira_store, tmp_path, monkeypatch):
     assert "what explain found in the 4 best-ranked clusters" in res.output
     found = " ".join(res.output.split("best-ranked clusters:")[1].split())
     assert "#1 " in found and "Food scare" in found and "strongest account signals: office_hours" in found
+    assert "ai_text_model " in found and "not proof of machine authorship" in found  # a score, with its caveat
     from cibscope.store.db import Store
     with Store(db, read_only=True) as s:
         n = s.con.execute("SELECT count(DISTINCT cluster_id), count(*) FILTER (WHERE narrative = 'food_scare') "

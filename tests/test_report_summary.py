@@ -110,3 +110,15 @@ def test_a_run_without_clusters_lists_its_significant_pairs(tmp_path):
     assert f"{n_edges:,} significant edge(s)" in pairs
     h = first[0]
     assert f"{h['handle_a']} & {h['handle_b']}" in pairs and "Suggested coordination window" not in text
+
+
+def test_reading_note_gives_every_rule_of_the_flag_and_the_table_each_clusters_overlap(page):
+    text, _, _ = page
+    note = _plain(text[text.index('<section id="how-to-read"'):text.index('<section id="clusters"')])
+    # a not-flagged cluster with p < 1e-300 and a lift of 20 reads as a contradiction unless every rule is named
+    assert "at least 5" in note and "co-action events per member" in note and "overlap" in note
+    assert "is at least 0.07" in note
+    table = text[text.index('<section id="clusters"'):]
+    assert "<th>overlap</th>" in table
+    overlaps = re.findall(r'<td class="n">(0\.\d{3})</td><td class="n">\d+\.\d</td>', table)
+    assert overlaps and all(0 < float(v) <= 1 for v in overlaps)

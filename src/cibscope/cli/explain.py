@@ -83,6 +83,10 @@ def _print_explain_summary(store: Store, run: int, top: int) -> None:
                   f"signals: {escape(', '.join(r['signals'][:4]) or '-')}")
         nar = "; ".join(f"{name} {100 * share:.0f}%" for name, share in r["narratives"])
         out.print(f"{head} narratives: {escape(nar or '- (not computed: see --narratives)')}")
+    if any(sig.startswith("ai_text_model ") for r in rows for sig in r["signals"]):
+        from ..explain.fingerprints import AI_CAVEAT
+
+        out.print(f"ai_text_model: {AI_CAVEAT}")
     lacking = sorted(set.intersection(*(set(r["unknown"]) for r in rows))) if rows else []
     if lacking:
         out.print(f"not in this data for any of them: {', '.join(lacking)}")

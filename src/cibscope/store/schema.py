@@ -169,7 +169,7 @@ CREATE TABLE IF NOT EXISTS clusters (
     p_value       DOUBLE NOT NULL,
     score         DOUBLE NOT NULL,        -- -log10(p_value), capped at 300
     lift          DOUBLE NOT NULL,        -- n_coactions / expected: how many times chance
-    flagged       BOOLEAN NOT NULL,       -- q_value <= alpha and lift >= min_lift: a candidate operation
+    flagged       BOOLEAN NOT NULL,       -- q <= alpha, lift >= min_lift, events >= min_coactions x members, overlap >= min_overlap
     signals       JSON NOT NULL,          -- {signal: share of the cluster's co-actions}
     first_seen    TIMESTAMP NOT NULL,
     last_seen     TIMESTAMP NOT NULL,
