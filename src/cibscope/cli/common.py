@@ -151,7 +151,8 @@ def detection_params(window: Optional[str], signals: str, min_coactions: int, mi
                      min_cluster_size: int, min_lift: float, resolution: float, seed: int,
                      datasets: Optional[list[str]], near_dup_threshold: float = 0.6, near_dup_num_perm: int = 32,
                      fast_repost: str = "30s", burst_gap: str = "60s", burst_min_posts: int = 3, *,
-                     windows: str = DEFAULT_WINDOWS_OPTION, max_object_accounts_slow: int = 100,
+                     windows: str = DEFAULT_WINDOWS_OPTION,
+                     max_object_accounts_slow: int = DetectionParams.model_fields["max_object_accounts_slow"].default,
                      min_overlap: float = 0.07) -> DetectionParams:
     """Detection parameters from CLI options: ``window`` (one scale) wins over ``windows`` (a list).
 

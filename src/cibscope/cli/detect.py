@@ -73,7 +73,8 @@ def detect(
     min_coactions: int = MinCoactionsOption,
     min_account_actions: int = typer.Option(2, help="Ignore accounts with fewer actions."),
     max_object_accounts: int = typer.Option(1000, help="Do not expand objects shared by more accounts."),
-    max_object_accounts_slow: int = typer.Option(100, help="Above the fastest scale, do not expand objects "
+    max_object_accounts_slow: int = typer.Option(DetectionParams.model_fields["max_object_accounts_slow"].default,
+                                                 help="Above the fastest scale, do not expand objects "
                                                  "shared by more accounts."),
     alpha: float = typer.Option(0.01, help="False-discovery rate for edges."),
     no_significance: bool = typer.Option(False, "--no-significance",
