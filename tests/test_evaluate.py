@@ -81,10 +81,17 @@ def test_labels_file_and_errors(store, tmp_path):
         evaluate(store, 1, label_prefix="NOPE:")
 
 
-def test_cli(tmp_path):
+@pytest.fixture
+def mix_db(tmp_path):
+    """A store file holding the hand-checked mix (:func:`_fill`)."""
     db = tmp_path / "s.duckdb"
     with Store(db) as s:
         _fill(s)
+    return db
+
+
+def test_cli(tmp_path, mix_db):
+    db = mix_db
     out = tmp_path / "r.json"
     res = CliRunner().invoke(app, ["evaluate", "--run", "1", "--db", str(db), "--json", str(out)])
     assert res.exit_code == 0, res.output
@@ -98,10 +105,8 @@ def test_cli(tmp_path):
     assert res.exit_code == 2 and "no detection run 7" in res.output
 
 
-def test_cli_labels_of_bare_names_say_how_many_matched(tmp_path):
-    db = tmp_path / "s.duckdb"
-    with Store(db) as s:
-        _fill(s)
+def test_cli_labels_of_bare_names_say_how_many_matched(tmp_path, mix_db):
+    db = mix_db
     names = tmp_path / "names.csv"
     names.write_text("account,label\nr1,op\nR2,op\nn1,organic\nghost,op\n")
     res = CliRunner().invoke(app, ["evaluate", "--run", "1", "--db", str(db), "--labels", str(names),
@@ -112,3 +117,53 @@ def test_cli_labels_of_bare_names_say_how_many_matched(tmp_path):
     none.write_text("account,label\nghost,op\n")
     res = CliRunner().invoke(app, ["evaluate", "--run", "1", "--db", str(db), "--labels", str(none)])
     assert res.exit_code == 2 and "none of the 1 labels matches an account" in res.output
+
+
+def _err(args: list[str]) -> str:
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and res.output.startswith("error: ") and res.output.count("\n") == 1
+    return res.output
+
+
+def test_cli_labels_with_organic_need_a_negative_label(tmp_path, mix_db):
+    # the Reddit set's shape: two labels, ira and organic; without --negative-label organic would be positives
+    db = mix_db
+    f = tmp_path / "labels.csv"
+    f.write_text("account,label\nr1,ira\nr2,ira\nn1,organic\nn2,organic\nn3,organic\n")
+    base = ["evaluate", "--run", "1", "--db", str(db), "--labels", str(f)]
+    line = _err(base)
+    assert f"--labels {f}: 2 labels: organic (3), ira (2)" in line and "--negative-label organic" in line
+    line = _err([*base, "--negative-label", "Organic"])
+    assert "negative label Organic is not a label of the file" in line and "organic (3), ira (2)" in line
+    assert "every label of the file is a negative label" in _err([*base, "--negative-label", "organic",
+                                                                  "--negative-label", "ira"])
+    res = CliRunner().invoke(app, [*base, "--negative-label", "organic", "--json", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    got = json.loads((tmp_path / "r.json").read_text())
+    assert got["n_positive"] == 2 and got["tp"] == 2  # r1, r2 only; organic accounts are negatives
+    # several operation categories and no negatives: --all-positive says so
+    cats = tmp_path / "cats.csv"
+    cats.write_text("account,label\nr1,RightTroll\nh1,HashtagGamer\n")
+    assert "2 labels" in _err(["evaluate", "--run", "1", "--db", str(db), "--labels", str(cats)])
+    res = CliRunner().invoke(app, ["evaluate", "--run", "1", "--db", str(db), "--labels", str(cats),
+                                   "--all-positive"])
+    assert res.exit_code == 0 and "(2 positive" in res.output, res.output
+
+
+def test_cli_unreadable_labels_and_json_name_the_path(tmp_path, mix_db):
+    db = mix_db
+    base = ["evaluate", "--run", "1", "--db", str(db)]
+    assert f"--labels {tmp_path / 'nosuch.csv'}: cannot read the labels file" in \
+        _err([*base, "--labels", str(tmp_path / "nosuch.csv")])
+    assert f"--labels {tmp_path}: cannot read the labels file" in _err([*base, "--labels", str(tmp_path)])
+    latin1 = tmp_path / "latin1.csv"
+    # past the decoder's first chunk (8 KiB): the line is counted in the file, not in the chunk
+    latin1.write_bytes(("account,label\n" + "r1,op\n" * 3000 + "r2,Trolls\u00ae\n").encode("latin-1"))
+    assert f"--labels {latin1}:3002: not UTF-8 text (byte 0xae)" in _err([*base, "--labels", str(latin1)])
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert f"--json {afile / 'x.json'}: {afile} is a file, not a folder" in \
+        _err([*base, "--json", str(afile / "x.json")])
+    line = _err([*base, "--label-prefix", "NOPE:"])
+    assert "no account has a label starting with 'NOPE:'" in line and "--labels" in line

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -44,10 +44,26 @@ def read_labels(path: str | Path) -> dict[str, str]:
     Raises
     ------
     ValueError
-        The file lacks a column (the message names the file) or a row has an
-        empty key (names the line).
+        The file cannot be read (missing, a folder, not UTF-8), lacks a column, or a row has an
+        empty key; the message names the file (and the line).
     """
     path = Path(path)
+    try:
+        return _read_labels(path)
+    except UnicodeDecodeError:  # the decoder's offset is within a read chunk: find the line in the bytes
+        data = path.read_bytes()
+        try:
+            data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the labels "
+                             "file as UTF-8") from None
+        raise ValueError(f"{path}: not UTF-8 text; save the labels file as UTF-8") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the labels file ({exc.strerror or exc})") from None
+
+
+def _read_labels(path: Path) -> dict[str, str]:
     with open(path, newline="", encoding="utf-8-sig") as f:
         rows = csv.DictReader(f)
         fields = set(rows.fieldnames or [])
@@ -63,6 +79,40 @@ def read_labels(path: str | Path) -> dict[str, str]:
             if (r["label"] or "").strip():
                 out[r[key].strip()] = r["label"].strip()
     return out
+
+
+def check_label_roles(labels: dict[str, str], negative_labels: Sequence[str] = (), *,
+                      all_positive: bool = False) -> None:
+    """Check which labels of a labels file (:func:`read_labels`) mark negatives before :func:`evaluate` runs.
+
+    Every label not in ``negative_labels`` makes a positive, so a file holding ``ira`` and ``organic``
+    without ``negative_labels`` would count the organic accounts as positives. This refuses that: with
+    more than one distinct label, the caller must name the negative ones, or say ``all_positive``
+    (every label is an operation category, e.g. ``RightTroll`` and ``HashtagGamer``).
+
+    Raises
+    ------
+    ValueError
+        A label of ``negative_labels`` that no row carries (compared exactly, case included), or more
+        than one distinct label with neither ``negative_labels`` nor ``all_positive``, or every label
+        negative; the message lists the labels found with their counts.
+    """
+    counts: dict[str, int] = {}
+    for v in labels.values():
+        counts[v] = counts.get(v, 0) + 1
+    found = ", ".join(f"{k} ({n:,})" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    missing = [n for n in negative_labels if n not in counts]
+    if missing:
+        raise ValueError(f"negative label {', '.join(missing)} is not a label of the file (labels are compared "
+                         f"exactly); labels found: {found}")
+    if len(counts) > 1 and not negative_labels and not all_positive:
+        example = next((k for k in counts if k.lower() in ("organic", "negative", "control", "normal")),
+                       min(counts, key=lambda k: (-counts[k], k)))
+        raise ValueError(f"{len(counts)} labels: {found}; every label would count as a "
+                         f"positive: name the label of known negatives (e.g. --negative-label {example}), or pass "
+                         "--all-positive if each label is an operation category")
+    if counts and set(counts) <= set(negative_labels):
+        raise ValueError(f"every label of the file is a negative label ({found}): no positive account to evaluate")
 
 
 def match_labels(store: Store, labels: dict[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -108,7 +158,7 @@ def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None,
         Keep accounts with at least this many posts in the run's datasets.
     negative_labels : sequence of str
         Labels of ``labels`` that mark known negatives (e.g. ``organic``): matched and counted,
-        not positives.
+        not positives. :func:`check_label_roles` checks them against the file first (the CLI does).
 
     Returns
     -------

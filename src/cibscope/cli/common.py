@@ -10,6 +10,7 @@ Only :mod:`cibscope.cli` imports this module; the pipeline stages never import t
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -132,6 +133,51 @@ def open_store(db: Path, read_only: bool = False, must_exist: bool = False) -> S
         raise  # unreachable
 
 
+def out_folder(path: Path, option: str = "--out") -> Path:
+    """Create the output folder ``path`` (and its parents) now, or exit via :func:`fail` naming ``option``
+    and the path: a file in the way, a folder that cannot be created or written. Commands call it before
+    any work, so a bad ``--out`` never costs a detection run. Returns ``path``."""
+    _make_folder(path, f"{option} {path}")
+    return path
+
+
+def out_file(path: Path, option: str) -> Path:
+    """Check that the output file ``path`` can be written, creating its folder, before any work, or exit via
+    :func:`fail` naming ``option`` and the path (a folder in its place, a file in the way of its folder, a
+    folder that cannot be made or written). Returns ``path``."""
+    if path.is_dir():
+        fail(f"{option} {path}: is a folder, not a file")
+    _make_folder(path.parent, f"{option} {path}")
+    return path
+
+
+def _make_folder(folder: Path, what: str) -> None:
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                fail(f"{what}: {p} is a file, not a folder")
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{what}: cannot create the folder {folder} ({exc.strerror or exc})")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        fail(f"{what}: the folder {folder} is not writable")
+
+
+def check_datasets(store: Store, datasets: Optional[list[str]], db: Path) -> None:
+    """Exit via :func:`fail` when a name of ``datasets`` (``--dataset``, repeated) is not in the store; the
+    message lists the known datasets, and says the option repeats when a name holds a comma."""
+    if not datasets:
+        return
+    known = {r[0] for r in store.con.execute("SELECT dataset FROM datasets").fetchall()}
+    unknown = sorted(set(datasets) - known)
+    if unknown:
+        hint = ("; --dataset takes one name and repeats: --dataset a --dataset b"
+                if any("," in u for u in unknown) else "")
+        fail(f"{db}: no dataset named {', '.join(unknown)}; known: {', '.join(sorted(known)) or '(none)'}{hint}")
+
+
 def latest_run(store: Store, run: Optional[int], db: Path) -> int:
     """``run``, or the latest full detection run (not a watch run); exits when there is none."""
     if run is None:
@@ -151,19 +197,23 @@ def detection_params(window: Optional[str], signals: str, min_coactions: int, mi
                      min_cluster_size: int, min_lift: float, resolution: float, seed: int,
                      datasets: Optional[list[str]], near_dup_threshold: float = 0.6, near_dup_num_perm: int = 32,
                      fast_repost: str = "30s", burst_gap: str = "60s", burst_min_posts: int = 3, *,
-                     windows: str = DEFAULT_WINDOWS_OPTION,
+                     windows: Optional[str] = None,
                      max_object_accounts_slow: int = DetectionParams.model_fields["max_object_accounts_slow"].default,
                      min_overlap: float = 0.07) -> DetectionParams:
-    """Detection parameters from CLI options: ``window`` (one scale) wins over ``windows`` (a list).
+    """Detection parameters from CLI options: ``window`` (one scale) or ``windows`` (a comma-separated list;
+    default :data:`DEFAULT_WINDOWS_OPTION`), not both (exits via :func:`fail`).
 
     Durations are strings such as ``60s``, ``10m``, ``1h``; a bad value or parameter exits via :func:`fail`
     with a one-line message (see docs/detection.md for every parameter)."""
     unknown = [x.strip() for x in signals.split(",") if x.strip() and x.strip() not in SIGNALS]
     if unknown:
         fail(f"unknown signals {', '.join(unknown)}; known: {', '.join(SIGNALS)}")
+    if window is not None and windows is not None:
+        fail(f"--window {window} and --windows {windows} exclude each other: pass one scale with --window, "
+             "or several with --windows")
     try:
         scales = [parse_duration(window)] if window is not None else \
-            [parse_duration(w) for w in windows.split(",") if w.strip()]
+            [parse_duration(w) for w in (windows or DEFAULT_WINDOWS_OPTION).split(",") if w.strip()]
     except ValueError as exc:
         fail(str(exc))
         raise

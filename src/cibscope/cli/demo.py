@@ -7,16 +7,18 @@ import typer
 
 from ..detect import DetectionParams
 from ..ingest import IngestError, ingest as ingest_path
-from .common import DbOption, fail, open_store, out
+from .common import DbOption, fail, open_store, out, out_folder
 from .detect import run_detection, write_run
 
 
 def demo(
     sample: Path = typer.Argument(Path("data/sample/ira-sample"), help="The shipped real IRA sample."),
-    out_dir: Path = typer.Option(Path("out"), "--out", file_okay=False),
+    out_dir: Path = typer.Option(Path("out"), "--out", file_okay=False,
+                                 help="Folder for report.html, bundle.json, CSVs (created if missing)."),
     db: Path = DbOption,
 ) -> None:
     """The main job on the shipped sample: ingest, detect (60 s, 10 min and 1 h scales), write out/."""
+    out_folder(out_dir)
     with open_store(db) as store:
         try:
             summary = ingest_path(store, sample, fmt="ira-csv", dataset="ira-sample")

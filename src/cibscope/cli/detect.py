@@ -15,7 +15,7 @@ from ..detect import detect as detect_run
 from ..report import TLP_LEVELS
 from ..store.db import MEMORY_LIMIT_ENV, Store
 from .common import (DEFAULT_WINDOWS_OPTION, DbOption, MinCoactionsOption, MinLiftOption, SignalsOption,
-                     detection_params, fail, open_store, out, progress_bar)
+                     check_datasets, detection_params, fail, open_store, out, out_folder, progress_bar)
 
 
 def run_detection(store: Store, params: DetectionParams, run: Optional[Callable] = None) -> int:
@@ -48,11 +48,20 @@ def run_detection(store: Store, params: DetectionParams, run: Optional[Callable]
     return result.run_id
 
 
+def check_outputs(tlp: str, top: int) -> None:
+    """Exit via :func:`fail` on a bad ``--tlp`` (not a TLP 2.0 level) or ``--top`` (negative); commands call it
+    before any work."""
+    if tlp not in TLP_LEVELS:
+        fail(f"--tlp {tlp}: must be one of {', '.join(TLP_LEVELS)}")
+    if top < 0:
+        fail(f"--top {top}: must be 0 or more (clusters drawn in full in report.html)")
+
+
 def write_run(store: Store, run_id: int, out_dir: Path, tlp: str, top: int) -> None:
     """Write run ``run_id``'s outputs (report.html, bundle.json marked ``tlp``, CSVs) to ``out_dir`` and print
-    their paths; ``top`` clusters are drawn in full. A bad ``tlp`` exits via :func:`fail`."""
-    if tlp not in TLP_LEVELS:
-        fail(f"--tlp must be one of {', '.join(TLP_LEVELS)}")
+    their paths; ``top`` clusters are drawn in full. A bad ``tlp`` or ``top`` exits via :func:`fail`
+    (:func:`check_outputs`)."""
+    check_outputs(tlp, top)
     from ..report import write_outputs
 
     with progress_bar() as bar:
@@ -65,10 +74,10 @@ def write_run(store: Store, run_id: int, out_dir: Path, tlp: str, top: int) -> N
 def detect(
     out_dir: Path = typer.Option(Path("out"), "--out", file_okay=False,
                                  help="Folder for report.html, bundle.json, CSVs."),
-    windows: str = typer.Option(DEFAULT_WINDOWS_OPTION, "--windows",
-                                help="Time scales tested in one run, comma-separated (e.g. 60s,10m,1h)."),
+    windows: Optional[str] = typer.Option(None, "--windows", help="Time scales tested in one run, "
+                                          f"comma-separated (default: {DEFAULT_WINDOWS_OPTION})."),
     window: Optional[str] = typer.Option(None, "--window", help="One time scale only, e.g. 30s, 5m, 1h "
-                                         "(instead of --windows)."),
+                                         "(instead of --windows; not both)."),
     signals: str = SignalsOption,
     min_coactions: int = MinCoactionsOption,
     min_account_actions: int = typer.Option(2, help="Ignore accounts with fewer actions."),
@@ -91,7 +100,8 @@ def detect(
     burst_min_posts: int = typer.Option(3, help="Posts in a session that make it a burst (burst)."),
     resolution: float = typer.Option(1.0, help="Leiden resolution."),
     seed: int = typer.Option(42, help="Leiden seed."),
-    dataset: Optional[list[str]] = typer.Option(None, "--dataset", help="Restrict to these datasets."),
+    dataset: Optional[list[str]] = typer.Option(None, "--dataset", help="Restrict to this dataset (repeat for "
+                                                "several: --dataset a --dataset b)."),
     tlp: str = typer.Option("amber", help=f"TLP 2.0 marking of bundle.json: {', '.join(TLP_LEVELS)}."),
     top: int = typer.Option(50, help="Clusters drawn in full in report.html."),
     engine: str = typer.Option("duckdb", "--engine", help="Where the co-action core runs: duckdb (embedded, "
@@ -108,6 +118,7 @@ def detect(
                               near_dup_threshold, near_dup_num_perm, fast_repost, burst_gap, burst_min_posts,
                               windows=windows, max_object_accounts_slow=max_object_accounts_slow,
                               min_overlap=min_overlap)
+    check_outputs(tlp, top)
     if engine not in ("duckdb", "spark"):
         fail(f"--engine must be duckdb or spark, not {engine!r}")
     if engine == "spark":
@@ -118,11 +129,8 @@ def detect(
     with open_store(db, must_exist=True) as store:
         if store.con.execute("SELECT count(*) FROM actions").fetchall()[0][0] == 0:
             fail(f"{db}: the store holds no actions; run `cibscope ingest` first")
-        if params.datasets:
-            known = {r[0] for r in store.con.execute("SELECT dataset FROM datasets").fetchall()}
-            unknown = sorted(set(params.datasets) - known)
-            if unknown:
-                fail(f"{db}: no dataset named {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        check_datasets(store, params.datasets, db)
+        out_folder(out_dir)
         run_id = run_detection(store, params)
         write_run(store, run_id, out_dir, tlp, top)
 
@@ -133,6 +141,7 @@ def _detect_spark(params: DetectionParams, master: Optional[str], input_uri: Opt
 
     if not input_uri:
         fail("--engine spark needs --input (a folder or URI written by `cibscope export`)")
+    out_folder(out_dir)
     try:
         check_input(input_uri, params)  # before the 20 s of a Spark start
         session = spark_session(master)
@@ -158,7 +167,8 @@ def _duration(seconds: float) -> str:
 def suggest_window(
     signals: Optional[str] = typer.Option(None, "--signals", help="Comma-separated signals (default: every "
                                           "stored one but mention and domain)."),
-    dataset: Optional[list[str]] = typer.Option(None, "--dataset", help="Restrict to these datasets."),
+    dataset: Optional[list[str]] = typer.Option(None, "--dataset", help="Restrict to this dataset (repeat for "
+                                                "several)."),
     q: float = typer.Option(0.1, "--q", help="Quantile of the objects' median follow delay to suggest."),
     db: Path = DbOption,
 ) -> None:
@@ -166,6 +176,7 @@ def suggest_window(
     from ..detect.interval import follow_delays
 
     with open_store(db, read_only=True) as store:
+        check_datasets(store, dataset, db)
         try:
             res = follow_delays(store, signals=[x.strip() for x in signals.split(",")] if signals else None,
                                 datasets=dataset or None, q=q)
@@ -178,5 +189,17 @@ def suggest_window(
     out.print("per-object median follow delay: " +
               ", ".join(f"{int(k * 100)}% within {_duration(v)}" for k, v in res.object_median_quantiles.items()))
     out.print(f"suggested window: {res.suggested_s:g} s ({_duration(res.suggested_s)}; the {res.q:g} quantile of "
-              f"the objects' median follow delay, CooRnet's coordination interval). `detect` tests 60 s, 10 min "
-              f"and 1 h by default; add it with --windows 60s,{res.suggested_s:g}s,10m,1h if it is not close to one.")
+              f"the objects' median follow delay, CooRnet's coordination interval). {_window_advice(res.suggested_s)}")
+
+
+def _window_advice(suggested_s: float) -> str:
+    """Whether ``detect``'s default scales already test ``suggested_s`` (seconds), or the --windows that add it."""
+    from ..detect.params import DEFAULT_WINDOWS
+
+    names = dict(zip(DEFAULT_WINDOWS, DEFAULT_WINDOWS_OPTION.split(",")))
+    if suggested_s in names:
+        return (f"`detect` already tests it: {names[suggested_s]} is one of its default scales "
+                f"({DEFAULT_WINDOWS_OPTION}).")
+    scales = sorted([*DEFAULT_WINDOWS, suggested_s])
+    return (f"`detect` tests {DEFAULT_WINDOWS_OPTION} by default; add it with --windows "
+            f"{','.join(names.get(w, f'{w:g}s') for w in scales)} if it is not close to one.")

@@ -8,15 +8,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import DbOption, fail, latest_run, open_store, out
+from .common import DbOption, fail, latest_run, open_store, out, out_file
 
 
 def evaluate(
     run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
     labels: Optional[Path] = typer.Option(
-        None, "--labels", help="CSV with account_key,label (or account,label: bare names) of known positives."),
+        None, "--labels", help="CSV with account_key,label (or account,label: bare names) of known accounts; "
+                               "every label is a positive category except --negative-label's. A file with "
+                               "several labels needs --negative-label or --all-positive."),
     negative_label: Optional[list[str]] = typer.Option(
-        None, "--negative-label", help="A label of --labels that marks known negatives, e.g. organic (repeat)."),
+        None, "--negative-label", help="A label of --labels that marks known negatives, e.g. organic (exact; "
+                                       "repeat)."),
+    all_positive: bool = typer.Option(False, "--all-positive", help="Every label of --labels is an operation "
+                                      "category (the file lists no negatives)."),
     label_prefix: str = typer.Option("IRA:", "--label-prefix", help="Positives: accounts.label with this prefix."),
     min_posts: int = typer.Option(20, "--min-posts", help="Only accounts with at least this many posts."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
@@ -25,12 +30,30 @@ def evaluate(
     """Account-level precision, recall, F1, PR-AUC and AMI of a run against known labels."""
     import json
 
-    from ..evaluate import evaluate as evaluate_run, read_labels
+    from ..evaluate import check_label_roles, evaluate as evaluate_run, read_labels
 
+    if (negative_label or all_positive) and not labels:
+        fail("--negative-label and --all-positive apply to --labels only")
+    if json_out:
+        out_file(json_out, "--json")
+    known = None
+    if labels:
+        try:
+            known = read_labels(labels)
+        except ValueError as exc:
+            fail(f"--labels {exc}")
+        try:
+            check_label_roles(known, negative_label or (), all_positive=all_positive)
+        except ValueError as exc:
+            fail(f"--labels {labels}: {exc}")
     with open_store(db, read_only=True) as store:
         run = latest_run(store, run, db)
+        if not labels and not store.con.execute("SELECT count(*) FROM accounts WHERE starts_with(label, ?)",
+                                                [label_prefix]).fetchone()[0]:
+            fail(f"{db}: no account has a label starting with {label_prefix!r}: pass --labels FILE "
+                 "(account_key,label) or the prefix of the stored labels with --label-prefix")
         try:
-            res = evaluate_run(store, run, labels=read_labels(labels) if labels else None,
+            res = evaluate_run(store, run, labels=known,
                                label_prefix=None if labels else label_prefix, min_posts=min_posts,
                                negative_labels=tuple(negative_label or ()))
         except ValueError as exc:

@@ -32,13 +32,15 @@ def explain(
     from ..explain.narratives import load_library, resolve_representation, sample_size, save_narratives
     from ..explain.profiles import enrich_profiles
 
+    if profiles and not profiles.is_file():
+        fail(f"--profiles {profiles}: {'not a file' if profiles.exists() else 'no such file'}")
     with open_store(db) as store:
         run = latest_run(store, run, db)
         if profiles:
             try:
                 got = enrich_profiles(store, profiles)
             except ValueError as exc:
-                fail(str(exc))
+                fail(f"--profiles {exc}")
             out.print(f"{profiles}: {got['rows']:,} users, {got['matched']:,} accounts matched by handle; filled "
                       f"created_at {got['created_at']:,}, description {got['description']:,}")
         try:

@@ -134,8 +134,10 @@ def audit_verify(file: Optional[Path] = typer.Option(None, "--file", help="Verif
                                                                           "instead of the database."),
                  checkpoints: Optional[Path] = Checkpoints, public_key: Optional[Path] = PublicKey,
                  db: str = HubDb) -> None:
-    """Check the hash chain and the signed checkpoints; exit 1 and list the problems if any entry was
-    edited, removed or reordered, trailing entries were removed, or the store was dropped or truncated."""
+    """Check the hash chain and the signed checkpoints; exit 1 and list the problems if any.
+
+    Problems: an entry edited, removed or reordered, trailing entries removed, or the store dropped or
+    truncated."""
     from ..share import audit
     if (checkpoints is None) != (public_key is None):
         fail("--checkpoints and --public-key go together")

@@ -12,7 +12,7 @@ from ..detect import parse_duration
 from ..report import TLP_LEVELS
 from ..share.markings import PURPOSES
 from ..watch import Cycle, Rules, StdinSpool, Watcher, WatchError, load_operations
-from ..watch.sinks import LogSink, TaxiiSink, WebhookSink
+from ..watch.sinks import LogSink, TaxiiSink, WebhookSink, check_http_url
 from ..watch.state import reset as reset_state
 from .common import (DbOption, MinCoactionsOption, MinLiftOption, SignalsOption, console, detection_params, fail,
                      open_store, out)
@@ -49,6 +49,10 @@ def watch(
     try:
         horizon_s = parse_duration(horizon)
         ops = load_operations(operations) if operations else []
+        if webhook is not None:
+            check_http_url(webhook, "--webhook")
+        if taxii_url is not None:
+            check_http_url(taxii_url, "--taxii-url")
     except ValueError as exc:
         fail(str(exc))
         raise

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 from ..store.db import Store
+from ..store.schema import ACTION_TYPES
 
 #: Quantiles of the follow-delay distribution that :func:`follow_delays` reports.
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -68,10 +69,14 @@ def follow_delays(store: Store, *, signals: list[str] | None = None, datasets: l
     Raises
     ------
     ValueError
-        ``q`` outside (0, 1), or no object acted on by two accounts.
+        ``q`` outside (0, 1), a signal that is not an action type (the message lists them), or no
+        object acted on by two accounts.
     """
     if not 0 < q < 1:
         raise ValueError(f"q must be between 0 and 1, not {q}")
+    unknown = [s for s in signals or () if s not in ACTION_TYPES]
+    if unknown:
+        raise ValueError(f"unknown signals {', '.join(unknown)}; known: {', '.join(ACTION_TYPES)}")
     where, params = ["action_type NOT IN ('mention', 'domain')"], []
     if signals:
         where = ["list_contains(?, action_type)"]

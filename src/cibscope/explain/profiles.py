@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
+
 from ..store.db import Store
 
 TWITTER_TIME = "%a %b %d %H:%M:%S %z %Y"
@@ -35,24 +37,30 @@ def enrich_profiles(store: Store, path: str | Path, *, platform: str = "twitter"
     Raises
     ------
     ValueError
-        The file has no ``screen_name`` column, or a non-empty ``created_at`` does not parse (the
-        message names the file, the line and the value).
+        The file is missing or not a file, DuckDB cannot read it as CSV (the message gives DuckDB's
+        first line), it has no ``screen_name`` column, or a non-empty ``created_at`` does not parse
+        (the message names the file, the line and the value).
     """
     path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     con = store.con
     src = f"read_csv('{str(path).replace(chr(39), chr(39) * 2)}', header = true, all_varchar = true)"
-    cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
-    if "screen_name" not in cols:
-        raise ValueError(f"{path}: no screen_name column (columns: {', '.join(sorted(cols))})")
-    pick = {c: (c if c in cols else "NULL") for c in ("created_at", "description", "name", "lang")}
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _users AS
-        SELECT row_number() OVER () + 1 AS line, lower(screen_name) AS h, {pick['created_at']} AS created_raw,
-               try_strptime({pick['created_at']}, '{TWITTER_TIME}') AS created_tz,
-               nullif(trim({pick['description']}), '') AS description, nullif(trim({pick['name']}), '') AS name,
-               nullif(trim({pick['lang']}), '') AS lang
-        FROM {src}
-    """)
+    try:
+        cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+        if "screen_name" not in cols:
+            raise ValueError(f"{path}: no screen_name column (columns: {', '.join(sorted(cols))})")
+        pick = {c: (c if c in cols else "NULL") for c in ("created_at", "description", "name", "lang")}
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _users AS
+            SELECT row_number() OVER () + 1 AS line, lower(screen_name) AS h, {pick['created_at']} AS created_raw,
+                   try_strptime({pick['created_at']}, '{TWITTER_TIME}') AS created_tz,
+                   nullif(trim({pick['description']}), '') AS description, nullif(trim({pick['name']}), '') AS name,
+                   nullif(trim({pick['lang']}), '') AS lang
+            FROM {src}
+        """)
+    except duckdb.Error as exc:
+        raise ValueError(f"{path}: cannot read it as a user CSV ({str(exc).splitlines()[0][:200]})") from None
     try:
         bad = con.execute("SELECT line, created_raw FROM _users WHERE created_raw IS NOT NULL "
                           "AND trim(created_raw) <> '' AND created_tz IS NULL ORDER BY line LIMIT 1").fetchall()

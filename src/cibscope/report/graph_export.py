@@ -188,7 +188,7 @@ def export_graph(store: Store, run_id: int, path: str | Path, fmt: str | None = 
     store : Store
     run_id : int
     path : str or Path
-        The file to write (replaced if present; its folder must exist).
+        The file to write (replaced if present; its folder must exist: the CLI creates it).
     fmt : {"gexf", "graphml"}, optional
         Default: from the file's suffix (``.gexf`` / ``.graphml``).
 

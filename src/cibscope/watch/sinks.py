@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from ..intel.stixobj import sco, sdo, stix_timestamp
 from ..share.markings import TLP2_IDS, purpose_marking, tlp2_marking_definition
@@ -61,14 +62,34 @@ class LogSink:
         self.seen.add(alert["alert_id"])
 
 
+def check_http_url(url: str, what: str = "URL") -> str:
+    """Return ``url`` when it is an absolute ``http://`` or ``https://`` URL with a host.
+
+    Raises
+    ------
+    ValueError
+        Any other value; the message names ``what`` and the value.
+    """
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in 0-65535
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{what} {url!r} is not an http(s) URL (e.g. https://hooks.example.org/cib)")
+    return url
+
+
 class WebhookSink:
     """POST each alert as JSON to ``url``; a non-2xx answer or a connection error raises
-    :class:`requests.RequestException` (the alert stays unsent and is retried on the next cycle)."""
+    :class:`requests.RequestException` (the alert stays unsent and is retried on the next cycle).
+    A ``url`` that is not http(s) raises :class:`ValueError` here (:func:`check_http_url`)."""
 
     column = "sent_webhook"
 
     def __init__(self, url: str, timeout_s: float = 10.0):
-        self.url, self.timeout_s = url, timeout_s
+        self.url, self.timeout_s = check_http_url(url, "webhook"), timeout_s
 
     def send(self, alert: dict[str, Any]) -> None:
         import requests  # here, not at module level: it is slow to import and `cibscope --help` loads this module
