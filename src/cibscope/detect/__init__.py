@@ -183,7 +183,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     finally:
         if engine is not None:
             engine.release()
-        for t in ("_raw", "_act", "_acc_map", "_obj_map", "_post_map", "_obj", "_acc_day", "_pair_obj", "_pair_obj_ev",
+        for t in ("_raw", "_act", "_acc_map", "_obj_map", "_post_map", "_obj", "_acc_day", "_pair_obj", "_pair_rows", "_pair_events", "_pair_obj_ev",
                   "_strata", "_pairs", "_edge_scale", "_edges_in", "_members_in", "_pair_in", "_edges_inside",
                   "_cluster_scale", "_derived"):
             con.execute(f"DROP TABLE IF EXISTS {t}")

@@ -167,6 +167,8 @@ class Core:
     obj: ir.Table | None = None
     acc_day: ir.Table | None = None
     pair_obj: ir.Table | None = None
+    rows: ir.Table | None = None
+    pair_events: ir.Table | None = None
     strata: ir.Table | None = None
 
 
@@ -332,23 +334,47 @@ def coaction_pairs(core: Core, only_objects: ir.Table | None = None) -> ir.Table
 
 
 def scale_rows(core: Core) -> ir.Table:
-    """``_pair_obj`` with ``k_o``, ``w_fixed``, the row's UTC ``day`` (of its earlier action), a flag
-    ``at_<x>`` per scale number ``x`` (the row is a co-action at scale ``windows[x]``), ``event`` (the
-    post pair, ``pid_a * PID_SPAN + pid_b``) and ``ev_fix``: the row's share of that co-action event,
-    ``EVENT_SCALE // r`` where ``r`` is the number of the pair's rows with the same post pair.
+    """Create ``_pair_rows``: ``_pair_obj`` with what every scale needs, computed once per run.
+
+    Adds ``k_o``, ``w_fixed``, the row's UTC ``day`` (of its earlier action), a flag ``at_<x>`` per
+    scale number ``x`` (the row is a co-action at scale ``windows[x]``), ``event`` (the post pair,
+    ``pid_a * PID_SPAN + pid_b``), ``ev_fix`` (the row's share of that co-action event,
+    ``EVENT_SCALE // r`` where ``r`` is the number of the pair's rows with the same post pair) and
+    ``ev_<x>``: 1 on one row per event (the first by object id) when the event is a co-action at scale
+    ``x`` (the rows of an event share its gap; an event is at ``x`` when its least popular object is
+    within that scale's cap), else 0. Summing ``ev_<x>`` counts distinct events with plain sums.
 
     One act is one event: two accounts retweeting the same post that carries a link and two hashtags
     make five rows (repost, link, two hashtags, hashtag sequence) and one event; counted as objects, a
     single shared retweet met ``min_coactions = 3`` (issue 16's adversarial scenarios).
     """
+    if core.rows is not None:
+        return core.rows
     p = core.params
     j = core.pair_obj.join(core.obj.select("oid", "k_o", "w_fixed"), "oid")
     gap = j.gap_s.abs()
     flags = {f"at_{x}": (gap <= w) & (j.k_o <= p.object_cap(x)) for x, w in enumerate(p.windows)}
     event = j.pid_a.cast("int64") * PID_SPAN + j.pid_b.cast("int64")
     j = j.mutate(day=(ibis.least(j.t_a, j.t_b) / DAY_S).floor().cast("int32"), event=event, **flags)
-    same = j.oid.count().over(ibis.window(group_by=[j.acc_a, j.acc_b, j.event]))
-    return j.mutate(ev_fix=(ibis.literal(EVENT_SCALE, type="int64") // same).cast("int64"))
+    per_event = ibis.window(group_by=[j.acc_a, j.acc_b, j.event], order_by=[j.oid])
+    j = j.mutate(r=j.oid.count().over(ibis.window(group_by=[j.acc_a, j.acc_b, j.event])),
+                 k_min=j.k_o.min().over(ibis.window(group_by=[j.acc_a, j.acc_b, j.event])),
+                 first=ibis.row_number().over(per_event) == 0)
+    j = j.mutate(ev_fix=(ibis.literal(EVENT_SCALE, type="int64") // j.r).cast("int64"), **{
+        f"ev_{x}": (j.first & (gap <= w) & (j.k_min <= p.object_cap(x))).cast("int64")
+        for x, w in enumerate(p.windows)})
+    core.rows = core.engine.keep("_pair_rows", j.drop("r", "k_min", "first"))
+    return core.rows
+
+
+def pair_events(core: Core) -> ir.Table:
+    """Create ``_pair_events``: per account pair with a co-action, ``c_<x>``, its distinct co-action events
+    at scale number ``x`` (sums of :func:`scale_rows`' ``ev_<x>``)."""
+    if core.pair_events is None:
+        rows = scale_rows(core)
+        core.pair_events = core.engine.keep("_pair_events", rows.group_by(["acc_a", "acc_b"]).aggregate(
+            **{f"c_{x}": rows[f"ev_{x}"].sum() for x in range(len(core.params.windows))}))
+    return core.pair_events
 
 
 def background(core: Core) -> ir.Table:
@@ -367,9 +393,7 @@ def background(core: Core) -> ir.Table:
     p, n_sc = core.params, len(core.params.windows)
     m = int(p.min_coactions)
     rows = scale_rows(core)
-    per_pair = rows.group_by(["acc_a", "acc_b"]).aggregate(
-        **{f"c_{x}": rows.event.nunique(where=rows[f"at_{x}"]) for x in range(n_sc)})
-    r = rows.join(per_pair, ["acc_a", "acc_b"])
+    r = rows.join(pair_events(core), ["acc_a", "acc_b"])
     incidental = r.group_by(["signal", "day"]).aggregate(
         **{f"n_{x}": ibis.ifelse(r[f"at_{x}"] & (r[f"c_{x}"] < m), r.ev_fix, 0).sum() for x in range(n_sc)})
     incidental = incidental.select("signal", "day", **{
@@ -407,7 +431,7 @@ def pair_table(core: Core) -> pa.Table:
     for x in range(n_sc):
         at = rows[f"at_{x}"]
         aggs[f"n_{x}"] = at.cast("int64").sum()
-        aggs[f"ev_{x}"] = rows.event.nunique(where=at).cast("int64")
+        aggs[f"ev_{x}"] = rows[f"ev_{x}"].sum()
         aggs[f"wfix_{x}"] = ibis.ifelse(at, rows.w_fixed, 0).sum()
         for i, s in enumerate(p.signals):  # the signal bits (Ibis compiles no bit_or aggregate for Spark)
             aggs[f"bit_{x}_{i}"] = ibis.ifelse(at & (rows.signal == s), 1 << i, 0).cast("int64").max()

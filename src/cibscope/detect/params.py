@@ -81,9 +81,9 @@ class DetectionParams(BaseModel):
     max_object_accounts_slow : int
         At every scale but the fastest, objects acted on by more distinct accounts than this
         are not expanded either (an object shared by hundreds of accounts within an hour is a
-        trend, not evidence; it would also dominate the cost of the slow scales). 200: on the
-        generator's alt mix (seed 1234, 1M posts) 100 missed the largest slow groups (F1 0.835) and 200
-        finds them (0.979) for 1.2-1.5x the detection time (docs/benchmarks.md).
+        trend, not evidence; it would also dominate the cost of the slow scales). 200 would find the
+        generator alt mix's largest slow groups (F1 0.979 instead of 0.835 at 1M, seed 1234) but
+        flags organic triads of a sports event's hashtag sequences at 1 h (docs/detection.md).
     alpha : float
         False-discovery rate for edges (Benjamini-Hochberg q-value) and clusters.
     significance : bool
@@ -128,7 +128,7 @@ class DetectionParams(BaseModel):
     min_coactions: int = Field(3, ge=1)
     min_account_actions: int = Field(2, ge=1)
     max_object_accounts: int = Field(1000, ge=2)
-    max_object_accounts_slow: int = Field(200, ge=2)
+    max_object_accounts_slow: int = Field(100, ge=2)
     alpha: float = Field(0.01, gt=0, lt=1)
     significance: bool = True
     discount: bool = True
