@@ -92,3 +92,17 @@ def test_a_grown_file_adds_its_new_rows_and_records_old_bad_rows_once(store, tmp
     assert again.posts_added == 1
     assert store.con.execute("SELECT count(*) FROM ingest_errors").fetchall()[0][0] == n_errors
     assert errors(store)[lines[0]]["field"] == "tweet_created"
+
+
+def test_a_field_over_the_line_size_limit_is_kept_aside_with_its_reason(store, tmp_path):
+    # a 3 MB text cell passes DuckDB's 2 MB max line size: the row is rejected without a column index,
+    # which once left its reason NULL and crashed the ingest on ingest_errors.reason NOT NULL
+    p = tmp_path / "big.csv"
+    p.write_text("post_id,account_id,created_at,text\n1,alice,2015-02-24T11:00:00,hello there friend\n"
+                 f"2,bob,2015-02-24T11:00:01,{'x' * (3 << 20)}\n3,carol,2015-02-24T11:00:02,third post\n")
+    s = ingest(store, p, reader=_reader(mapping=None))
+    assert (s.rows_read, s.posts_added, s.errors) == (3, 2, 1)
+    bad = errors(store)[3]
+    assert bad["file"] == str(p) and "line size over maximum" in bad["reason"] and "bytes" in bad["reason"]
+    assert ingest(store, p, reader=_reader(mapping=None)).skipped  # idempotent
+    assert len(errors(store)) == 1

@@ -245,9 +245,11 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
     """
     file_errors = _scan_csv(con, table, files, columns)
     # DuckDB reports a row with n missing fields n times: keep the first field per line and error type
+    # (a whole-line error such as LINE SIZE OVER MAXIMUM has no column: its index is NULL, which arg_min skips)
     rejects = con.sql("""
-        SELECT s.file_path AS file, e.line::BIGINT AS line, arg_min(e.column_name, e.column_idx) AS field,
-               lower(e.error_type::VARCHAR) || ': ' || arg_min(e.error_message, e.column_idx) AS reason,
+        SELECT s.file_path AS file, e.line::BIGINT AS line, arg_min(e.column_name, coalesce(e.column_idx, 0)) AS field,
+               lower(e.error_type::VARCHAR) || ': '
+                   || coalesce(arg_min(e.error_message, coalesce(e.column_idx, 0)), 'no detail given') AS reason,
                any_value(e.csv_line) AS raw_value
         FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id)
         GROUP BY s.file_path, e.line, e.error_type ORDER BY file, line""").to_arrow_table()

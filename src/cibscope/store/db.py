@@ -65,6 +65,9 @@ ERROR_COLUMNS: dict[str, pa.DataType] = {
     "raw_value": pa.string(),
 }
 
+#: Reason stored for an error row a reader left without one (a reader bug; the row is still kept aside).
+NO_REASON = "bad record (the reader gave no reason)"
+
 #: Minimum number of tokens of normalised text for an exact-text (co-tweet) object:
 #: "lol" or "thank you" posted by two accounts says nothing.
 MIN_TEXT_TOKENS = 4
@@ -260,13 +263,14 @@ class Store:
             n_acc = self._merge_accounts(dataset)
             # a file read again after it grew reports its old bad rows again: record each once
             con.execute(
-                """INSERT INTO ingest_errors
-                   SELECT ?, coalesce(e.file, ?), e.line, e.field, e.reason, left(e.raw_value, 2000), ?
+                f"""INSERT INTO ingest_errors
+                   SELECT ?, coalesce(e.file, ?), e.line, e.field,
+                          coalesce(e.reason, '{NO_REASON}'), left(e.raw_value, 2000), ?
                    FROM _in_errors e
                    WHERE NOT EXISTS (
                        SELECT 1 FROM ingest_errors o
                        WHERE o.dataset = ? AND o.file = coalesce(e.file, ?) AND o.line IS NOT DISTINCT FROM e.line
-                         AND o.field IS NOT DISTINCT FROM e.field AND o.reason = e.reason
+                         AND o.field IS NOT DISTINCT FROM e.field AND o.reason = coalesce(e.reason, '{NO_REASON}')
                          AND o.raw_value IS NOT DISTINCT FROM left(e.raw_value, 2000))""",
                 [dataset, source_file, _now(), dataset, source_file],
             )
