@@ -438,15 +438,38 @@ class Store:
         so an export written before a column was added (:data:`~cibscope.store.schema.MIGRATIONS`)
         imports with that column NULL. Returns rows added per table.
 
+        Every file is checked (a readable Parquet footer) before anything is written, and all tables
+        are added in one transaction: a damaged file leaves the store as it was.
+
         Raises
         ------
         FileNotFoundError
             ``folder`` holds none of the expected files.
+        ValueError
+            A file is not a readable Parquet file (truncated, damaged, another format); the message names it.
         """
         folder = Path(folder)
         found = [t for t in DATA_TABLES + RESULT_TABLES if (folder / f"{t}.parquet").exists()]
         if not found:
             raise FileNotFoundError(f"{folder}: no cibscope parquet tables (e.g. posts.parquet) found")
+        for t in found:
+            path = folder / f"{t}.parquet"
+            try:
+                self.con.execute("SELECT count(*) FROM parquet_metadata(?)", [str(path)]).fetchall()
+            except duckdb.Error as exc:
+                raise ValueError(f"{path}: not a readable Parquet file (truncated or damaged?): "
+                                 f"{str(exc).splitlines()[0]}; nothing was imported") from None
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            added = self._import_tables(folder, found)
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        return added
+
+    def _import_tables(self, folder: Path, found: list[str]) -> dict[str, int]:
+        """The inserts of :meth:`import_parquet` (inside its transaction); rows added per table."""
         keys = {
             "datasets": ["dataset"], "ingested_files": ["file_sha256", "format"],
             "accounts": ["account_key"], "posts": ["post_key"],
