@@ -109,5 +109,9 @@ def _ingest_all(paths: list[Path], fmt: Optional[str], dataset: Optional[str], r
                       f"{summary.errors:,} bad records kept in ingest_errors")
             for s in summary.error_samples:
                 out.print(f"  [yellow]bad:[/yellow] {escape(s)}", highlight=False)
-            if summary.errors and not summary.posts_added and not summary.posts_known:
+            if summary.files_skipped:
+                out.print(f"  {len(summary.files_skipped):,} file(s) not read:")
+                for s in summary.files_skipped:
+                    out.print(f"  [yellow]skipped:[/yellow] {escape(s)}", highlight=False)
+            if (summary.errors or summary.files_skipped) and not summary.posts_added and not summary.posts_known:
                 failed.append(str(path))

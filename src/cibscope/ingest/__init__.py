@@ -64,6 +64,7 @@ class IngestSummary:
     errors: int = 0
     skipped: bool = False          # True when the same bytes were ingested before
     error_samples: list[str] = field(default_factory=list)
+    files_skipped: list[str] = field(default_factory=list)  # "<file>: <why>" for each file of a folder not read
 
 
 def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, platform: str | None = None,
@@ -156,13 +157,19 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     path = Path(path)
     if not path.exists():
         raise IngestError(f"{path}: no such file or folder")
+    left_out: list[str] = []
     if path.is_dir():
-        if reader is None and fmt is None:
+        detected = reader is None and fmt is None
+        if detected:
             try:
                 fmt = detect_format(path)
             except IngestError:
                 fmt = None
         cls = type(reader) if reader is not None else READERS.get(fmt) if fmt else None
+        if cls is not None and cls.reads_folders:
+            left_out = _outside_layout(cls, path, give_up_on_other_format=detected)
+            if left_out is None:  # a file of another format: the folder is no such layout, read file by file
+                cls = fmt = None
         if cls is None or not cls.reads_folders:
             return _ingest_folder(store, path, fmt=fmt, dataset=dataset, reader=reader, progress=progress)
     else:
@@ -181,7 +188,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     dataset = dataset or path.stem
     sha = file_sha256(path)
     options = reader_options(reader)
-    summary = IngestSummary(path=str(path), format=fmt, dataset=dataset)
+    summary = IngestSummary(path=str(path), format=fmt, dataset=dataset, files_skipped=left_out)
     if store.already_ingested(sha, fmt, options):
         summary.skipped = True
         return summary
@@ -215,6 +222,9 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     return summary
 
 
+#: File names of the Reddit per-user history layout (the account is the folder's name).
+_REDDIT_HISTORY_FILES = ("comments.csv", "submissions.csv")
+
 #: Magic numbers of binary files people pass by mistake -> what they are.
 _MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
           b"PK\x03\x04": "a ZIP archive (an .xlsx workbook? save it as CSV; a zip: unpack it)",
@@ -236,15 +246,48 @@ def check_readable(path: Path) -> None:
         raise IngestError(f"{path}: {what}, not a text export; formats: {', '.join(READERS)}")
 
 
+def _visible_files(path: Path) -> list[Path]:
+    """The files under folder ``path``, sorted, hidden ones (a part starting with ``.``) left out."""
+    return sorted(p for p in path.rglob("*") if p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(path).parts))
+
+
+def _outside_layout(cls: type[Reader], path: Path, *, give_up_on_other_format: bool) -> list[str] | None:
+    """Files of folder ``path`` that folder format ``cls`` does not read, as ``"<file>: <why>"`` lines.
+
+    A file belongs to the layout when ``cls.sniff`` accepts it or its name is one of
+    ``cls.folder_side_files``. With ``give_up_on_other_format`` (the format was detected, not
+    given), None when some other file is recognised as another format: the folder is then not
+    that layout (an IRA CSV beside a Reddit ``submissions.csv``) and is read file by file.
+    """
+    out = []
+    for f in _visible_files(path):
+        try:
+            if f.name in cls.folder_side_files or cls.sniff(f):
+                continue
+        except (OSError, UnicodeError, ValueError):
+            pass
+        if give_up_on_other_format:
+            try:
+                other = detect_format(f)
+            except IngestError:
+                other = None
+            if other is not None:
+                return None
+        out.append(f"{f}: not read: not a file of the {cls.name} layout")
+    return out
+
+
 def _ingest_folder(store: Store, path: Path, *, fmt: str | None, dataset: str | None, reader: Reader | None,
                    progress: Callable[[int], None] | None) -> IngestSummary:
     """Ingest each file of folder ``path`` (sorted, hidden ones left out) into one dataset.
 
-    A file that cannot be read (not recognised, binary, empty) is set aside: one ``ingest_errors``
-    row names it and the reason, and the other files are read.
+    A file that cannot be read (not recognised, binary, empty, or a Reddit per-user history file
+    lying among files of other formats, whose folder name is then no user name) is set aside: one
+    ``ingest_errors`` row names it and the reason, the summary lists it in ``files_skipped``, and the
+    other files are read.
     """
-    files = sorted(p for p in path.rglob("*") if p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    files = _visible_files(path)
     if not files:
         raise IngestError(f"{path}: the folder holds no files")
     dataset = dataset or path.stem
@@ -253,21 +296,25 @@ def _ingest_folder(store: Store, path: Path, *, fmt: str | None, dataset: str | 
     formats = []
     for f in files:
         try:
+            if fmt is None and reader is None and f.name in _REDDIT_HISTORY_FILES and f.parent == path \
+                    and READERS["reddit"].sniff(f):
+                raise IngestError(f"{f}: a Reddit per-user history file, whose account is its folder's name, but "
+                                  f"folder {path.name!r} holds files of other formats too; put it in a folder "
+                                  "named after the user and ingest that")
             s = ingest(store, f, fmt=fmt, dataset=dataset, reader=reader, progress=progress)
         except IngestError as exc:
             store.ensure_dataset(dataset)
             store.add_errors(dataset, errors_table([dict(file=str(f), line=None, field=None, raw_value=None,
                                                          reason=f"file set aside: {exc}")]))
-            total.errors += 1
             total.skipped = False
-            if len(total.error_samples) < 5:
-                total.error_samples.append(f"{f} [file] set aside: {exc}")
+            total.files_skipped.append(str(exc) if str(exc).startswith(str(f)) else f"{f}: {exc}")
             continue
         formats.append(s.format)
         total.skipped = total.skipped and s.skipped
         for k in ("rows_read", "posts_added", "posts_known", "accounts_added", "errors"):
             setattr(total, k, getattr(total, k) + getattr(s, k))
         total.error_samples += s.error_samples[:5 - len(total.error_samples)]
+        total.files_skipped += s.files_skipped
     total.format = ", ".join(dict.fromkeys(formats)) or total.format or "none"
     return total
 

@@ -56,6 +56,7 @@ class IRACsvReader(Reader):
     """IRA tweets by author (``--format ira-csv``): a folder with ``authors.csv``, or one tweet file."""
 
     reads_folders = True
+    folder_side_files = frozenset({"authors.csv"})
 
     name = "ira-csv"
     description = "IRA troll tweets split by author (FiveThirtyEight/Linvill-Warren), with authors.csv"
