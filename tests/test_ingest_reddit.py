@@ -8,7 +8,7 @@ import time
 import pytest
 
 from cibscope.evaluate import match_labels, read_labels
-from cibscope.ingest import detect_format, ingest
+from cibscope.ingest import IngestError, detect_format, ingest
 from cibscope.ingest.reddit import RedditReader
 from cibscope.store.db import Store
 from conftest import FIXTURES, SHARED, errors, rows
@@ -217,3 +217,22 @@ def test_a_folder_format_reports_the_files_it_does_not_read(store, tmp_path):
     assert s.posts_added == 3
     assert s.files_skipped == [f"{mixed3 / 'charliehebdo_20.jsonl'}: not read: not a file of the ira-csv layout"]
     other.close()
+
+
+def test_a_truncated_zst_is_named_as_damaged(store, tmp_path):
+    zstandard = pytest.importorskip("zstandard")
+    whole = zstandard.ZstdCompressor().compress(NDJSON.read_bytes())
+    cut = tmp_path / "RC_cut.ndjson.zst"
+    cut.write_bytes(whole[:len(whole) // 2])  # zstandard's stream reader ends quietly here: 0 records, exit 0
+    for fmt in ("reddit", None):
+        with pytest.raises(IngestError, match=r"RC_cut.ndjson.zst: a damaged or truncated zstd file"):
+            ingest(store, cut, fmt=fmt)
+    # two frames, the second cut short: the first frame's lines are read, the cut is one bad record
+    first = b'{"id":"s9","author":"erin_q","created_utc":1475490000,"title":"Whole","selftext":"","subreddit":"news"}\n'
+    two = tmp_path / "RC_two.ndjson.zst"
+    second = zstandard.ZstdCompressor().compress(NDJSON.read_bytes())
+    two.write_bytes(zstandard.ZstdCompressor().compress(first) + second[:len(second) // 2])
+    s = ingest(store, two)
+    assert (s.format, s.posts_added, s.errors) == ("reddit", 1, 1)
+    bad = rows(store, "SELECT file, line, reason FROM ingest_errors")[0]
+    assert bad["file"] == str(two) and bad["line"] == 2 and "damaged or truncated zstd file" in bad["reason"]

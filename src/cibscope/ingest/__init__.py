@@ -233,12 +233,20 @@ _MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "
 
 
 def check_readable(path: Path) -> None:
-    """Raise :class:`IngestError` for a file no reader can take: empty, or binary (other than Parquet or zstd)."""
+    """Raise :class:`IngestError` for a file no reader can take: empty, binary (other than Parquet or zstd),
+    or a zstd file that does not decompress from its start (truncated, corrupt)."""
     with open(path, "rb") as f:
         head = f.read(4096)
     if not head.strip(b" \t\r\n\xef\xbb\xbf"):
         raise IngestError(f"{path}: the file is empty" + (" (only blank lines)" if head else ""))
-    if head.startswith((b"PAR1", b"\x28\xb5\x2f\xfd")):  # Parquet, zstd (a reddit .zst dump): read as such
+    if head.startswith(b"\x28\xb5\x2f\xfd"):  # zstd (a reddit .zst dump): read as such when it decompresses
+        from .reddit import zst_damage
+
+        damage = zst_damage(path)
+        if damage:
+            raise IngestError(f"{path}: a damaged or truncated zstd file ({damage}); nothing read")
+        return
+    if head.startswith(b"PAR1"):  # Parquet
         return
     kind = next((k for m, k in _MAGIC.items() if head.startswith(m)), None)
     if kind or b"\x00" in head:
