@@ -134,7 +134,8 @@ class Store:
         The file cannot be opened (locked by another process, not a DuckDB file).
     ValueError
         ``memory_limit`` (or ``CIBSCOPE_MEMORY_LIMIT``) is not a positive size DuckDB
-        understands; the message names the parameter or variable and the value.
+        understands; the message names the parameter or variable and the value. Or ``path``
+        is an existing file that is not a DuckDB database (:func:`check_store_file`).
     """
 
     def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False,
@@ -146,6 +147,7 @@ class Store:
         else:
             limit = None
         self.path = str(path)
+        check_store_file(self.path)
         self.con = duckdb.connect(self.path, read_only=read_only)
         self.con.execute("SET enable_progress_bar = false")
         if limit:
@@ -521,6 +523,25 @@ class Store:
         """Row count of each table."""
         return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
                 for t in DATA_TABLES + RESULT_TABLES}
+
+
+#: Bytes 8-11 of every DuckDB database file (after an 8-byte checksum).
+DUCKDB_MAGIC = b"DUCK"
+
+
+def check_store_file(path: str) -> None:
+    """Raise ``ValueError`` when ``path`` exists, is a file, and is not a DuckDB database (an empty file too).
+
+    DuckDB given such a file (a CSV passed as ``--db`` by mistake) may open it as an empty
+    in-memory store and write nothing, so an ingest would report rows added that are lost.
+    """
+    if path == ":memory:" or not os.path.isfile(path):
+        return
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[8:12] != DUCKDB_MAGIC:
+        raise ValueError(f"{path}: exists and is not a DuckDB database; refusing to use it as the store "
+                         "(pass --db a new file name or a cibscope store)")
 
 
 def latest_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
