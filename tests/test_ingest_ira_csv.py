@@ -94,3 +94,20 @@ def test_unterminated_quote_loses_no_following_row(store, tmp_path):
     texts = {r["text"] for r in rows(store, "SELECT text FROM posts")}
     for good in lines[5:]:   # every line after the broken one is a post
         assert any(t and t[:25] in good for t in texts), good
+
+
+def test_rows_repeated_whole_count_as_repeats_not_posts(store, tmp_path):
+    header = ("author_id,content,region,language,publish_date,harvested_date,following,followers,updates,"
+              "post_type,retweet\n")
+    tweets = [f"FaceMeChase,tweet number {i} about the news,United States,English,2015-08-0{1 + i % 9} 17:16,"
+              f"2015-08-08 17:16,91,71,{399 + i},,0\n" for i in range(10)]
+    # the same text in the same minute with another running tweet count is another tweet: kept
+    same_minute = tweets[0].replace(",399,", ",400,")
+    p = tmp_path / "FaceMeChase.csv"
+    p.write_text(header + "".join(t * 3 for t in tweets) + same_minute)
+    s = ingest(store, p)
+    assert (s.rows_read, s.posts_added, s.posts_known, s.errors) == (31, 11, 20, 0)
+    assert rows(store, "SELECT count(*) AS n FROM posts")[0]["n"] == 11
+    p.write_text(header + "".join(tweets) + same_minute)  # the same tweets once each: the same post ids
+    s = ingest(store, p)
+    assert (s.posts_added, s.posts_known) == (0, 11)

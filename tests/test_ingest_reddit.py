@@ -236,3 +236,15 @@ def test_a_truncated_zst_is_named_as_damaged(store, tmp_path):
     assert (s.format, s.posts_added, s.errors) == ("reddit", 1, 1)
     bad = rows(store, "SELECT file, line, reason FROM ingest_errors")[0]
     assert bad["file"] == str(two) and bad["line"] == 2 and "damaged or truncated zstd file" in bad["reason"]
+
+
+def test_a_record_failing_two_checks_counts_as_one_bad_record(store, tmp_path):
+    p = tmp_path / "nd_mixed.jsonl"
+    p.write_text(
+        '{"id":"c1","author":"dave_p","created_utc":1475500000,"body":"ok body","parent_id":"t3_s1","link_id":"t3_s1","subreddit":"news"}\n'
+        '{"id":"c2","author":"","created_utc":"nope","body":"two bad","parent_id":"t3_s1","link_id":"t3_s1","subreddit":"news"}\n'
+        '{"id":"c3","author":"[deleted]","created_utc":1475500100,"body":"gone","parent_id":"xx","link_id":"t3_s1","subreddit":"news"}\n')
+    s = ingest(store, p)
+    assert (s.rows_read, s.posts_added, s.errors) == (3, 1, 2)  # was "3 records, 1 added, 4 bad"
+    assert s.rows_read == s.posts_added + s.posts_known + s.errors
+    assert len(rows(store, "SELECT * FROM ingest_errors")) == 4  # every failed check is still kept, with its field

@@ -104,7 +104,8 @@ def _ingest_all(paths: list[Path], fmt: Optional[str], dataset: Optional[str], r
                 out.print(f"{path}: already ingested as {summary.format} (nothing added)")
                 continue
             out.print(f"{path}: {summary.format} -> dataset {summary.dataset!r}: {summary.rows_read:,} records, "
-                      f"{summary.posts_added:,} posts added, {summary.posts_known:,} already stored, "
+                      f"{summary.posts_added:,} posts added, {summary.posts_known:,} already stored "
+                      "or repeated in the input, "
                       f"{summary.accounts_added:,} new accounts, "
                       f"{summary.errors:,} bad records kept in ingest_errors")
             for s in summary.error_samples:

@@ -59,7 +59,7 @@ class IngestSummary:
     dataset: str
     rows_read: int = 0
     posts_added: int = 0
-    posts_known: int = 0           # valid posts not added: already in the store, or repeated in the file
+    posts_known: int = 0           # valid posts not added: already in the store, or repeated in the input
     accounts_added: int = 0
     errors: int = 0
     skipped: bool = False          # True when the same bytes were ingested before
@@ -207,7 +207,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
             summary.posts_added += res.posts_added
             summary.posts_known += (batch.posts.num_rows if batch.posts is not None else 0) - res.posts_added
             summary.accounts_added += res.accounts_added
-            summary.errors += res.errors
+            summary.errors += bad_records(batch.errors)
             if batch.errors is not None and len(summary.error_samples) < 5:
                 for r in batch.errors.slice(0, 5 - len(summary.error_samples)).to_pylist():
                     summary.error_samples.append(
@@ -325,6 +325,19 @@ def _ingest_folder(store: Store, path: Path, *, fmt: str | None, dataset: str | 
         total.files_skipped += s.files_skipped
     total.format = ", ".join(dict.fromkeys(formats)) or total.format or "none"
     return total
+
+
+def bad_records(errors: pa.Table | None) -> int:
+    """Records behind the error rows ``errors``: a record failing several checks has one row per check
+    but counts once (rows are told apart by file and line; a row without a line counts alone)."""
+    if errors is None or not errors.num_rows:
+        return 0
+    lines = errors.column("line")
+    no_line = lines.null_count
+    if no_line == errors.num_rows:
+        return no_line
+    keyed = errors.select(["file", "line"]).filter(pc.is_valid(lines))
+    return no_line + keyed.group_by(["file", "line"]).aggregate([]).num_rows
 
 
 #: Post times outside [EARLIEST_POST, now + FUTURE_SLACK] are refused: a millisecond epoch read as seconds

@@ -12,7 +12,9 @@ Mapping (tweet file -> canonical post)
     post_type/retweet/"RT @user:" -> kind 'repost' (retweets sometimes lack the prefix)
     repost_of     -> ``text:<md5(norm_text(content))>``: the data has no retweeted-tweet id
     post_id       -> md5 of author_id, publish_date, content and the duplicate's ordinal:
-                     the data has no tweet id, so the key is derived, deterministically
+                     the data has no tweet id, so the key is derived, deterministically; a row
+                     repeated whole (all columns equal, ``updates`` too) is the same tweet twice and
+                     gets the first copy's id, so the store counts it as a duplicate
 ``authors.csv`` -> accounts of the authors whose tweet files are read: author -> handle,
 account_category -> label ``IRA:<category>``;
 region -> location and followers/following (latest) come from the tweets.
@@ -118,12 +120,17 @@ class IRACsvReader(Reader):
         rejects = load_csv(con, "_ira_src", files, list(TWEET_FIELDS))
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _ira AS
-            SELECT *, try_strptime(trim(publish_date), {TIME_FORMATS!r}) AS ts FROM _ira_src;
+            SELECT *, try_strptime(trim(publish_date), {TIME_FORMATS!r}) AS ts,
+                   -- a row repeated whole (every column, the author's running tweet count 'updates' too) is
+                   -- the same tweet recorded twice: it shares the first copy's ordinal, hence its post_id
+                   min(rec) OVER (PARTITION BY {', '.join(TWEET_FIELDS)}) AS _first_rec
+            FROM _ira_src;
             DROP TABLE _ira_src""")
         posts = con.sql(f"""
             SELECT '{PLATFORM}' AS platform,
                    md5(author_id || '|' || publish_date || '|' || coalesce(content, '') || '|' ||
-                       row_number() OVER (PARTITION BY author_id, publish_date, content ORDER BY rec)) AS post_id,
+                       dense_rank() OVER (PARTITION BY author_id, publish_date, content ORDER BY _first_rec))
+                       AS post_id,
                    author_id AS account_id, author_id AS handle, ts AS created_at,
                    CASE WHEN post_type = 'R' OR retweet = '1' OR {rt_source_sql('content')} IS NOT NULL
                         THEN 'repost' WHEN post_type = 'Q' THEN 'quote' ELSE 'post' END AS kind,

@@ -270,7 +270,14 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
                                  "reply_to", "quote_of", "urls", "hashtags", "mentions", "media"],
                                 field=m.columns["post_id"],
                                 seen="_carry_seen" if carry else None)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM {good_rows}")
+    kept = good_rows
+    if dups is not None:  # a repeat with other values is a bad record, not also a post the store drops as known
+        con.register("_dup_errors", dups)
+        kept = (f"(SELECT * FROM {good_rows} g WHERE NOT EXISTS (SELECT 1 FROM _dup_errors d "
+                f"WHERE d.file = g.filename AND d.line = g.line))")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM {kept}")
+    if dups is not None:
+        con.unregister("_dup_errors")
     con.execute("DROP TABLE _mapped")
     return "_posts", concat_errors(bad, dups)
 

@@ -257,10 +257,10 @@ class Store:
                        WHERE NOT EXISTS (SELECT 1 FROM posts o WHERE o.post_key = p.platform || ':' || p.post_id)"""
             names = {"dataset": dataset, "source_file": source_file}
             con.execute(f"CREATE OR REPLACE TEMP TABLE _new_posts AS {fresh}", names)
-            if con.execute("SELECT count(*) <> count(DISTINCT post_key) FROM _new_posts").fetchall()[0][0]:
+            n_fresh, n_posts = con.execute("SELECT count(*), count(DISTINCT post_key) FROM _new_posts").fetchall()[0]
+            if n_fresh != n_posts:
                 con.execute("""CREATE OR REPLACE TEMP TABLE _new_posts AS
                                SELECT DISTINCT ON (post_key) * FROM _new_posts ORDER BY post_key, source_row""")
-            n_posts = con.execute("SELECT count(*) FROM _new_posts").fetchall()[0][0]
             con.execute("INSERT INTO posts SELECT * FROM _new_posts")
             n_acc = self._merge_accounts(dataset)
             # a file read again after it grew reports its old bad rows again: record each once
