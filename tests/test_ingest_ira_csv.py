@@ -111,3 +111,24 @@ def test_rows_repeated_whole_count_as_repeats_not_posts(store, tmp_path):
     p.write_text(header + "".join(tweets) + same_minute)  # the same tweets once each: the same post ids
     s = ingest(store, p)
     assert (s.posts_added, s.posts_known) == (0, 11)
+
+
+def test_a_day_first_file_is_refused_with_a_hint_then_read_with_time_format(store, tmp_path):
+    from cibscope.ingest import make_reader
+
+    header = ("author_id,content,region,language,publish_date,harvested_date,following,followers,updates,"
+              "post_type,retweet\n")
+    p = tmp_path / "DayFirst.csv"
+    p.write_text(header + "".join(f"DayFirst,tweet {i} here,United States,English,{d}/08/2015 17:16,"
+                                  f"{d}/08/2015 17:16,91,71,{399 + i},,0\n" for i, d in enumerate([3, 9, 13, 24])))
+    s = ingest(store, p)
+    # 03/08 and 09/08 were read as March 8 and September 8 while 13/08 and 24/08 were refused
+    assert (s.posts_added, s.errors) == (0, 4)
+    e = errors(store)
+    assert set(e) == {2, 3, 4, 5} and all(r["field"] == "publish_date" for r in e.values())
+    assert "looks day-first" in e[2]["reason"] and "--time-format '%d/%m/%Y %H:%M'" in e[2]["reason"]
+    s = ingest(store, p, reader=make_reader("ira-csv", time_format="%d/%m/%Y %H:%M"))
+    assert (s.posts_added, s.errors) == (4, 0)
+    assert [r["created_at"].day for r in rows(store, "SELECT created_at FROM posts ORDER BY created_at")] == \
+        [3, 9, 13, 24]
+    assert not errors(store)  # the refused rows are no longer listed as bad

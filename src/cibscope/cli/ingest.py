@@ -24,8 +24,8 @@ def ingest(
     platform: Optional[str] = typer.Option(
         None, "--platform", help="Platform of the rows (csv, parquet: default for blank cells; cnt-csv, coortweet)."),
     time_format: Optional[str] = typer.Option(
-        None, "--time-format", help="strptime pattern of the time column (csv, parquet); default ISO 8601 or "
-                                    "POSIX seconds."),
+        None, "--time-format", help="strptime pattern of the time column (csv, parquet, ira-csv); default ISO "
+                                    "8601 or POSIX seconds."),
     tz: Optional[list[str]] = typer.Option(
         None, "--tz", help="ABBR=+HH:MM: the offset of a time-zone abbreviation in the times, e.g. IST=+05:30 "
                            "(csv, parquet; needed for ambiguous ones; repeat)."),
@@ -39,7 +39,7 @@ def ingest(
         if not options:
             return None
         try:  # --map without --format: the file's own format when detected, else csv (parquet by its magic)
-            return make_reader(fmt or _options_format(path, bool(mapping or time_format or tz)), mapping=mapping,
+            return make_reader(fmt or _options_format(path, bool(mapping or tz), bool(time_format)), mapping=mapping,
                                platform=platform, time_format=time_format, zones=zones)
         except IngestError as exc:
             fail(str(exc))
@@ -60,13 +60,16 @@ def ingest(
         raise typer.Exit(code=1)
 
 
-def _options_format(path: Path, column_options: bool) -> str:
-    """The format of ``path`` for ``--map``/``--platform`` given without ``--format``."""
+def _options_format(path: Path, column_options: bool, time_format: bool = False) -> str:
+    """The format of ``path`` for ``--map``/``--platform``/``--time-format`` given without ``--format``
+    (``--time-format`` alone keeps a detected ``ira-csv``)."""
     from ..ingest import detect_format
 
     if not column_options:
         try:
-            return detect_format(path)
+            found = detect_format(path)
+            if not time_format or found == "ira-csv":
+                return found
         except IngestError:
             pass
     if path.is_file():

@@ -72,7 +72,8 @@ def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, 
     """A configured reader of format ``fmt`` (the CLI's ``--map``/``--platform``/``--time-format``).
 
     ``mapping`` (``column=field`` pairs or ``{column: field}``) and
-    ``time_format`` apply to ``csv`` and ``parquet``; ``platform`` also to
+    ``time_format`` apply to ``csv`` and ``parquet`` (``time_format`` also to ``ira-csv``:
+    its ``publish_date``); ``platform`` also to
     ``cnt-csv`` and ``coortweet`` (the platform of their rows).
 
     Raises
@@ -85,8 +86,11 @@ def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, 
     cls = READERS[fmt]
     if cls in (MappedCsvReader, MappedParquetReader):
         return cls(mapping, platform=platform, time_format=time_format, zones=zones)
+    if cls is IRACsvReader and time_format and not (mapping or zones or platform):
+        return cls(time_format=time_format)
     if mapping or time_format:
-        raise IngestError(f"--map and --time-format apply to formats csv and parquet, not {fmt}")
+        raise IngestError(f"--map and --time-format apply to formats csv and parquet (--time-format also to "
+                          f"ira-csv), not {fmt}")
     if zones:
         raise IngestError(f"--tz applies to formats csv and parquet, not {fmt}")
     if platform:
