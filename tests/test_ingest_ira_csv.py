@@ -132,3 +132,16 @@ def test_a_day_first_file_is_refused_with_a_hint_then_read_with_time_format(stor
     assert [r["created_at"].day for r in rows(store, "SELECT created_at FROM posts ORDER BY created_at")] == \
         [3, 9, 13, 24]
     assert not errors(store)  # the refused rows are no longer listed as bad
+
+
+def test_a_json_file_given_as_ira_csv_shows_a_short_header(store, tmp_path):
+    from cibscope.ingest import IngestError
+
+    p = tmp_path / "ebola.json"
+    p.write_text("[" + ", ".join(f'{{"id": {i}, "text": "tweet {i}", "user": {{"screen_name": "u{i}"}}}}'
+                                 for i in range(2000)) + "]")
+    with pytest.raises(IngestError) as exc:
+        ingest(store, p, fmt="ira-csv")
+    msg = str(exc.value)  # was the whole file (~40 kB) as the "found:" list
+    assert "ebola.json: header does not match the ira-csv layout" in msg and len(msg) < 800
+    assert "names," in msg and "characters)" in msg

@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 import duckdb
 
 from .base import Batch, IngestError, Reader, errors_table
-from .tabular import concat_errors, header_fields, load_csv, records_read
+from .tabular import concat_errors, header_fields, load_csv, records_read, names_shown
 from .text_entities import hashtags_sql, mentions_sql, repost_key_sql, rt_source_sql, urls_sql
 
 TWEET_FIELDS = ("author_id", "content", "region", "language", "publish_date", "harvested_date",
@@ -91,9 +91,9 @@ class IRACsvReader(Reader):
             if header != list(TWEET_FIELDS):
                 errors.append(dict(file=str(f), line=1, field=",".join(missing) or None,
                                    reason=(f"header does not match the ira-csv layout (missing: "
-                                           f"{', '.join(missing) or 'none'}; found: {', '.join(header)}); "
+                                           f"{', '.join(missing) or 'none'}; found: {names_shown(header)}); "
                                            "file skipped"),
-                                   raw_value=",".join(header)))
+                                   raw_value=",".join(header)[:2000]))
             else:
                 good.append(f)
         if not good:

@@ -38,8 +38,8 @@ import pyarrow.parquet as pq
 from ..store.db import POST_COLUMNS
 from .base import Batch, IngestError, Reader
 from .tabular import (_NOT_NULL_TOKEN, Check, check_zones, chunked_posts, concat_errors, duplicate_errors,
-                      duplicated_columns, header_fields, list_cell_sql, load_parquet, records_read, require_columns,
-                      scan_csv_chunks, split_checked, sql_literal, time_sql, tz_reason_sql)
+                      duplicated_columns, header_fields, list_cell_sql, load_parquet, names_shown, records_read,
+                      require_columns, scan_csv_chunks, split_checked, sql_literal, time_sql, tz_reason_sql)
 from .text_entities import hashtags_sql, mentions_sql, urls_sql
 
 #: Canonical post fields an input column can be mapped to (``--map column=field``).
@@ -139,7 +139,7 @@ class Mapping:
         missing = [f for f in REQUIRED_FIELDS if f not in cols]
         if missing:
             raise IngestError(f"{path}: no column mapped to {', '.join(missing)} (use --map column=field; "
-                              f"columns: {', '.join(found)})")
+                              f"columns: {names_shown(found)})")
         if "platform" not in cols and not self.platform:
             raise IngestError(f"{path}: no platform column; pass --platform")
         return Mapping(columns=cols, platform=self.platform, time_format=self.time_format, kind=self.kind,

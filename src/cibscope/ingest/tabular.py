@@ -73,6 +73,17 @@ def header_fields(path: Path) -> list[str]:
     return out
 
 
+def names_shown(names: list[str], most: int = 10, chars: int = 200) -> str:
+    """``names`` joined for a message, cut to the first ``most`` names and ``chars`` characters
+    ("... (N names)" after a cut): a JSON file read as CSV has its whole first line as the "header"."""
+    shown = ", ".join(names[:most])
+    if len(shown) > chars:
+        shown = shown[:chars].rstrip()
+    if len(names) > most or len(shown) < len(", ".join(names[:most])):
+        shown += f" ... ({len(names):,} names, {len(','.join(names)):,} characters)"
+    return shown
+
+
 def duplicated_columns(found: list[str]) -> dict[str, list[int]]:
     """Names that :func:`header_fields` found more than once -> their 1-based column positions."""
     dup = {n.rsplit(".", 1)[0] for n in found if "." in n and n.rsplit(".", 1)[1].isdigit()
@@ -86,7 +97,7 @@ def require_columns(path: Path, found: list[str], required: list[str], fmt: str)
     missing = [c for c in required if c not in found]
     if missing:
         raise IngestError(f"{path}: column(s) {', '.join(missing)} missing for format {fmt} "
-                          f"(found: {', '.join(found) or 'no header'})")
+                          f"(found: {names_shown(found) or 'no header'})")
 
 
 def posix_ts_sql(col: str) -> str:
