@@ -236,6 +236,24 @@ _MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "
           b"SQLite format 3": "an SQLite database"}
 
 
+#: Share of a file's first block that must be NUL bytes, or not text (undecodable as UTF-8, control
+#: characters), for the file to be taken as binary; below it a stray NUL is a bad row of a text file.
+BINARY_SHARE = 0.1
+
+
+def looks_binary(head: bytes) -> bool:
+    """True when ``head`` (a file's first block) is not text: over :data:`BINARY_SHARE` of its bytes are
+    NUL, or over that share of its characters are not UTF-8 or are control characters (tab, line ends
+    and form feed aside). A CSV with one NUL byte or a few Latin-1 bytes is text with bad rows."""
+    if not head:
+        return False
+    if head.count(b"\x00") > BINARY_SHARE * len(head):
+        return True
+    text = head.decode("utf-8", errors="replace")
+    odd = sum(1 for c in text if c == "\ufffd" or (ord(c) < 32 and c not in "\t\r\n\f"))
+    return odd > BINARY_SHARE * len(text)
+
+
 def check_readable(path: Path) -> None:
     """Raise :class:`IngestError` for a file no reader can take: empty, binary (other than Parquet or zstd),
     or a zstd file that does not decompress from its start (truncated, corrupt)."""
@@ -253,7 +271,7 @@ def check_readable(path: Path) -> None:
     if head.startswith(b"PAR1"):  # Parquet
         return
     kind = next((k for m, k in _MAGIC.items() if head.startswith(m)), None)
-    if kind or b"\x00" in head:
+    if kind or looks_binary(head):
         what = kind or "a binary file (starts with bytes " + " ".join(f"{b:02x}" for b in head[:8]) + ")"
         raise IngestError(f"{path}: {what}, not a text export; formats: {', '.join(READERS)}")
 

@@ -280,8 +280,28 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
             FROM s ASOF LEFT JOIN j ON s.filename = j.file AND s.r > j.g""")
         con.unregister("_rejects")
     rejects = _recover_swallowed_lines(con, table, columns, _one_error_per_line(rejects))
-    rejects = concat_errors(rejects, file_errors)
+    rejects = concat_errors(rejects, file_errors, _nul_rows(con, table, columns))
     return rejects if rejects is not None and rejects.num_rows else None
+
+
+def _nul_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> pa.Table | None:
+    """Move the rows of ``table`` holding a NUL byte in some field out of it, as error rows.
+
+    A stray NUL is damage (a text export holds none), not data: the row is kept aside naming its
+    first such field; the raw value shows the NUL as ``\\0``.
+    """
+    has = {c: f'contains("{c}", chr(0))' for c in columns}
+    where = " OR ".join(has.values())
+    if not con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()[0][0]:
+        return None
+    field = "CASE " + " ".join(f"WHEN {h} THEN {sql_literal(c)}" for c, h in has.items()) + " END"
+    raw = "CASE " + " ".join(f'WHEN {h} THEN replace("{c}", chr(0), \'\\0\')' for c, h in has.items()) + " END"
+    bad = con.sql(f"""SELECT filename AS file, line, {field} AS field,
+                             'NUL byte in the field: a damaged row (a text export holds none)' AS reason,
+                             left({raw}, 2000) AS raw_value
+                      FROM {table} WHERE {where} ORDER BY file, line""").to_arrow_table()
+    con.execute(f"DELETE FROM {table} WHERE {where}")
+    return bad
 
 
 def physical_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
