@@ -124,3 +124,11 @@ def test_a_stray_nul_byte_is_a_bad_row_not_a_binary_file(store, tmp_path):
     utf16.write_bytes("post_id,account_id,created_at,text\n1,a,2015-02-24T11:00:00,x\n".encode("utf-16-le"))
     with pytest.raises(IngestError, match="utf16.csv: a binary file"):
         ingest(store, utf16, reader=_reader(mapping=None))
+
+
+def test_a_semicolon_separated_file_is_named_as_such(store, tmp_path):
+    p = tmp_path / "semi.csv"  # was only "format not recognised"
+    p.write_text("post_id;account_id;created_at;text\n1;alice;2015-02-24T11:00:00;hello, there\n")
+    for reader in (None, _reader(mapping=None)):
+        with pytest.raises(IngestError, match=r"semi.csv: .*the header is separated by ';', not commas"):
+            ingest(store, p, reader=reader)

@@ -28,6 +28,7 @@ from .ira_csv import IRACsvReader
 from .mastodon import MastodonReader
 from .mapped import MappedCsvReader, MappedParquetReader, Mapping
 from .reddit import RedditReader
+from .tabular import OTHER_DELIMITERS, delimiter_hint
 from .telegram import TelegramReader
 from .tiktok import TikTokReader
 from .twarc_csv import TwarcCsvReader
@@ -124,9 +125,27 @@ def detect_format(path: Path) -> str:
                 return name
         except (OSError, UnicodeError, ValueError):
             continue
+    hint = ""
     if path.is_file():
         check_readable(path)
-    raise IngestError(f"{path}: format not recognised; pass --format (one of: {', '.join(READERS)})")
+        sep = other_delimiter(path)
+        if sep:
+            hint = delimiter_hint(sep)
+    raise IngestError(f"{path}: format not recognised{hint}; pass --format (one of: {', '.join(READERS)})")
+
+
+def other_delimiter(path: Path) -> str | None:
+    """The separator of a text file's header line when it is one of :data:`OTHER_DELIMITERS` and not a
+    comma (it splits the header into more names than the comma does), else None."""
+    from .base import read_header
+
+    try:
+        header = read_header(path, 8192)
+    except OSError:
+        return None
+    counts = {d: header.count(d) for d in OTHER_DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] >= 2 and counts[best] > header.count(",") else None
 
 
 def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: str | None = None,

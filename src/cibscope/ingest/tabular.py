@@ -75,13 +75,25 @@ def header_fields(path: Path) -> list[str]:
 
 def names_shown(names: list[str], most: int = 10, chars: int = 200) -> str:
     """``names`` joined for a message, cut to the first ``most`` names and ``chars`` characters
-    ("... (N names)" after a cut): a JSON file read as CSV has its whole first line as the "header"."""
+    ("... (N names)" after a cut): a JSON file read as CSV has its whole first line as the "header".
+    A header that is one name holding ``;``, tab or ``|`` separators is said to be one."""
     shown = ", ".join(names[:most])
     if len(shown) > chars:
         shown = shown[:chars].rstrip()
     if len(names) > most or len(shown) < len(", ".join(names[:most])):
         shown += f" ... ({len(names):,} names, {len(','.join(names)):,} characters)"
-    return shown
+    sep = next((d for d in OTHER_DELIMITERS if len(names) == 1 and names[0].count(d) >= 2), None)
+    return shown + delimiter_hint(sep) if sep else shown
+
+
+#: Field separators other than the comma that spreadsheets write (a European Excel CSV uses ";").
+OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def delimiter_hint(sep: str) -> str:
+    """The message part saying a header is separated by ``sep`` (one of :data:`OTHER_DELIMITERS`)."""
+    return (f"; the header is separated by {sep!r}, not commas: cibscope reads comma-separated CSV, "
+            "so save or convert it with commas")
 
 
 def duplicated_columns(found: list[str]) -> dict[str, list[int]]:
