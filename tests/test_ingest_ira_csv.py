@@ -145,3 +145,18 @@ def test_a_json_file_given_as_ira_csv_shows_a_short_header(store, tmp_path):
     msg = str(exc.value)  # was the whole file (~40 kB) as the "found:" list
     assert "ebola.json: header does not match the ira-csv layout" in msg and len(msg) < 800
     assert "names," in msg and "characters)" in msg
+
+
+def test_a_file_ingested_again_alone_names_the_dataset_holding_its_posts(store, tmp_path):
+    header = ("author_id,content,region,language,publish_date,harvested_date,following,followers,updates,"
+              "post_type,retweet\n")
+    (tmp_path / "ira" / "A").mkdir(parents=True)
+    for author in ("Abby", "Adam"):
+        (tmp_path / "ira" / "A" / f"{author}.csv").write_text(header + "".join(
+            f"{author},tweet {i} by {author},United States,English,2015-08-0{1 + i} 17:16,2015-08-08 17:16,"
+            f"91,71,{399 + i},,0\n" for i in range(3)))
+    ingest(store, tmp_path / "ira")
+    s = ingest(store, tmp_path / "ira" / "A" / "Abby.csv")
+    assert (s.dataset, s.posts_added, s.posts_known, s.known_in) == ("Abby", 0, 3, ["ira"])
+    # no empty dataset 'Abby' (a detect --dataset Abby would run on nothing)
+    assert [r["dataset"] for r in rows(store, "SELECT dataset FROM datasets")] == ["ira"]

@@ -111,6 +111,11 @@ def _ingest_all(paths: list[Path], fmt: Optional[str], dataset: Optional[str], r
                       "or repeated in the input, "
                       f"{summary.accounts_added:,} new accounts, "
                       f"{summary.errors:,} bad records kept in ingest_errors")
+            if summary.known_in:
+                names = ", ".join(repr(d) for d in summary.known_in)
+                out.print(f"  posts already stored are under dataset {escape(names)}"
+                          + ("" if summary.posts_added or summary.errors
+                             else f" (no dataset {summary.dataset!r} made: use that one)"), highlight=False)
             for s in summary.error_samples:
                 out.print(f"  [yellow]bad:[/yellow] {escape(s)}", highlight=False)
             if summary.files_skipped:

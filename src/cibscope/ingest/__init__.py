@@ -66,6 +66,7 @@ class IngestSummary:
     skipped: bool = False          # True when the same bytes were ingested before
     error_samples: list[str] = field(default_factory=list)
     files_skipped: list[str] = field(default_factory=list)  # "<file>: <why>" for each file of a folder not read
+    known_in: list[str] = field(default_factory=list)  # other datasets already holding posts of this input
 
 
 def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, platform: str | None = None,
@@ -216,7 +217,6 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
         summary.skipped = True
         return summary
     store.forget_errors(sha, fmt, dataset, str(path))
-    store.ensure_dataset(dataset)
     scratch = duckdb.connect()
     scratch.execute("SET enable_progress_bar = false")
     scratch.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> TIMESTAMP casts give UTC
@@ -228,7 +228,11 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
                                   posts=batch.posts, accounts=batch.accounts, errors=batch.errors)
             summary.rows_read += batch.rows_read
             summary.posts_added += res.posts_added
-            summary.posts_known += (batch.posts.num_rows if batch.posts is not None else 0) - res.posts_added
+            known = (batch.posts.num_rows if batch.posts is not None else 0) - res.posts_added
+            summary.posts_known += known
+            if known and len(summary.known_in) < 5:
+                summary.known_in += [d for d in store.datasets_holding(batch.posts, dataset)
+                                     if d not in summary.known_in][:5 - len(summary.known_in)]
             summary.accounts_added += res.accounts_added
             summary.errors += bad_records(batch.errors)
             if batch.errors is not None and len(summary.error_samples) < 5:
@@ -240,6 +244,8 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
         raise IngestError(f"{path}: cannot be read as {fmt}: {str(exc).splitlines()[0]}") from exc
     finally:
         scratch.close()
+    if summary.posts_added or summary.errors or not summary.posts_known:
+        store.ensure_dataset(dataset)  # not a dataset of no post and no error: its posts live elsewhere
     store.record_file(sha, str(path), fmt, dataset, summary.rows_read, summary.posts_added, summary.errors,
                       options)
     return summary
@@ -364,6 +370,7 @@ def _ingest_folder(store: Store, path: Path, *, fmt: str | None, dataset: str | 
             setattr(total, k, getattr(total, k) + getattr(s, k))
         total.error_samples += s.error_samples[:5 - len(total.error_samples)]
         total.files_skipped += s.files_skipped
+        total.known_in += [d for d in s.known_in if d not in total.known_in]
     total.format = ", ".join(dict.fromkeys(formats)) or total.format or "none"
     return total
 

@@ -203,6 +203,18 @@ class Store:
             [dataset, _now(), dataset],
         )
 
+    def datasets_holding(self, posts: pa.Table, other_than: str, limit: int = 5) -> list[str]:
+        """Datasets other than ``other_than`` that already hold posts of ``posts`` (``platform``,
+        ``post_id`` columns), by name, at most ``limit``: where a re-ingested file's posts live."""
+        keys = posts.select(["platform", "post_id"])
+        self.con.register("_known_keys", keys)
+        try:
+            return [r[0] for r in self.con.execute(
+                "SELECT DISTINCT p.dataset FROM posts p JOIN _known_keys k ON p.post_key = k.platform || ':' || "
+                "k.post_id WHERE p.dataset <> ? ORDER BY 1 LIMIT ?", [other_than, limit]).fetchall()]
+        finally:
+            self.con.unregister("_known_keys")
+
     def record_file(self, sha256: str, path: str, fmt: str, dataset: str,
                     rows_read: int, posts_added: int, errors: int, options: str = "") -> None:
         self.con.execute(
