@@ -74,7 +74,7 @@ def test_progress_in_a_pipe_is_one_plain_line_per_step(tmp_path):
         "detect: significance", "detect: clustering", "detect: save run", "detect: done",
         f"write outputs to {tmp_path / 'out'}"]
     # results are whole lines, not broken at 80 columns
-    assert re.fullmatch(r".*/A: ira-csv -> dataset 'A': 10,007 records, 10,007 posts added, 0 already stored, "
+    assert re.fullmatch(r".*/A: ira-csv -> dataset 'A': 10,007 records, 9,996 posts added, 11 already stored or repeated in the input, "
                         r"\d+ new accounts, 0 bad records kept in ingest_errors\n", ingest.stdout), ingest.stdout
     assert re.match(r"run 1: [\d,]+ actions of [\d,]+ accounts -> .* clusters in [\d.]+ s\n", detect.stdout)
     assert (tmp_path / "out" / "report.html").exists()

@@ -41,3 +41,26 @@ def test_search_prints_hits_with_their_clusters(db):
     assert r.exit_code == 0 and "nothing found" in r.output
     r = runner.invoke(app, ["search", "x", "--kind", "bogus", "--db", str(db)])
     assert r.exit_code == 2 and "unknown search kind 'bogus'" in r.output
+
+
+def test_url_search_is_exact_first_and_case_sensitive_in_the_path(tmp_path):
+    from cibscope.ingest import ingest, make_reader
+    from cibscope.store.db import Store
+    from cibscope.store.search import search
+
+    p = tmp_path / "links.csv"  # t.co ids are case-sensitive: t.co/abc, t.co/ABC and t.co/abcd are three links
+    p.write_text("post_id,account_id,created_at,text\n"
+                 "1,alice,2015-02-24T11:00:00,see http://t.co/abc now\n"
+                 "2,bob,2015-02-24T11:00:01,see http://t.co/ABC now\n"
+                 "3,carol,2015-02-24T11:00:02,see http://t.co/abcd now\n")
+    db = tmp_path / "s.duckdb"
+    with Store(db) as s:
+        ingest(s, p, reader=make_reader("csv", platform="twitter"))
+        res = search(s, "http://T.co/abc")
+        assert res["url_match"] == "exact"
+        assert [u["object_key"] for u in res["urls"]] == ["t.co/abc", "t.co/abcd"]  # not t.co/ABC
+        res = search(s, "http://t.co/ab")
+        assert res["url_match"] == "partial" and {u["object_key"] for u in res["urls"]} == {"t.co/abc", "t.co/abcd"}
+        assert search(s, "http://t.co/xyz")["url_match"] == "none"
+    r = runner.invoke(app, ["search", "http://t.co/ab", "--db", str(db)])
+    assert "no URL is exactly 'http://t.co/ab' (paths are case-sensitive)" in r.output, r.output

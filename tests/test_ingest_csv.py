@@ -92,3 +92,43 @@ def test_a_grown_file_adds_its_new_rows_and_records_old_bad_rows_once(store, tmp
     assert again.posts_added == 1
     assert store.con.execute("SELECT count(*) FROM ingest_errors").fetchall()[0][0] == n_errors
     assert errors(store)[lines[0]]["field"] == "tweet_created"
+
+
+def test_a_field_over_the_line_size_limit_is_kept_aside_with_its_reason(store, tmp_path):
+    # a 3 MB text cell passes DuckDB's 2 MB max line size: the row is rejected without a column index,
+    # which once left its reason NULL and crashed the ingest on ingest_errors.reason NOT NULL
+    p = tmp_path / "big.csv"
+    p.write_text("post_id,account_id,created_at,text\n1,alice,2015-02-24T11:00:00,hello there friend\n"
+                 f"2,bob,2015-02-24T11:00:01,{'x' * (3 << 20)}\n3,carol,2015-02-24T11:00:02,third post\n")
+    s = ingest(store, p, reader=_reader(mapping=None))
+    assert (s.rows_read, s.posts_added, s.errors) == (3, 2, 1)
+    bad = errors(store)[3]
+    assert bad["file"] == str(p) and "line size over maximum" in bad["reason"] and "bytes" in bad["reason"]
+    assert ingest(store, p, reader=_reader(mapping=None)).skipped  # idempotent
+    assert len(errors(store)) == 1
+
+
+def test_a_stray_nul_byte_is_a_bad_row_not_a_binary_file(store, tmp_path):
+    p = tmp_path / "nul.csv"  # was refused whole as "a binary file (starts with bytes 70 6f 73 74 ...)"
+    p.write_bytes(b"post_id,account_id,created_at,text\n1,alice,2015-02-24T11:00:00,hello there\n"
+                  b"2,bob,2015-02-24T11:00:01,bad\x00cell\n3,carol,2015-02-24T11:00:02,third post\n")
+    s = ingest(store, p, reader=_reader(mapping=None))
+    assert (s.rows_read, s.posts_added, s.errors) == (3, 2, 1)
+    bad = errors(store)[3]
+    assert (bad["field"], bad["raw_value"]) == ("text", "bad\\0cell") and "NUL byte" in bad["reason"]
+    garbage = tmp_path / "garbage.csv"  # real binary content is still refused whole, with its bytes
+    garbage.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(IngestError, match=r"garbage.csv: a binary file \(starts with bytes 00 01 02"):
+        ingest(store, garbage, reader=_reader(mapping=None))
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_bytes("post_id,account_id,created_at,text\n1,a,2015-02-24T11:00:00,x\n".encode("utf-16-le"))
+    with pytest.raises(IngestError, match="utf16.csv: a binary file"):
+        ingest(store, utf16, reader=_reader(mapping=None))
+
+
+def test_a_semicolon_separated_file_is_named_as_such(store, tmp_path):
+    p = tmp_path / "semi.csv"  # was only "format not recognised"
+    p.write_text("post_id;account_id;created_at;text\n1;alice;2015-02-24T11:00:00;hello, there\n")
+    for reader in (None, _reader(mapping=None)):
+        with pytest.raises(IngestError, match=r"semi.csv: .*the header is separated by ';', not commas"):
+            ingest(store, p, reader=reader)

@@ -94,3 +94,69 @@ def test_unterminated_quote_loses_no_following_row(store, tmp_path):
     texts = {r["text"] for r in rows(store, "SELECT text FROM posts")}
     for good in lines[5:]:   # every line after the broken one is a post
         assert any(t and t[:25] in good for t in texts), good
+
+
+def test_rows_repeated_whole_count_as_repeats_not_posts(store, tmp_path):
+    header = ("author_id,content,region,language,publish_date,harvested_date,following,followers,updates,"
+              "post_type,retweet\n")
+    tweets = [f"FaceMeChase,tweet number {i} about the news,United States,English,2015-08-0{1 + i % 9} 17:16,"
+              f"2015-08-08 17:16,91,71,{399 + i},,0\n" for i in range(10)]
+    # the same text in the same minute with another running tweet count is another tweet: kept
+    same_minute = tweets[0].replace(",399,", ",400,")
+    p = tmp_path / "FaceMeChase.csv"
+    p.write_text(header + "".join(t * 3 for t in tweets) + same_minute)
+    s = ingest(store, p)
+    assert (s.rows_read, s.posts_added, s.posts_known, s.errors) == (31, 11, 20, 0)
+    assert rows(store, "SELECT count(*) AS n FROM posts")[0]["n"] == 11
+    p.write_text(header + "".join(tweets) + same_minute)  # the same tweets once each: the same post ids
+    s = ingest(store, p)
+    assert (s.posts_added, s.posts_known) == (0, 11)
+
+
+def test_a_day_first_file_is_refused_with_a_hint_then_read_with_time_format(store, tmp_path):
+    from cibscope.ingest import make_reader
+
+    header = ("author_id,content,region,language,publish_date,harvested_date,following,followers,updates,"
+              "post_type,retweet\n")
+    p = tmp_path / "DayFirst.csv"
+    p.write_text(header + "".join(f"DayFirst,tweet {i} here,United States,English,{d}/08/2015 17:16,"
+                                  f"{d}/08/2015 17:16,91,71,{399 + i},,0\n" for i, d in enumerate([3, 9, 13, 24])))
+    s = ingest(store, p)
+    # 03/08 and 09/08 were read as March 8 and September 8 while 13/08 and 24/08 were refused
+    assert (s.posts_added, s.errors) == (0, 4)
+    e = errors(store)
+    assert set(e) == {2, 3, 4, 5} and all(r["field"] == "publish_date" for r in e.values())
+    assert "looks day-first" in e[2]["reason"] and "--time-format '%d/%m/%Y %H:%M'" in e[2]["reason"]
+    s = ingest(store, p, reader=make_reader("ira-csv", time_format="%d/%m/%Y %H:%M"))
+    assert (s.posts_added, s.errors) == (4, 0)
+    assert [r["created_at"].day for r in rows(store, "SELECT created_at FROM posts ORDER BY created_at")] == \
+        [3, 9, 13, 24]
+    assert not errors(store)  # the refused rows are no longer listed as bad
+
+
+def test_a_json_file_given_as_ira_csv_shows_a_short_header(store, tmp_path):
+    from cibscope.ingest import IngestError
+
+    p = tmp_path / "ebola.json"
+    p.write_text("[" + ", ".join(f'{{"id": {i}, "text": "tweet {i}", "user": {{"screen_name": "u{i}"}}}}'
+                                 for i in range(2000)) + "]")
+    with pytest.raises(IngestError) as exc:
+        ingest(store, p, fmt="ira-csv")
+    msg = str(exc.value)  # was the whole file (~40 kB) as the "found:" list
+    assert "ebola.json: header does not match the ira-csv layout" in msg and len(msg) < 800
+    assert "names," in msg and "characters)" in msg
+
+
+def test_a_file_ingested_again_alone_names_the_dataset_holding_its_posts(store, tmp_path):
+    header = ("author_id,content,region,language,publish_date,harvested_date,following,followers,updates,"
+              "post_type,retweet\n")
+    (tmp_path / "ira" / "A").mkdir(parents=True)
+    for author in ("Abby", "Adam"):
+        (tmp_path / "ira" / "A" / f"{author}.csv").write_text(header + "".join(
+            f"{author},tweet {i} by {author},United States,English,2015-08-0{1 + i} 17:16,2015-08-08 17:16,"
+            f"91,71,{399 + i},,0\n" for i in range(3)))
+    ingest(store, tmp_path / "ira")
+    s = ingest(store, tmp_path / "ira" / "A" / "Abby.csv")
+    assert (s.dataset, s.posts_added, s.posts_known, s.known_in) == ("Abby", 0, 3, ["ira"])
+    # no empty dataset 'Abby' (a detect --dataset Abby would run on nothing)
+    assert [r["dataset"] for r in rows(store, "SELECT dataset FROM datasets")] == ["ira"]

@@ -208,7 +208,8 @@ def test_item11_folder_of_csvs_read_file_by_file(store, tmp_path):
     _csv(folder, "post_id,account_id,created_at,platform,text\n2,bob,2022-05-01T10:00:01Z,twitter,two\n", "b.csv")
     (folder / "notes.md").write_text("# what these files are\n")
     s = ingest(store, folder)
-    assert (s.format, s.dataset, s.posts_added, s.errors) == ("csv", "exports", 2, 1)
+    assert (s.format, s.dataset, s.posts_added, s.errors) == ("csv", "exports", 2, 0)  # a file is no record
+    assert len(s.files_skipped) == 1 and "notes.md: format not recognised" in s.files_skipped[0]
     err = rows(store, "SELECT file, reason FROM ingest_errors")[0]
     assert err["file"].endswith("notes.md") and err["reason"].startswith("file set aside: ")
     assert ingest(store, folder).posts_added == 0  # idempotent

@@ -47,3 +47,23 @@ def test_not_parquet(store, tmp_path):
     f.write_bytes(b"PAR1 not really")
     with pytest.raises(IngestError, match="fake.parquet"):
         ingest(store, f, fmt="parquet")
+
+
+def test_import_with_a_truncated_file_names_it_and_writes_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from cibscope.cli import app
+    from cibscope.store.db import Store
+
+    src = tmp_path / "src.duckdb"
+    with Store(src) as s:
+        ingest(s, TWEETS, reader=make_reader("csv", platform="twitter", mapping=[
+            "tweet_id=post_id", "name=account_id", "text=text", "tweet_created=created_at"]))
+        s.export_parquet(tmp_path / "export")
+    posts = tmp_path / "export" / "posts.parquet"
+    posts.write_bytes(posts.read_bytes()[: posts.stat().st_size // 2])  # cut short: no footer
+    db = tmp_path / "dst.duckdb"
+    r = CliRunner().invoke(app, ["import", str(tmp_path / "export"), "--db", str(db)])
+    assert r.exit_code != 0 and "posts.parquet: not a readable Parquet file" in r.output, r.output
+    with Store(db) as s:  # nothing half-imported (accounts.parquet is sound but came before posts)
+        assert not any(s.counts().values())

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from cibscope.evaluate import match_labels, read_labels
-from cibscope.ingest import detect_format, ingest
+from cibscope.ingest import IngestError, detect_format, ingest
 from cibscope.ingest.reddit import RedditReader
 from cibscope.store.db import Store
 from conftest import FIXTURES, SHARED, errors, rows
@@ -172,3 +172,79 @@ def test_a_zst_that_is_not_zstd_is_one_error(store, tmp_path):
     s = ingest(store, bad, fmt="reddit")
     assert (s.posts_added, s.errors) == (0, 1)
     assert "cannot decompress (zstd)" in list(errors(store).values())[0]["reason"]
+
+
+IRA_HEADER = ("author_id,content,region,language,publish_date,harvested_date,following,followers,updates,"
+              "post_type,retweet\n")
+
+
+def _ira_file(path, author: str, n: int):
+    path.write_text(IRA_HEADER + "".join(
+        f"{author},tweet number {i} about the news,United States,English,2015-08-0{1 + i % 9} 17:16,"
+        f"2015-08-08 17:16,91,71,{399 + i},,0\n" for i in range(n)))
+    return path
+
+
+def test_a_mixed_folder_is_read_file_by_file_and_every_other_file_reported(store, tmp_path):
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(HISTORY / "Suspicious" / "alice_fx" / "submissions.csv", mixed / "submissions.csv")
+    _ira_file(mixed / "FaceMeChase.csv", "FaceMeChase", 26)
+    (mixed / "empty.csv").write_bytes(b"")
+    (mixed / "garbage.bin").write_bytes(bytes(range(256)) * 2)
+    (mixed / "readme.txt").write_text("what these files are\n")
+    s = ingest(store, mixed)
+    # not a per-user layout: no posts filed under account reddit:mixed, the IRA rows read by their own format
+    assert (s.format, s.posts_added, s.errors) == ("ira-csv", 26, 0)
+    assert rows(store, "SELECT DISTINCT account_key FROM posts") == [{"account_key": "twitter:FaceMeChase"}]
+    skipped = " | ".join(s.files_skipped)
+    assert len(s.files_skipped) == 4, skipped
+    for name, why in [("empty.csv", "empty"), ("garbage.bin", "binary"), ("readme.txt", "not recognised"),
+                      ("submissions.csv", "Reddit per-user history file")]:
+        assert f"{mixed / name}: " in skipped and why in skipped
+    assert rows(store, "SELECT count(*) AS n FROM ingest_errors WHERE starts_with(reason, 'file set aside')")[0]["n"] == 4
+
+
+def test_a_folder_format_reports_the_files_it_does_not_read(store, tmp_path):
+    mixed3 = tmp_path / "mixed3"
+    mixed3.mkdir()
+    _ira_file(mixed3 / "FaceMeChase.csv", "FaceMeChase", 3)
+    shutil.copy(FIXTURES / "pheme" / "charliehebdo_20.jsonl", mixed3)
+    s = ingest(store, mixed3)  # detected: each file by its own format
+    assert s.format == "ira-csv, twitter-v1" and s.posts_added == 3 + 20 and not s.files_skipped
+    other = Store(":memory:")
+    s = ingest(other, mixed3, fmt="ira-csv")  # the format given: its folder layout, the JSON reported
+    assert s.posts_added == 3
+    assert s.files_skipped == [f"{mixed3 / 'charliehebdo_20.jsonl'}: not read: not a file of the ira-csv layout"]
+    other.close()
+
+
+def test_a_truncated_zst_is_named_as_damaged(store, tmp_path):
+    zstandard = pytest.importorskip("zstandard")
+    whole = zstandard.ZstdCompressor().compress(NDJSON.read_bytes())
+    cut = tmp_path / "RC_cut.ndjson.zst"
+    cut.write_bytes(whole[:len(whole) // 2])  # zstandard's stream reader ends quietly here: 0 records, exit 0
+    for fmt in ("reddit", None):
+        with pytest.raises(IngestError, match=r"RC_cut.ndjson.zst: a damaged or truncated zstd file"):
+            ingest(store, cut, fmt=fmt)
+    # two frames, the second cut short: the first frame's lines are read, the cut is one bad record
+    first = b'{"id":"s9","author":"erin_q","created_utc":1475490000,"title":"Whole","selftext":"","subreddit":"news"}\n'
+    two = tmp_path / "RC_two.ndjson.zst"
+    second = zstandard.ZstdCompressor().compress(NDJSON.read_bytes())
+    two.write_bytes(zstandard.ZstdCompressor().compress(first) + second[:len(second) // 2])
+    s = ingest(store, two)
+    assert (s.format, s.posts_added, s.errors) == ("reddit", 1, 1)
+    bad = rows(store, "SELECT file, line, reason FROM ingest_errors")[0]
+    assert bad["file"] == str(two) and bad["line"] == 2 and "damaged or truncated zstd file" in bad["reason"]
+
+
+def test_a_record_failing_two_checks_counts_as_one_bad_record(store, tmp_path):
+    p = tmp_path / "nd_mixed.jsonl"
+    p.write_text(
+        '{"id":"c1","author":"dave_p","created_utc":1475500000,"body":"ok body","parent_id":"t3_s1","link_id":"t3_s1","subreddit":"news"}\n'
+        '{"id":"c2","author":"","created_utc":"nope","body":"two bad","parent_id":"t3_s1","link_id":"t3_s1","subreddit":"news"}\n'
+        '{"id":"c3","author":"[deleted]","created_utc":1475500100,"body":"gone","parent_id":"xx","link_id":"t3_s1","subreddit":"news"}\n')
+    s = ingest(store, p)
+    assert (s.rows_read, s.posts_added, s.errors) == (3, 1, 2)  # was "3 records, 1 added, 4 bad"
+    assert s.rows_read == s.posts_added + s.posts_known + s.errors
+    assert len(rows(store, "SELECT * FROM ingest_errors")) == 4  # every failed check is still kept, with its field

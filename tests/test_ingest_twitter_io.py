@@ -87,3 +87,20 @@ def test_rows_already_stored_are_counted_not_lost(store, tmp_path):
     second = ingest(store, bigger, fmt="twitter-io")
     assert (first.posts_added, first.posts_known) == (4, 0)
     assert (second.rows_read, second.posts_added, second.posts_known, second.errors) == (5, 1, 4, 0)
+
+
+def _adds_up(s) -> bool:
+    return s.rows_read == s.posts_added + s.posts_known + s.errors
+
+
+def test_counts_add_up_with_an_exact_repeat_and_a_repeat_with_other_values(store, tmp_path):
+    lines = IO.read_text().splitlines()
+    p = tmp_path / "io.csv"  # line 6 repeats line 2 exactly, line 7 repeats line 2's id with other text
+    p.write_text("\n".join(lines + [lines[1], lines[1].replace("Breaking:", "BREAKING:")]) + "\n")
+    s = ingest(store, p)
+    # the conflicting repeat was counted both as a bad record and as a post "already stored": now only bad
+    assert (s.rows_read, s.posts_added, s.posts_known, s.errors) == (6, 4, 1, 1)
+    assert _adds_up(s)
+    assert errors(store)[7]["reason"] == "duplicate post id with other values than line 2, which is kept"
+    again = ingest(store, p, dataset="again")  # another dataset: same bytes, skipped
+    assert again.skipped

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pathlib import Path
+
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
+from cibscope.cli import app
 from cibscope.report.query import narratives
 from cibscope.store.db import Store
 
@@ -101,3 +105,18 @@ def test_export_of_an_older_store_imports(tmp_path):
         got = rows(s, "SELECT * FROM cluster_narratives")
         assert [got[0][k] for k in ("cluster_id", "n_posts", "top_terms", "representation")] == \
             ["c1", 12, ["rigged", "vote"], None]
+
+
+def test_an_existing_file_that_is_not_a_store_is_refused(tmp_path):
+    # DuckDB opened victim.csv as an empty in-memory store: "20 posts added", nothing written
+    victim = tmp_path / "victim.csv"
+    victim.write_text("a,b\n1,2\n")
+    pheme = Path(__file__).parent / "fixtures" / "pheme" / "charliehebdo_20.json"
+    for args in (["ingest", str(pheme)], ["status"]):
+        r = CliRunner().invoke(app, [*args, "--db", str(victim)])
+        assert r.exit_code == 2 and "victim.csv: exists and is not a DuckDB database" in r.output, r.output
+    assert victim.read_text() == "a,b\n1,2\n"
+    with pytest.raises(ValueError, match="is not a DuckDB database"):
+        Store(victim)
+    Store(tmp_path / "new.duckdb").close()  # a new file and an existing store open
+    Store(tmp_path / "new.duckdb").close()

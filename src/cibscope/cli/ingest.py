@@ -24,8 +24,8 @@ def ingest(
     platform: Optional[str] = typer.Option(
         None, "--platform", help="Platform of the rows (csv, parquet: default for blank cells; cnt-csv, coortweet)."),
     time_format: Optional[str] = typer.Option(
-        None, "--time-format", help="strptime pattern of the time column (csv, parquet); default ISO 8601 or "
-                                    "POSIX seconds."),
+        None, "--time-format", help="strptime pattern of the time column (csv, parquet, ira-csv); default ISO "
+                                    "8601 or POSIX seconds."),
     tz: Optional[list[str]] = typer.Option(
         None, "--tz", help="ABBR=+HH:MM: the offset of a time-zone abbreviation in the times, e.g. IST=+05:30 "
                            "(csv, parquet; needed for ambiguous ones; repeat)."),
@@ -39,7 +39,7 @@ def ingest(
         if not options:
             return None
         try:  # --map without --format: the file's own format when detected, else csv (parquet by its magic)
-            return make_reader(fmt or _options_format(path, bool(mapping or time_format or tz)), mapping=mapping,
+            return make_reader(fmt or _options_format(path, bool(mapping or tz), bool(time_format)), mapping=mapping,
                                platform=platform, time_format=time_format, zones=zones)
         except IngestError as exc:
             fail(str(exc))
@@ -60,13 +60,16 @@ def ingest(
         raise typer.Exit(code=1)
 
 
-def _options_format(path: Path, column_options: bool) -> str:
-    """The format of ``path`` for ``--map``/``--platform`` given without ``--format``."""
+def _options_format(path: Path, column_options: bool, time_format: bool = False) -> str:
+    """The format of ``path`` for ``--map``/``--platform``/``--time-format`` given without ``--format``
+    (``--time-format`` alone keeps a detected ``ira-csv``)."""
     from ..ingest import detect_format
 
     if not column_options:
         try:
-            return detect_format(path)
+            found = detect_format(path)
+            if not time_format or found == "ira-csv":
+                return found
         except IngestError:
             pass
     if path.is_file():
@@ -104,10 +107,20 @@ def _ingest_all(paths: list[Path], fmt: Optional[str], dataset: Optional[str], r
                 out.print(f"{path}: already ingested as {summary.format} (nothing added)")
                 continue
             out.print(f"{path}: {summary.format} -> dataset {summary.dataset!r}: {summary.rows_read:,} records, "
-                      f"{summary.posts_added:,} posts added, {summary.posts_known:,} already stored, "
+                      f"{summary.posts_added:,} posts added, {summary.posts_known:,} already stored "
+                      "or repeated in the input, "
                       f"{summary.accounts_added:,} new accounts, "
                       f"{summary.errors:,} bad records kept in ingest_errors")
+            if summary.known_in:
+                names = ", ".join(repr(d) for d in summary.known_in)
+                out.print(f"  posts already stored are under dataset {escape(names)}"
+                          + ("" if summary.posts_added or summary.errors
+                             else f" (no dataset {summary.dataset!r} made: use that one)"), highlight=False)
             for s in summary.error_samples:
                 out.print(f"  [yellow]bad:[/yellow] {escape(s)}", highlight=False)
-            if summary.errors and not summary.posts_added and not summary.posts_known:
+            if summary.files_skipped:
+                out.print(f"  {len(summary.files_skipped):,} file(s) not read:")
+                for s in summary.files_skipped:
+                    out.print(f"  [yellow]skipped:[/yellow] {escape(s)}", highlight=False)
+            if (summary.errors or summary.files_skipped) and not summary.posts_added and not summary.posts_known:
                 failed.append(str(path))

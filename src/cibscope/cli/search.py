@@ -34,6 +34,9 @@ def search(
     for a in res.get("accounts", []):
         out.print(f"account {a['account_key']} ({a['handle'] or ''}, {a['n_posts']:,} posts"
                   f"{', ' + a['label'] if a['label'] else ''}): {_where(a['clusters'])}", markup=False)
+    if res.get("url_match") == "partial":
+        out.print(f"no URL is exactly {res['query']!r} (paths are case-sensitive): URLs containing it",
+                  markup=False)
     for name in ("hashtags", "urls"):
         for o in res.get(name, []):
             out.print(f"{o['action_type']} {o['object_key']}: {o['n_posts']:,} posts by {o['n_accounts']:,} accounts, "

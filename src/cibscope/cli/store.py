@@ -32,7 +32,7 @@ def import_cmd(folder: Path = typer.Argument(..., help="Folder holding <table>.p
     with open_store(db) as store:
         try:
             added = store.import_parquet(folder)
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
         for t, n in added.items():
             out.print(f"{t}: {n:,} rows added")

@@ -28,6 +28,7 @@ from .ira_csv import IRACsvReader
 from .mastodon import MastodonReader
 from .mapped import MappedCsvReader, MappedParquetReader, Mapping
 from .reddit import RedditReader
+from .tabular import OTHER_DELIMITERS, delimiter_hint
 from .telegram import TelegramReader
 from .tiktok import TikTokReader
 from .twarc_csv import TwarcCsvReader
@@ -59,11 +60,13 @@ class IngestSummary:
     dataset: str
     rows_read: int = 0
     posts_added: int = 0
-    posts_known: int = 0           # valid posts not added: already in the store, or repeated in the file
+    posts_known: int = 0           # valid posts not added: already in the store, or repeated in the input
     accounts_added: int = 0
     errors: int = 0
     skipped: bool = False          # True when the same bytes were ingested before
     error_samples: list[str] = field(default_factory=list)
+    files_skipped: list[str] = field(default_factory=list)  # "<file>: <why>" for each file of a folder not read
+    known_in: list[str] = field(default_factory=list)  # other datasets already holding posts of this input
 
 
 def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, platform: str | None = None,
@@ -71,7 +74,8 @@ def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, 
     """A configured reader of format ``fmt`` (the CLI's ``--map``/``--platform``/``--time-format``).
 
     ``mapping`` (``column=field`` pairs or ``{column: field}``) and
-    ``time_format`` apply to ``csv`` and ``parquet``; ``platform`` also to
+    ``time_format`` apply to ``csv`` and ``parquet`` (``time_format`` also to ``ira-csv``:
+    its ``publish_date``); ``platform`` also to
     ``cnt-csv`` and ``coortweet`` (the platform of their rows).
 
     Raises
@@ -84,8 +88,11 @@ def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, 
     cls = READERS[fmt]
     if cls in (MappedCsvReader, MappedParquetReader):
         return cls(mapping, platform=platform, time_format=time_format, zones=zones)
+    if cls is IRACsvReader and time_format and not (mapping or zones or platform):
+        return cls(time_format=time_format)
     if mapping or time_format:
-        raise IngestError(f"--map and --time-format apply to formats csv and parquet, not {fmt}")
+        raise IngestError(f"--map and --time-format apply to formats csv and parquet (--time-format also to "
+                          f"ira-csv), not {fmt}")
     if zones:
         raise IngestError(f"--tz applies to formats csv and parquet, not {fmt}")
     if platform:
@@ -119,9 +126,27 @@ def detect_format(path: Path) -> str:
                 return name
         except (OSError, UnicodeError, ValueError):
             continue
+    hint = ""
     if path.is_file():
         check_readable(path)
-    raise IngestError(f"{path}: format not recognised; pass --format (one of: {', '.join(READERS)})")
+        sep = other_delimiter(path)
+        if sep:
+            hint = delimiter_hint(sep)
+    raise IngestError(f"{path}: format not recognised{hint}; pass --format (one of: {', '.join(READERS)})")
+
+
+def other_delimiter(path: Path) -> str | None:
+    """The separator of a text file's header line when it is one of :data:`OTHER_DELIMITERS` and not a
+    comma (it splits the header into more names than the comma does), else None."""
+    from .base import read_header
+
+    try:
+        header = read_header(path, 8192)
+    except OSError:
+        return None
+    counts = {d: header.count(d) for d in OTHER_DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] >= 2 and counts[best] > header.count(",") else None
 
 
 def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: str | None = None,
@@ -156,13 +181,19 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     path = Path(path)
     if not path.exists():
         raise IngestError(f"{path}: no such file or folder")
+    left_out: list[str] = []
     if path.is_dir():
-        if reader is None and fmt is None:
+        detected = reader is None and fmt is None
+        if detected:
             try:
                 fmt = detect_format(path)
             except IngestError:
                 fmt = None
         cls = type(reader) if reader is not None else READERS.get(fmt) if fmt else None
+        if cls is not None and cls.reads_folders:
+            left_out = _outside_layout(cls, path, give_up_on_other_format=detected)
+            if left_out is None:  # a file of another format: the folder is no such layout, read file by file
+                cls = fmt = None
         if cls is None or not cls.reads_folders:
             return _ingest_folder(store, path, fmt=fmt, dataset=dataset, reader=reader, progress=progress)
     else:
@@ -181,12 +212,11 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     dataset = dataset or path.stem
     sha = file_sha256(path)
     options = reader_options(reader)
-    summary = IngestSummary(path=str(path), format=fmt, dataset=dataset)
+    summary = IngestSummary(path=str(path), format=fmt, dataset=dataset, files_skipped=left_out)
     if store.already_ingested(sha, fmt, options):
         summary.skipped = True
         return summary
     store.forget_errors(sha, fmt, dataset, str(path))
-    store.ensure_dataset(dataset)
     scratch = duckdb.connect()
     scratch.execute("SET enable_progress_bar = false")
     scratch.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> TIMESTAMP casts give UTC
@@ -198,9 +228,13 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
                                   posts=batch.posts, accounts=batch.accounts, errors=batch.errors)
             summary.rows_read += batch.rows_read
             summary.posts_added += res.posts_added
-            summary.posts_known += (batch.posts.num_rows if batch.posts is not None else 0) - res.posts_added
+            known = (batch.posts.num_rows if batch.posts is not None else 0) - res.posts_added
+            summary.posts_known += known
+            if known and len(summary.known_in) < 5:
+                summary.known_in += [d for d in store.datasets_holding(batch.posts, dataset)
+                                     if d not in summary.known_in][:5 - len(summary.known_in)]
             summary.accounts_added += res.accounts_added
-            summary.errors += res.errors
+            summary.errors += bad_records(batch.errors)
             if batch.errors is not None and len(summary.error_samples) < 5:
                 for r in batch.errors.slice(0, 5 - len(summary.error_samples)).to_pylist():
                     summary.error_samples.append(
@@ -210,10 +244,15 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
         raise IngestError(f"{path}: cannot be read as {fmt}: {str(exc).splitlines()[0]}") from exc
     finally:
         scratch.close()
+    if summary.posts_added or summary.errors or not summary.posts_known:
+        store.ensure_dataset(dataset)  # not a dataset of no post and no error: its posts live elsewhere
     store.record_file(sha, str(path), fmt, dataset, summary.rows_read, summary.posts_added, summary.errors,
                       options)
     return summary
 
+
+#: File names of the Reddit per-user history layout (the account is the folder's name).
+_REDDIT_HISTORY_FILES = ("comments.csv", "submissions.csv")
 
 #: Magic numbers of binary files people pass by mistake -> what they are.
 _MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
@@ -222,29 +261,88 @@ _MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "
           b"SQLite format 3": "an SQLite database"}
 
 
+#: Share of a file's first block that must be NUL bytes, or not text (undecodable as UTF-8, control
+#: characters), for the file to be taken as binary; below it a stray NUL is a bad row of a text file.
+BINARY_SHARE = 0.1
+
+
+def looks_binary(head: bytes) -> bool:
+    """True when ``head`` (a file's first block) is not text: over :data:`BINARY_SHARE` of its bytes are
+    NUL, or over that share of its characters are not UTF-8 or are control characters (tab, line ends
+    and form feed aside). A CSV with one NUL byte or a few Latin-1 bytes is text with bad rows."""
+    if not head:
+        return False
+    if head.count(b"\x00") > BINARY_SHARE * len(head):
+        return True
+    text = head.decode("utf-8", errors="replace")
+    odd = sum(1 for c in text if c == "\ufffd" or (ord(c) < 32 and c not in "\t\r\n\f"))
+    return odd > BINARY_SHARE * len(text)
+
+
 def check_readable(path: Path) -> None:
-    """Raise :class:`IngestError` for a file no reader can take: empty, or binary (other than Parquet or zstd)."""
+    """Raise :class:`IngestError` for a file no reader can take: empty, binary (other than Parquet or zstd),
+    or a zstd file that does not decompress from its start (truncated, corrupt)."""
     with open(path, "rb") as f:
         head = f.read(4096)
     if not head.strip(b" \t\r\n\xef\xbb\xbf"):
         raise IngestError(f"{path}: the file is empty" + (" (only blank lines)" if head else ""))
-    if head.startswith((b"PAR1", b"\x28\xb5\x2f\xfd")):  # Parquet, zstd (a reddit .zst dump): read as such
+    if head.startswith(b"\x28\xb5\x2f\xfd"):  # zstd (a reddit .zst dump): read as such when it decompresses
+        from .reddit import zst_damage
+
+        damage = zst_damage(path)
+        if damage:
+            raise IngestError(f"{path}: a damaged or truncated zstd file ({damage}); nothing read")
+        return
+    if head.startswith(b"PAR1"):  # Parquet
         return
     kind = next((k for m, k in _MAGIC.items() if head.startswith(m)), None)
-    if kind or b"\x00" in head:
+    if kind or looks_binary(head):
         what = kind or "a binary file (starts with bytes " + " ".join(f"{b:02x}" for b in head[:8]) + ")"
         raise IngestError(f"{path}: {what}, not a text export; formats: {', '.join(READERS)}")
+
+
+def _visible_files(path: Path) -> list[Path]:
+    """The files under folder ``path``, sorted, hidden ones (a part starting with ``.``) left out."""
+    return sorted(p for p in path.rglob("*") if p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(path).parts))
+
+
+def _outside_layout(cls: type[Reader], path: Path, *, give_up_on_other_format: bool) -> list[str] | None:
+    """Files of folder ``path`` that folder format ``cls`` does not read, as ``"<file>: <why>"`` lines.
+
+    A file belongs to the layout when ``cls.sniff`` accepts it or its name is one of
+    ``cls.folder_side_files``. With ``give_up_on_other_format`` (the format was detected, not
+    given), None when some other file is recognised as another format: the folder is then not
+    that layout (an IRA CSV beside a Reddit ``submissions.csv``) and is read file by file.
+    """
+    out = []
+    for f in _visible_files(path):
+        try:
+            if f.name in cls.folder_side_files or cls.sniff(f):
+                continue
+        except (OSError, UnicodeError, ValueError):
+            pass
+        if give_up_on_other_format:
+            try:
+                other = detect_format(f)
+            except IngestError:
+                other = None
+            if other is not None:
+                return None
+        out.append(f"{f}: not read: not a file of the {cls.name} layout")
+    return out
 
 
 def _ingest_folder(store: Store, path: Path, *, fmt: str | None, dataset: str | None, reader: Reader | None,
                    progress: Callable[[int], None] | None) -> IngestSummary:
     """Ingest each file of folder ``path`` (sorted, hidden ones left out) into one dataset.
 
-    A file that cannot be read (not recognised, binary, empty) is set aside: one ``ingest_errors``
-    row names it and the reason, and the other files are read.
+    A file that cannot be read (not recognised, binary, empty, or a Reddit per-user history file
+    lying among files of other formats, whose folder name is then no user name) is set aside: one
+    ``ingest_errors`` row names it and the reason, the summary lists it in ``files_skipped``, and the
+    other files are read.
     """
-    files = sorted(p for p in path.rglob("*") if p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    files = _visible_files(path)
     if not files:
         raise IngestError(f"{path}: the folder holds no files")
     dataset = dataset or path.stem
@@ -253,23 +351,41 @@ def _ingest_folder(store: Store, path: Path, *, fmt: str | None, dataset: str | 
     formats = []
     for f in files:
         try:
+            if fmt is None and reader is None and f.name in _REDDIT_HISTORY_FILES and f.parent == path \
+                    and READERS["reddit"].sniff(f):
+                raise IngestError(f"{f}: a Reddit per-user history file, whose account is its folder's name, but "
+                                  f"folder {path.name!r} holds files of other formats too; put it in a folder "
+                                  "named after the user and ingest that")
             s = ingest(store, f, fmt=fmt, dataset=dataset, reader=reader, progress=progress)
         except IngestError as exc:
             store.ensure_dataset(dataset)
             store.add_errors(dataset, errors_table([dict(file=str(f), line=None, field=None, raw_value=None,
                                                          reason=f"file set aside: {exc}")]))
-            total.errors += 1
             total.skipped = False
-            if len(total.error_samples) < 5:
-                total.error_samples.append(f"{f} [file] set aside: {exc}")
+            total.files_skipped.append(str(exc) if str(exc).startswith(str(f)) else f"{f}: {exc}")
             continue
         formats.append(s.format)
         total.skipped = total.skipped and s.skipped
         for k in ("rows_read", "posts_added", "posts_known", "accounts_added", "errors"):
             setattr(total, k, getattr(total, k) + getattr(s, k))
         total.error_samples += s.error_samples[:5 - len(total.error_samples)]
+        total.files_skipped += s.files_skipped
+        total.known_in += [d for d in s.known_in if d not in total.known_in]
     total.format = ", ".join(dict.fromkeys(formats)) or total.format or "none"
     return total
+
+
+def bad_records(errors: pa.Table | None) -> int:
+    """Records behind the error rows ``errors``: a record failing several checks has one row per check
+    but counts once (rows are told apart by file and line; a row without a line counts alone)."""
+    if errors is None or not errors.num_rows:
+        return 0
+    lines = errors.column("line")
+    no_line = lines.null_count
+    if no_line == errors.num_rows:
+        return no_line
+    keyed = errors.select(["file", "line"]).filter(pc.is_valid(lines))
+    return no_line + keyed.group_by(["file", "line"]).aggregate([]).num_rows
 
 
 #: Post times outside [EARLIEST_POST, now + FUTURE_SLACK] are refused: a millisecond epoch read as seconds

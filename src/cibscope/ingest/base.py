@@ -58,6 +58,9 @@ class Reader:
     #: True when the format spans the files of a folder (``ira-csv``); a folder given to another
     #: format is read file by file (:func:`cibscope.ingest.ingest`).
     reads_folders: ClassVar[bool] = False
+    #: Names of side files a folder layout holds besides its records (``ira-csv``: ``authors.csv``):
+    #: a folder with such files still looks like the layout (:func:`cibscope.ingest.ingest`).
+    folder_side_files: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def sniff(cls, path: Path) -> bool:

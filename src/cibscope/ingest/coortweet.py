@@ -45,7 +45,7 @@ import duckdb
 from .base import Batch, IngestError, Reader
 from .mapped import MappedCsvReader, Mapping
 from .tabular import (Check, chunked_posts, concat_errors, duplicate_errors, header_fields, load_csv,
-                      posix_ts_sql, records_read, split_checked)
+                      names_shown, posix_ts_sql, records_read, split_checked)
 
 SHARE_FIELDS = ("object_id", "account_id", "content_id", "timestamp_share")
 #: canonical field -> share-event column
@@ -97,7 +97,7 @@ class CooRTweetReader(Reader):
             return
         if not all(f in found for f in MULTIMODAL_FIELDS):
             raise IngestError(f"{path}: not a CooRTweet layout; expected columns {','.join(SHARE_FIELDS)} "
-                              f"or {','.join(MULTIMODAL_FIELDS)} (found: {','.join(found)})")
+                              f"or {','.join(MULTIMODAL_FIELDS)} (found: {names_shown(found)})")
         yield from self._multimodal(path, found, con, progress)
 
     def _multimodal(self, path: Path, found: list[str], con: duckdb.DuckDBPyConnection,

@@ -43,7 +43,7 @@ import duckdb
 
 from .base import Batch, IngestError, Reader
 from .mapped import Mapping, derived_batches, start_carry
-from .tabular import AccountCarry, header_fields, scan_csv_chunks, time_sql
+from .tabular import AccountCarry, header_fields, scan_csv_chunks, time_sql, names_shown
 from .text_entities import DOTTED_HANDLE, TWITTER_HANDLE, distinct_sql, hashtags_sql, mentions_sql, urls_sql
 
 FACEBOOK_FIELDS = ("Page Name", "User Name", "Facebook Id", "Page Admin Top Country", "Page Description",
@@ -102,7 +102,7 @@ class CrowdTangleReader(Reader):
         if not all(c in found for c in REQUIRED) or not ("Facebook Id" in found or "User Name" in found):
             raise IngestError(f"{path}: column(s) Post Created, URL and Facebook Id or User Name needed "
                               f"for format crowdtangle (older exports: Created for Post Created; "
-                              f"found: {', '.join(header)})")
+                              f"found: {names_shown(header)})")
 
         def col(c: str) -> str:  # optional columns are NULL when absent
             return '"' + c + '"' if c in found else "NULL::VARCHAR"

@@ -38,8 +38,8 @@ import pyarrow.parquet as pq
 from ..store.db import POST_COLUMNS
 from .base import Batch, IngestError, Reader
 from .tabular import (_NOT_NULL_TOKEN, Check, check_zones, chunked_posts, concat_errors, duplicate_errors,
-                      duplicated_columns, header_fields, list_cell_sql, load_parquet, records_read, require_columns,
-                      scan_csv_chunks, split_checked, sql_literal, time_sql, tz_reason_sql)
+                      duplicated_columns, header_fields, list_cell_sql, load_parquet, names_shown, records_read,
+                      require_columns, scan_csv_chunks, split_checked, sql_literal, time_sql, tz_reason_sql)
 from .text_entities import hashtags_sql, mentions_sql, urls_sql
 
 #: Canonical post fields an input column can be mapped to (``--map column=field``).
@@ -139,7 +139,7 @@ class Mapping:
         missing = [f for f in REQUIRED_FIELDS if f not in cols]
         if missing:
             raise IngestError(f"{path}: no column mapped to {', '.join(missing)} (use --map column=field; "
-                              f"columns: {', '.join(found)})")
+                              f"columns: {names_shown(found)})")
         if "platform" not in cols and not self.platform:
             raise IngestError(f"{path}: no platform column; pass --platform")
         return Mapping(columns=cols, platform=self.platform, time_format=self.time_format, kind=self.kind,
@@ -270,7 +270,14 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
                                  "reply_to", "quote_of", "urls", "hashtags", "mentions", "media"],
                                 field=m.columns["post_id"],
                                 seen="_carry_seen" if carry else None)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM {good_rows}")
+    kept = good_rows
+    if dups is not None:  # a repeat with other values is a bad record, not also a post the store drops as known
+        con.register("_dup_errors", dups)
+        kept = (f"(SELECT * FROM {good_rows} g WHERE NOT EXISTS (SELECT 1 FROM _dup_errors d "
+                f"WHERE d.file = g.filename AND d.line = g.line))")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM {kept}")
+    if dups is not None:
+        con.unregister("_dup_errors")
     con.execute("DROP TABLE _mapped")
     return "_posts", concat_errors(bad, dups)
 

@@ -93,34 +93,87 @@ def _csv_columns(path: Path) -> list[str]:
     return [h or "_index" for h in header_fields(path)]
 
 
-def _zst_head(path: Path, n_bytes: int = 65536) -> bytes:
-    """The first ``n_bytes`` of a zstd file, decompressed (b'' when it is not zstd)."""
+class ZstdFrames(io.RawIOBase):
+    """A readable stream of the decompressed bytes of zstd file object ``f`` (all its frames, in order).
+
+    Unlike ``zstandard``'s ``stream_reader``, which ends quietly where a file is cut short, this
+    raises ``zstandard.ZstdError`` ("truncated") when the file ends inside a frame. Pushshift dumps
+    use a 2 GiB window: the decompressor is allowed it (memory grows only as the file needs).
+    """
+
+    def __init__(self, f, read_bytes: int = 1 << 20):
+        import zstandard
+
+        self.f, self.read_bytes, self.pending = f, read_bytes, b""
+        self.dctx = zstandard.ZstdDecompressor(max_window_size=2 ** 31)
+        self.obj, self.in_frame = self.dctx.decompressobj(), False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        import zstandard
+
+        while not self.pending:
+            data = self.f.read(self.read_bytes)
+            if not data:
+                if self.in_frame:
+                    raise zstandard.ZstdError("truncated: the file ends inside a compressed frame")
+                return 0
+            while data:
+                self.in_frame = True
+                self.pending += self.obj.decompress(data)
+                if not self.obj.eof:
+                    break
+                data, self.obj, self.in_frame = self.obj.unused_data, self.dctx.decompressobj(), False
+        n = min(len(b), len(self.pending))
+        b[:n], self.pending = self.pending[:n], self.pending[n:]
+        return n
+
+
+def _zst_start(path: Path, n_bytes: int = 65536) -> tuple[bytes, str | None]:
+    """Up to the first ``n_bytes`` of a zstd file, decompressed, and why decompressing stopped short
+    (not zstd, truncated, corrupt; None when it did not)."""
     import zstandard
 
-    try:
-        with open(path, "rb") as f, zstandard.ZstdDecompressor(max_window_size=2 ** 31).stream_reader(f) as r:
-            return r.read(n_bytes)
-    except zstandard.ZstdError:
-        return b""
+    done, buf = 0, bytearray(n_bytes)
+    with open(path, "rb") as f:
+        raw = ZstdFrames(f)
+        try:
+            while done < n_bytes and (n := raw.readinto(memoryview(buf)[done:])):
+                done += n
+        except zstandard.ZstdError as exc:
+            return bytes(buf[:done]), str(exc)
+    return bytes(buf[:done]), None
+
+
+def _zst_head(path: Path, n_bytes: int = 65536) -> bytes:
+    """The first ``n_bytes`` of a zstd file, decompressed (b'' when it is not zstd or is damaged there)."""
+    return _zst_start(path, n_bytes)[0]
+
+
+def zst_damage(path: Path) -> str | None:
+    """Why zstd file ``path`` gives no byte at all (truncated or corrupt in its first frame), or None when
+    something decompresses (a cut further on is reported as a bad record by :func:`zst_records`)."""
+    head, why = _zst_start(path)
+    return None if head else why
 
 
 def zst_records(path: Path) -> Iterator[Record]:
     """(line, raw text, decode problem) per non-blank line of a zstd-compressed JSON-lines file, streamed.
 
-    Pushshift dumps use a 2 GiB window: the decompressor is allowed it (memory grows only as the
-    file needs). A file that is not zstd yields one problem record.
+    A file cut short or corrupt yields one problem record where it stops (the lines before are read).
     """
     import zstandard
 
     with open(path, "rb") as f:
-        reader = zstandard.ZstdDecompressor(max_window_size=2 ** 31).stream_reader(f)
         last = 0
         try:
-            for rec in line_records(io.BufferedReader(reader, 1 << 20)):
+            for rec in line_records(io.BufferedReader(ZstdFrames(f), 1 << 20)):
                 last = rec[0]
                 yield rec
         except zstandard.ZstdError as exc:
-            yield last + 1, None, f"cannot decompress (zstd): {exc}; rest of file not read"
+            yield last + 1, None, f"cannot decompress (zstd): damaged or truncated zstd file: {exc}; rest of file not read"
 
 
 class RedditReader(JsonRecordsReader):

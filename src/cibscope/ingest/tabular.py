@@ -73,6 +73,29 @@ def header_fields(path: Path) -> list[str]:
     return out
 
 
+def names_shown(names: list[str], most: int = 10, chars: int = 200) -> str:
+    """``names`` joined for a message, cut to the first ``most`` names and ``chars`` characters
+    ("... (N names)" after a cut): a JSON file read as CSV has its whole first line as the "header".
+    A header that is one name holding ``;``, tab or ``|`` separators is said to be one."""
+    shown = ", ".join(names[:most])
+    if len(shown) > chars:
+        shown = shown[:chars].rstrip()
+    if len(names) > most or len(shown) < len(", ".join(names[:most])):
+        shown += f" ... ({len(names):,} names, {len(','.join(names)):,} characters)"
+    sep = next((d for d in OTHER_DELIMITERS if len(names) == 1 and names[0].count(d) >= 2), None)
+    return shown + delimiter_hint(sep) if sep else shown
+
+
+#: Field separators other than the comma that spreadsheets write (a European Excel CSV uses ";").
+OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def delimiter_hint(sep: str) -> str:
+    """The message part saying a header is separated by ``sep`` (one of :data:`OTHER_DELIMITERS`)."""
+    return (f"; the header is separated by {sep!r}, not commas: cibscope reads comma-separated CSV, "
+            "so save or convert it with commas")
+
+
 def duplicated_columns(found: list[str]) -> dict[str, list[int]]:
     """Names that :func:`header_fields` found more than once -> their 1-based column positions."""
     dup = {n.rsplit(".", 1)[0] for n in found if "." in n and n.rsplit(".", 1)[1].isdigit()
@@ -86,7 +109,7 @@ def require_columns(path: Path, found: list[str], required: list[str], fmt: str)
     missing = [c for c in required if c not in found]
     if missing:
         raise IngestError(f"{path}: column(s) {', '.join(missing)} missing for format {fmt} "
-                          f"(found: {', '.join(found) or 'no header'})")
+                          f"(found: {names_shown(found) or 'no header'})")
 
 
 def posix_ts_sql(col: str) -> str:
@@ -245,9 +268,11 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
     """
     file_errors = _scan_csv(con, table, files, columns)
     # DuckDB reports a row with n missing fields n times: keep the first field per line and error type
+    # (a whole-line error such as LINE SIZE OVER MAXIMUM has no column: its index is NULL, which arg_min skips)
     rejects = con.sql("""
-        SELECT s.file_path AS file, e.line::BIGINT AS line, arg_min(e.column_name, e.column_idx) AS field,
-               lower(e.error_type::VARCHAR) || ': ' || arg_min(e.error_message, e.column_idx) AS reason,
+        SELECT s.file_path AS file, e.line::BIGINT AS line, arg_min(e.column_name, coalesce(e.column_idx, 0)) AS field,
+               lower(e.error_type::VARCHAR) || ': '
+                   || coalesce(arg_min(e.error_message, coalesce(e.column_idx, 0)), 'no detail given') AS reason,
                any_value(e.csv_line) AS raw_value
         FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id)
         GROUP BY s.file_path, e.line, e.error_type ORDER BY file, line""").to_arrow_table()
@@ -267,8 +292,28 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],
             FROM s ASOF LEFT JOIN j ON s.filename = j.file AND s.r > j.g""")
         con.unregister("_rejects")
     rejects = _recover_swallowed_lines(con, table, columns, _one_error_per_line(rejects))
-    rejects = concat_errors(rejects, file_errors)
+    rejects = concat_errors(rejects, file_errors, _nul_rows(con, table, columns))
     return rejects if rejects is not None and rejects.num_rows else None
+
+
+def _nul_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> pa.Table | None:
+    """Move the rows of ``table`` holding a NUL byte in some field out of it, as error rows.
+
+    A stray NUL is damage (a text export holds none), not data: the row is kept aside naming its
+    first such field; the raw value shows the NUL as ``\\0``.
+    """
+    has = {c: f'contains("{c}", chr(0))' for c in columns}
+    where = " OR ".join(has.values())
+    if not con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()[0][0]:
+        return None
+    field = "CASE " + " ".join(f"WHEN {h} THEN {sql_literal(c)}" for c, h in has.items()) + " END"
+    raw = "CASE " + " ".join(f'WHEN {h} THEN replace("{c}", chr(0), \'\\0\')' for c, h in has.items()) + " END"
+    bad = con.sql(f"""SELECT filename AS file, line, {field} AS field,
+                             'NUL byte in the field: a damaged row (a text export holds none)' AS reason,
+                             left({raw}, 2000) AS raw_value
+                      FROM {table} WHERE {where} ORDER BY file, line""").to_arrow_table()
+    con.execute(f"DELETE FROM {table} WHERE {where}")
+    return bad
 
 
 def physical_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[Path],

@@ -30,7 +30,7 @@ import duckdb
 
 from .base import Batch, IngestError, Reader
 from .mapped import Mapping, map_posts, start_carry
-from .tabular import AccountCarry, chunked_posts, concat_errors, header_fields, scan_csv_chunks, time_sql
+from .tabular import AccountCarry, chunked_posts, concat_errors, header_fields, scan_csv_chunks, time_sql, names_shown
 
 PLATFORM = "twitter"
 REQUIRED = ("id", "author_id", "created_at", "text")
@@ -69,7 +69,7 @@ class TwarcCsvReader(Reader):
         missing = [c for c in REQUIRED if c not in found]
         if missing:
             raise IngestError(f"{path}: column(s) {', '.join(missing)} missing for format twarc-csv "
-                              f"(found: {', '.join(found)})")
+                              f"(found: {names_shown(found)})")
         m = Mapping(columns={f: c for f, c in COLUMNS.items() if c in found}, platform=PLATFORM)
         fields = {"handle": "author.username", "display_name": "author.name", "description": "author.description",
                   "location": "author.location"}

@@ -65,6 +65,9 @@ ERROR_COLUMNS: dict[str, pa.DataType] = {
     "raw_value": pa.string(),
 }
 
+#: Reason stored for an error row a reader left without one (a reader bug; the row is still kept aside).
+NO_REASON = "bad record (the reader gave no reason)"
+
 #: Minimum number of tokens of normalised text for an exact-text (co-tweet) object:
 #: "lol" or "thank you" posted by two accounts says nothing.
 MIN_TEXT_TOKENS = 4
@@ -131,7 +134,8 @@ class Store:
         The file cannot be opened (locked by another process, not a DuckDB file).
     ValueError
         ``memory_limit`` (or ``CIBSCOPE_MEMORY_LIMIT``) is not a positive size DuckDB
-        understands; the message names the parameter or variable and the value.
+        understands; the message names the parameter or variable and the value. Or ``path``
+        is an existing file that is not a DuckDB database (:func:`check_store_file`).
     """
 
     def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False,
@@ -143,6 +147,7 @@ class Store:
         else:
             limit = None
         self.path = str(path)
+        check_store_file(self.path)
         self.con = duckdb.connect(self.path, read_only=read_only)
         self.con.execute("SET enable_progress_bar = false")
         if limit:
@@ -198,6 +203,18 @@ class Store:
             [dataset, _now(), dataset],
         )
 
+    def datasets_holding(self, posts: pa.Table, other_than: str, limit: int = 5) -> list[str]:
+        """Datasets other than ``other_than`` that already hold posts of ``posts`` (``platform``,
+        ``post_id`` columns), by name, at most ``limit``: where a re-ingested file's posts live."""
+        keys = posts.select(["platform", "post_id"])
+        self.con.register("_known_keys", keys)
+        try:
+            return [r[0] for r in self.con.execute(
+                "SELECT DISTINCT p.dataset FROM posts p JOIN _known_keys k ON p.post_key = k.platform || ':' || "
+                "k.post_id WHERE p.dataset <> ? ORDER BY 1 LIMIT ?", [other_than, limit]).fetchall()]
+        finally:
+            self.con.unregister("_known_keys")
+
     def record_file(self, sha256: str, path: str, fmt: str, dataset: str,
                     rows_read: int, posts_added: int, errors: int, options: str = "") -> None:
         self.con.execute(
@@ -252,21 +269,22 @@ class Store:
                        WHERE NOT EXISTS (SELECT 1 FROM posts o WHERE o.post_key = p.platform || ':' || p.post_id)"""
             names = {"dataset": dataset, "source_file": source_file}
             con.execute(f"CREATE OR REPLACE TEMP TABLE _new_posts AS {fresh}", names)
-            if con.execute("SELECT count(*) <> count(DISTINCT post_key) FROM _new_posts").fetchall()[0][0]:
+            n_fresh, n_posts = con.execute("SELECT count(*), count(DISTINCT post_key) FROM _new_posts").fetchall()[0]
+            if n_fresh != n_posts:
                 con.execute("""CREATE OR REPLACE TEMP TABLE _new_posts AS
                                SELECT DISTINCT ON (post_key) * FROM _new_posts ORDER BY post_key, source_row""")
-            n_posts = con.execute("SELECT count(*) FROM _new_posts").fetchall()[0][0]
             con.execute("INSERT INTO posts SELECT * FROM _new_posts")
             n_acc = self._merge_accounts(dataset)
             # a file read again after it grew reports its old bad rows again: record each once
             con.execute(
-                """INSERT INTO ingest_errors
-                   SELECT ?, coalesce(e.file, ?), e.line, e.field, e.reason, left(e.raw_value, 2000), ?
+                f"""INSERT INTO ingest_errors
+                   SELECT ?, coalesce(e.file, ?), e.line, e.field,
+                          coalesce(e.reason, '{NO_REASON}'), left(e.raw_value, 2000), ?
                    FROM _in_errors e
                    WHERE NOT EXISTS (
                        SELECT 1 FROM ingest_errors o
                        WHERE o.dataset = ? AND o.file = coalesce(e.file, ?) AND o.line IS NOT DISTINCT FROM e.line
-                         AND o.field IS NOT DISTINCT FROM e.field AND o.reason = e.reason
+                         AND o.field IS NOT DISTINCT FROM e.field AND o.reason = coalesce(e.reason, '{NO_REASON}')
                          AND o.raw_value IS NOT DISTINCT FROM left(e.raw_value, 2000))""",
                 [dataset, source_file, _now(), dataset, source_file],
             )
@@ -434,15 +452,38 @@ class Store:
         so an export written before a column was added (:data:`~cibscope.store.schema.MIGRATIONS`)
         imports with that column NULL. Returns rows added per table.
 
+        Every file is checked (a readable Parquet footer) before anything is written, and all tables
+        are added in one transaction: a damaged file leaves the store as it was.
+
         Raises
         ------
         FileNotFoundError
             ``folder`` holds none of the expected files.
+        ValueError
+            A file is not a readable Parquet file (truncated, damaged, another format); the message names it.
         """
         folder = Path(folder)
         found = [t for t in DATA_TABLES + RESULT_TABLES if (folder / f"{t}.parquet").exists()]
         if not found:
             raise FileNotFoundError(f"{folder}: no cibscope parquet tables (e.g. posts.parquet) found")
+        for t in found:
+            path = folder / f"{t}.parquet"
+            try:
+                self.con.execute("SELECT count(*) FROM parquet_metadata(?)", [str(path)]).fetchall()
+            except duckdb.Error as exc:
+                raise ValueError(f"{path}: not a readable Parquet file (truncated or damaged?): "
+                                 f"{str(exc).splitlines()[0]}; nothing was imported") from None
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            added = self._import_tables(folder, found)
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        return added
+
+    def _import_tables(self, folder: Path, found: list[str]) -> dict[str, int]:
+        """The inserts of :meth:`import_parquet` (inside its transaction); rows added per table."""
         keys = {
             "datasets": ["dataset"], "ingested_files": ["file_sha256", "format"],
             "accounts": ["account_key"], "posts": ["post_key"],
@@ -494,6 +535,25 @@ class Store:
         """Row count of each table."""
         return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
                 for t in DATA_TABLES + RESULT_TABLES}
+
+
+#: Bytes 8-11 of every DuckDB database file (after an 8-byte checksum).
+DUCKDB_MAGIC = b"DUCK"
+
+
+def check_store_file(path: str) -> None:
+    """Raise ``ValueError`` when ``path`` exists, is a file, and is not a DuckDB database (an empty file too).
+
+    DuckDB given such a file (a CSV passed as ``--db`` by mistake) may open it as an empty
+    in-memory store and write nothing, so an ingest would report rows added that are lost.
+    """
+    if path == ":memory:" or not os.path.isfile(path):
+        return
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[8:12] != DUCKDB_MAGIC:
+        raise ValueError(f"{path}: exists and is not a DuckDB database; refusing to use it as the store "
+                         "(pass --db a new file name or a cibscope store)")
 
 
 def latest_run_id(con: duckdb.DuckDBPyConnection) -> int | None:

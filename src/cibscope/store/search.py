@@ -3,7 +3,8 @@
 One function, :func:`search`, answers the CLI (``cibscope search``) and the web app's search page. It
 uses plain DuckDB queries with limits (DuckDB's ``fts`` extension is not installable offline):
 case-insensitive substring matches (``contains(lower(..), lower(query))``, no ``LIKE`` wildcards, so
-``%`` and ``_`` in a query are literal) on the normalised ``actions.object_key`` (hashtags lower-cased
+``%`` and ``_`` in a query are literal; URLs: the host case-insensitive, the path case-sensitive, as
+``t.co/AbC`` and ``t.co/abc`` are different links) on the normalised ``actions.object_key`` (hashtags lower-cased
 without ``#``, links in their canonical form, :mod:`cibscope.store.normalize`), handles, names and post
 text; exact and prefix matches are listed first. Every list is capped; ``truncated`` names the lists
 where more matched. Each list is one scan of its table.
@@ -86,17 +87,24 @@ def _object_clusters(store: Store, objs: list[tuple[str, str]], run_id: int | No
     return out
 
 
-def _objects(store: Store, types: tuple[str, ...], q: str, run_id: int | None, limit: int) -> list[dict[str, Any]]:
+def _objects(store: Store, types: tuple[str, ...], q: str, run_id: int | None, limit: int,
+             case_sensitive: bool = False) -> list[dict[str, Any]]:
+    """Objects of ``types`` containing ``q`` (lower-cased ``object_key`` unless ``case_sensitive``), exact
+    matches first, then prefix matches, then by accounts."""
+    key = "a.object_key" if case_sensitive else "lower(a.object_key)"
     rows = _rows(store, f"""
         SELECT a.action_type, a.object_key, count(DISTINCT a.post_key) AS n_posts,
-               count(DISTINCT a.account_key) AS n_accounts, min(a.ts) AS first_ts, max(a.ts) AS last_ts
+               count(DISTINCT a.account_key) AS n_accounts, min(a.ts) AS first_ts, max(a.ts) AS last_ts,
+               any_value({key}) = $q AS exact
         FROM actions a
         WHERE list_contains($types, a.action_type)
-          AND contains(lower(a.object_key), $q)
+          AND contains({key}, $q)
           AND {_run_filter('a')}
         GROUP BY a.action_type, a.object_key
-        ORDER BY lower(object_key) = $q DESC, starts_with(lower(object_key), $q) DESC, n_accounts DESC, object_key
+        ORDER BY exact DESC, starts_with(any_value({key}), $q) DESC, n_accounts DESC, object_key
         LIMIT $lim""", {"types": list(types), "q": q, "run": run_id, "lim": limit + 1})
+    for r in rows:
+        r.pop("exact")
     clusters = _object_clusters(store, [(r["action_type"], r["object_key"]) for r in rows[:limit]], run_id)
     for r in rows:
         r["clusters"] = clusters.get((r["action_type"], r["object_key"]), [])
@@ -125,7 +133,9 @@ def search(store: Store, query: str, *, kind: str | None = None, run_id: int | N
         ``query``, ``kinds`` (searched), ``run_id`` and, for the kinds searched:
         ``accounts``: ``account_key, platform, handle, display_name, label, n_posts, clusters``;
         ``hashtags`` / ``urls``: ``action_type, object_key, n_posts, n_accounts, first_ts, last_ts``
-        (UTC), ``clusters`` (whose internal evidence acts on it, with ``n_pairs``);
+        (UTC), ``clusters`` (whose internal evidence acts on it, with ``n_pairs``); ``url_match``:
+        ``"exact"`` when a URL equals the query (listed first), ``"partial"`` when only URLs containing
+        it matched, ``"none"``;
         ``posts``: ``post_key, account_key, handle, created_at, kind, text, context, clusters`` (the
         author's), newest first. A cluster is ``{run_id, cluster_id, rank, flagged, n_accounts}``.
         ``truncated``: the lists that hit ``limit``.
@@ -174,8 +184,13 @@ def search(store: Store, query: str, *, kind: str | None = None, run_id: int | N
         u = q
         if "://" in q:   # the stored canonical form: no scheme, www., tracking parameters or fragment
             u = store.con.execute("SELECT canonical_url(?)", [q]).fetchone()[0] or q
-        u = re.sub(r"^www\.", "", re.sub(r"^[a-z][a-z0-9+.-]*://", "", u, flags=re.I), flags=re.I).rstrip("/").lower()
-        out["urls"] = capped("urls", _objects(store, ("link", "domain"), u, run_id, limit))
+        u = re.sub(r"^www\.", "", re.sub(r"^[a-z][a-z0-9+.-]*://", "", u, flags=re.I), flags=re.I).rstrip("/")
+        host, slash, path = u.partition("/")
+        u = host.lower() + slash + path  # hosts are stored lower-cased; paths keep their case (t.co/AbC)
+        urls = capped("urls", _objects(store, ("link", "domain"), u, run_id, limit, case_sensitive=True))
+        out["urls"] = urls
+        out["url_match"] = ("exact" if any(r["object_key"] == u for r in urls) else "partial" if urls
+                            else "none")
     if "text" in kinds:
         rows = _rows(store, f"""
             SELECT p.post_key, p.account_key, a.handle, p.created_at, p.kind, p.text, p.context
