@@ -166,8 +166,9 @@ def _make_folder(folder: Path, what: str) -> None:
 
 
 def check_datasets(store: Store, datasets: Optional[list[str]], db: Path) -> None:
-    """Exit via :func:`fail` when a name of ``datasets`` (``--dataset``, repeated) is not in the store; the
-    message lists the known datasets, and says the option repeats when a name holds a comma."""
+    """Exit via :func:`fail` when a name of ``datasets`` (``--dataset``, repeated) is not in the store (the
+    message lists the known datasets, and says the option repeats when a name holds a comma), or when
+    the named datasets hold no actions at all (a detection would run on nothing)."""
     if not datasets:
         return
     known = {r[0] for r in store.con.execute("SELECT dataset FROM datasets").fetchall()}
@@ -176,6 +177,11 @@ def check_datasets(store: Store, datasets: Optional[list[str]], db: Path) -> Non
         hint = ("; --dataset takes one name and repeats: --dataset a --dataset b"
                 if any("," in u for u in unknown) else "")
         fail(f"{db}: no dataset named {', '.join(unknown)}; known: {', '.join(sorted(known)) or '(none)'}{hint}")
+    holding = {r[0] for r in store.con.execute(
+        "SELECT DISTINCT dataset FROM actions WHERE list_contains(?, dataset)", [list(datasets)]).fetchall()}
+    if not holding:
+        fail(f"{db}: dataset {', '.join(sorted(set(datasets)))} holds no actions (every record was bad or already "
+             f"stored under another dataset: `cibscope status --db {db}`); nothing to detect")
 
 
 def latest_run(store: Store, run: Optional[int], db: Path) -> int:
