@@ -433,14 +433,19 @@ def pair_table(core: Core) -> pa.Table:
         aggs[f"n_{x}"] = at.cast("int64").sum()
         aggs[f"ev_{x}"] = rows[f"ev_{x}"].sum()
         aggs[f"wfix_{x}"] = ibis.ifelse(at, rows.w_fixed, 0).sum()
-        for i, s in enumerate(p.signals):  # the signal bits (Ibis compiles no bit_or aggregate for Spark)
-            aggs[f"bit_{x}_{i}"] = ibis.ifelse(at & (rows.signal == s), 1 << i, 0).cast("int64").max()
     pairs = rows.group_by(["acc_a", "acc_b"]).aggregate(**aggs)
+    most = pairs.n_0 if n_sc == 1 else ibis.greatest(*[pairs[f"n_{x}"] for x in range(n_sc)])  # Spark: 2+ args
+    pairs = pairs.filter(most >= int(p.min_coactions))
+    # the signal bits, for the candidates only (a few % of the co-acting pairs: the bit aggregates cost
+    # more than every sum above when taken over all of them). Ibis compiles no bit_or aggregate for Spark
+    cand = rows.semi_join(pairs, ["acc_a", "acc_b"])
+    bits = cand.group_by(["acc_a", "acc_b"]).aggregate(**{
+        f"bit_{x}_{i}": ibis.ifelse(cand[f"at_{x}"] & (cand.signal == s), 1 << i, 0).cast("int64").max()
+        for x in range(n_sc) for i, s in enumerate(p.signals)})
+    pairs = pairs.join(bits, ["acc_a", "acc_b"])
     pairs = pairs.select(*[c for c in pairs.columns if not c.startswith("bit_")], **{
         f"mask_{x}": sum((pairs[f"bit_{x}_{i}"] for i in range(1, len(p.signals))), pairs[f"bit_{x}_0"])
         for x in range(n_sc)})
-    most = pairs.n_0 if n_sc == 1 else ibis.greatest(*[pairs[f"n_{x}"] for x in range(n_sc)])  # Spark: 2+ args
-    pairs = pairs.filter(most >= int(p.min_coactions))
     pairs = core.engine.keep("_pairs", pairs)
     a = core.acc_day.rename(acc_a="acc", k_a="k")
     b = core.acc_day.rename(acc_b="acc", k_b="k")
