@@ -53,7 +53,7 @@ def test_page_has_run_counts_and_every_cluster(ira_store, page):
     for account in (a for c in IRA_CLUSTERS for a in c):
         assert f"<td>{account.split(':', 1)[1]}</td>" in page
     assert "IRA:Fearmonger" in page and "window_s" in page
-    assert page.count("flagged as a candidate operation") == 3 and page.count(">not flagged<") == 1
+    assert page.count("flagged as a candidate operation") == 3 and page.count(">not flagged: ") == 1
     # evidence from the real data: the Koch Farms Thanksgiving hoax shared by the Fearmonger accounts
     assert "kochfarms" in page and "#KochFarms" in page
     assert page.count('aria-label="network of cluster') == len(IRA_CLUSTERS)

@@ -122,3 +122,48 @@ def test_reading_note_gives_every_rule_of_the_flag_and_the_table_each_clusters_o
     assert "<th>overlap</th>" in table
     overlaps = re.findall(r'<td class="n">(0\.\d{3})</td><td class="n">\d+\.\d</td>', table)
     assert overlaps and all(0 < float(v) <= 1 for v in overlaps)
+
+
+def test_an_unflagged_cluster_says_which_rule_it_fails(tmp_path):
+    """The demo run's unflagged clusters are far beyond chance (p < 1e-300) yet not flagged: the report, the
+    CSV and the web page must say why, from the cluster's own values and the run's parameters."""
+    from cibscope.report import query as rq
+    from cibscope.report.tables import write_clusters_csv
+
+    db, run_id = sample_store(tmp_path / "s.duckdb")
+    with Store(db, read_only=True) as s:
+        cs = rq.clusters(s, run_id)
+        params = s.con.execute("SELECT params::JSON->>'min_overlap' FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        text = render_html(s, run_id)
+        csv_path = write_clusters_csv(s, run_id, tmp_path / "clusters.csv")
+    unflagged = [c for c in cs if not c["flagged"]]
+    assert unflagged and all(c["not_flagged_because"] for c in unflagged)
+    assert all(c["not_flagged_because"] is None for c in cs if c["flagged"])
+    low = [c for c in unflagged if c["overlap"] < float(params[0])]
+    assert low, "the sample's unflagged clusters fail the overlap rule"
+    for c in low:
+        reason = c["not_flagged_because"]
+        assert f"overlap {c['overlap']:.3f} < min_overlap {params[0]}" in reason
+        assert f"not flagged: {reason}" in _plain(text)
+    import csv as csvmod
+    with open(csv_path, newline="") as f:
+        rows = {r["cluster_id"]: r for r in csvmod.DictReader(f)}
+    assert all(rows[c["cluster_id"]]["not_flagged_because"] == c["not_flagged_because"] for c in unflagged)
+    assert all(rows[c["cluster_id"]]["not_flagged_because"] == "" for c in cs if c["flagged"])
+
+
+def test_summary_names_how_many_labels_it_leaves_out(tmp_path):
+    from cibscope.detect import DetectionParams, detect
+
+    db, _ = sample_store(tmp_path / "s.duckdb")
+    with Store(db) as s:                          # the demo's run: default scales
+        run_id = detect(s, DetectionParams(datasets=["ira-sample"])).run_id
+        labels = s.con.execute("""
+            SELECT a.label, count(DISTINCT m.account_key) FROM cluster_members m
+            JOIN clusters c USING (run_id, cluster_id) JOIN accounts a USING (account_key)
+            WHERE m.run_id = ? AND c.flagged AND a.label IS NOT NULL GROUP BY ALL ORDER BY 2 DESC, 1""",
+                               [run_id]).fetchall()
+        text = _plain(render_html(s, run_id))
+    assert len(labels) > 3, labels               # the sample's flagged accounts carry four IRA categories
+    more = labels[3:]
+    assert f"and {len(more)} other label(s) on {sum(n for _, n in more):,} accounts." in text

@@ -270,6 +270,17 @@ def test_bad_parameters_get_an_html_error_page_and_the_api_keeps_json(world):
     r = c.post("/api/jobs", json={"kind": "detect", "params": {"window_s": -5}}, headers={"X-CSRF-Token": tok})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "params"], r.text
     assert c.get("/api/no-such-route").json() == {"detail": "Not Found"}
+    # a detection on a dataset the store lacks fails (it may be queued behind the ingest that makes it) and
+    # saves no empty run that would become the latest
+    runs_before = len(c.get("/api/runs").json())
+    r = c.post("/api/jobs", json={"kind": "detect", "args": {"datasets": ["nosuch"]}}, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 60
+    while (j := c.get(f"/api/jobs/{r.json()['id']}").json())["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, j
+        time.sleep(0.05)
+    assert j["state"] == "failed" and "no dataset named nosuch; known: ira-sample" in j["error"], j
+    assert len(c.get("/api/runs").json()) == runs_before
 
 
 def test_cluster_page_pages_its_tables_and_sends_a_network_backbone(world):

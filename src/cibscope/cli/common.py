@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from ..detect import DEFAULT_SIGNALS, SIGNALS, DetectionParams, parse_duration
 from ..store.db import DEFAULT_DB, Store, latest_run_id
+from ..store.db import check_datasets as check_store_datasets
 
 
 def click_style_help() -> None:
@@ -166,22 +167,12 @@ def _make_folder(folder: Path, what: str) -> None:
 
 
 def check_datasets(store: Store, datasets: Optional[list[str]], db: Path) -> None:
-    """Exit via :func:`fail` when a name of ``datasets`` (``--dataset``, repeated) is not in the store (the
-    message lists the known datasets, and says the option repeats when a name holds a comma), or when
-    the named datasets hold no actions at all (a detection would run on nothing)."""
-    if not datasets:
-        return
-    known = {r[0] for r in store.con.execute("SELECT dataset FROM datasets").fetchall()}
-    unknown = sorted(set(datasets) - known)
-    if unknown:
-        hint = ("; --dataset takes one name and repeats: --dataset a --dataset b"
-                if any("," in u for u in unknown) else "")
-        fail(f"{db}: no dataset named {', '.join(unknown)}; known: {', '.join(sorted(known)) or '(none)'}{hint}")
-    holding = {r[0] for r in store.con.execute(
-        "SELECT DISTINCT dataset FROM actions WHERE list_contains(?, dataset)", [list(datasets)]).fetchall()}
-    if not holding:
-        fail(f"{db}: dataset {', '.join(sorted(set(datasets)))} holds no actions (every record was bad or already "
-             f"stored under another dataset: `cibscope status --db {db}`); nothing to detect")
+    """Exit via :func:`fail` when a name of ``datasets`` (``--dataset``, repeated) is not in the store, or
+    the named datasets hold no actions (:func:`cibscope.store.db.check_datasets` gives the message)."""
+    try:
+        check_store_datasets(store.con, datasets)
+    except ValueError as exc:
+        fail(f"{db}: {exc}")
 
 
 def latest_run(store: Store, run: Optional[int], db: Path) -> int:
@@ -189,7 +180,7 @@ def latest_run(store: Store, run: Optional[int], db: Path) -> int:
     if run is None:
         run = latest_run_id(store.con)
     if run is None or not store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run]).fetchall():
-        fail(f"{db}: no detection run {run if run is not None else ''} (run `cibscope detect` first)")
+        fail(f"{db}: no detection run" + (f" {run}" if run is not None else "") + " (run `cibscope detect` first)")
     return run
 
 

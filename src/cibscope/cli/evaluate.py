@@ -23,7 +23,7 @@ def evaluate(
     all_positive: bool = typer.Option(False, "--all-positive", help="Every label of --labels is an operation "
                                       "category (the file lists no negatives)."),
     label_prefix: str = typer.Option("IRA:", "--label-prefix", help="Positives: accounts.label with this prefix."),
-    min_posts: int = typer.Option(20, "--min-posts", help="Only accounts with at least this many posts."),
+    min_posts: int = typer.Option(20, "--min-posts", min=1, help="Only accounts with at least this many posts."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
     db: Path = DbOption,
 ) -> None:

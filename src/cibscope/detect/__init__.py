@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 import numpy as np
 import pyarrow as pa
 
-from ..store.db import Store
+from ..store.db import Store, check_datasets
 from .cluster import leiden_clusters
 from .derived import DERIVED_SIGNALS, derived_actions
 from .params import DEFAULT_SIGNALS, SIGNALS, DetectionParams, parse_duration
@@ -112,7 +112,9 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     Raises
     ------
     ValueError
-        A derived signal (``text_near``, ``fast_repost``) was asked of a non-embedded engine.
+        A derived signal (``text_near``, ``fast_repost``) was asked of a non-embedded engine, or
+        ``params.datasets`` names a dataset the store lacks or datasets holding no action
+        (:func:`cibscope.store.db.check_datasets`); nothing is saved.
 
     Notes
     -----
@@ -132,6 +134,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
         refuse_derived(params)
     try:
         if embedded:
+            check_datasets(con, params.datasets)  # an unknown or empty dataset would save an empty run
             engine = Engine.duckdb(con)
             where = "TRUE"
             if params.datasets:

@@ -61,16 +61,35 @@ def covered_accounts_sql(run_id: int) -> str:
     """
 
 
+def unflagged_reason_sql(c: str = "c", r: str = "r") -> str:
+    """SQL of a cluster's ``not_flagged_because``: the rules of the flag (docs/detection.md, "Cluster
+    decision") that the cluster ``c`` fails at its scale, from its run ``r``'s parameters, as
+    ``lift 4.2 < min_lift 5; overlap 0.052 < min_overlap 0.07``; the false-discovery rule
+    (``q > alpha``) when every other rule holds; NULL for a flagged cluster."""
+    par = f"{r}.params::JSON"
+    return f"""CASE WHEN {c}.flagged THEN NULL ELSE coalesce(nullif(concat_ws('; ',
+        CASE WHEN {c}.lift < ({par}->>'min_lift')::DOUBLE
+             THEN printf('lift %.1f < min_lift %s', {c}.lift, {par}->>'min_lift') END,
+        CASE WHEN {c}.n_coactions < ({par}->>'min_coactions')::DOUBLE * {c}.n_accounts
+             THEN printf('%d co-action events < min_coactions %s x %d members', {c}.n_coactions,
+                         {par}->>'min_coactions', {c}.n_accounts) END,
+        CASE WHEN {c}.overlap < ({par}->>'min_overlap')::DOUBLE
+             THEN printf('overlap %.3f < min_overlap %s', {c}.overlap, {par}->>'min_overlap') END), ''),
+        printf('not significant after the false-discovery correction (q > alpha %s)', {par}->>'alpha')) END"""
+
+
 def clusters(store: Store, run_id: int, limit: int | None = None, *,
              flagged_only: bool = False) -> list[dict[str, Any]]:
-    """Clusters of the run by rank (1 first), ``signals`` decoded to ``{signal: share}``.
+    """Clusters of the run by rank (1 first), ``signals`` decoded to ``{signal: share}``, with
+    ``not_flagged_because`` (:func:`unflagged_reason_sql`).
 
     ``limit`` keeps the ``limit`` best-ranked clusters (None: all);
     ``flagged_only`` keeps the clusters the detector flagged as candidate
     operations (``clusters.flagged``).
     """
-    where = " AND flagged" if flagged_only else ""
-    sql = f"SELECT * EXCLUDE (run_id) FROM clusters WHERE run_id = ?{where} ORDER BY rank, cluster_id"
+    where = " AND c.flagged" if flagged_only else ""
+    sql = (f"SELECT c.* EXCLUDE (run_id), {unflagged_reason_sql()} AS not_flagged_because FROM clusters c "
+           f"JOIN runs r USING (run_id) WHERE c.run_id = ?{where} ORDER BY c.rank, c.cluster_id")
     params: list = [int(run_id)]
     if limit is not None:
         sql += " LIMIT ?"

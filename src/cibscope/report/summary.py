@@ -130,11 +130,14 @@ def run_summary(store: Store, run: dict[str, Any], clusters: list[dict[str, Any]
         labels = store.con.execute("""
             SELECT a.label, count(DISTINCT m.account_key) FROM cluster_members m
             JOIN clusters c USING (run_id, cluster_id) JOIN accounts a USING (account_key)
-            WHERE m.run_id = ? AND c.flagged AND a.label IS NOT NULL GROUP BY ALL ORDER BY 2 DESC, 1 LIMIT 3
+            WHERE m.run_id = ? AND c.flagged AND a.label IS NOT NULL GROUP BY ALL ORDER BY 2 DESC, 1
         """, [rid]).fetchall()
         if labels:
+            more = labels[3:]
             found.append("Known labels among the flagged accounts: " +
-                         ", ".join(f"{lab} ({n})" for lab, n in labels) + ".")
+                         ", ".join(f"{lab} ({n})" for lab, n in labels[:3]) +
+                         (f" and {len(more)} other label(s) on {sum(n for _, n in more):,} accounts" if more else "")
+                         + ".")
     if clusters and n_loose:
         found.append(f"{n_loose:,} significant pair(s) of accounts have an account in no cluster (listed "
                      f"under “Pairs outside clusters”).")

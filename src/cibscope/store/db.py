@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -562,6 +563,30 @@ def latest_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
     full one; None when the store has no run."""
     return con.execute("SELECT coalesce(max(run_id) FILTER (WHERE NOT EXISTS (SELECT 1 FROM run_kinds k "
                        "WHERE k.run_id = r.run_id)), max(run_id)) FROM runs r").fetchall()[0][0]
+
+
+def check_datasets(con: duckdb.DuckDBPyConnection, datasets: Sequence[str] | None) -> None:
+    """Check the dataset names a detection is restricted to (``--dataset``, ``DetectionParams.datasets``).
+
+    Raises
+    ------
+    ValueError
+        ``no dataset named X; known: A, B`` when a name is not in ``datasets`` (with a hint when a
+        name holds a comma: the option repeats), or ``dataset X holds no actions ...`` when the named
+        datasets exist but hold no action (every record was bad, or stored under another dataset):
+        a detection would save an empty run.
+    """
+    if not datasets:
+        return
+    known = {r[0] for r in con.execute("SELECT dataset FROM datasets").fetchall()}
+    unknown = sorted(set(datasets) - known)
+    if unknown:
+        hint = ("; --dataset takes one name and repeats: --dataset a --dataset b"
+                if any("," in u for u in unknown) else "")
+        raise ValueError(f"no dataset named {', '.join(unknown)}; known: {', '.join(sorted(known)) or '(none)'}{hint}")
+    if not con.execute("SELECT 1 FROM actions WHERE list_contains(?, dataset) LIMIT 1", [list(datasets)]).fetchall():
+        raise ValueError(f"dataset {', '.join(sorted(set(datasets)))} holds no actions (every record was bad or "
+                         f"already stored under another dataset: see `cibscope status`); nothing to detect")
 
 
 _SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+|%)", re.I)

@@ -142,8 +142,10 @@ def cluster_list(store: Store, run_id: int, *, sort: str = "rank", flagged_only:
 
 
 def cluster(store: Store, run_id: int, cluster_id: str) -> dict[str, Any] | None:
-    """One cluster's row (``signals`` decoded), or None."""
-    found = rows(store, "SELECT * FROM clusters WHERE run_id = $r AND cluster_id = $c",
+    """One cluster's row (``signals`` decoded, ``not_flagged_because``: the rules of the flag an unflagged
+    cluster fails, :func:`cibscope.report.query.unflagged_reason_sql`), or None."""
+    found = rows(store, f"SELECT c.*, {rq.unflagged_reason_sql()} AS not_flagged_because FROM clusters c "
+                        "JOIN runs r USING (run_id) WHERE c.run_id = $r AND c.cluster_id = $c",
                  {"r": int(run_id), "c": cluster_id})
     if not found:
         return None
