@@ -208,3 +208,11 @@ def test_detect_on_a_dataset_without_actions_is_refused_before_a_run(tmp_path):
     line = _error(["detect", "--db", str(db), "--dataset", "bad", "--out", str(tmp_path / "o")])
     assert "dataset bad holds no actions" in line and "nothing to detect" in line
     assert _runs(db) == 0 and not (tmp_path / "o").exists()
+
+
+def test_tlp_levels_are_accepted_in_any_case(sample_db, tmp_path):
+    r = CliRunner().invoke(app, ["report", "--db", str(sample_db), "--tlp", "RED", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert "<title>cibscope run 1 - TLP:RED</title>" in (tmp_path / "o" / "report.html").read_text()
+    line = _error(["report", "--db", str(sample_db), "--tlp", "Purple", "--out", str(tmp_path / "p")])
+    assert "purple" in line and "amber+strict" in line

@@ -16,7 +16,7 @@ from rich.table import Table
 from ..cases.expand import CaseError, expand_case
 from ..cases.match import match_tip
 from ..cases.tips import TipError, ingest_tip
-from .common import DbOption, ListPlatformOption, fail, open_store, out
+from .common import DbOption, ListPlatformOption, fail, lower_case, open_store, out
 
 tip_app = typer.Typer(help="Record partner tips and match their indicators against the store.", no_args_is_help=True)
 case_app = typer.Typer(help="Grow a case from a tip through the coordination network and report it.",
@@ -28,7 +28,7 @@ def tip_ingest(
     path: Path = typer.Argument(..., help="Tip file: Meta indicators, STIX bundle, or a plain list."),
     partner: str = typer.Option(..., "--from", help="Organisation that sent the tip."),
     purpose: str = typer.Option(..., "--purpose", help="Purpose it was shared for, e.g. criminal-investigation."),
-    tlp: str = typer.Option("amber", "--tlp", help="TLP 2.0 level: clear, green, amber, amber+strict, red."),
+    tlp: str = typer.Option("amber", "--tlp", callback=lower_case, help="TLP 2.0 level: clear, green, amber, amber+strict, red."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="meta, disarm, stix or list (detected)."),
     platform: Optional[str] = ListPlatformOption,
     db: Path = DbOption,

@@ -64,7 +64,8 @@ out = Console(soft_wrap=True)
 DbOption = typer.Option(DEFAULT_DB, "--db", help="DuckDB store file.")
 SignalsOption = typer.Option(", ".join(DEFAULT_SIGNALS), "--signals",
                              help=f"Comma-separated signals: {', '.join(SIGNALS)}.")
-MinCoactionsOption = typer.Option(3, "--min-coactions", help="Minimum distinct co-acted objects per account pair.")
+MinCoactionsOption = typer.Option(3, "--min-coactions", help="Minimum co-action events (post pairs sharing an object "
+                                                                "within the window) per account pair.")
 MinLiftOption = typer.Option(DetectionParams.model_fields["min_lift"].default, "--min-lift", help="Flag a cluster only at this many times the expected co-actions.")
 #: ``--platform`` of ``intel import`` and ``tip ingest``: handles in a plain list carry no platform.
 ListPlatformOption = typer.Option(None, "--platform", help="Platform of bare handles in a list.")
@@ -97,6 +98,11 @@ class StepProgress(Progress):
     def _plain(self, text: str) -> None:
         if self.disable:
             self.console.print(text, markup=False, highlight=False)
+
+
+def lower_case(value: Optional[str]) -> Optional[str]:
+    """Option callback: TLP levels and other keywords are accepted in any case (``RED`` is ``red``)."""
+    return value.lower() if isinstance(value, str) else value
 
 
 def progress_bar() -> Progress:

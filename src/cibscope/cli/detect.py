@@ -15,7 +15,7 @@ from ..detect import detect as detect_run
 from ..report import TLP_LEVELS
 from ..store.db import MEMORY_LIMIT_ENV, Store
 from .common import (DEFAULT_WINDOWS_OPTION, DbOption, MinCoactionsOption, MinLiftOption, SignalsOption,
-                     check_datasets, detection_params, fail, open_store, out, out_folder, progress_bar)
+                     check_datasets, detection_params, fail, lower_case, open_store, out, out_folder, progress_bar)
 
 
 def run_detection(store: Store, params: DetectionParams, run: Optional[Callable] = None) -> int:
@@ -102,7 +102,7 @@ def detect(
     seed: int = typer.Option(42, help="Leiden seed."),
     dataset: Optional[list[str]] = typer.Option(None, "--dataset", help="Restrict to this dataset (repeat for "
                                                 "several: --dataset a --dataset b)."),
-    tlp: str = typer.Option("amber", help=f"TLP 2.0 marking of bundle.json: {', '.join(TLP_LEVELS)}."),
+    tlp: str = typer.Option("amber", callback=lower_case, help=f"TLP 2.0 marking of bundle.json: {', '.join(TLP_LEVELS)}."),
     top: int = typer.Option(50, help="Clusters drawn in full in report.html."),
     engine: str = typer.Option("duckdb", "--engine", help="Where the co-action core runs: duckdb (embedded, "
                                "reads the store) or spark (reads --input Parquet; docs/scale.md)."),

@@ -15,7 +15,7 @@ from ..intel.plain_list import ListImportError
 from ..intel.result import validate_objects
 from ..intel.stix_bundle import BundleImportError
 from ..share.markings import mark_for_sharing
-from .common import ListPlatformOption, fail, out
+from .common import ListPlatformOption, fail, lower_case, out
 
 intel_app = typer.Typer(help="Import threat intelligence (Meta, DISARM, STIX, plain lists) as STIX 2.1.",
                         no_args_is_help=True)
@@ -32,7 +32,7 @@ def import_cmd(
     show_errors: int = typer.Option(20, "--show-errors", help="How many import errors to print."),
     purpose: list[str] = typer.Option([], "--purpose", help="Mark for sharing: a permitted purpose (repeat for "
                                       "several); every object gets --tlp and this purpose marking."),
-    tlp: str = typer.Option("clear", "--tlp", help="TLP 2.0 level of objects without one (with --purpose)."),
+    tlp: str = typer.Option("clear", "--tlp", callback=lower_case, help="TLP 2.0 level of objects without one (with --purpose)."),
     legal_basis: str = typer.Option("published threat research", "--legal-basis",
                                     help="Legal basis written into the purpose marking (with --purpose)."),
     retention_days: int = typer.Option(365, "--retention-days", help="Days the hub serves the objects."),

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..report import TLP_LEVELS
-from .common import DbOption, fail, latest_run, open_store, out, out_file, out_folder
+from .common import DbOption, fail, latest_run, lower_case, open_store, out, out_file, out_folder
 from .detect import check_outputs, write_run
 
 
@@ -17,7 +17,7 @@ def report(
     run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the latest)."),
     out_dir: Path = typer.Option(Path("out"), "--out", file_okay=False,
                                  help="Folder for report.html, bundle.json, CSVs (created if missing)."),
-    tlp: str = typer.Option("amber", help=f"TLP 2.0 marking: {', '.join(TLP_LEVELS)}."),
+    tlp: str = typer.Option("amber", callback=lower_case, help=f"TLP 2.0 marking: {', '.join(TLP_LEVELS)}."),
     top: int = typer.Option(50, help="Clusters drawn in full in report.html."),
     db: Path = DbOption,
 ) -> None:

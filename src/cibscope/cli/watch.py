@@ -15,7 +15,7 @@ from ..watch import Cycle, Rules, StdinSpool, Watcher, WatchError, load_operatio
 from ..watch.sinks import LogSink, TaxiiSink, WebhookSink, check_http_url
 from ..watch.state import reset as reset_state
 from .common import (DbOption, MinCoactionsOption, MinLiftOption, SignalsOption, console, detection_params, fail,
-                     open_store, out)
+                     lower_case, open_store, out)
 
 
 def watch(
@@ -35,7 +35,7 @@ def watch(
     webhook: Optional[str] = typer.Option(None, "--webhook", help="POST each alert as JSON to this URL."),
     taxii_url: Optional[str] = typer.Option(None, "--taxii-url", help="Push alerts as STIX to this TAXII API root."),
     taxii_collection: Optional[str] = typer.Option(None, "--taxii-collection", help="Collection id on the hub."),
-    tlp: str = typer.Option("amber", "--tlp", help=f"TLP 2.0 level of pushed alerts: {', '.join(TLP_LEVELS)}."),
+    tlp: str = typer.Option("amber", "--tlp", callback=lower_case, help=f"TLP 2.0 level of pushed alerts: {', '.join(TLP_LEVELS)}."),
     purpose: Optional[str] = typer.Option(None, "--purpose", help=f"Purpose of pushed alerts: {', '.join(PURPOSES)}."),
     token: Optional[str] = typer.Option(None, "--token", envvar="CIBSCOPE_TOKEN", help="Hub API token."),
     poll: float = typer.Option(2.0, "--poll", help="Seconds between polls of the folder."),
