@@ -34,7 +34,8 @@ def test_every_format_has_a_section(name):
 
 @pytest.mark.parametrize("field", sorted(set(
     ira_csv.TWEET_FIELDS + ira_csv.AUTHOR_FIELDS + coortweet.SHARE_FIELDS + coortweet.MULTIMODAL_FIELDS
-    + cnt_csv.CNT_FIELDS + mapped.POST_FIELDS + twitter_io.IO_FIELDS + crowdtangle.FACEBOOK_FIELDS
+    + cnt_csv.CNT_FIELDS + mapped.POST_FIELDS + mapped.ACCOUNT_FIELDS + twitter_io.IO_FIELDS
+    + crowdtangle.FACEBOOK_FIELDS
     + crowdtangle.INSTAGRAM_FIELDS + telegram.CHAT_FIELDS + tuple(coortweet.PLATFORM_PREFIXES.values())
     + reddit.COMMENT_FIELDS + reddit.SUBMISSION_FIELDS + tuple(_leaves(twitter_v1.TWEET_STRUCT)))))
 def test_every_field_is_documented(field):

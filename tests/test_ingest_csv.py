@@ -132,3 +132,104 @@ def test_a_semicolon_separated_file_is_named_as_such(store, tmp_path):
     for reader in (None, _reader(mapping=None)):
         with pytest.raises(IngestError, match=r"semi.csv: .*the header is separated by ';', not commas"):
             ingest(store, p, reader=reader)
+
+
+#: Reddit-like rows through the generic mapping (issue 20): a link column, links in the body, a troll label.
+REDDIT_LIKE = """author,created_utc,body,link,troll_type,subreddit,score
+alice,1500000000,see https://a.example/x and https://b.example/y.,https://a.example/x,,news,3
+alice,1500000060,nothing here,https://c.example/z,troll:Right,news,1
+bob,1500000120,body link https://d.example/q,,troll:Left,pol,2
+carol,1500000180,plain,,,pol,5
+"""
+REDDIT_MAP = ["author=account_id", "created_utc=created_at", "body=text", "link=urls"]
+
+
+def _reddit_like(tmp_path, body: str = REDDIT_LIKE):
+    p = tmp_path / "reddit_like.csv"
+    p.write_text(body)
+    return p
+
+
+def test_unmapped_columns_are_named_once_per_file_not_as_errors(store, tmp_path):
+    from cibscope.ingest.mapped import MappedCsvReader
+
+    src = _reddit_like(tmp_path, REDDIT_LIKE + "".join(f"dave,{1500000240 + i},x{i},,,pol,1\n" for i in range(40)))
+    # pieces of ~200 bytes: the note still comes once, from the whole header
+    s = ingest(store, src, reader=MappedCsvReader(REDDIT_MAP, platform="reddit", chunk_bytes=200))
+    assert (s.posts_added, s.errors) == (44, 0)
+    assert s.notes == [f"{src}: columns not read: troll_type, subreddit, score (map them with --map column=field)"]
+    # a mapped (or auto-recognised) column is not named: here troll_type is read as the account label
+    s = ingest(store, src, reader=make_reader("csv", mapping=REDDIT_MAP + ["troll_type=label"], platform="reddit"))
+    assert s.notes == [f"{src}: columns not read: subreddit, score (map them with --map column=field)"]
+    # a folder names each file's own
+    folder = tmp_path / "two"
+    folder.mkdir()
+    (folder / "a.csv").write_text(REDDIT_LIKE)
+    (folder / "b.csv").write_text("author,created_utc,body,link,troll_type\nerin,1500000000,hi,,\n")
+    s = ingest(store, folder, reader=make_reader("csv", mapping=REDDIT_MAP, platform="reddit"))
+    assert s.notes == [f"{folder / 'a.csv'}: columns not read: troll_type, subreddit, score "
+                       "(map them with --map column=field)",
+                       f"{folder / 'b.csv'}: columns not read: troll_type (map them with --map column=field)"]
+
+
+def test_unmapped_parquet_columns_and_the_cli_summary(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "r.parquet"
+    pq.write_table(pa.table({"account_id": ["a", "b"], "created_at": [1500000000, 1500000060],
+                             "platform": ["reddit", "reddit"], "subreddit": ["news", "pol"]}), src)
+    res = CliRunner(env={"COLUMNS": "300"}).invoke(app, ["ingest", str(src), "--db", str(tmp_path / "s.duckdb")])
+    assert res.exit_code == 0 and "2 posts added" in res.output and "0 bad records" in res.output, res.output
+    assert f"note: {src}: columns not read: subreddit (map them with --map column=field)" in res.output
+
+
+def test_mapped_urls_keep_the_links_of_the_text(store, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ingest(store, _reddit_like(tmp_path), reader=make_reader("csv", mapping=REDDIT_MAP, platform="reddit"))
+    got = {r["text"]: r["urls"] for r in rows(store, "SELECT text, urls FROM posts")}
+    assert got == {  # the column's first, then the text's not among them (trailing '.' not part of a URL)
+        "see https://a.example/x and https://b.example/y.": ["https://a.example/x", "https://b.example/y"],
+        "nothing here": ["https://c.example/z"], "body link https://d.example/q": ["https://d.example/q"],
+        "plain": []}
+    # a Parquet list column the same way, a NULL list included
+    src = tmp_path / "l.parquet"
+    pq.write_table(pa.table({"account_id": ["a", "b"], "created_at": [1500000000, 1500000060],
+                             "text": ["read https://e.example/1", "and https://f.example/2"],
+                             "urls": pa.array([["https://g.example/3"], None], pa.list_(pa.string()))}), src)
+    ingest(store, src, reader=make_reader("parquet", platform="web"))
+    got = {r["text"]: r["urls"] for r in rows(store, "SELECT text, urls FROM posts WHERE platform = 'web'")}
+    assert got == {"read https://e.example/1": ["https://g.example/3", "https://e.example/1"],
+                   "and https://f.example/2": ["https://f.example/2"]}
+    # a broken list cell is still a bad row, not a post with the text's links only
+    bad = _reddit_like(tmp_path, REDDIT_LIKE.replace(",https://c.example/z,", ',"[{""url"":",'))
+    s = ingest(store, bad, reader=make_reader("csv", mapping=REDDIT_MAP, platform="reddit2"))
+    assert s.errors == 1 and s.posts_added == 3
+
+
+def test_label_is_mapped_to_the_account_and_evaluate_uses_it(store, tmp_path):
+    src = _reddit_like(tmp_path)
+    db = tmp_path / "s.duckdb"
+    args = ["ingest", str(src), "-f", "csv", "--platform", "reddit", "--db", str(db)]
+    for m in REDDIT_MAP + ["troll_type=label"]:
+        args += ["--map", m]
+    runner = CliRunner(env={"COLUMNS": "300"})
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0 and "4 posts added" in res.output and "3 new accounts" in res.output, res.output
+    from cibscope.store.db import Store
+
+    with Store(str(db)) as s:
+        # alice's first row has no label: her first non-empty one counts; carol has none
+        assert {r["account_key"]: r["label"] for r in rows(s, "SELECT account_key, label FROM accounts")} == {
+            "reddit:alice": "troll:Right", "reddit:bob": "troll:Left", "reddit:carol": None}
+        s.con.execute("INSERT INTO runs VALUES (1, now()::TIMESTAMP, '{}', NULL, 0, 0, 0, 1, 0)")
+        s.con.execute("INSERT INTO clusters VALUES (1, 'A', 1, 2, 1, 5, 1.0, 1e-5, 5, 5, true, '{}', "
+                      "now()::TIMESTAMP, now()::TIMESTAMP, 's', NULL, NULL)")
+        s.con.executemany("INSERT INTO cluster_members VALUES (1, 'A', ?, 1, 1.0, 5.0)",
+                          [["reddit:alice"], ["reddit:carol"]])
+    res = runner.invoke(app, ["evaluate", "--label-prefix", "troll:", "--min-posts", "1", "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    # positives alice, bob; flagged alice, carol: one true positive of two flagged and two positive
+    assert "(2 positive, 2 flagged)" in res.output and "precision 0.500  recall 0.500" in res.output, res.output

@@ -20,7 +20,8 @@ def ingest(
                                       help=f"Input format (detected when omitted): {', '.join(READERS)}."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: input name)."),
     mapping: Optional[list[str]] = typer.Option(
-        None, "--map", help="column=field: map an input column to a canonical post field (csv, parquet; repeat)."),
+        None, "--map", help="column=field: map an input column to a canonical post field or the account label (csv, "
+                         "parquet; repeat)."),
     platform: Optional[str] = typer.Option(
         None, "--platform", help="Platform of the rows (csv, parquet: default for blank cells; cnt-csv, coortweet)."),
     time_format: Optional[str] = typer.Option(
@@ -118,6 +119,8 @@ def _ingest_all(paths: list[Path], fmt: Optional[str], dataset: Optional[str], r
                              else f" (no dataset {summary.dataset!r} made: use that one)"), highlight=False)
             for s in summary.error_samples:
                 out.print(f"  [yellow]bad:[/yellow] {escape(s)}", highlight=False)
+            for s in summary.notes:
+                out.print(f"  note: {escape(s)}", highlight=False)
             if summary.files_skipped:
                 out.print(f"  {len(summary.files_skipped):,} file(s) not read:")
                 for s in summary.files_skipped:

@@ -7,7 +7,7 @@ one transaction and returns an :class:`IngestSummary`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -67,6 +67,7 @@ class IngestSummary:
     error_samples: list[str] = field(default_factory=list)
     files_skipped: list[str] = field(default_factory=list)  # "<file>: <why>" for each file of a folder not read
     known_in: list[str] = field(default_factory=list)  # other datasets already holding posts of this input
+    notes: list[str] = field(default_factory=list)  # remarks that are no errors ("<file>: columns not read: ...")
 
 
 def make_reader(fmt: str, *, mapping: list[str] | dict[str, str] | None = None, platform: str | None = None,
@@ -234,6 +235,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
                 summary.known_in += [d for d in store.datasets_holding(batch.posts, dataset)
                                      if d not in summary.known_in][:5 - len(summary.known_in)]
             summary.accounts_added += res.accounts_added
+            summary.notes += batch.notes
             summary.errors += bad_records(batch.errors)
             if batch.errors is not None and len(summary.error_samples) < 5:
                 for r in batch.errors.slice(0, 5 - len(summary.error_samples)).to_pylist():
@@ -371,6 +373,7 @@ def _ingest_folder(store: Store, path: Path, *, fmt: str | None, dataset: str | 
         total.error_samples += s.error_samples[:5 - len(total.error_samples)]
         total.files_skipped += s.files_skipped
         total.known_in += [d for d in s.known_in if d not in total.known_in]
+        total.notes += s.notes
     total.format = ", ".join(dict.fromkeys(formats)) or total.format or "none"
     return total
 
@@ -426,9 +429,7 @@ def implausible_times(batch: Batch, source_file: str) -> Batch:
     })
     from .tabular import concat_errors
 
-    return Batch(posts=posts.filter(pc.invert(bad)), accounts=batch.accounts,
-                 errors=concat_errors(batch.errors, errors), rows_read=batch.rows_read,
-                 source_file=batch.source_file)
+    return replace(batch, posts=posts.filter(pc.invert(bad)), errors=concat_errors(batch.errors, errors))
 
 
 __all__ = ["Batch", "IngestError", "IngestSummary", "Mapping", "READERS", "Reader", "detect_format", "ingest",

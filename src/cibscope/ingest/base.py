@@ -12,7 +12,7 @@ A file that cannot be read at all raises :class:`IngestError` naming it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ClassVar, Iterator
 
@@ -36,6 +36,9 @@ class Batch:
         Input records consumed by this chunk (good and bad).
     source_file : str
         The file the chunk came from (errors name their own file too).
+    notes : list of str
+        Remarks on the input that are not errors (``<file>: columns not read: ...``), for the
+        ingest summary; a reader gives each once per file.
     """
 
     posts: pa.Table | None = None
@@ -43,6 +46,7 @@ class Batch:
     errors: pa.Table | None = None
     rows_read: int = 0
     source_file: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 class Reader:

@@ -40,6 +40,8 @@ class CntCsvReader(MappedCsvReader):
 
     name = "cnt-csv"
     description = "coordination-network-toolkit CSV: " + ",".join(CNT_FIELDS)
+    #: The toolkit's urls column is the post's full list (its own rule): the text adds none.
+    text_urls_too = False
 
     def __init__(self, *, platform: str | None = None, chunk_bytes: int | None = None):
         super().__init__(Mapping(columns=dict(CNT_MAPPING), platform=platform or PLATFORM), chunk_bytes=chunk_bytes)

@@ -20,16 +20,21 @@ Mapping rules
                             ``tag``/``username``/``media_key``), another string split on blanks, ``,`` or ``;``;
                             ``None``, ``null``, ``NaN`` (:data:`.tabular.NULL_TOKENS`) are no items
     (urls/hashtags/mentions unmapped and text mapped: extracted from the text)
+    (urls and text both mapped, ``--format csv``/``parquet``: the column's URLs, then those
+     of the text not among them: links in the body are not lost)
     platform             -> per-row platform; blank cells take the reader's default platform
     kind                 -> post|repost|quote|reply; when unmapped: repost if repost_of,
                             quote if quote_of, reply if reply_to, else post
     handle, text, lang, client -> as is
+    label                -> the account's ``accounts.label`` (account-level, :data:`ACCOUNT_FIELDS`): the
+                            first non-empty value of each account in file order; a label stored before is kept
+    (other columns)      -> not read; the reader says which (:func:`unread_note`), not an error
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, ClassVar, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -40,11 +45,15 @@ from .base import Batch, IngestError, Reader
 from .tabular import (_NOT_NULL_TOKEN, Check, check_zones, chunked_posts, concat_errors, duplicate_errors,
                       duplicated_columns, header_fields, list_cell_sql, load_parquet, names_shown, records_read,
                       require_columns, scan_csv_chunks, split_checked, sql_literal, time_sql, tz_reason_sql)
-from .text_entities import hashtags_sql, mentions_sql, urls_sql
+from .text_entities import distinct_sql, hashtags_sql, mentions_sql, urls_sql
 
 #: Canonical post fields an input column can be mapped to (``--map column=field``).
 POST_FIELDS = ("post_id", "account_id", "handle", "created_at", "text", "lang", "platform", "kind",
                "repost_of", "reply_to", "urls", "hashtags", "mentions", "media", "client", "context", "quote_of")
+#: Account fields an input column can be mapped to: set on the posts' author (``accounts.label``).
+ACCOUNT_FIELDS = ("label",)
+#: Every field ``--map`` takes.
+MAP_FIELDS = POST_FIELDS + ACCOUNT_FIELDS
 REQUIRED_FIELDS = ("account_id", "created_at")
 KINDS = ("post", "repost", "quote", "reply")
 #: Separators of list cells in text: URLs by whitespace only (a URL may hold ',' or ';').
@@ -67,7 +76,7 @@ class Mapping:
     Attributes
     ----------
     columns : dict
-        Canonical field (one of :data:`POST_FIELDS`) -> input column name.
+        Canonical field (one of :data:`MAP_FIELDS`) -> input column name.
     platform : str, optional
         Platform of every row (or of rows whose mapped platform cell is blank).
     time_format : str, optional
@@ -104,8 +113,8 @@ class Mapping:
                 items.append((col.strip(), fld.strip()))
         columns: dict[str, str] = {}
         for col, fld in items:
-            if fld not in POST_FIELDS:
-                raise IngestError(f"--map {col}={fld}: unknown field {fld!r}; fields: {', '.join(POST_FIELDS)}")
+            if fld not in MAP_FIELDS:
+                raise IngestError(f"--map {col}={fld}: unknown field {fld!r}; fields: {', '.join(MAP_FIELDS)}")
             if fld in columns:
                 raise IngestError(f"--map: field {fld!r} mapped twice ({columns[fld]!r} and {col!r})")
             columns[fld] = col
@@ -124,7 +133,7 @@ class Mapping:
             or neither a platform column nor a default platform is given
             (the message names the file and the column or field).
         """
-        cols = {f: f for f in POST_FIELDS
+        cols = {f: f for f in MAP_FIELDS
                 if f in found and f not in self.columns and f not in self.columns.values()}
         cols.update(self.columns)
         dups = duplicated_columns(found)
@@ -156,8 +165,22 @@ def start_carry(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
+def unread_note(path: Path, found: list[str], m: Mapping) -> str | None:
+    """The summary line naming the columns of ``found`` that resolved mapping ``m`` does not read, or None.
+
+    Not an error: a user who mapped a subreddit or score column by mistake, or not at all,
+    learns that it was left out (``<path>: columns not read: a, b (map them with --map column=field)``).
+    """
+    used = set(m.columns.values())
+    unread = [c for c in found if c not in used]
+    if not unread:
+        return None
+    return f"{path}: columns not read: {names_shown(unread)} (map them with --map column=field)"
+
+
 def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
-              types: dict[str, str] | None = None, carry: bool = False) -> tuple[str, pa.Table | None]:
+              types: dict[str, str] | None = None, carry: bool = False,
+              text_urls_too: bool = False) -> tuple[str, pa.Table | None]:
     """Map loaded table ``src`` to canonical posts in temp table ``_posts``.
 
     Parameters
@@ -172,11 +195,16 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
         ``src`` is one piece of an input read in pieces (after :func:`start_carry`):
         the ordinals of identical rows (unmapped post_id) and the repeated post
         ids are counted over all pieces so far, as over the whole input.
+    text_urls_too : bool
+        With ``urls`` and ``text`` both mapped, a post's urls are the column's followed by
+        the text's URLs not among them (the generic ``csv``/``parquet`` rule); else the
+        column's only (fixed layouts whose urls column is the complete list).
 
     Returns
     -------
     table : str
-        ``"_posts"``: :data:`~cibscope.store.db.POST_COLUMNS` plus ``rec``.
+        ``"_posts"``: :data:`~cibscope.store.db.POST_COLUMNS` plus ``rec``, plus ``_label``
+        when ``label`` is mapped (see :func:`label_accounts`).
     errors : pyarrow.Table or None
         Rows with a missing account id / post id or an unparsable time, and
         repeats of a post id with other values.
@@ -200,6 +228,12 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
             return list_cell_sql(c[f], sep, JSON_KEYS[f])
         return from_text("_text") if "text" in c else "NULL::VARCHAR[]"
 
+    urls, url_parts = as_list('urls', URL_SEP, urls_sql), ""
+    if text_urls_too and "urls" in c and "text" in c:  # a broken cell stays NULL: reported as a bad row below
+        url_parts = f", {urls} AS _col_urls, {urls_sql(text_of('text'))} AS _text_urls"  # each parsed once
+        both = "list_concat(coalesce(_col_urls, []), coalesce(_text_urls, []))"
+        urls = f"CASE WHEN _col_urls IS NOT NULL OR {c['urls']} IS NULL THEN {distinct_sql(both)} END"
+
     if m.kind:
         kind = sql_literal(m.kind)
     elif "kind" in c:
@@ -220,7 +254,7 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
     post_id = text_of("post_id") if "post_id" in c else f"md5(concat_ws('|', _acc, _raw_time, _text, {ordinal}))"
     inner = (f"SELECT *, {text_of('account_id')} AS _acc, CAST({c['created_at']} AS VARCHAR) AS _raw_time, "
              f"{text_of('text')} AS _text, {kind} AS _kind, "
-             f"{text_of('kind') if 'kind' in c else 'NULL'} AS _raw_kind FROM {src}")
+             f"{text_of('kind') if 'kind' in c else 'NULL'} AS _raw_kind{url_parts} FROM {src}")
     if ordinals:
         inner = (f"SELECT x.*, o.n AS _ord_before FROM (SELECT *, md5_number(CAST(to_json([_acc, _raw_time, _text]) "
                  f"AS VARCHAR)) AS _ord_key FROM ({inner})) x LEFT JOIN _carry_ordinals o USING (_ord_key)")
@@ -232,13 +266,13 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
                {time_sql('_raw_time', m.time_format, m.zones)} AS created_at,
                _kind AS kind, _text AS text, {text_of('lang')} AS lang,
                {ref('repost_of')} AS repost_of, {ref('reply_to')} AS reply_to,
-               {as_list('urls', URL_SEP, urls_sql)} AS urls,
+               {urls} AS urls,
                {as_list('hashtags', ID_SEP, hashtags_sql)} AS hashtags,
                {as_list('mentions', ID_SEP, mentions_sql)} AS mentions,
                {as_list('media', ID_SEP, lambda _: 'NULL::VARCHAR[]')} AS media,
                {text_of('client')} AS client, {text_of('context')} AS context,
                record AS source_row, {ref('quote_of')} AS quote_of,
-               {raw_list_cols}{', _ord_key' if ordinals else ''}
+               {text_of('label')} AS _label, {raw_list_cols}{', _ord_key' if ordinals else ''}
         FROM ({inner})""")
     if ordinals:
         con.execute("""CREATE OR REPLACE TEMP TABLE _carry_ordinals AS
@@ -275,11 +309,30 @@ def map_posts(con: duckdb.DuckDBPyConnection, src: str, m: Mapping,
         con.register("_dup_errors", dups)
         kept = (f"(SELECT * FROM {good_rows} g WHERE NOT EXISTS (SELECT 1 FROM _dup_errors d "
                 f"WHERE d.file = g.filename AND d.line = g.line))")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec FROM {kept}")
+    label = ", _label" if "label" in c else ""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _posts AS SELECT {', '.join(POST_COLUMNS)}, rec{label} FROM {kept}")
     if dups is not None:
         con.unregister("_dup_errors")
     con.execute("DROP TABLE _mapped")
     return "_posts", concat_errors(bad, dups)
+
+
+def label_accounts(con: duckdb.DuckDBPyConnection, posts: str) -> pa.Table | None:
+    """The account labels of posts table ``posts`` (from :func:`map_posts`), its ``_label`` column dropped.
+
+    Returns
+    -------
+    pyarrow.Table or None
+        ``platform``, ``account_id``, ``label``: each account's first non-empty label in
+        file order (``rec``), for :meth:`~cibscope.store.db.Store.add_batch`, which keeps a
+        label stored before; None when ``label`` is not mapped.
+    """
+    if "_label" not in [r[0] for r in con.execute(f"DESCRIBE {posts}").fetchall()]:
+        return None
+    t = con.sql(f"""SELECT platform, account_id, arg_min(_label, rec) AS label FROM {posts}
+                    WHERE _label IS NOT NULL GROUP BY ALL ORDER BY ALL""").to_arrow_table()
+    con.execute(f"ALTER TABLE {posts} DROP COLUMN _label")
+    return t
 
 
 def derived_batches(con: duckdb.DuckDBPyConnection, src: str, m: Mapping, path: Path, *,
@@ -319,6 +372,8 @@ class MappedCsvReader(Reader):
 
     name = "csv"
     description = "any CSV with a column mapping (--map column=field, --platform, --time-format)"
+    #: With urls and text both mapped, add the text's URLs to the column's (see :func:`map_posts`).
+    text_urls_too: ClassVar[bool] = True
 
     def __init__(self, mapping: Mapping | dict | list | None = None, *, platform: str | None = None,
                  time_format: str | None = None, chunk_bytes: int | None = None,
@@ -344,14 +399,19 @@ class MappedCsvReader(Reader):
         found = header_fields(path)
         m = self.mapping.resolved(path, found, self.name)
         start_carry(con)
+        note = unread_note(path, found, m)
         for rejects, n_read in scan_csv_chunks(con, "_src", path, found, self.chunk_bytes):
-            yield from self._emit(con, path, m, rejects, {}, progress, n_read, carry=True)
+            yield from self._emit(con, path, m, rejects, {}, progress, n_read, carry=True, note=note)
+            note = None
 
-    def _emit(self, con, path, m, rejects, types, progress, n_read, carry=False):
-        posts, errors = map_posts(con, "_src", m, types, carry=carry)
+    def _emit(self, con, path, m, rejects, types, progress, n_read, carry=False, note=None):
+        """Batches of the piece in ``_src``: its posts, with the account labels and ``note`` on the first."""
+        posts, errors = map_posts(con, "_src", m, types, carry=carry, text_urls_too=self.text_urls_too)
         con.execute("DROP TABLE _src")
-        yield from chunked_posts(con, posts, errors=concat_errors(rejects, errors), rows_read=n_read,
-                                 source_file=str(path), progress=progress)
+        accounts = label_accounts(con, posts)
+        for i, batch in enumerate(chunked_posts(con, posts, errors=concat_errors(rejects, errors), rows_read=n_read,
+                                                source_file=str(path), progress=progress)):
+            yield replace(batch, accounts=accounts, notes=[note] if note else []) if i == 0 else batch
 
 
 class MappedParquetReader(MappedCsvReader):
@@ -382,4 +442,5 @@ class MappedParquetReader(MappedCsvReader):
             raise IngestError(f"{path}: is a folder; format parquet reads one Parquet file")
         types = load_parquet(con, "_src", path)
         m = self.mapping.resolved(path, list(types), self.name)
-        yield from self._emit(con, path, m, None, types, progress, records_read(con, "_src", None))
+        yield from self._emit(con, path, m, None, types, progress, records_read(con, "_src", None),
+                              note=unread_note(path, list(types), m))
