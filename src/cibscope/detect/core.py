@@ -115,7 +115,11 @@ class Engine:
             saved = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
             con.execute("SET preserve_insertion_order = false")
             try:
-                return self.backend.create_table(name, expr, temp=True, overwrite=True)
+                # the empty table of expr's schema, then one INSERT: create_table(name, expr, overwrite=True)
+                # writes the rows into a scratch table and copies them over (every table written twice)
+                self.backend.create_table(name, schema=expr.schema(), temp=True, overwrite=True)
+                self.backend.insert(name, expr)
+                return self.backend.table(name)
             finally:
                 con.execute(f"SET preserve_insertion_order = {bool(saved)}")
         t = expr.cache()
@@ -130,6 +134,16 @@ class Engine:
         ddl = ", ".join(f"{f.name} {_SPARK_TYPES[str(f.type)]}" for f in table.schema)
         session.createDataFrame(table.to_pandas(), schema=ddl).createOrReplaceTempView(name)
         return self.backend.table(name)
+
+    def drop(self, name: str) -> None:
+        """Drop the kept table ``name`` once no later step reads it.
+
+        On DuckDB this frees its memory for the steps after it (under the 2 GB limit of the benchmarks,
+        tables held longer than needed made the large aggregates spill); on Spark the cache is freed by
+        :meth:`release` at the end of the run.
+        """
+        if self.name == "duckdb":
+            self.backend.con.execute(f"DROP TABLE IF EXISTS {name}")
 
     def count(self, t: ir.Table) -> int:
         return int(t.count().to_pyarrow().as_py())
@@ -218,6 +232,7 @@ def build_actions(engine: Engine, src: ir.Table, params: DetectionParams) -> Cor
     act = raw.join(obj_map, ["signal", "object"]).join(post_map, "post_key")
     act = engine.keep("_act", act.select("acc", "signal", "oid", "t", "pid",
                                          day=(act.t / DAY_S).floor().cast("int32")))
+    engine.drop("_raw")
     return Core(engine, params, acc_map, obj_map, post_map, act)
 
 
@@ -290,7 +305,7 @@ def _window_join(x: ir.Table, w: float) -> ir.Table:
     return same.union(nxt, distinct=False)
 
 
-def coaction_pairs(core: Core, only_objects: ir.Table | None = None) -> ir.Table:
+def coaction_pairs(core: Core, only_objects: ir.Table | None = None, *, keep: bool = True) -> ir.Table:
     """Create ``_pair_obj``: one row per (account pair, object) with a co-action at some scale.
 
     One self-join serves every scale: objects with at most ``max_object_accounts_slow`` accounts are
@@ -299,7 +314,9 @@ def coaction_pairs(core: Core, only_objects: ir.Table | None = None) -> ir.Table
     exactly when ``|gap_s| <= W`` (and the object is within that scale's cap, :func:`scale_rows`).
     ``only_objects`` (a table with an ``oid`` column) restricts the pairs to those objects:
     ``cibscope watch`` re-pairs only the objects that received or lost actions (an object's
-    rows depend on its own actions alone).
+    rows depend on its own actions alone). With ``keep=False`` the rows are not materialised:
+    ``core.pair_obj`` is their expression, computed once inside :func:`scale_rows`' table (a batch
+    run reads them nowhere else; writing 2.8M rows at 1M posts and reading them back cost ~0.5 s).
     """
     p = core.params
     x = core.act.semi_join(core.obj, "oid")
@@ -327,9 +344,9 @@ def coaction_pairs(core: Core, only_objects: ir.Table | None = None) -> ir.Table
                                                                closest=closest.min())
     g = g.join(core.obj.select("oid", "signal"), "oid")
     c = g.closest
-    core.pair_obj = core.engine.keep("_pair_obj", g.select(
-        "acc_a", "acc_b", "signal", "oid", "n_post_pairs", pid_a=c.pid_a, pid_b=c.pid_b, t_a=c.t_a, t_b=c.t_b,
-        gap_s=c.t_b - c.t_a))
+    rows = g.select("acc_a", "acc_b", "signal", "oid", "n_post_pairs", pid_a=c.pid_a, pid_b=c.pid_b, t_a=c.t_a,
+                    t_b=c.t_b, gap_s=c.t_b - c.t_a)
+    core.pair_obj = core.engine.keep("_pair_obj", rows) if keep else rows
     return core.pair_obj
 
 
@@ -337,12 +354,13 @@ def scale_rows(core: Core) -> ir.Table:
     """Create ``_pair_rows``: ``_pair_obj`` with what every scale needs, computed once per run.
 
     Adds ``k_o``, ``w_fixed``, the row's UTC ``day`` (of its earlier action), a flag ``at_<x>`` per
-    scale number ``x`` (the row is a co-action at scale ``windows[x]``), ``event`` (the post pair,
-    ``pid_a * PID_SPAN + pid_b``), ``ev_fix`` (the row's share of that co-action event,
-    ``EVENT_SCALE // r`` where ``r`` is the number of the pair's rows with the same post pair) and
-    ``ev_<x>``: 1 on one row per event (the first by object id) when the event is a co-action at scale
+    scale number ``x`` (the row is a co-action at scale ``windows[x]``), ``ev_fix`` (the row's share of
+    its co-action event, the post pair ``(pid_a, pid_b)``: ``EVENT_SCALE // r`` where ``r`` is the
+    number of the pair's rows with the same post pair) and
+    ``ev_<x>``: 1 on one row per event (the one of the least object id) when the event is a co-action at scale
     ``x`` (the rows of an event share its gap; an event is at ``x`` when its least popular object is
     within that scale's cap), else 0. Summing ``ev_<x>`` counts distinct events with plain sums.
+    ``_pair_obj`` is dropped once ``_pair_rows`` exists: every later step reads ``_pair_rows``.
 
     One act is one event: two accounts retweeting the same post that carries a link and two hashtags
     make five rows (repost, link, two hashtags, hashtag sequence) and one event; counted as objects, a
@@ -354,26 +372,33 @@ def scale_rows(core: Core) -> ir.Table:
     j = core.pair_obj.join(core.obj.select("oid", "k_o", "w_fixed"), "oid")
     gap = j.gap_s.abs()
     flags = {f"at_{x}": (gap <= w) & (j.k_o <= p.object_cap(x)) for x, w in enumerate(p.windows)}
+    # a post belongs to one account (post_key is unique in ``posts``), so the post pair names the account
+    # pair too: one BIGINT key (a window partitioned by the four ids took twice as long at 1M posts)
     event = j.pid_a.cast("int64") * PID_SPAN + j.pid_b.cast("int64")
     j = j.mutate(day=(ibis.least(j.t_a, j.t_b) / DAY_S).floor().cast("int32"), event=event, **flags)
-    per_event = ibis.window(group_by=[j.acc_a, j.acc_b, j.event], order_by=[j.oid])
-    j = j.mutate(r=j.oid.count().over(ibis.window(group_by=[j.acc_a, j.acc_b, j.event])),
-                 k_min=j.k_o.min().over(ibis.window(group_by=[j.acc_a, j.acc_b, j.event])),
-                 first=ibis.row_number().over(per_event) == 0)
+    per_event = j.group_by("event").aggregate(r=j.count(), k_min=j.k_o.min(), oid_min=j.oid.min())
+    j = j.join(per_event, "event")
+    first = j.oid == j.oid_min  # an event's rows have distinct objects
     j = j.mutate(ev_fix=(ibis.literal(EVENT_SCALE, type="int64") // j.r).cast("int64"), **{
-        f"ev_{x}": (j.first & (gap <= w) & (j.k_min <= p.object_cap(x))).cast("int64")
+        f"ev_{x}": (first & (gap <= w) & (j.k_min <= p.object_cap(x))).cast("int64")
         for x, w in enumerate(p.windows)})
-    core.rows = core.engine.keep("_pair_rows", j.drop("r", "k_min", "first"))
+    core.rows = core.engine.keep("_pair_rows", j.drop("r", "k_min", "oid_min", "event"))
+    # every later step reads _pair_rows (a superset of _pair_obj's columns): free _pair_obj's memory
+    core.engine.drop("_pair_obj")
+    core.pair_obj = core.rows
     return core.rows
 
 
 def pair_events(core: Core) -> ir.Table:
     """Create ``_pair_events``: per account pair with a co-action, ``c_<x>``, its distinct co-action events
-    at scale number ``x`` (sums of :func:`scale_rows`' ``ev_<x>``)."""
+    at scale number ``x`` (sums of :func:`scale_rows`' ``ev_<x>``), and ``n_<x>``, its co-acted objects
+    there (the rows flagged ``at_<x>``): the one aggregate over every co-acting pair."""
     if core.pair_events is None:
         rows = scale_rows(core)
+        n_sc = len(core.params.windows)
         core.pair_events = core.engine.keep("_pair_events", rows.group_by(["acc_a", "acc_b"]).aggregate(
-            **{f"c_{x}": rows[f"ev_{x}"].sum() for x in range(len(core.params.windows))}))
+            **{f"c_{x}": rows[f"ev_{x}"].sum() for x in range(n_sc)},
+            **{f"n_{x}": rows[f"at_{x}"].cast("int64").sum() for x in range(n_sc)}))
     return core.pair_events
 
 
@@ -427,22 +452,21 @@ def pair_table(core: Core) -> pa.Table:
     p, n_sc = core.params, len(core.params.windows)
     strata = background(core)
     rows = scale_rows(core)
-    aggs = {"n_post_pairs": rows.n_post_pairs.sum()}
+    # the candidates (a few % of the co-acting pairs) from _pair_events' counts; every column below is
+    # then aggregated over their rows only
+    counts = pair_events(core)
+    most = counts.n_0 if n_sc == 1 else ibis.greatest(*[counts[f"n_{x}"] for x in range(n_sc)])  # Spark: 2+ args
+    cand = rows.semi_join(counts.filter(most >= int(p.min_coactions)).select("acc_a", "acc_b"), ["acc_a", "acc_b"])
+    aggs = {"n_post_pairs": cand.n_post_pairs.sum()}
     for x in range(n_sc):
-        at = rows[f"at_{x}"]
+        at = cand[f"at_{x}"]
         aggs[f"n_{x}"] = at.cast("int64").sum()
-        aggs[f"ev_{x}"] = rows[f"ev_{x}"].sum()
-        aggs[f"wfix_{x}"] = ibis.ifelse(at, rows.w_fixed, 0).sum()
-    pairs = rows.group_by(["acc_a", "acc_b"]).aggregate(**aggs)
-    most = pairs.n_0 if n_sc == 1 else ibis.greatest(*[pairs[f"n_{x}"] for x in range(n_sc)])  # Spark: 2+ args
-    pairs = pairs.filter(most >= int(p.min_coactions))
-    # the signal bits, for the candidates only (a few % of the co-acting pairs: the bit aggregates cost
-    # more than every sum above when taken over all of them). Ibis compiles no bit_or aggregate for Spark
-    cand = rows.semi_join(pairs, ["acc_a", "acc_b"])
-    bits = cand.group_by(["acc_a", "acc_b"]).aggregate(**{
-        f"bit_{x}_{i}": ibis.ifelse(cand[f"at_{x}"] & (cand.signal == s), 1 << i, 0).cast("int64").max()
-        for x in range(n_sc) for i, s in enumerate(p.signals)})
-    pairs = pairs.join(bits, ["acc_a", "acc_b"])
+        aggs[f"ev_{x}"] = cand[f"ev_{x}"].sum()
+        aggs[f"wfix_{x}"] = ibis.ifelse(at, cand.w_fixed, 0).sum()
+    # the signal bits (Ibis compiles no bit_or aggregate for Spark: a max per bit, summed)
+    aggs.update({f"bit_{x}_{i}": ibis.ifelse(cand[f"at_{x}"] & (cand.signal == s), 1 << i, 0).cast("int64").max()
+                 for x in range(n_sc) for i, s in enumerate(p.signals)})
+    pairs = cand.group_by(["acc_a", "acc_b"]).aggregate(**aggs)
     pairs = pairs.select(*[c for c in pairs.columns if not c.startswith("bit_")], **{
         f"mask_{x}": sum((pairs[f"bit_{x}_{i}"] for i in range(1, len(p.signals))), pairs[f"bit_{x}_0"])
         for x in range(n_sc)})
@@ -472,7 +496,8 @@ def edge_details(core: Core, edges: pa.Table) -> pa.Table:
         "acc_a": edges.column("acc_a").cast(pa.int32()), "acc_b": edges.column("acc_b").cast(pa.int32()),
         "w": pa.array([p.windows[x] for x in edges.column("scale").to_pylist()], pa.float64()),
         "cap": pa.array([p.object_cap(x) for x in edges.column("scale").to_pylist()], pa.int64())}))
-    j = core.pair_obj.join(core.obj.select("oid", "k_o"), "oid").join(up, ["acc_a", "acc_b"])
+    rows = scale_rows(core)
+    j = rows.join(up, ["acc_a", "acc_b"])
     j = j.filter((j.gap_s.abs() <= j.w) & (j.k_o <= j.cap))
     g = j.group_by(["acc_a", "acc_b"]).aggregate(
         n_post_pairs=j.n_post_pairs.sum(), a_first=(j.gap_s > 0).sum(), b_first=(j.gap_s < 0).sum(),
@@ -484,18 +509,19 @@ def edge_details(core: Core, edges: pa.Table) -> pa.Table:
 def evidence_rows(core: Core, accounts: pa.Array) -> dict[str, pa.Table]:
     """The rows needed to save a run whose edges join ``accounts`` (int ids), as Arrow tables.
 
-    ``_pair_obj`` among those accounts (both ends), the ``_obj``, ``_obj_map`` and ``_post_map``
+    ``_pair_rows`` (:func:`scale_rows`) among those accounts (both ends), the ``_obj``, ``_obj_map`` and ``_post_map``
     rows it refers to, the ``_acc_map`` and ``_acc_day`` rows of the accounts and the whole
     ``_strata``. Used by engines whose tables do not live in the store (Spark): a small part of the
     run's data.
     """
     ids = core.engine.upload("_ev_acc", pa.table({"acc": pa.array(accounts, pa.int32())}))
-    po = core.pair_obj.semi_join(ids.rename(acc_a="acc"), "acc_a").semi_join(ids.rename(acc_b="acc"), "acc_b")
-    po = core.engine.keep("_pair_obj_ev", po)
+    rows = scale_rows(core)
+    po = rows.semi_join(ids.rename(acc_a="acc"), "acc_a").semi_join(ids.rename(acc_b="acc"), "acc_b")
+    po = core.engine.keep("_pair_rows_ev", po)
     oids = po.select("oid").distinct()
     pids = po.select(pid="pid_a").union(po.select(pid="pid_b")).distinct()
     tables = {
-        "_pair_obj": po,
+        "_pair_rows": po,
         "_obj": core.obj.semi_join(oids, "oid"),
         "_obj_map": core.obj_map.semi_join(oids, "oid"),
         "_post_map": core.post_map.semi_join(pids, "pid"),
