@@ -12,7 +12,7 @@ from typing import Iterator, Optional
 import typer
 
 from ..share import DEFAULT_HUB_DB
-from .common import console, fail, out
+from .common import check_port, console, fail, out
 
 HubDb = typer.Option(DEFAULT_HUB_DB, "--db", help="Hub database: SQLite file or SQLAlchemy URL.")
 
@@ -267,5 +267,6 @@ def serve_taxii(db: str = HubDb, host: str = typer.Option("127.0.0.1", "--host")
             check_checkpoint_options(checkpoint_key, checkpoint_file)
         except StartupError as exc:
             fail(str(exc))
+    check_port(host, port)
     serve(db, host, port, checkpoint_key=checkpoint_key, checkpoint_file=checkpoint_file,
           checkpoint_every=checkpoint_every)

@@ -1,0 +1,82 @@
+"""What a new user's walkthrough left open (issue 18): a failed first ingest leaves no store, a port in
+use and a locked store get one clear line, compressed inputs get a clean dataset name, the web search
+echoes no control character, and counts of one read "1 post". Small fresh inputs written per test."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from cibscope.cli import app
+from cibscope.store.db import Store, StoreLockedError
+
+DAY_FIRST = ("post_id,account_id,created_at,text\n"
+             "1,alice,24/02/2015 11:35:52,first post here\n"
+             "2,bob,24/02/2015 11:35:53,second post here\n")
+GOOD = ("post_id,account_id,created_at,text\n"
+        "1,alice,2015-02-24T11:35:52Z,Eat at #KochFarms never again\n"
+        "2,bob,2015-02-24T11:35:55Z,Eat at #KochFarms never again\n")
+
+
+def _write(tmp_path, name: str, text: str):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def _ingest(*args):
+    return CliRunner().invoke(app, ["ingest", *map(str, args)])
+
+
+def _posts(db) -> int:
+    with Store(db, read_only=True) as s:
+        return s.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
+
+
+# -- 2. a port in use is named before anything is printed or opened ----------------------------------------------
+
+@pytest.mark.parametrize("command", [["serve", "--web-db", "{tmp}/web.sqlite", "--db", "{tmp}/s.duckdb"],
+                                     ["serve-taxii", "--db", "{tmp}/hub.sqlite"]])
+def test_server_on_a_port_in_use_says_so_in_one_line(tmp_path, command):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = [a.format(tmp=tmp_path) for a in command] + ["--host", "127.0.0.1", "--port", str(port)]
+        r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and f"--port {port}: 127.0.0.1:{port} is already in use" in lines[0]
+    assert "http://" not in r.output
+    assert not (tmp_path / "s.duckdb").exists() and not (tmp_path / "hub.sqlite").exists()
+
+
+# -- 3. a store locked by another process ------------------------------------------------------------------------
+
+HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(120)"
+
+
+def test_store_locked_by_another_process_is_explained(tmp_path):
+    db = tmp_path / "s.duckdb"
+    assert _ingest(_write(tmp_path, "good.csv", GOOD), "--format", "csv", "--platform", "twitter",
+                   "--db", db).exit_code == 0
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for command in (["detect"], ["runs"], ["search", "#KochFarms"]):
+            r = CliRunner().invoke(app, [*command, "--db", str(db)])
+            assert r.exit_code == 2, r.output
+            assert f"{db}: the store is locked by another process (PID {holder.pid})" in r.output
+            assert "cibscope serve" in r.output and "copy of the store" in r.output
+            assert "Could not set lock" not in r.output
+        with pytest.raises(StoreLockedError) as err:
+            Store(db)
+        assert isinstance(err.value, duckdb.IOException)  # callers catching DuckDB's error still catch it
+    finally:
+        holder.kill()
+        holder.wait()
+    assert CliRunner().invoke(app, ["runs", "--db", str(db)]).exit_code == 0  # the lock went with the process
