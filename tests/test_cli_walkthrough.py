@@ -37,6 +37,46 @@ def _posts(db) -> int:
         return s.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
 
 
+# -- 1. a failed first ingest leaves no store file behind --------------------------------------------------------
+
+def test_failed_first_ingest_leaves_no_store_and_an_existing_store_is_kept(tmp_path):
+    db = tmp_path / "new.duckdb"
+    refused = _write(tmp_path, "dayfirst.csv", DAY_FIRST)
+    r = _ingest(refused, "--format", "csv", "--platform", "twitter", "--db", db)
+    assert r.exit_code == 1, r.output
+    assert "every record was refused" in r.output and "was not kept" in r.output
+    assert not db.exists() and not (tmp_path / "new.duckdb.wal").exists()
+
+    png = tmp_path / "chart.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    unknown = _write(tmp_path, "notes.txt", "dear diary\nnothing here is a post\n")
+    for bad in (png, unknown):
+        r = _ingest(bad, "--db", db)
+        assert r.exit_code == 2, r.output
+        assert not db.exists() and not (tmp_path / "new.duckdb.wal").exists()
+
+    # a store that existed is left as it was: still there, its posts untouched
+    assert _ingest(_write(tmp_path, "good.csv", GOOD), "--format", "csv", "--platform", "twitter",
+                   "--db", db).exit_code == 0
+    r = _ingest(refused, "--format", "csv", "--platform", "twitter", "--db", db)
+    assert r.exit_code == 1 and "(or ingest_errors)" in r.output
+    assert _ingest(png, "--db", db).exit_code == 2
+    assert db.exists() and _posts(db) == 2
+
+
+def test_first_ingest_interrupted_leaves_no_store(tmp_path, monkeypatch):
+    import cibscope.cli.ingest as cli_ingest
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_ingest, "ingest_path", interrupted)
+    db = tmp_path / "new.duckdb"
+    r = _ingest(_write(tmp_path, "good.csv", GOOD), "--format", "csv", "--platform", "twitter", "--db", db)
+    assert r.exit_code != 0
+    assert not db.exists() and not (tmp_path / "new.duckdb.wal").exists()
+
+
 # -- 2. a port in use is named before anything is printed or opened ----------------------------------------------
 
 @pytest.mark.parametrize("command", [["serve", "--web-db", "{tmp}/web.sqlite", "--db", "{tmp}/s.duckdb"],

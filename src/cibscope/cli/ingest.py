@@ -51,13 +51,16 @@ def ingest(
     created = not Path(db).exists()
     try:
         _ingest_all(paths, fmt, dataset, reader_for, db, failed)
-    except typer.Exit as exc:
-        if created and exc.exit_code == 2:
-            _remove_empty_store(db)  # a failed first ingest leaves no empty store behind
+    except BaseException as exc:  # an error exit, an interrupt, a crash: a failed first ingest leaves no store
+        if created and getattr(exc, "exit_code", 1) != 0:
+            _remove_unused_store(db)
         raise
     if failed:  # every record of these inputs was refused: nothing usable was read
+        removed = created and _remove_unused_store(db)
         console.print(f"[red]error:[/red] every record was refused in {escape(', '.join(failed))}; "
-                      "see the bad records above (or ingest_errors), fix the options and run again")
+                      "see the bad records above"
+                      + (f" (the new store {escape(str(db))} was not kept: it would hold no posts)" if removed
+                         else " (or ingest_errors)") + ", fix the options and run again")
         raise typer.Exit(code=1)
 
 
@@ -80,16 +83,22 @@ def _options_format(path: Path, column_options: bool, time_format: bool = False)
     return "csv"
 
 
-def _remove_empty_store(db: Path) -> None:
-    """Delete store ``db`` (and its WAL) if it holds no data: it was created by a command that failed."""
+#: Tables an ingest that read nothing still writes: its bookkeeping and the refused records.
+_BOOKKEEPING = {"datasets", "ingested_files", "ingest_errors"}
+
+
+def _remove_unused_store(db: Path) -> bool:
+    """Delete store ``db`` (and its WAL) when it holds nothing but ingest bookkeeping and refused records:
+    it was created by this ingest, which failed. Returns True when it was deleted."""
     try:
         with Store(db, read_only=True) as store:
-            if any(store.counts().values()):
-                return
+            if any(n for t, n in store.counts().items() if t not in _BOOKKEEPING):
+                return False
     except (duckdb.Error, ValueError):
-        return
+        return False
     for p in (Path(db), Path(f"{db}.wal")):
         p.unlink(missing_ok=True)
+    return True
 
 
 def _ingest_all(paths: list[Path], fmt: Optional[str], dataset: Optional[str], reader_for, db: Path,
