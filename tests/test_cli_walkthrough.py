@@ -3,6 +3,7 @@ use and a locked store get one clear line, compressed inputs get a clean dataset
 echoes no control character, and counts of one read "1 post". Small fresh inputs written per test."""
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cibscope.cli import app
+from cibscope.ingest import default_dataset, ingest
 from cibscope.store.db import Store, StoreLockedError
 
 DAY_FIRST = ("post_id,account_id,created_at,text\n"
@@ -120,3 +122,17 @@ def test_store_locked_by_another_process_is_explained(tmp_path):
         holder.kill()
         holder.wait()
     assert CliRunner().invoke(app, ["runs", "--db", str(db)]).exit_code == 0  # the lock went with the process
+
+
+# -- 4. dataset names of compressed inputs -----------------------------------------------------------------------
+
+def test_dataset_name_of_a_compressed_input_drops_both_extensions(tmp_path, store):
+    zstandard = pytest.importorskip("zstandard")
+    lines = [{"id": f"c{i}", "author": f"user{i}", "created_utc": 1475500000 + i, "body": "same words here #tag",
+              "parent_id": "t3_s1", "link_id": "t3_s1", "subreddit": "news"} for i in range(2)]
+    dump = tmp_path / "RC_2016-10.ndjson.zst"
+    dump.write_bytes(zstandard.ZstdCompressor().compress("\n".join(map(json.dumps, lines)).encode()))
+    summary = ingest(store, dump)
+    assert (summary.format, summary.dataset, summary.posts_added) == ("reddit", "RC_2016-10", 2)
+    assert [default_dataset(tmp_path / n) for n in ("x.jsonl.zst", "x.csv.gz", "X.CSV.GZ", "RS_2016.10.zst",
+                                                    "tweets.csv")] == ["x", "x", "X", "RS_2016.10", "tweets"]
