@@ -4,17 +4,21 @@ echoes no control character, and counts of one read "1 post". Small fresh inputs
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
 
 import duckdb
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cibscope.cli import app
 from cibscope.ingest import default_dataset, ingest
 from cibscope.store.db import Store, StoreLockedError
+from cibscope.web.app import Settings, create_app
+from web_fixtures import USERS, web_state
 
 DAY_FIRST = ("post_id,account_id,created_at,text\n"
              "1,alice,24/02/2015 11:35:52,first post here\n"
@@ -136,3 +140,27 @@ def test_dataset_name_of_a_compressed_input_drops_both_extensions(tmp_path, stor
     assert (summary.format, summary.dataset, summary.posts_added) == ("reddit", "RC_2016-10", 2)
     assert [default_dataset(tmp_path / n) for n in ("x.jsonl.zst", "x.csv.gz", "X.CSV.GZ", "RS_2016.10.zst",
                                                     "tweets.csv")] == ["x", "x", "X", "RS_2016.10", "tweets"]
+
+
+# -- 5. the web search echoes no control character ---------------------------------------------------------------
+
+def test_web_search_strips_control_characters_from_the_echoed_query(tmp_path):
+    db = tmp_path / "s.duckdb"
+    assert _ingest(_write(tmp_path, "good.csv", GOOD), "--format", "csv", "--platform", "twitter",
+                   "--db", db).exit_code == 0
+    web_state(tmp_path / "web.sqlite")
+    name, _, password = USERS[0]
+    with TestClient(create_app(Settings(str(db), str(tmp_path / "web.sqlite")))) as c:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+        assert c.post("/login", data={"name": name, "password": password, "csrf_token": token},
+                      follow_redirects=False).status_code == 303
+        page = c.get("/search?q=%00")
+        assert page.status_code == 200 and "\x00" not in page.text
+        assert 'name="q" value=""' in page.text               # nothing but controls: the empty form
+        page = c.get("/search?q=%23Koch%00Farms%1b%07")
+        assert page.status_code == 200 and not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", page.text)
+        assert 'name="q" value="#Koch Farms"' in page.text
+        page = c.get("/search?q=%23KochFarms%00")
+        assert 'value="#KochFarms"' in page.text and "#kochfarms" in page.text   # the query still searches
+        api = c.get("/api/search?q=%00")
+        assert api.status_code == 422 and "empty search" in api.text
