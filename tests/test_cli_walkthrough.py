@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from cibscope.cli import app
 from cibscope.ingest import default_dataset, ingest
 from cibscope.store.db import Store, StoreLockedError
+from cibscope.text import plural
 from cibscope.web.app import Settings, create_app
 from web_fixtures import USERS, web_state
 
@@ -164,3 +165,19 @@ def test_web_search_strips_control_characters_from_the_echoed_query(tmp_path):
         assert 'value="#KochFarms"' in page.text and "#kochfarms" in page.text   # the query still searches
         api = c.get("/api/search?q=%00")
         assert api.status_code == 422 and "empty search" in api.text
+
+
+# -- 6. counts of one ---------------------------------------------------------------------------------------------
+
+def test_counts_of_one_read_in_the_singular(tmp_path):
+    assert (plural(1, "post"), plural(0, "post"), plural(2_500, "bad record"), plural(1, "entry", "entries"),
+            plural(3, "entry", "entries")) == ("1 post", "0 posts", "2,500 bad records", "1 entry", "3 entries")
+    db = tmp_path / "s.duckdb"
+    one = _write(tmp_path, "one.csv", GOOD.splitlines()[0] + "\n" + GOOD.splitlines()[1] + "\n")
+    r = _ingest(one, "--format", "csv", "--platform", "twitter", "--db", db)
+    assert r.exit_code == 0, r.output
+    assert ": 1 record, 1 post added, 0 already stored or repeated in the input, 1 new account, " \
+           "0 bad records kept in ingest_errors" in r.output
+    r = CliRunner().invoke(app, ["search", "#KochFarms", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert "hashtag kochfarms: 1 post by 1 account, " in r.output

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from ..ingest import READERS, IngestError, ingest as ingest_path, make_reader
 from ..store.db import Store
+from ..text import plural
 from .common import DbOption, console, fail, open_store, out, progress_bar
 
 
@@ -116,11 +117,12 @@ def _ingest_all(paths: list[Path], fmt: Optional[str], dataset: Optional[str], r
             if summary.skipped:
                 out.print(f"{path}: already ingested as {summary.format} (nothing added)")
                 continue
-            out.print(f"{path}: {summary.format} -> dataset {summary.dataset!r}: {summary.rows_read:,} records, "
-                      f"{summary.posts_added:,} posts added, {summary.posts_known:,} already stored "
+            out.print(f"{path}: {summary.format} -> dataset {summary.dataset!r}: "
+                      f"{plural(summary.rows_read, 'record')}, "
+                      f"{plural(summary.posts_added, 'post')} added, {summary.posts_known:,} already stored "
                       "or repeated in the input, "
-                      f"{summary.accounts_added:,} new accounts, "
-                      f"{summary.errors:,} bad records kept in ingest_errors")
+                      f"{plural(summary.accounts_added, 'new account')}, "
+                      f"{plural(summary.errors, 'bad record')} kept in ingest_errors")
             if summary.known_in:
                 names = ", ".join(repr(d) for d in summary.known_in)
                 out.print(f"  posts already stored are under dataset {escape(names)}"
@@ -131,7 +133,7 @@ def _ingest_all(paths: list[Path], fmt: Optional[str], dataset: Optional[str], r
             for s in summary.notes:
                 out.print(f"  note: {escape(s)}", highlight=False)
             if summary.files_skipped:
-                out.print(f"  {len(summary.files_skipped):,} file(s) not read:")
+                out.print(f"  {plural(len(summary.files_skipped), 'file')} not read:")
                 for s in summary.files_skipped:
                     out.print(f"  [yellow]skipped:[/yellow] {escape(s)}", highlight=False)
             if (summary.errors or summary.files_skipped) and not summary.posts_added and not summary.posts_known:
