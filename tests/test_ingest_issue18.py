@@ -239,7 +239,7 @@ def test_item11_failed_ingest_leaves_no_store_and_map_without_format(tmp_path):
     r = CliRunner().invoke(app, ["ingest", str(p), "--map", "tweet_id=post_id", "--map", "name=account_id",
                                  "--map", "when=created_at", "--platform", "twitter", "--db", str(db)])
     assert r.exit_code == 0, r.output
-    assert "csv -> dataset 'tweets'" in r.output and "1 posts added" in r.output
+    assert "csv -> dataset 'tweets'" in r.output and "1 post added" in r.output
 
 
 PHEME = __import__("pathlib").Path(__file__).parent / "fixtures" / "pheme" / "charliehebdo_20.jsonl"

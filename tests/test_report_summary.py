@@ -11,6 +11,7 @@ from cibscope.detect.interval import follow_delays
 from cibscope.report.html import render_html
 from cibscope.report.summary import duration_text, object_display, p_text
 from cibscope.store.db import Store
+from cibscope.text import plural
 
 from web_fixtures import SAMPLE, sample_store
 
@@ -40,7 +41,7 @@ def test_summary_comes_first_and_states_the_findings(page):
     order = [text.index(f'<section id="{s}"') for s in ("summary", "how-to-read", "clusters", "run")]
     assert order == sorted(order)
     summary = _plain(text[order[0]:order[1]])
-    assert f"{n_flagged} of {n_clusters} cluster(s) are flagged" in summary
+    assert f"{n_flagged} of {plural(n_clusters, 'cluster')} {'is' if n_flagged == 1 else 'are'} flagged" in summary
     assert f"{n_flag_acc:,} accounts of the 172 analysed" in summary
     assert "not proof of inauthenticity" in summary and "not cleared" in summary
     assert "IRA:Fearmonger" in summary        # the sample's known labels, most common first
@@ -104,7 +105,7 @@ def test_a_run_without_clusters_lists_its_significant_pairs(tmp_path):
         total, first = loose_pairs(s, rid, limit=5)
     assert n_edges > 0 and total == n_edges and len(first) == 5
     summary = _plain(text[text.index('<section id="summary"'):text.index('<section id="how-to-read"')])
-    assert f"No cluster formed: {n_edges:,} pair(s) of accounts co-acted more than chance" in summary
+    assert f"No cluster formed: {plural(n_edges, 'pair')} of accounts co-acted more than chance" in summary
     assert "No pair of accounts" not in summary
     pairs = _plain(text[text.index('<section id="pairs"'):text.index('<section id="run"')])
     assert f"{n_edges:,} significant edge(s)" in pairs
@@ -166,4 +167,4 @@ def test_summary_names_how_many_labels_it_leaves_out(tmp_path):
         text = _plain(render_html(s, run_id))
     assert len(labels) > 3, labels               # the sample's flagged accounts carry four IRA categories
     more = labels[3:]
-    assert f"and {len(more)} other label(s) on {sum(n for _, n in more):,} accounts." in text
+    assert f"and {plural(len(more), 'other label')} on {plural(sum(n for _, n in more), 'account')}." in text

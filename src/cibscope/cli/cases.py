@@ -16,6 +16,7 @@ from rich.table import Table
 from ..cases.expand import CaseError, expand_case
 from ..cases.match import match_tip
 from ..cases.tips import TipError, ingest_tip
+from ..text import plural
 from .common import DbOption, ListPlatformOption, fail, lower_case, open_store, out
 
 tip_app = typer.Typer(help="Record partner tips and match their indicators against the store.", no_args_is_help=True)
@@ -68,7 +69,7 @@ def tip_export(tip: str = typer.Argument(..., help="Tip id (from `tip ingest`)."
     for o in mark_for_sharing(objs, tlp, [purpose], f"partner tip from {partner}"):
         res.add(o)
     res.write_bundle(out_file)
-    out.print(f"{out_file}: {len(res.objects):,} objects of tip {tip} (TLP:{tlp.upper()}, purpose {purpose})")
+    out.print(f"{out_file}: {plural(len(res.objects), 'object')} of tip {tip} (TLP:{tlp.upper()}, purpose {purpose})")
 
 
 @tip_app.command("match")
@@ -87,7 +88,7 @@ def tip_match(tip: Optional[str] = typer.Option(None, "--tip", help="Tip id (def
             n_acc = store.con.execute("SELECT count(DISTINCT account_key) FROM tip_matches WHERE tip_id = ?",
                                       [t]).fetchall()[0][0]
             detail = ", ".join(f"{n:,} {k}" for k, n in counts.items()) or "no match"
-            out.print(f"tip {t}: {n_acc:,} accounts touched ({detail})", highlight=False)
+            out.print(f"tip {t}: {plural(n_acc, 'account')} touched ({detail})", highlight=False)
 
 
 @case_app.command("expand")

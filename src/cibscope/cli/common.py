@@ -10,7 +10,9 @@ Only :mod:`cibscope.cli` imports this module; the pipeline stages never import t
 """
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from pathlib import Path
 from typing import Optional
 
@@ -22,7 +24,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..detect import DEFAULT_SIGNALS, SIGNALS, DetectionParams, parse_duration
-from ..store.db import DEFAULT_DB, Store, latest_run_id
+from ..store.db import DEFAULT_DB, Store, StoreLockedError, latest_run_id
 from ..store.db import check_datasets as check_store_datasets
 
 
@@ -123,6 +125,26 @@ def fail(msg: str) -> None:
     raise typer.Exit(code=2)
 
 
+def check_port(host: str, port: int) -> None:
+    """Exit via :func:`fail` unless a server can listen on ``host:port`` now: the port in use (another server,
+    a ``cibscope serve`` still running), an address not of this machine, a port below 1024 without the right.
+
+    A test bind as Uvicorn's ``Config.bind_socket`` makes it (IPv6 when the host holds ``:``, ``SO_REUSEADDR``,
+    so a port left in TIME_WAIT by a stopped server passes). Servers call it before printing their address,
+    so no URL is shown for a server that never listens."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except socket.gaierror as exc:
+        fail(f"--host {host}: not an address of this machine ({exc.strerror})")
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"--port {port}: {host}:{port} is already in use (another server, or a `cibscope serve` still "
+                 "running); stop it or pass another --port")
+        fail(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})")
+
+
 def open_store(db: Path, read_only: bool = False, must_exist: bool = False) -> Store:
     """Open the store or exit with a clear message (missing folder, locked or foreign file).
 
@@ -132,6 +154,9 @@ def open_store(db: Path, read_only: bool = False, must_exist: bool = False) -> S
         fail(f"{db}: no such store (run `cibscope ingest` first, or pass --db)")
     try:
         return Store(db, read_only=read_only)
+    except StoreLockedError as exc:  # names the file, the process holding it and what to do
+        fail(str(exc))
+        raise  # unreachable
     except duckdb.Error as exc:
         fail(f"{db}: cannot open the store: {str(exc).splitlines()[0]}")
         raise  # unreachable

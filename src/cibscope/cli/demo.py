@@ -7,6 +7,7 @@ import typer
 
 from ..detect import DetectionParams
 from ..ingest import IngestError, ingest as ingest_path
+from ..text import plural
 from .common import DbOption, fail, open_store, out, out_folder
 from .detect import run_detection, write_run
 
@@ -25,7 +26,7 @@ def demo(
         except IngestError as exc:
             fail(str(exc))
         out.print(f"{sample}: " + ("already ingested" if summary.skipped else
-                                   f"{summary.posts_added:,} posts, {summary.errors:,} bad records"))
+                                   f"{plural(summary.posts_added, 'post')}, {plural(summary.errors, 'bad record')}"))
         run_id = run_detection(store, DetectionParams(datasets=["ira-sample"]))
         write_run(store, run_id, out_dir, "amber", 50)
     out.print(f"open {out_dir / 'report.html'}")

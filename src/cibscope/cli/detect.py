@@ -14,6 +14,7 @@ from ..detect import STEPS, DetectionParams
 from ..detect import detect as detect_run
 from ..report import TLP_LEVELS
 from ..store.db import MEMORY_LIMIT_ENV, Store
+from ..text import plural
 from .common import (DEFAULT_WINDOWS_OPTION, DbOption, MinCoactionsOption, MinLiftOption, SignalsOption,
                      check_datasets, detection_params, fail, lower_case, open_store, out, out_folder, progress_bar)
 
@@ -42,9 +43,9 @@ def run_detection(store: Store, params: DetectionParams, run: Optional[Callable]
                   f"(--max-object-accounts-slow 30, or --windows 60s,10m, or one scale: --window 60s) "
                   f"[{str(exc).splitlines()[0][:200]}]")
         bar.update(task, completed=len(STEPS), description="detect: done")
-    out.print(f"run {result.run_id}: {result.n_actions:,} actions of {result.n_accounts:,} accounts -> "
+    out.print(f"run {result.run_id}: {plural(result.n_actions, 'action')} of {plural(result.n_accounts, 'account')} -> "
               f"{result.n_candidate_pairs:,} candidate pairs, {result.n_edges:,} significant edges, "
-              f"{result.n_clusters:,} clusters in {result.seconds:.1f} s")
+              f"{plural(result.n_clusters, 'cluster')} in {result.seconds:.1f} s")
     return result.run_id
 
 
@@ -183,7 +184,8 @@ def suggest_window(
         except ValueError as exc:
             fail(str(exc))
             raise
-    out.print(f"{res.n_objects:,} objects acted on by two or more accounts, {res.n_follows:,} follow-ups")
+    out.print(f"{plural(res.n_objects, 'object')} acted on by two or more accounts, "
+              f"{plural(res.n_follows, 'follow-up')}")
     out.print("follow delay (first action -> a later account's first action): " +
               ", ".join(f"{int(k * 100)}% within {_duration(v)}" for k, v in res.delay_quantiles.items()))
     out.print("per-object median follow delay: " +

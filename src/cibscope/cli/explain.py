@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from ..store.db import Store
+from ..text import plural
 
 from .common import DbOption, fail, latest_run, open_store, out, progress_bar
 
@@ -41,7 +42,8 @@ def explain(
                 got = enrich_profiles(store, profiles)
             except ValueError as exc:
                 fail(f"--profiles {exc}")
-            out.print(f"{profiles}: {got['rows']:,} users, {got['matched']:,} accounts matched by handle; filled "
+            out.print(f"{profiles}: {plural(got['rows'], 'user')}, {plural(got['matched'], 'account')} matched by "
+                      "handle; filled "
                       f"created_at {got['created_at']:,}, description {got['description']:,}")
         try:
             lib = load_library(library or [])
@@ -68,8 +70,9 @@ def explain(
 
                 n_groups = save_narratives(store, run, ids, library=lib, representation=rep, max_posts=n_sample,
                                            progress=step)
-            out.print(f"run {run}: {n_groups:,} narrative groups stored for {len(ids)} clusters ({rep}); up to "
-                      f"{n_sample:,} posts sampled per cluster")
+            out.print(f"run {run}: {plural(n_groups, 'narrative group')} stored for {plural(len(ids), 'cluster')} "
+                      f"({rep}); up to "
+                      f"{plural(n_sample, 'post')} sampled per cluster")
         _print_explain_summary(store, run, top)
 
 
@@ -81,7 +84,8 @@ def _print_explain_summary(store: Store, run: int, top: int) -> None:
     out.print(f"run {run}: what explain found in the {len(rows)} best-ranked clusters:")
     for r in rows:
         head = f"[bold]#{r['rank']} {r['cluster_id']}[/bold]"
-        out.print(f"{head}: {r['n_accounts']:,} accounts{', flagged' if r['flagged'] else ''}; strongest account "
+        out.print(f"{head}: {plural(r['n_accounts'], 'account')}{', flagged' if r['flagged'] else ''}; strongest "
+                  "account "
                   f"signals: {escape(', '.join(r['signals'][:4]) or '-')}")
         nar = "; ".join(f"{name} {100 * share:.0f}%" for name, share in r["narratives"])
         out.print(f"{head} narratives: {escape(nar or '- (not computed: see --narratives)')}")

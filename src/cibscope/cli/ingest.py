@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from ..ingest import READERS, IngestError, ingest as ingest_path, make_reader
 from ..store.db import Store
+from ..text import plural
 from .common import DbOption, console, fail, open_store, out, progress_bar
 
 
@@ -51,13 +52,16 @@ def ingest(
     created = not Path(db).exists()
     try:
         _ingest_all(paths, fmt, dataset, reader_for, db, failed)
-    except typer.Exit as exc:
-        if created and exc.exit_code == 2:
-            _remove_empty_store(db)  # a failed first ingest leaves no empty store behind
+    except BaseException as exc:  # an error exit, an interrupt, a crash: a failed first ingest leaves no store
+        if created and getattr(exc, "exit_code", 1) != 0:
+            _remove_unused_store(db)
         raise
     if failed:  # every record of these inputs was refused: nothing usable was read
+        removed = created and _remove_unused_store(db)
         console.print(f"[red]error:[/red] every record was refused in {escape(', '.join(failed))}; "
-                      "see the bad records above (or ingest_errors), fix the options and run again")
+                      "see the bad records above"
+                      + (f" (the new store {escape(str(db))} was not kept: it would hold no posts)" if removed
+                         else " (or ingest_errors)") + ", fix the options and run again")
         raise typer.Exit(code=1)
 
 
@@ -80,16 +84,22 @@ def _options_format(path: Path, column_options: bool, time_format: bool = False)
     return "csv"
 
 
-def _remove_empty_store(db: Path) -> None:
-    """Delete store ``db`` (and its WAL) if it holds no data: it was created by a command that failed."""
+#: Tables an ingest that read nothing still writes: its bookkeeping and the refused records.
+_BOOKKEEPING = {"datasets", "ingested_files", "ingest_errors"}
+
+
+def _remove_unused_store(db: Path) -> bool:
+    """Delete store ``db`` (and its WAL) when it holds nothing but ingest bookkeeping and refused records:
+    it was created by this ingest, which failed. Returns True when it was deleted."""
     try:
         with Store(db, read_only=True) as store:
-            if any(store.counts().values()):
-                return
+            if any(n for t, n in store.counts().items() if t not in _BOOKKEEPING):
+                return False
     except (duckdb.Error, ValueError):
-        return
+        return False
     for p in (Path(db), Path(f"{db}.wal")):
         p.unlink(missing_ok=True)
+    return True
 
 
 def _ingest_all(paths: list[Path], fmt: Optional[str], dataset: Optional[str], reader_for, db: Path,
@@ -107,11 +117,12 @@ def _ingest_all(paths: list[Path], fmt: Optional[str], dataset: Optional[str], r
             if summary.skipped:
                 out.print(f"{path}: already ingested as {summary.format} (nothing added)")
                 continue
-            out.print(f"{path}: {summary.format} -> dataset {summary.dataset!r}: {summary.rows_read:,} records, "
-                      f"{summary.posts_added:,} posts added, {summary.posts_known:,} already stored "
+            out.print(f"{path}: {summary.format} -> dataset {summary.dataset!r}: "
+                      f"{plural(summary.rows_read, 'record')}, "
+                      f"{plural(summary.posts_added, 'post')} added, {summary.posts_known:,} already stored "
                       "or repeated in the input, "
-                      f"{summary.accounts_added:,} new accounts, "
-                      f"{summary.errors:,} bad records kept in ingest_errors")
+                      f"{plural(summary.accounts_added, 'new account')}, "
+                      f"{plural(summary.errors, 'bad record')} kept in ingest_errors")
             if summary.known_in:
                 names = ", ".join(repr(d) for d in summary.known_in)
                 out.print(f"  posts already stored are under dataset {escape(names)}"
@@ -122,7 +133,7 @@ def _ingest_all(paths: list[Path], fmt: Optional[str], dataset: Optional[str], r
             for s in summary.notes:
                 out.print(f"  note: {escape(s)}", highlight=False)
             if summary.files_skipped:
-                out.print(f"  {len(summary.files_skipped):,} file(s) not read:")
+                out.print(f"  {plural(len(summary.files_skipped), 'file')} not read:")
                 for s in summary.files_skipped:
                     out.print(f"  [yellow]skipped:[/yellow] {escape(s)}", highlight=False)
             if (summary.errors or summary.files_skipped) and not summary.posts_added and not summary.posts_known:

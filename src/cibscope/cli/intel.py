@@ -15,6 +15,7 @@ from ..intel.plain_list import ListImportError
 from ..intel.result import validate_objects
 from ..intel.stix_bundle import BundleImportError
 from ..share.markings import mark_for_sharing
+from ..text import plural
 from .common import ListPlatformOption, fail, lower_case, out
 
 intel_app = typer.Typer(help="Import threat intelligence (Meta, DISARM, STIX, plain lists) as STIX 2.1.",
@@ -59,11 +60,11 @@ def import_cmd(
     for e in result.errors[:show_errors]:
         out.print(f"  [yellow]error:[/yellow] {escape(str(e))}", highlight=False)
     if len(result.errors) > show_errors:
-        out.print(f"  ... {len(result.errors) - show_errors:,} more errors")
+        out.print(f"  ... {plural(len(result.errors) - show_errors, 'more error')}")
     result.write_bundle(out_file)
-    out.print(f"{out_file}: {len(result.objects):,} objects, {len(result.errors):,} import errors")
+    out.print(f"{out_file}: {plural(len(result.objects), 'object')}, {plural(len(result.errors), 'import error')}")
     if rep is not None:
-        out.print(f"stix2-validator: {len(rep.errors):,} errors, {rep.warnings:,} warnings "
+        out.print(f"stix2-validator: {plural(len(rep.errors), 'error')}, {plural(rep.warnings, 'warning')} "
                   "(invalid objects moved to the import errors, not written)")
         for e in rep.errors[:show_errors]:
             out.print(f"  [red]invalid:[/red] {escape(e)}", highlight=False)

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from ..report import TLP_LEVELS
+from ..text import plural
 from .common import DbOption, fail, latest_run, lower_case, open_store, out, out_file, out_folder
 from .detect import check_outputs, write_run
 
@@ -49,7 +50,8 @@ def export_graph(
             fail(str(exc))
         except OSError as exc:  # the message names the file asked for, not the temporary .part beside it
             fail(f"{out_path}: cannot write the graph ({exc.strerror or exc})")
-    out.print(f"{res['path']}: run {rid} as {res['format']}, {res['nodes']:,} accounts, {res['edges']:,} edges")
+    out.print(f"{res['path']}: run {rid} as {res['format']}, {plural(res['nodes'], 'account')}, "
+              f"{plural(res['edges'], 'edge')}")
 
 
 def runs(db: Path = DbOption) -> None:

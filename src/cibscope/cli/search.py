@@ -6,13 +6,15 @@ from typing import Optional
 
 import typer
 
+from ..text import plural
 from .common import DbOption, fail, open_store, out
 
 
 def _where(clusters: list) -> str:
     """The clusters a hit is in, one phrase: ``run 3 #1 c-ab12 flagged (4 pairs); ...``."""
     return "; ".join(f"run {c['run_id']} #{c['rank']} {c['cluster_id']}{' flagged' if c['flagged'] else ''}"
-                     + (f" ({c['n_pairs']} pairs)" if "n_pairs" in c else "") for c in clusters) or "in no cluster"
+                     + (f" ({plural(c['n_pairs'], 'pair')})" if "n_pairs" in c else "")
+                     for c in clusters) or "in no cluster"
 
 
 def search(
@@ -32,14 +34,15 @@ def search(
             fail(str(exc))
     out.print(f"searched {', '.join(res['kinds'])} for {res['query']!r}" + (f" in run {run}" if run else ""))
     for a in res.get("accounts", []):
-        out.print(f"account {a['account_key']} ({a['handle'] or ''}, {a['n_posts']:,} posts"
+        out.print(f"account {a['account_key']} ({a['handle'] or ''}, {plural(a['n_posts'], 'post')}"
                   f"{', ' + a['label'] if a['label'] else ''}): {_where(a['clusters'])}", markup=False)
     if res.get("url_match") == "partial":
         out.print(f"no URL is exactly {res['query']!r} (paths are case-sensitive): URLs containing it",
                   markup=False)
     for name in ("hashtags", "urls"):
         for o in res.get(name, []):
-            out.print(f"{o['action_type']} {o['object_key']}: {o['n_posts']:,} posts by {o['n_accounts']:,} accounts, "
+            out.print(f"{o['action_type']} {o['object_key']}: {plural(o['n_posts'], 'post')} by "
+                      f"{plural(o['n_accounts'], 'account')}, "
                       f"{o['first_ts']:%Y-%m-%d} to {o['last_ts']:%Y-%m-%d}; {_where(o['clusters'])}", markup=False)
     for p in res.get("posts", []):
         text = " ".join((p["text"] or "").split())

@@ -12,7 +12,8 @@ from typing import Iterator, Optional
 import typer
 
 from ..share import DEFAULT_HUB_DB
-from .common import console, fail, out
+from ..text import plural
+from .common import check_port, console, fail, out
 
 HubDb = typer.Option(DEFAULT_HUB_DB, "--db", help="Hub database: SQLite file or SQLAlchemy URL.")
 
@@ -156,14 +157,14 @@ def audit_verify(file: Optional[Path] = typer.Option(None, "--file", help="Verif
         raise typer.Exit(code=1)
     if res.ok:
         latest = f", latest signed checkpoint at entry {cps[-1]['seq']} ({cps[-1]['ts']})" if checkpoints else ""
-        out.print(f"audit log OK: {res.checked} entries, chain intact{latest}")
+        out.print(f"audit log OK: {plural(res.checked, 'entry', 'entries')}, chain intact{latest}")
         if checkpoints is None:
             console.print("[yellow]warning:[/yellow] no --checkpoints/--public-key: removed trailing entries, a "
                           "dropped or truncated store and a full re-hash cannot be detected", highlight=False)
         return
     for p in res.problems:
         out.print(f"[red]{p}[/red]", highlight=False)
-    out.print(f"audit log BROKEN: {len(res.problems)} problem(s) in {res.checked} entries")
+    out.print(f"audit log BROKEN: {plural(len(res.problems), 'problem')} in {plural(res.checked, 'entry', 'entries')}")
     raise typer.Exit(code=1)
 
 
@@ -203,7 +204,7 @@ def audit_export(path: Path, db: str = HubDb) -> None:
             n = audit.export(engine, path)
         except OSError as exc:
             fail(f"{path}: {exc.strerror}")
-    out.print(f"{n} entries -> {path}")
+    out.print(f"{plural(n, 'entry', 'entries')} -> {path}")
 
 
 def _conn_opts(token: Optional[str], user: Optional[str], password: Optional[str]) -> dict:
@@ -267,5 +268,6 @@ def serve_taxii(db: str = HubDb, host: str = typer.Option("127.0.0.1", "--host")
             check_checkpoint_options(checkpoint_key, checkpoint_file)
         except StartupError as exc:
             fail(str(exc))
+    check_port(host, port)
     serve(db, host, port, checkpoint_key=checkpoint_key, checkpoint_file=checkpoint_file,
           checkpoint_every=checkpoint_every)

@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..text import plural
 from .common import DbOption, fail, open_store, out
 
 
@@ -35,4 +36,4 @@ def import_cmd(folder: Path = typer.Argument(..., help="Folder holding <table>.p
         except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
         for t, n in added.items():
-            out.print(f"{t}: {n:,} rows added")
+            out.print(f"{t}: {plural(n, 'row')} added")

@@ -11,6 +11,7 @@ from rich.markup import escape
 from ..detect import parse_duration
 from ..report import TLP_LEVELS
 from ..share.markings import PURPOSES
+from ..text import plural
 from ..watch import Cycle, Rules, StdinSpool, Watcher, WatchError, load_operations
 from ..watch.sinks import LogSink, TaxiiSink, WebhookSink, check_http_url
 from ..watch.state import reset as reset_state
@@ -89,7 +90,7 @@ def watch(
         except KeyboardInterrupt:
             console.print("stopped")
             return
-        out.print(f"{n} files processed")
+        out.print(f"{plural(n, 'file')} processed")
 
 
 def _show(c: Cycle) -> None:
@@ -98,8 +99,8 @@ def _show(c: Cycle) -> None:
                       "(kept in ingest_errors; watching on)")
         return
     u = c.update
-    run = f"{u.run.n_actions:,} actions in horizon, {u.run.n_clusters} clusters" if u.run else "no detection"
-    console.print(f"[bold]{escape(c.path)}[/bold]: +{c.posts_added:,} posts, {u.n_new_actions:,} new actions, "
+    run = f"{u.run.n_actions:,} actions in horizon, {plural(u.run.n_clusters, 'cluster')}" if u.run else "no detection"
+    console.print(f"[bold]{escape(c.path)}[/bold]: +{plural(c.posts_added, 'post')}, {u.n_new_actions:,} new actions, "
                   f"{u.touched:,} objects re-paired, {u.reused:,} rows reused; {run}; {u.seconds:.2f} s")
     for a in c.alerts:
         out.print(f"ALERT {a}")

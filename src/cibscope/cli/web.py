@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..web import DEFAULT_WEB_DB, ROLES
-from .common import DbOption, console, fail, out
+from .common import DbOption, check_port, console, fail, out
 
 web_app = typer.Typer(help="Web app administration (users and roles).", no_args_is_help=True)
 user_app = typer.Typer(help="Web app users: analyst, reviewer, admin.", no_args_is_help=True)
@@ -115,7 +115,9 @@ def serve(db: Path = DbOption, web_db: str = WebDb,
     import duckdb
     import uvicorn
 
+    from ..store.db import StoreLockedError
     from ..web.app import Settings, create_app
+    check_port(host, port)
     if read_only and not db.exists():
         fail(f"{db}: no such store")
     if not db.exists():
@@ -127,6 +129,8 @@ def serve(db: Path = DbOption, web_db: str = WebDb,
         application = create_app(Settings(str(db), web_db, read_only=read_only, org=org, sector=sector,
                                           secure_cookies=secure_cookies,
                                           data_root=str(data_root.resolve()) if data_root else None))
+    except StoreLockedError as exc:
+        fail(str(exc))
     except duckdb.Error as exc:
         fail(f"{db}: cannot open the store: {str(exc).splitlines()[0]}")
     except ValueError as exc:

@@ -113,6 +113,28 @@ def reader_options(reader: Reader) -> str:
         if opts else ""
 
 
+#: Compression suffixes a default dataset name drops (with the data suffix before them).
+COMPRESSION_SUFFIXES = (".zst", ".zstd", ".gz", ".bz2", ".xz", ".lz4", ".zip")
+#: Data suffixes a default dataset name drops after a compression suffix (alone, any last suffix goes).
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet")
+
+
+def default_dataset(path: Path) -> str:
+    """The dataset name of an input given no ``--dataset``: its name without its extensions.
+
+    ``tweets.csv`` -> ``tweets``; a compressed file loses both: ``RC_2024-01.ndjson.zst`` -> ``RC_2024-01``,
+    ``x.csv.gz`` -> ``x``; after a compression suffix only a known data suffix (:data:`DATA_SUFFIXES`)
+    goes, so ``RS_2024.01.zst`` keeps ``RS_2024.01``."""
+    name = path.name
+    lower = name.lower()
+    for comp in COMPRESSION_SUFFIXES:
+        if lower.endswith(comp) and len(name) > len(comp):
+            name, lower = name[:-len(comp)], lower[:-len(comp)]
+            data = next((d for d in DATA_SUFFIXES if lower.endswith(d) and len(name) > len(d)), None)
+            return name[:-len(data)] if data else name
+    return path.stem
+
+
 def detect_format(path: Path) -> str:
     """Name of the first reader whose ``sniff`` accepts ``path``.
 
@@ -210,7 +232,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
             if f.read(4) != b"PAR1":
                 raise IngestError(f"{path}: not a Parquet file (it does not start with PAR1); "
                                   f"formats: {', '.join(READERS)}")
-    dataset = dataset or path.stem
+    dataset = dataset or default_dataset(path)
     sha = file_sha256(path)
     options = reader_options(reader)
     summary = IngestSummary(path=str(path), format=fmt, dataset=dataset, files_skipped=left_out)
@@ -347,7 +369,7 @@ def _ingest_folder(store: Store, path: Path, *, fmt: str | None, dataset: str | 
     files = _visible_files(path)
     if not files:
         raise IngestError(f"{path}: the folder holds no files")
-    dataset = dataset or path.stem
+    dataset = dataset or default_dataset(path)
     total = IngestSummary(path=str(path), format=fmt or (reader.name if reader else ""), dataset=dataset,
                           skipped=True)
     formats = []

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..share.markings import TLP2_EXTENSION_ID, TLP2_IDS, tlp2_marking_definition
 from ..store.db import Store
+from ..text import plural
 from .query import LINK_TYPES, clusters, internal_edges, link_urls, members, run_info, top_objects
 
 if TYPE_CHECKING:  # stix2 is imported by the functions that build objects: it takes ~0.5 s to import
@@ -288,7 +289,8 @@ def fingerprint_objects(store: Store, run_id: int, cluster_ids: list[str], *, ru
             sco = stix2.DomainName(value=value, object_marking_refs=[marking_id])
             ind = stix2.Indicator(
                 id=_sid("indicator", run_key, cid, value), name=f"Look-alike of {d['outlet_name']}: {value}",
-                description=f"{d['explanation']} Shared in {d['n_posts']} posts by {d['n_accounts']} members of "
+                description=f"{d['explanation']} Shared in {plural(d['n_posts'], 'post')} by "
+                            f"{plural(d['n_accounts'], 'member')} of "
                             f"cibscope cluster {cid}. Imitated outlet: {d['outlet_name']} ({d['outlet']}).",
                 pattern=f"[domain-name:value = '{value}']", pattern_type="stix", valid_from=common["created"],
                 indicator_types=["malicious-activity"], **common)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..detect import p_phrase
 from ..store.db import Store
+from ..text import plural
 
 #: ``clusters.score`` / ``cluster_members.score`` cap: ``-log10(p)`` of a p-value that underflowed to 0.
 SCORE_CAP = 300.0
@@ -112,20 +113,23 @@ def run_summary(store: Store, run: dict[str, Any], clusters: list[dict[str, Any]
     found: list[str] = []
     strength: list[str] = []
     if not clusters and not run.get("n_edges"):
-        found.append(f"No pair of accounts acted together more often than chance: {run.get('n_accounts') or 0:,} "
-                     f"accounts and {run.get('n_actions') or 0:,} actions were tested at windows of {win}.")
+        found.append(f"No pair of accounts acted together more often than chance: "
+                     f"{plural(run.get('n_accounts') or 0, 'account')} "
+                     f"and {plural(run.get('n_actions') or 0, 'action')} were tested at windows of {win}.")
     elif not clusters:
-        found.append(f"No cluster formed: {run['n_edges']:,} pair(s) of accounts co-acted more than chance at "
+        found.append(f"No cluster formed: {plural(run['n_edges'], 'pair')} of accounts co-acted more than chance at "
                      f"windows of {win}, but no group of {params.get('min_cluster_size', 3)} or more accounts "
                      f"(min_cluster_size). The pairs are listed under “Pairs outside clusters”; "
                      f"`--min-cluster-size 2` reports pairs as clusters.")
     elif not flagged:
-        found.append(f"No cluster is flagged as a candidate operation. {len(clusters)} cluster(s) of accounts "
+        found.append(f"No cluster is flagged as a candidate operation. {plural(len(clusters), 'cluster')} of accounts "
                      f"co-acted more than chance but fell short of the flagging bar (q ≤ {params.get('alpha', 'alpha')} "
                      f"and at least {params.get('min_lift', 'min_lift')}× the co-actions chance predicts).")
     else:
-        found.append(f"{len(flagged)} of {len(clusters)} cluster(s) are flagged as candidate coordinated networks: "
-                     f"{n_flag_acc:,} accounts of the {run.get('n_accounts') or 0:,} analysed, acting on the same "
+        found.append(f"{len(flagged)} of {plural(len(clusters), 'cluster')} "
+                     f"{'is' if len(flagged) == 1 else 'are'} flagged as candidate coordinated networks: "
+                     f"{plural(n_flag_acc, 'account')} of the {run.get('n_accounts') or 0:,} analysed, acting on "
+                     "the same "
                      f"objects within {win} of each other.")
         labels = store.con.execute("""
             SELECT a.label, count(DISTINCT m.account_key) FROM cluster_members m
@@ -136,15 +140,17 @@ def run_summary(store: Store, run: dict[str, Any], clusters: list[dict[str, Any]
             more = labels[3:]
             found.append("Known labels among the flagged accounts: " +
                          ", ".join(f"{lab} ({n})" for lab, n in labels[:3]) +
-                         (f" and {len(more)} other label(s) on {sum(n for _, n in more):,} accounts" if more else "")
+                         (f" and {plural(len(more), 'other label')} on {plural(sum(n for _, n in more), 'account')}"
+                          if more else "")
                          + ".")
     if clusters and n_loose:
-        found.append(f"{n_loose:,} significant pair(s) of accounts have an account in no cluster (listed "
+        found.append(f"{plural(n_loose, 'significant pair')} of accounts {'has' if n_loose == 1 else 'have'} an "
+                     "account in no cluster (listed "
                      f"under “Pairs outside clusters”).")
     for c in (flagged or clusters)[:3]:
         judged = f" at the {duration_text(c['scale_s'])} window" if c.get("scale_s") else ""
         strength.append(
-            f"#{c['rank']} ({c['n_accounts']} accounts, {'flagged' if c['flagged'] else 'not flagged'}): "
+            f"#{c['rank']} ({plural(c['n_accounts'], 'account')}, {'flagged' if c['flagged'] else 'not flagged'}): "
             f"{c['n_coactions']:,} co-actions where chance predicts {c['expected']:,.1f} "
             f"({c['lift']:,.0f}×, {p_phrase(c['p_value'])}"
             f"{judged}), mostly {_signals_text(c['signals'])}, "

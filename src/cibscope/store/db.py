@@ -131,8 +131,10 @@ class Store:
 
     Raises
     ------
+    StoreLockedError
+        Another process holds the file (a running ``cibscope serve`` or ``watch``): a ``duckdb.IOException``.
     duckdb.IOException
-        The file cannot be opened (locked by another process, not a DuckDB file).
+        The file cannot be opened otherwise (not a DuckDB file, no permission).
     ValueError
         ``memory_limit`` (or ``CIBSCOPE_MEMORY_LIMIT``) is not a positive size DuckDB
         understands; the message names the parameter or variable and the value. Or ``path``
@@ -149,7 +151,7 @@ class Store:
             limit = None
         self.path = str(path)
         check_store_file(self.path)
-        self.con = duckdb.connect(self.path, read_only=read_only)
+        self.con = connect_store(self.path, read_only)
         self.con.execute("SET enable_progress_bar = false")
         if limit:
             try:
@@ -536,6 +538,39 @@ class Store:
         """Row count of each table."""
         return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
                 for t in DATA_TABLES + RESULT_TABLES}
+
+
+class StoreLockedError(duckdb.IOException):
+    """The store file is locked by another process; the message names the file, the process when DuckDB
+    names it, and what to do. A ``duckdb.IOException``, so code catching DuckDB's errors still does."""
+
+
+def connect_store(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect(path, read_only=...)``, with DuckDB's "Could not set lock on file" turned into a
+    :class:`StoreLockedError` that says what holds the file and what to do.
+
+    DuckDB lets one process open a database file for writing, or several for reading only
+    (https://duckdb.org/docs/connect/concurrency), so a store held by ``cibscope serve`` or
+    ``cibscope watch`` cannot be opened by another command until that process stops.
+
+    Raises
+    ------
+    StoreLockedError
+        Another process holds a conflicting lock on ``path``.
+    duckdb.Error
+        Any other failure to open it, unchanged.
+    """
+    try:
+        return duckdb.connect(path, read_only=read_only)
+    except duckdb.IOException as exc:
+        msg = str(exc)
+        if "Could not set lock" not in msg and "Conflicting lock" not in msg:
+            raise
+        pid = re.search(r"\(PID (\d+)\)", msg)
+        raise StoreLockedError(
+            f"{path}: the store is locked by another process{f' (PID {pid.group(1)})' if pid else ''}, probably "
+            "a running `cibscope serve` or `cibscope watch` on it (DuckDB lets one process write a store); stop "
+            f"that process, or work on a copy of the store (copy {path} and pass the copy as --db)") from None
 
 
 #: Bytes 8-11 of every DuckDB database file (after an 8-byte checksum).

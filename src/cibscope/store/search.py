@@ -27,6 +27,16 @@ KINDS = ("account", "hashtag", "url", "text")
 MAX_QUERY = 200
 
 
+#: Control characters (C0, DEL, C1): none is part of a handle, tag, link or post text a user searches for.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]+")
+
+
+def clean_query(query: str) -> str:
+    """``query`` with each run of control characters (NUL, tab, line ends, ESC, C1) made one space and
+    surrounding spaces dropped: what :func:`search` searches for, and what a page may echo back."""
+    return _CONTROLS.sub(" ", query or "").strip()
+
+
 def _rows(store: Store, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     cur = store.con.execute(sql, params)
     cols = [d[0] for d in cur.description]
@@ -119,7 +129,8 @@ def search(store: Store, query: str, *, kind: str | None = None, run_id: int | N
     ----------
     store : Store
     query : str
-        1 to :data:`MAX_QUERY` characters (surrounding spaces dropped).
+        1 to :data:`MAX_QUERY` characters (surrounding spaces dropped, control characters made spaces:
+        :func:`clean_query`).
     kind : {"account", "hashtag", "url", "text"}, optional
         Default: :func:`guess_kinds`.
     run_id : int, optional
@@ -145,7 +156,7 @@ def search(store: Store, query: str, *, kind: str | None = None, run_id: int | N
     ValueError
         Empty or too long query, unknown kind, ``limit`` out of range, or ``run_id`` not in the store.
     """
-    q = (query or "").strip()
+    q = clean_query(query)
     if not q:
         raise ValueError("empty search: give an account, #hashtag, URL or words")
     if len(q) > MAX_QUERY:

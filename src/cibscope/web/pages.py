@@ -22,7 +22,7 @@ from ..report.query import loose_pairs
 from ..report.summary import duration_text, p_text
 from ..report.stix import TLP_LEVELS
 from ..share.markings import PURPOSES, SECTORS
-from ..store.search import KINDS, MAX_QUERY, search
+from ..store.search import KINDS, MAX_QUERY, clean_query, search
 from . import MAX_ID, data
 from .auth import CSRF_FIELD, NotSignedIn, User, check_csrf, csrf_token, current_user, sign_in, sign_out
 from .core import WebContext
@@ -229,9 +229,10 @@ def search_page(request: Request, q: str = Query("", max_length=MAX_QUERY), kind
                 run: Optional[int] = Query(None, ge=1, le=MAX_ID), user: User = Depends(current_user)) -> HTMLResponse:
     """Search this server's store for an account, hashtag, URL or text (:func:`cibscope.store.search.search`)."""
     result, error = None, None
+    q = clean_query(q)  # the query is echoed in the page: no NUL or other control character goes back
     with ctx(request).view() as s:
         all_runs = data.runs(s)
-        if q.strip():
+        if q:
             try:
                 result = search(s, q, kind=kind or None, run_id=run, limit=50)
             except ValueError as exc:
