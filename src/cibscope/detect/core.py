@@ -32,7 +32,10 @@ Tables (materialised by the :class:`Engine`; on DuckDB as TEMP tables of these n
 ``_obj``       signal, oid, k_o, n_o, w_fixed (weight x :data:`WEIGHT_SCALE`): objects that can be paired
 ``_acc_day``   acc, signal, day, k (distinct objects the account acted on that day: the null's degrees)
 ``_pair_obj``  acc_a < acc_b, signal, oid, n_post_pairs, closest post pair (pid_a, pid_b, t_a, t_b,
-               gap_s = t_b - t_a; ties broken by the smaller post ids)
+               gap_s = t_b - t_a; ties broken by the smaller post ids); ``cibscope watch`` only: a
+               batch run computes these rows inside ``_pair_rows``
+``_pair_rows`` ``_pair_obj``'s columns plus k_o, w_fixed, day, at_<x>, ev_fix, ev_<x> (:func:`scale_rows`)
+``_pair_events`` acc_a, acc_b, c_<x>, n_<x>: events and objects per co-acting pair (:func:`pair_events`)
 ``_strata``    signal, day, d, n_<x>, kappa_<x>: background rate per scale (:func:`background`)
 ``_pairs``     candidate pairs with their co-actions per scale (:func:`pair_table`)
 
@@ -342,10 +345,12 @@ def coaction_pairs(core: Core, only_objects: ir.Table | None = None, *, keep: bo
                            "pid_b": oriented.pid_b, "t_a": oriented.t_a, "t_b": oriented.t_b})
     g = oriented.group_by(["acc_a", "acc_b", "oid"]).aggregate(n_post_pairs=oriented.count(),
                                                                closest=closest.min())
-    g = g.join(core.obj.select("oid", "signal"), "oid")
+    # unkept rows also carry the object's k_o and w_fixed, which scale_rows would join again
+    extra = [] if keep else ["k_o", "w_fixed"]
+    g = g.join(core.obj.select("oid", "signal", *extra), "oid")
     c = g.closest
     rows = g.select("acc_a", "acc_b", "signal", "oid", "n_post_pairs", pid_a=c.pid_a, pid_b=c.pid_b, t_a=c.t_a,
-                    t_b=c.t_b, gap_s=c.t_b - c.t_a)
+                    t_b=c.t_b, gap_s=c.t_b - c.t_a, *extra)
     core.pair_obj = core.engine.keep("_pair_obj", rows) if keep else rows
     return core.pair_obj
 
@@ -369,7 +374,9 @@ def scale_rows(core: Core) -> ir.Table:
     if core.rows is not None:
         return core.rows
     p = core.params
-    j = core.pair_obj.join(core.obj.select("oid", "k_o", "w_fixed"), "oid")
+    j = core.pair_obj
+    if "k_o" not in j.columns:  # a kept _pair_obj (cibscope watch)
+        j = j.join(core.obj.select("oid", "k_o", "w_fixed"), "oid")
     gap = j.gap_s.abs()
     flags = {f"at_{x}": (gap <= w) & (j.k_o <= p.object_cap(x)) for x, w in enumerate(p.windows)}
     # a post belongs to one account (post_key is unique in ``posts``), so the post pair names the account
