@@ -48,8 +48,9 @@ def web_app(tmp_path_factory):
 def _openapi() -> dict:
     import tempfile
     from pathlib import Path
-    d = Path(tempfile.mkdtemp(prefix="cibscope-web-openapi-"))
-    return create_app(Settings(str(d / "s.duckdb"), str(d / "w.sqlite"), read_only=False)).openapi()
+    with tempfile.TemporaryDirectory(prefix="cibscope-web-openapi-") as d:
+        app = create_app(Settings(str(Path(d) / "s.duckdb"), str(Path(d) / "w.sqlite"), read_only=False))
+        return app.openapi()
 
 
 schema = schemathesis.openapi.from_dict(_openapi(), config=CONFIG)

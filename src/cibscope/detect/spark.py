@@ -10,8 +10,10 @@ Needs the ``spark`` extra (``pip install cibscope[spark]``) and Java 17.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -58,7 +60,9 @@ def spark_session(master: str | None = None, app_name: str = "cibscope-detect") 
         builder = builder.master(master)
     defaults = dict(SESSION_DEFAULTS)
     if _configured_value("spark.sql.warehouse.dir") is None:  # no empty temporary folder when one is configured
-        defaults["spark.sql.warehouse.dir"] = tempfile.mkdtemp(prefix="cibscope-warehouse-")
+        warehouse = tempfile.mkdtemp(prefix="cibscope-warehouse-")
+        atexit.register(shutil.rmtree, warehouse, True)  # empty unless a table is saved: no litter in /tmp
+        defaults["spark.sql.warehouse.dir"] = warehouse
     if local:
         defaults.update(LOCAL_DEFAULTS, **{"spark.sql.shuffle.partitions": str(2 * _local_threads(effective))})
     for key, value in defaults.items():
