@@ -25,6 +25,7 @@ import pyarrow as pa
 from .report.query import run_info
 from .report.tables import accounts_sql
 from .store.db import DEFAULT_DB, Store, latest_run_id
+from .text import plural
 
 
 class Run:
@@ -37,7 +38,8 @@ class Run:
         """The ``runs`` row as a dict (``params`` decoded from JSON)."""
 
     def __repr__(self) -> str:
-        return f"<cibscope run {self.run_id}: {self.info['n_edges']} edges, {self.info['n_clusters']} clusters>"
+        return (f"<cibscope run {self.run_id}: {plural(self.info['n_edges'] or 0, 'edge')}, "
+                f"{plural(self.info['n_clusters'] or 0, 'cluster')}>")
 
     def _q(self, sql: str, params: list | dict | None = None) -> pa.Table:
         return self._store.con.sql(sql, params=params or None).to_arrow_table()

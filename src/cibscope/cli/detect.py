@@ -44,7 +44,7 @@ def run_detection(store: Store, params: DetectionParams, run: Optional[Callable]
                   f"[{str(exc).splitlines()[0][:200]}]")
         bar.update(task, completed=len(STEPS), description="detect: done")
     out.print(f"run {result.run_id}: {plural(result.n_actions, 'action')} of {plural(result.n_accounts, 'account')} -> "
-              f"{result.n_candidate_pairs:,} candidate pairs, {result.n_edges:,} significant edges, "
+              f"{plural(result.n_candidate_pairs, 'candidate pair')}, {plural(result.n_edges, 'significant edge')}, "
               f"{plural(result.n_clusters, 'cluster')} in {result.seconds:.1f} s")
     return result.run_id
 

@@ -27,6 +27,7 @@ from . import MAX_ID, data
 from .auth import CSRF_FIELD, NotSignedIn, User, check_csrf, csrf_token, current_user, sign_in, sign_out
 from .core import WebContext
 from .outbox import ShareInputError, cluster_objects
+from ..text import plural
 from .state import StateError
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
@@ -40,6 +41,7 @@ _env.filters["q"] = lambda s: quote(str(s), safe="")
 _env.filters["p_text"] = p_text
 _env.filters["duration"] = duration_text
 _env.filters["shared_object"] = shared_object
+_env.filters["plural"] = plural
 _env.filters["pretty"] = lambda o: json.dumps(o, indent=1, ensure_ascii=False, sort_keys=True, default=str)
 _env.globals.update(TLP_LEVELS=[t for t in TLP_LEVELS if t != "red"], PURPOSES=PURPOSES, SECTORS=SECTORS,
                     TLP_COLOURS=TLP_COLOURS, SIGNALS=SIGNALS, DEFAULT_SIGNALS=DEFAULT_SIGNALS,
