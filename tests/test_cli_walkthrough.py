@@ -156,8 +156,8 @@ def test_web_search_strips_control_characters_from_the_echoed_query(tmp_path):
         assert c.post("/login", data={"name": name, "password": password, "csrf_token": token},
                       follow_redirects=False).status_code == 303
         page = c.get("/search?q=%00")
-        assert page.status_code == 200 and "\x00" not in page.text
-        assert 'name="q" value=""' in page.text               # nothing but controls: the empty form
+        assert page.status_code == 422 and "\x00" not in page.text
+        assert 'name="q" value=""' in page.text and "empty search" in page.text   # nothing but controls: said so
         page = c.get("/search?q=%23Koch%00Farms%1b%07")
         assert page.status_code == 200 and not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", page.text)
         assert 'name="q" value="#Koch Farms"' in page.text

@@ -94,3 +94,38 @@ def test_detect_counts_of_zero_and_many_stay_plural(tmp_path):
     with cibscope.open(db) as api:
         assert repr(api.run()) == "<cibscope run 1: 1 edge, 0 clusters>"
 
+
+# -- 2. search: invisible characters, fullwidth letters, bare marks ------------------------------------------------
+
+def test_clean_query_drops_format_characters_and_normalises_fullwidth():
+    assert clean_query("\u202e@ali\u200bce\ufeff") == "@alice"
+    assert clean_query("＠ａｌｉｃｅ") == "@alice" and clean_query("＃ＫｏｃｈＦａｒｍｓ") == "#KochFarms"
+    assert clean_query("\u200b \ufeff\x00") == ""
+    assert clean_query("#Koch\x00Farms") == "#Koch Farms"          # controls still become one space
+
+
+def test_bare_marks_and_invisible_queries_are_empty_searches(pair):
+    with Store(pair["db"], read_only=True) as s:
+        for q in ("@", "#", "@@@", "http://", "https://www.", "\u200b", "#\u202e"):
+            with pytest.raises(ValueError, match="empty search"):
+                search(s, q)
+        with pytest.raises(ValueError, match="empty search"):
+            search(s, "@", kind="text")
+        assert [a["account_key"] for a in search(s, "＠ａｌｉ\u200bｃｅ")["accounts"]] == ["twitter:alice"]
+        assert [h["object_key"] for h in search(s, "#\ufefftag3")["hashtags"]] == ["tag3"]
+
+
+def test_search_page_says_why_an_emptied_query_searched_nothing(pair):
+    web_state(pair["tmp"] / "web2.sqlite")
+    name, _, password = USERS[0]
+    with TestClient(create_app(Settings(str(pair["db"]), str(pair["tmp"] / "web2.sqlite")))) as c:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+        c.post("/login", data={"name": name, "password": password, "csrf_token": token})
+        first = c.get("/search")
+        assert first.status_code == 200 and 'role="alert"' not in first.text     # the empty form
+        for q in ("\u200b", "@", "@@@", "http://", "   "):
+            page = c.get("/search", params={"q": q})
+            assert page.status_code == 422 and 'role="alert"' in page.text and "empty search" in page.text, q
+            assert "twitter:alice" not in page.text and "search-accounts" not in page.text
+        assert c.get("/api/search", params={"q": "@@@"}).status_code == 422
+
