@@ -129,3 +129,16 @@ def test_search_page_says_why_an_emptied_query_searched_nothing(pair):
             assert "twitter:alice" not in page.text and "search-accounts" not in page.text
         assert c.get("/api/search", params={"q": "@@@"}).status_code == 422
 
+
+# -- 3. suggest-window says it rounded, and which signals had nothing ----------------------------------------------
+
+def test_suggest_window_says_the_quantile_was_rounded_up(tmp_path):
+    db = tmp_path / "s.duckdb"
+    _cli("ingest", _pair_csv(tmp_path / "pair.csv", lag_s=8), "--format", "csv", "--platform", "twitter",
+         "--db", db)
+    out = _cli("suggest-window", "--db", db)
+    assert "suggested window: 60 s (1.0 min): the 0.1 quantile of the objects' median follow delay " \
+           "(CooRnet's coordination interval) is 8 s, rounded up to whole minutes." in out
+    r = CliRunner().invoke(app, ["suggest-window", "--signals", "image", "--db", str(db)])
+    assert r.exit_code == 2 and "no object was acted on by two accounts with signals image" in r.output
+
