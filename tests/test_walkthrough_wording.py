@@ -142,3 +142,19 @@ def test_suggest_window_says_the_quantile_was_rounded_up(tmp_path):
     r = CliRunner().invoke(app, ["suggest-window", "--signals", "image", "--db", str(db)])
     assert r.exit_code == 2 and "no object was acted on by two accounts with signals image" in r.output
 
+
+# -- 4. GraphML keeps integer attributes integers ------------------------------------------------------------------
+
+def test_graphml_declares_counts_as_integers(pair):
+    with Store(pair["db"], read_only=True) as s:
+        out = export_graph(s, 1, pair["tmp"] / "run.graphml")
+        n, post_pairs = s.con.execute("SELECT n_coactions, n_post_pairs FROM edges WHERE run_id = 1").fetchone()
+    assert (out["nodes"], out["edges"]) == (2, 1)
+    g = nx.read_graphml(out["path"])
+    (_, _, e), = g.edges(data=True)
+    assert (e["n_coactions"], e["n_post_pairs"]) == (n, post_pairs)
+    assert type(e["n_coactions"]) is int and type(e["n_post_pairs"]) is int and type(e["weight"]) is float
+    ranks = {d["account"]: d["cluster_rank"] for _, d in g.nodes(data=True)}
+    assert ranks == {"twitter:alice": 1, "twitter:bob": 1} and all(type(r) is int for r in ranks.values())
+    assert {type(d["flagged"]) for _, d in g.nodes(data=True)} == {bool}
+
