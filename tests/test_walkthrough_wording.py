@@ -158,3 +158,24 @@ def test_graphml_declares_counts_as_integers(pair):
     assert ranks == {"twitter:alice": 1, "twitter:bob": 1} and all(type(r) is int for r in ranks.values())
     assert {type(d["flagged"]) for _, d in g.nodes(data=True)} == {bool}
 
+
+# -- 6. the Python API refuses what it cannot mean, in its own words -----------------------------------------------
+
+def test_api_refuses_non_int_runs_and_non_stores(pair, tmp_path):
+    with cibscope.open(pair["db"]) as db:
+        for bad in (1.5, True, "1", 1.0):
+            with pytest.raises(TypeError, match="run_id must be an int"):
+                db.run(bad)
+        assert db.run(1).run_id == 1
+    with pytest.raises(ValueError, match=r"is a folder; cibscope.open\(\) expects") as err:
+        cibscope.open(pair["tmp"])
+    assert f"did you mean {pair['tmp'] / 'cibscope.duckdb'}" not in str(err.value)   # no such file there
+    (tmp_path / "cibscope.duckdb").write_bytes((pair["db"]).read_bytes())
+    with pytest.raises(ValueError, match=re.escape(f"did you mean {tmp_path / 'cibscope.duckdb'}?")):
+        cibscope.open(tmp_path)
+    png = tmp_path / "img.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with pytest.raises(ValueError) as err:
+        cibscope.open(png)
+    assert str(png) in str(err.value) and "not a DuckDB database" in str(err.value)
+    assert "--db" not in str(err.value)                                   # Python wording, not the CLI's
