@@ -98,6 +98,7 @@ def test_server_on_a_port_in_use_says_so_in_one_line(tmp_path, command):
     assert r.exit_code == 2, r.output
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and f"--port {port}: 127.0.0.1:{port} is already in use" in lines[0]
+    assert f"a `cibscope {command[0]}` still running" in lines[0]     # the command actually run
     assert "http://" not in r.output
     assert not (tmp_path / "s.duckdb").exists() and not (tmp_path / "hub.sqlite").exists()
 
