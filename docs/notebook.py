@@ -31,17 +31,20 @@ print(clusters[["rank", "cluster_id", "n_accounts", "flagged", "score", "lift", 
 
 # %%
 flagged = clusters[clusters.flagged]
-top = flagged.cluster_id.iloc[0] if len(flagged) else clusters.cluster_id.iloc[0]
-members = run.members(top).to_pandas()
-print(members[["handle", "degree", "strength", "score", "label"]].head(10))
-edges = run.edges(cluster_id=top).to_pandas()
+top = (flagged if len(flagged) else clusters).cluster_id.iloc[0] if len(clusters) else None
+if top is None:   # no group of min_cluster_size accounts: the run's significant pairs are all there is
+    print(f"run {run.run_id} has no cluster; its significant pairs ({run.info['n_edges'] or 0}):")
+else:
+    members = run.members(top).to_pandas()
+    print(members[["handle", "degree", "strength", "score", "label"]].head(10))
+edges = (run.edges() if top is None else run.edges(cluster_id=top)).to_pandas()
 print(edges[["account_a", "account_b", "n_coactions", "weight", "q_value", "scale_s"]].head(10))
 
 # %% [markdown]
 # ## Evidence: what the accounts did together (one row per pair, signal and object)
 
 # %%
-ev = run.evidence(top).to_pandas()
+ev = run.evidence(top).to_pandas()   # top None: the evidence of every significant pair
 print(ev.groupby("action_type").size().sort_values(ascending=False))
 shared = (ev.groupby(["action_type", "object_key"])
             .agg(pairs=("account_a", "size"), first=("ts_a", "min"), example=("text_a", "first"))
@@ -50,11 +53,14 @@ print(shared.head(10))
 
 # %% [markdown]
 # ## Anything else: SQL over the store (docs/data-model.md), e.g. the members' busiest hours
+# (without a cluster: those of the accounts of the run's significant pairs)
 
 # %%
 hours = db.sql("""
-    SELECT hour(p.created_at) AS hour_utc, count(*) AS posts
-    FROM posts p JOIN cluster_members m USING (account_key)
-    WHERE m.run_id = ? AND m.cluster_id = ? GROUP BY ALL ORDER BY hour_utc""", [run.run_id, top])
+    SELECT hour(p.created_at) AS hour_utc, count(*) AS posts FROM posts p
+    WHERE p.account_key IN (SELECT account_key FROM cluster_members WHERE run_id = $run AND cluster_id = $top
+                            UNION SELECT unnest([account_a, account_b]) FROM edges
+                            WHERE run_id = $run AND $top::VARCHAR IS NULL)
+    GROUP BY ALL ORDER BY hour_utc""", {"run": run.run_id, "top": top})
 print(hours.to_pandas().set_index("hour_utc").T)
 db.close()

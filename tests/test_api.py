@@ -68,3 +68,40 @@ def test_the_documented_notebook_runs(db_path):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "kochfarms" in res.stdout and "hashtag" in res.stdout and "hour_utc" in res.stdout
+
+
+def _csv(path, rows: list[str]):
+    path.write_text("post_id,account_id,created_at,text\n" + "".join(f"{i},{r}\n" for i, r in enumerate(rows)),
+                    encoding="utf-8")
+    return path
+
+
+ONE_POST = ["alice,2015-02-24T11:35:52Z,hello #x"]
+#: alice and bob post the same 6 hashtags 5 s apart (one significant edge), carol and dave alone: a pair is no
+#: cluster at the default minimum cluster size of 3
+ONE_EDGE = ([f"{a},2015-02-24T{10 + k:02d}:00:0{s}Z,Eat at #tag{k} now" for k in range(6)
+             for a, s in (("alice", 0), ("bob", 5))]
+            + [f"{a},2015-02-2{5 + k % 3}T{3 * k:02d}:{m}:00Z,other #{a}{k}" for k in range(6)
+               for a, m in (("carol", 10), ("dave", 20))])
+
+
+@pytest.mark.parametrize("rows, n_edges", [(ONE_POST, 0), (ONE_EDGE, 1)], ids=["one-post", "one-edge"])
+def test_the_documented_notebook_runs_on_a_run_without_clusters(tmp_path, rows, n_edges):
+    pytest.importorskip("pandas")
+    from typer.testing import CliRunner
+
+    from cibscope.cli import app
+
+    db = tmp_path / "s.duckdb"
+    for args in (["ingest", str(_csv(tmp_path / "p.csv", rows)), "--format", "csv", "--platform", "twitter"],
+                 ["detect", "--out", str(tmp_path / "out")]):
+        r = CliRunner().invoke(app, [*args, "--db", str(db)])
+        assert r.exit_code == 0, r.output
+    with cibscope.open(db) as api:
+        assert (api.run().info["n_edges"], api.run().info["n_clusters"]) == (n_edges, 0)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    res = subprocess.run([sys.executable, str(ROOT / "docs" / "notebook.py"), str(db)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert f"run 1 has no cluster; its significant pairs ({n_edges}):" in res.stdout
+    assert ("twitter:alice" in res.stdout) == ("hour_utc" in res.stdout) == (n_edges == 1)

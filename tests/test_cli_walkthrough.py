@@ -98,6 +98,7 @@ def test_server_on_a_port_in_use_says_so_in_one_line(tmp_path, command):
     assert r.exit_code == 2, r.output
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and f"--port {port}: 127.0.0.1:{port} is already in use" in lines[0]
+    assert f"a `cibscope {command[0]}` still running" in lines[0]     # the command actually run
     assert "http://" not in r.output
     assert not (tmp_path / "s.duckdb").exists() and not (tmp_path / "hub.sqlite").exists()
 
@@ -156,8 +157,8 @@ def test_web_search_strips_control_characters_from_the_echoed_query(tmp_path):
         assert c.post("/login", data={"name": name, "password": password, "csrf_token": token},
                       follow_redirects=False).status_code == 303
         page = c.get("/search?q=%00")
-        assert page.status_code == 200 and "\x00" not in page.text
-        assert 'name="q" value=""' in page.text               # nothing but controls: the empty form
+        assert page.status_code == 422 and "\x00" not in page.text
+        assert 'name="q" value=""' in page.text and "empty search" in page.text   # nothing but controls: said so
         page = c.get("/search?q=%23Koch%00Farms%1b%07")
         assert page.status_code == 200 and not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", page.text)
         assert 'name="q" value="#Koch Farms"' in page.text

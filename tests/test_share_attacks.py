@@ -182,7 +182,7 @@ def test_hub_admin_may_delete_any_object_audited(env):
     db = db.database if db.get_backend_name() == "sqlite" else db.render_as_string(hide_password=False)
     r = CliRunner().invoke(app, ["admin", "delete-object", COLLECTION, objs[1]["id"], "--admin", "root",
                                  "--db", str(db)])
-    assert r.exit_code == 0 and "1 version(s)" in r.output, r.output
+    assert r.exit_code == 0 and f"1 version of {objs[1]['id']} deleted" in r.output, r.output
     e = last_entries(fx, 1)[0]
     assert e["action"] == "admin" and json.loads(e["detail"])["op"] == "delete-object" and e["actor"] == "root"
 

@@ -18,13 +18,15 @@ change results. ``docs/notebook.py`` is a worked example (run by ``tests/test_ap
 """
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
 import pyarrow as pa
 
 from .report.query import run_info
 from .report.tables import accounts_sql
-from .store.db import DEFAULT_DB, Store, latest_run_id
+from .store.db import DEFAULT_DB, Store, check_store_file, latest_run_id
+from .text import plural
 
 
 class Run:
@@ -37,7 +39,8 @@ class Run:
         """The ``runs`` row as a dict (``params`` decoded from JSON)."""
 
     def __repr__(self) -> str:
-        return f"<cibscope run {self.run_id}: {self.info['n_edges']} edges, {self.info['n_clusters']} clusters>"
+        return (f"<cibscope run {self.run_id}: {plural(self.info['n_edges'] or 0, 'edge')}, "
+                f"{plural(self.info['n_clusters'] or 0, 'cluster')}>")
 
     def _q(self, sql: str, params: list | dict | None = None) -> pa.Table:
         return self._store.con.sql(sql, params=params or None).to_arrow_table()
@@ -150,6 +153,16 @@ class Database:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no cibscope store here (make one with `cibscope ingest`)")
+        if path.is_dir():
+            inside = path / Path(DEFAULT_DB).name
+            hint = f"; did you mean {inside}?" if inside.is_file() else ""
+            raise ValueError(f"{path}: is a folder; cibscope.open() expects a store's DuckDB file "
+                             f"(e.g. {DEFAULT_DB}, made by `cibscope ingest`){hint}")
+        try:
+            check_store_file(str(path))
+        except ValueError:
+            raise ValueError(f"{path}: not a DuckDB database, so not a cibscope store; cibscope.open() expects "
+                             f"the DuckDB file `cibscope ingest` made (e.g. {DEFAULT_DB})") from None
         self.store = Store(path, read_only=True)
 
     def __enter__(self) -> "Database":
@@ -168,7 +181,12 @@ class Database:
         return self.store.con.sql("SELECT * FROM runs ORDER BY run_id DESC").to_arrow_table()
 
     def run(self, run_id: int | None = None) -> Run:
-        """Run ``run_id`` (default: the latest). Raises ``ValueError`` when the store has no such run."""
+        """Run ``run_id`` (default: the latest). Raises ``ValueError`` when the store has no such run, and
+        ``TypeError`` when ``run_id`` is not an integer (a float such as ``1.5``, or a bool, is refused rather
+        than truncated to a run that was not asked for)."""
+        if run_id is not None and (isinstance(run_id, bool) or not isinstance(run_id, numbers.Integral)):
+            raise TypeError(f"run_id must be an int (a run number from db.runs()), not {type(run_id).__name__} "
+                            f"{run_id!r}")
         if run_id is None:
             run_id = latest_run_id(self.store.con)
             if run_id is None:
@@ -181,7 +199,8 @@ class Database:
 
 
 def open(path: str | Path = DEFAULT_DB) -> Database:  # noqa: A001 - ``cibscope.open(db)`` is the API
-    """Open the store at ``path`` read-only. Raises ``FileNotFoundError`` when the file is absent."""
+    """Open the store at ``path`` read-only. Raises ``FileNotFoundError`` when the file is absent, and
+    ``ValueError`` when ``path`` is a folder or a file that is not a DuckDB database."""
     return Database(path)
 
 

@@ -34,6 +34,7 @@ from ..intel.stixobj import bundle_id, relationship, sco, sdo, stix_timestamp
 from ..share.markings import TLP2_IDS, purpose_marking, tlp2_marking_definition
 from ..store.db import Store
 from ..store.conn import one, transaction
+from ..text import plural
 from .expand import case_members
 from .tips import tip_objects
 
@@ -131,10 +132,11 @@ def case_bundle(store: Store, case_id: str, *, identity_name: str = DEFAULT_IDEN
     n_seeds, n_members = case["n_seeds"], case["n_members"]
     iset = {**sdo("intrusion-set", ("cibscope-case", case_id), now,
                   name=f"Case {case_id}: network around partner tip {case['tip_id']}",
-                  description=(f"{n_members} accounts: {n_seeds} matched the indicators shared by "
+                  description=(f"{plural(n_members, 'account')}: {n_seeds:,} matched the indicators shared by "
                                f"{case['partner_org']} and {n_members - n_seeds} joined through significant "
-                               f"co-action edges of detection run {case['run_id']} (at most {case['hops']} hops, "
-                               f"q <= {case['max_q']:g}, at least {case['min_links']} edge(s) into the case)."),
+                               f"co-action edges of detection run {case['run_id']} "
+                               f"(at most {plural(case['hops'], 'hop')}, q <= {case['max_q']:g}, "
+                               f"at least {plural(case['min_links'], 'edge')} into the case)."),
                   first_seen=_ts(span[0]), last_seen=_ts(span[1])), **common}
     objs.append(iset)
     partner = tip_objects(store, case["tip_id"])
@@ -157,7 +159,8 @@ def case_bundle(store: Store, case_id: str, *, identity_name: str = DEFAULT_IDEN
                            first_seen=_ts(ind["first_seen"]), last_seen=_ts(ind["last_seen"]),
                            observed_data_refs=od_refs,
                            description=f"{ind['kind']} {ind['value']}: matched as {', '.join(ind['match_types'])} "
-                                       f"by {ind['n_accounts']} account(s), {ind['n_posts']} post(s)"), **common})
+                                       f"by {plural(ind['n_accounts'], 'account')}, "
+                                       f"{plural(ind['n_posts'], 'post')}"), **common})
         objs.append({**relationship(src["id"], "indicates", iset["id"], now), **common})
     for m in members:
         if m["hop"] == 0:
@@ -185,6 +188,7 @@ def case_bundle(store: Store, case_id: str, *, identity_name: str = DEFAULT_IDEN
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("cibscope.cases", "templates"),
                           autoescape=True, undefined=jinja2.StrictUndefined)
 _ENV.filters["ts"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
+_ENV.filters["plural"] = plural
 
 
 def render_case_html(store: Store, case_id: str, tags: list[Tag]) -> str:

@@ -125,9 +125,10 @@ def fail(msg: str) -> None:
     raise typer.Exit(code=2)
 
 
-def check_port(host: str, port: int) -> None:
+def check_port(host: str, port: int, command: str) -> None:
     """Exit via :func:`fail` unless a server can listen on ``host:port`` now: the port in use (another server,
-    a ``cibscope serve`` still running), an address not of this machine, a port below 1024 without the right.
+    a ``cibscope <command>`` still running: ``command`` is the one being run, ``serve`` or ``serve-taxii``),
+    an address not of this machine, a port below 1024 without the right.
 
     A test bind as Uvicorn's ``Config.bind_socket`` makes it (IPv6 when the host holds ``:``, ``SO_REUSEADDR``,
     so a port left in TIME_WAIT by a stopped server passes). Servers call it before printing their address,
@@ -140,8 +141,8 @@ def check_port(host: str, port: int) -> None:
         fail(f"--host {host}: not an address of this machine ({exc.strerror})")
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            fail(f"--port {port}: {host}:{port} is already in use (another server, or a `cibscope serve` still "
-                 "running); stop it or pass another --port")
+            fail(f"--port {port}: {host}:{port} is already in use (another server, or a `cibscope {command}` "
+                 "still running); stop it or pass another --port")
         fail(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})")
 
 

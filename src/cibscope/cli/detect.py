@@ -44,7 +44,7 @@ def run_detection(store: Store, params: DetectionParams, run: Optional[Callable]
                   f"[{str(exc).splitlines()[0][:200]}]")
         bar.update(task, completed=len(STEPS), description="detect: done")
     out.print(f"run {result.run_id}: {plural(result.n_actions, 'action')} of {plural(result.n_accounts, 'account')} -> "
-              f"{result.n_candidate_pairs:,} candidate pairs, {result.n_edges:,} significant edges, "
+              f"{plural(result.n_candidate_pairs, 'candidate pair')}, {plural(result.n_edges, 'significant edge')}, "
               f"{plural(result.n_clusters, 'cluster')} in {result.seconds:.1f} s")
     return result.run_id
 
@@ -165,6 +165,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
+def _exact(seconds: float) -> str:
+    """``8`` -> ``8 s``, ``450`` -> ``450 s (7.5 min)``: a measured delay before it is rounded."""
+    text = f"{seconds:.3g} s" if seconds < 10 else f"{seconds:,.0f} s"
+    return text if seconds < 60 else f"{text} ({_duration(seconds)})"
+
+
 def suggest_window(
     signals: Optional[str] = typer.Option(None, "--signals", help="Comma-separated signals (default: every "
                                           "stored one but mention and domain)."),
@@ -190,8 +196,11 @@ def suggest_window(
               ", ".join(f"{int(k * 100)}% within {_duration(v)}" for k, v in res.delay_quantiles.items()))
     out.print("per-object median follow delay: " +
               ", ".join(f"{int(k * 100)}% within {_duration(v)}" for k, v in res.object_median_quantiles.items()))
-    out.print(f"suggested window: {res.suggested_s:g} s ({_duration(res.suggested_s)}; the {res.q:g} quantile of "
-              f"the objects' median follow delay, CooRnet's coordination interval). {_window_advice(res.suggested_s)}")
+    rounded = ("" if res.quantile_s == res.suggested_s else ", rounded up to whole minutes"
+               + (" (at least 1 min)" if res.quantile_s <= 0 else ""))
+    out.print(f"suggested window: {res.suggested_s:g} s ({_duration(res.suggested_s)}): the {res.q:g} quantile of "
+              f"the objects' median follow delay (CooRnet's coordination interval) is {_exact(res.quantile_s)}"
+              f"{rounded}. {_window_advice(res.suggested_s)}")
 
 
 def _window_advice(suggested_s: float) -> str:

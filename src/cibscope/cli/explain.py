@@ -65,7 +65,7 @@ def explain(
                     if what not in tasks:
                         tasks[what] = bar.add_task(
                             f"explain run {run}: embed the {total:,} distinct sampled texts" if what == "embed"
-                            else f"explain run {run}: narratives of {total} clusters ({rep})", total=total)
+                            else f"explain run {run}: narratives of {plural(total, 'cluster')} ({rep})", total=total)
                     bar.update(tasks[what], completed=done)
 
                 n_groups = save_narratives(store, run, ids, library=lib, representation=rep, max_posts=n_sample,
@@ -81,7 +81,7 @@ def _print_explain_summary(store: Store, run: int, top: int) -> None:
     from ..explain.summary import run_summary
 
     rows = run_summary(store, run, top)
-    out.print(f"run {run}: what explain found in the {len(rows)} best-ranked clusters:")
+    out.print(f"run {run}: what explain found in the {plural(len(rows), 'best-ranked cluster')}:")
     for r in rows:
         head = f"[bold]#{r['rank']} {r['cluster_id']}[/bold]"
         out.print(f"{head}: {plural(r['n_accounts'], 'account')}{', flagged' if r['flagged'] else ''}; strongest "

@@ -80,7 +80,7 @@ def add_token(user: str, label: Optional[str] = None, db: str = HubDb) -> None:
 @admin_app.command("revoke-tokens")
 def revoke_tokens(user: str, db: str = HubDb) -> None:
     """Revoke every token of a user."""
-    out.print(f"{_admin(_hub(db).revoke_tokens, user)} token(s) revoked")
+    out.print(f"{plural(_admin(_hub(db).revoke_tokens, user), 'token')} revoked")
 
 
 @admin_app.command("grant")
@@ -100,13 +100,13 @@ def delete_object(collection_id: str, object_id: str, admin_name: str = typer.Op
         n = _hub(db).delete_object(collection_id, object_id, None, None, Filters(), admin=admin_name)
     except NotFound as exc:
         fail(str(exc))
-    out.print(f"{n} version(s) of {object_id} deleted")
+    out.print(f"{plural(n, 'version')} of {object_id} deleted")
 
 
 @admin_app.command("purge-expired")
 def purge_expired(db: str = HubDb) -> None:
     """Delete object versions past their retention."""
-    out.print(f"{_hub(db).purge_expired()} expired object version(s) deleted")
+    out.print(f"{plural(_hub(db).purge_expired(), 'expired object version')} deleted")
 
 
 Checkpoints = typer.Option(None, "--checkpoints", envvar="CIBSCOPE_AUDIT_CHECKPOINTS",
@@ -229,7 +229,7 @@ def push(bundle: Path, server: str = Server, collection: str = Collection, purpo
     except ShareError as exc:
         fail(str(exc))
     out.print(f"{status['success_count']} stored, {status['failure_count']} rejected "
-              f"({status['envelopes']} envelope(s), status {', '.join(status['status_ids'])})")
+              f"({plural(status['envelopes'], 'envelope')}, status {', '.join(status['status_ids'])})")
     for f in status.get("failures", []):
         out.print(f"  [yellow]rejected[/yellow] {f['id']}: {f.get('message', '')}", highlight=False)
     if status["failure_count"]:
@@ -247,7 +247,7 @@ def pull(folder: Path, server: str = Server, collection: str = Collection, purpo
                       **_conn_opts(token, user, password))
     except ShareError as exc:
         fail(str(exc))
-    out.print(f"{res.count} object version(s) -> {res.path or '(nothing new)'}; next added_after {res.last}")
+    out.print(f"{plural(res.count, 'object version')} -> {res.path or '(nothing new)'}; next added_after {res.last}")
 
 
 def serve_taxii(db: str = HubDb, host: str = typer.Option("127.0.0.1", "--host"),
@@ -268,6 +268,6 @@ def serve_taxii(db: str = HubDb, host: str = typer.Option("127.0.0.1", "--host")
             check_checkpoint_options(checkpoint_key, checkpoint_file)
         except StartupError as exc:
             fail(str(exc))
-    check_port(host, port)
+    check_port(host, port, "serve-taxii")
     serve(db, host, port, checkpoint_key=checkpoint_key, checkpoint_file=checkpoint_file,
           checkpoint_every=checkpoint_every)

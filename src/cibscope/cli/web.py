@@ -117,7 +117,7 @@ def serve(db: Path = DbOption, web_db: str = WebDb,
 
     from ..store.db import StoreLockedError
     from ..web.app import Settings, create_app
-    check_port(host, port)
+    check_port(host, port, "serve")
     if read_only and not db.exists():
         fail(f"{db}: no such store")
     if not db.exists():

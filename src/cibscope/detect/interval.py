@@ -41,6 +41,8 @@ class WindowSuggestion:
     suggested_s : float
         The ``q`` quantile of the per-object medians, rounded up to a whole minute, at least 60 s.
     q : float
+    quantile_s : float
+        That quantile before rounding (seconds), what ``suggest-window`` reports next to the suggestion.
     """
 
     n_objects: int
@@ -49,6 +51,7 @@ class WindowSuggestion:
     object_median_quantiles: dict[float, float]
     suggested_s: float
     q: float
+    quantile_s: float
 
 
 def follow_delays(store: Store, *, signals: list[str] | None = None, datasets: list[str] | None = None,
@@ -102,6 +105,10 @@ def follow_delays(store: Store, *, signals: list[str] | None = None, datasets: l
     """, [*params, qs, qs, q]).fetchone()
     n_objects, n_follows, delays, medians, pick = row
     if not n_objects:
-        raise ValueError("no object was acted on by two accounts: nothing to measure")
+        scope = [f"signals {', '.join(signals)}"] if signals else []
+        scope += [f"datasets {', '.join(datasets)}"] if datasets else []
+        where_text = " with " + " in ".join(scope) if scope else ""
+        raise ValueError(f"no object was acted on by two accounts{where_text}: nothing to measure")
     return WindowSuggestion(int(n_objects), int(n_follows or 0), dict(zip(qs, delays or [math.nan] * len(qs))),
-                            dict(zip(qs, medians)), max(60.0, 60.0 * math.ceil(float(pick) / 60.0)), q)
+                            dict(zip(qs, medians)), max(60.0, 60.0 * math.ceil(float(pick) / 60.0)), q,
+                            float(pick))

@@ -37,10 +37,13 @@ GEXF follows the GEXF 1.3 specification (https://gexf.net/schema.html, namespace
 ``http://gexf.net/1.3``): typed ``<attributes>`` declarations, ``<attvalues>`` per element and the
 edge weight as the ``weight`` attribute of ``<edge>`` (a double since 1.3). It is written as a stream
 (Arrow record batches, attribute values escaped by :func:`xml.sax.saxutils.quoteattr`), so a run with
-millions of edges needs no XML tree in memory. GraphML is written by python-igraph's
-``Graph.write_graphml`` (GraphML 1.0 keys with ``attr.name``/``attr.type``): node ids are ``n0``,
-``n1``, ... with the account key in ``name``/``account``, and igraph stores every number as a double,
-so ``n_coactions`` and ``cluster_rank`` read back as floats there.
+millions of edges needs no XML tree in memory. GraphML (the GraphML 1.0 primer,
+http://graphml.graphdrawing.org/primer/graphml-primer.html: ``<key>`` declarations with
+``attr.name``/``attr.type``, ``<data>`` per element) is streamed the same way, with the same types
+(``integer`` is GraphML's ``int``), so ``n_coactions`` and ``cluster_rank`` read back as integers in
+networkx (igraph keeps every number as a double in memory); node ids are ``n0``, ``n1``, ... with the
+account key in ``name`` (igraph's vertex name) and ``account``, as python-igraph's ``Graph.write_graphml``
+writes them; a null value is left out (GraphML's missing data), not written as "".
 """
 from __future__ import annotations
 
@@ -113,16 +116,21 @@ def _value(v: object) -> str:
     return "" if v is None else _xml_text(str(v))
 
 
-def _elements(store: Store, sql: str, attrs: dict[str, str]) -> Iterator[tuple[int, dict, str]]:
-    """``(count so far, row, '<attvalue .../>...')`` for each row of ``sql``, read in Arrow batches."""
+def _rows(store: Store, sql: str) -> Iterator[tuple[int, dict]]:
+    """``(count so far, row)`` for each row of ``sql``, read in Arrow batches."""
     n = 0
     for batch in store.con.sql(sql).to_arrow_reader(50_000):
         cols = batch.to_pydict()
         for r in range(batch.num_rows):
-            row = {k: v[r] for k, v in cols.items()}
             n += 1
-            yield n, row, "".join(f'<attvalue for="{i}" value={quoteattr(_value(row[k]))}/>'
-                                  for i, k in enumerate(attrs))
+            yield n, {k: v[r] for k, v in cols.items()}
+
+
+def _elements(store: Store, sql: str, attrs: dict[str, str]) -> Iterator[tuple[int, dict, str]]:
+    """``(count so far, row, '<attvalue .../>...')`` (GEXF) for each row of ``sql``."""
+    for n, row in _rows(store, sql):
+        yield n, row, "".join(f'<attvalue for="{i}" value={quoteattr(_value(row[k]))}/>'
+                              for i, k in enumerate(attrs))
 
 
 def _write_gexf(store: Store, run_id: int, fh: IO[str]) -> tuple[int, int]:
@@ -153,6 +161,42 @@ def _write_gexf(store: Store, run_id: int, fh: IO[str]) -> tuple[int, int]:
                  f'weight="{_value(float(row["weight"]))}"><attvalues>{vals}</attvalues></edge>\n')
     fh.write('    </edges>\n  </graph>\n</gexf>\n')
     return n_nodes, n_edges
+
+
+#: GraphML ``attr.type`` of a GEXF attribute type (GraphML has ``int``, GEXF ``integer``).
+_GRAPHML_TYPES = {"integer": "int"}
+
+
+def _write_graphml(store: Store, run_id: int, fh: IO[str]) -> tuple[int, int]:
+    """Stream run ``run_id``'s network to ``fh`` as GraphML 1.0; returns ``(nodes, edges)`` written."""
+    nodes = {"name": "string", "label": "string", **NODE_ATTRS}
+    edges = {"weight": "double", **EDGE_ATTRS}
+    fh.write('<?xml version="1.0" encoding="UTF-8"?>\n'
+             '<graphml xmlns="http://graphml.graphdrawing.org/xmlns"\n'
+             '         xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"\n'
+             '         xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns '
+             'http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">\n'
+             f'<!-- cibscope: co-action network of detection run {int(run_id)} -->\n')
+    for prefix, kind, attrs in (("v", "node", nodes), ("e", "edge", edges)):
+        for name, typ in attrs.items():
+            fh.write(f'  <key id="{prefix}_{name}" for="{kind}" attr.name="{name}" '
+                     f'attr.type="{_GRAPHML_TYPES.get(typ, typ)}"/>\n')
+    fh.write('  <graph id="G" edgedefault="undirected">\n')
+
+    def data(prefix: str, attrs: dict[str, str], row: dict) -> str:
+        return "".join(f'<data key="{prefix}_{k}">{escape(_value(row[k]))}</data>' for k in attrs
+                       if row[k] is not None)
+
+    index: dict[str, int] = {}
+    for n_nodes, row in _rows(store, nodes_sql(run_id)):
+        index[row["account"]] = n_nodes - 1
+        fh.write(f'    <node id="n{n_nodes - 1}">{data("v", nodes, {**row, "name": row["account"]})}</node>\n')
+    n_edges = 0
+    for n_edges, row in _rows(store, edges_sql(run_id)):
+        fh.write(f'    <edge source="n{index[row["source"]]}" target="n{index[row["target"]]}">'
+                 f'{data("e", edges, {**row, "weight": float(row["weight"])})}</edge>\n')
+    fh.write('  </graph>\n</graphml>\n')
+    return len(index), n_edges
 
 
 def network(store: Store, run_id: int):
@@ -207,15 +251,10 @@ def export_graph(store: Store, run_id: int, path: str | Path, fmt: str | None = 
     if fmt not in FORMATS:
         raise ValueError(f"{path}: unknown graph format {fmt!r}; use one of {', '.join(FORMATS)}")
     run_info(store, run_id)
-    if fmt == "gexf":
-        tmp = path.with_name(path.name + ".part")
-        with tmp.open("w", encoding="utf-8") as fh:
-            n_nodes, n_edges = _write_gexf(store, run_id, fh)
-        tmp.replace(path)
-    else:
-        g = network(store, run_id)
-        g.write_graphml(str(path))
-        n_nodes, n_edges = g.vcount(), g.ecount()
+    tmp = path.with_name(path.name + ".part")
+    with tmp.open("w", encoding="utf-8") as fh:
+        n_nodes, n_edges = (_write_gexf if fmt == "gexf" else _write_graphml)(store, run_id, fh)
+    tmp.replace(path)
     return {"path": path, "format": fmt, "nodes": n_nodes, "edges": n_edges}
 
 

@@ -25,6 +25,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..store.db import Store
+from ..text import plural
 from .figures import network_layout, timeline_svg
 from .query import (activity, authenticity, clusters, internal_edges, loose_pairs, members, narratives, run_info,
                     top_objects)
@@ -54,6 +55,7 @@ def environment() -> Environment:
     env.filters["p_text"] = p_text
     env.filters["duration"] = duration_text
     env.filters["shared_object"] = shared_object
+    env.filters["plural"] = plural
     return env
 
 

@@ -127,7 +127,8 @@ def run_summary(store: Store, run: dict[str, Any], clusters: list[dict[str, Any]
                      f"and at least {params.get('min_lift', 'min_lift')}× the co-actions chance predicts).")
     else:
         found.append(f"{len(flagged)} of {plural(len(clusters), 'cluster')} "
-                     f"{'is' if len(flagged) == 1 else 'are'} flagged as candidate coordinated networks: "
+                     f"{'is' if len(flagged) == 1 else 'are'} flagged as "
+                     f"{'a candidate coordinated network' if len(flagged) == 1 else 'candidate coordinated networks'}: "
                      f"{plural(n_flag_acc, 'account')} of the {run.get('n_accounts') or 0:,} analysed, acting on "
                      "the same "
                      f"objects within {win} of each other.")

@@ -11,12 +11,16 @@ where more matched. Each list is one scan of its table.
 
 Kinds: ``account`` (handle, account id, display name; a leading ``@`` is dropped), ``hashtag`` (a
 leading ``#`` is dropped), ``url`` (links and domains; a scheme and ``www.`` are dropped), ``text``
-(post text). Without a kind, ``@name`` searches accounts, ``#tag`` hashtags, anything with ``://``
-or a dot and no space URLs, and other queries accounts, hashtags and text.
+(post text). The query is cleaned first (:func:`clean_query`: NFKC-normalised, so fullwidth letters
+match plain ones; invisible format characters such as U+200B and U+202E dropped); marks alone (``@``,
+``#``, ``http://``) are an empty search, not a match of everything. Without a kind, ``@name`` searches
+accounts, ``#tag`` hashtags, anything with ``://`` or a dot and no space URLs, and other queries accounts,
+hashtags and text.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from .db import Store
@@ -29,12 +33,24 @@ MAX_QUERY = 200
 
 #: Control characters (C0, DEL, C1): none is part of a handle, tag, link or post text a user searches for.
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]+")
+#: A query of nothing but the marks :func:`search` drops (``@``, ``#``, a URL scheme, ``www.``) would match
+#: every account, hashtag or link: it counts as empty.
+_MARKS_ONLY = re.compile(r"[@#\s]*|(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?/*", re.I)
 
 
 def clean_query(query: str) -> str:
-    """``query`` with each run of control characters (NUL, tab, line ends, ESC, C1) made one space and
-    surrounding spaces dropped: what :func:`search` searches for, and what a page may echo back."""
-    return _CONTROLS.sub(" ", query or "").strip()
+    """``query`` NFKC-normalised (fullwidth ``ｊｏｈｎ`` is ``john``, a ligature its letters), without Unicode
+    format characters (category Cf: zero-width space U+200B, byte-order mark U+FEFF, bidi overrides such as
+    U+202E, joiners), with each run of control characters (NUL, tab, line ends, ESC, C1) made one space, and
+    surrounding spaces dropped: what :func:`search` searches for, and what a page may echo back.
+
+    The format characters are invisible, so a pasted handle carrying one would otherwise match nothing
+    (and a bidi override would reorder the page that echoes it); the cost is that an emoji sequence built
+    with a zero-width joiner is searched as its parts.
+    """
+    text = unicodedata.normalize("NFKC", query or "")
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return _CONTROLS.sub(" ", text).strip()
 
 
 def _rows(store: Store, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -129,8 +145,9 @@ def search(store: Store, query: str, *, kind: str | None = None, run_id: int | N
     ----------
     store : Store
     query : str
-        1 to :data:`MAX_QUERY` characters (surrounding spaces dropped, control characters made spaces:
-        :func:`clean_query`).
+        1 to :data:`MAX_QUERY` characters (NFKC-normalised, format characters dropped, control characters
+        made spaces, surrounding spaces dropped: :func:`clean_query`); marks alone (``@``, ``#``, ``@@@``,
+        ``http://``) are empty.
     kind : {"account", "hashtag", "url", "text"}, optional
         Default: :func:`guess_kinds`.
     run_id : int, optional
@@ -157,8 +174,9 @@ def search(store: Store, query: str, *, kind: str | None = None, run_id: int | N
         Empty or too long query, unknown kind, ``limit`` out of range, or ``run_id`` not in the store.
     """
     q = clean_query(query)
-    if not q:
-        raise ValueError("empty search: give an account, #hashtag, URL or words")
+    if _MARKS_ONLY.fullmatch(q):
+        raise ValueError("empty search: give an account, #hashtag, URL or words"
+                         + (f" (“{q}” alone would match everything)" if q else ""))
     if len(q) > MAX_QUERY:
         raise ValueError(f"search text too long: {len(q)} characters, at most {MAX_QUERY}")
     if kind is not None and kind not in KINDS:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from ..intel.stixobj import sco, sdo, stix_timestamp
 from ..share.markings import TLP2_IDS, purpose_marking, tlp2_marking_definition
 from ..store.db import Store
+from ..text import plural
 
 #: Days a pushed alert's purpose marking lets the hub serve it.
 RETENTION_DAYS = 180
@@ -115,7 +116,8 @@ def alert_objects(alert: dict[str, Any], store: Store, *, tlp: str, purpose: str
     accounts = store.con.execute("SELECT account_key, platform, account_id, handle FROM accounts "
                                  "WHERE list_contains(?, account_key) ORDER BY account_key", [keys]).fetchall()
     users = [{**sco("user-account", account_type=p, user_id=i, account_login=h), **marks} for _, p, i, h in accounts]
-    desc = (f"cibscope watch alert '{alert['kind']}' on cluster {alert['wid']} ({alert['n_members']} accounts, "
+    desc = (f"cibscope watch alert '{alert['kind']}' on cluster {alert['wid']} "
+            f"({plural(alert['n_members'], 'account')}, "
             f"data up to {alert['data_time']} UTC). {alert['summary']}")
     group = {**sdo("grouping", ("cibscope-watch", alert["alert_id"]), now, name=f"{alert['kind']} {alert['wid']}",
                    context="suspicious-activity", description=desc, created_by_ref=ident["id"],

@@ -27,6 +27,7 @@ from . import MAX_ID, data
 from .auth import CSRF_FIELD, NotSignedIn, User, check_csrf, csrf_token, current_user, sign_in, sign_out
 from .core import WebContext
 from .outbox import ShareInputError, cluster_objects
+from ..text import plural
 from .state import StateError
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
@@ -40,6 +41,7 @@ _env.filters["q"] = lambda s: quote(str(s), safe="")
 _env.filters["p_text"] = p_text
 _env.filters["duration"] = duration_text
 _env.filters["shared_object"] = shared_object
+_env.filters["plural"] = plural
 _env.filters["pretty"] = lambda o: json.dumps(o, indent=1, ensure_ascii=False, sort_keys=True, default=str)
 _env.globals.update(TLP_LEVELS=[t for t in TLP_LEVELS if t != "red"], PURPOSES=PURPOSES, SECTORS=SECTORS,
                     TLP_COLOURS=TLP_COLOURS, SIGNALS=SIGNALS, DEFAULT_SIGNALS=DEFAULT_SIGNALS,
@@ -225,14 +227,18 @@ def clusters_page(request: Request, run: Optional[int] = Query(None, ge=1, le=MA
 
 
 @router.get("/search")
-def search_page(request: Request, q: str = Query("", max_length=MAX_QUERY), kind: str = "",
+def search_page(request: Request, q: Optional[str] = Query(None, max_length=MAX_QUERY), kind: str = "",
                 run: Optional[int] = Query(None, ge=1, le=MAX_ID), user: User = Depends(current_user)) -> HTMLResponse:
-    """Search this server's store for an account, hashtag, URL or text (:func:`cibscope.store.search.search`)."""
+    """Search this server's store for an account, hashtag, URL or text (:func:`cibscope.store.search.search`).
+
+    Without ``q`` the page is the empty form; a ``q`` given but empty once cleaned (spaces, invisible
+    characters, or ``@``/``#``/``http://`` alone) answers 422 with the reason, as the JSON API does."""
     result, error = None, None
-    q = clean_query(q)  # the query is echoed in the page: no NUL or other control character goes back
+    asked = q is not None and q != ""
+    q = clean_query(q or "")  # the query is echoed in the page: no NUL or other control character goes back
     with ctx(request).view() as s:
         all_runs = data.runs(s)
-        if q:
+        if asked:
             try:
                 result = search(s, q, kind=kind or None, run_id=run, limit=50)
             except ValueError as exc:
