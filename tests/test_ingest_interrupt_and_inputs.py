@@ -21,7 +21,7 @@ from cibscope.cli import app
 from cibscope.cli.ingest import _remove_unused_store
 from cibscope.ingest import IngestError, ingest
 from cibscope.store.db import Store
-from conftest import rows
+from conftest import FIXTURES, rows
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 HEADER = "post_id,account_id,created_at,platform,text\n"
@@ -105,6 +105,22 @@ def test_interrupted_ingest_into_an_existing_store_keeps_it_as_it_was(tmp_path):
     assert _count(db, "SELECT count(*) FROM posts") == 2 and _count(db, "SELECT count(*) FROM datasets") == 1
 
 
+def test_interrupt_after_whole_batches_keeps_them_and_says_how_many(tmp_path, monkeypatch):
+    import cibscope.cli.ingest as cli_ingest
+
+    def one_batch_then_interrupted(store, path, **kwargs):  # a large input stopped after its first batch
+        ingest(store, path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_ingest, "ingest_path", one_batch_then_interrupted)
+    db = tmp_path / "new.duckdb"
+    r = _cli(_write(tmp_path, "good.csv", GOOD), "--db", db)
+    assert r.exit_code == 130
+    assert f"interrupted: 2 posts written before the interrupt stay in {db} (whole batches); run the same " \
+           "command again" in r.output
+    assert _count(db, "SELECT count(*) FROM posts") == 2 and _count(db, "SELECT count(*) FROM datasets") == 1
+
+
 def test_store_holding_accounts_but_no_post_counts_as_unused(tmp_path):
     db = tmp_path / "new.duckdb"
     with Store(db) as s:  # what an ingest stopped after writing accounts leaves: accounts, no post
@@ -152,6 +168,41 @@ def test_compressed_csv_is_read_streamed(tmp_path, name, pack):
     assert "csv -> dataset 'x': 2 records, 2 posts added" in r.output
     assert _count(db, "SELECT count(*) FROM actions WHERE action_type = 'hashtag'") == 2
     assert _cli(p, "--db", db).exit_code == 0 and _count(db, "SELECT count(*) FROM posts") == 2  # idempotent
+
+
+@pytest.mark.parametrize("fixture", ["twitter-v2/responses.jsonl", "twitter-v2/single_response.json",
+                                     "telegram/result.json", "mastodon/statuses.json", "bluesky/records.jsonl",
+                                     "crowdtangle/facebook_posts.csv", "twitter-io/ira_sample_tweets_csv_hashed.csv",
+                                     "cnt/posts.csv"])
+@pytest.mark.parametrize("suffix, pack", [(".gz", gzip.compress),
+                                          (".zst", lambda b: zstandard.ZstdCompressor().compress(b))])
+def test_a_compressed_export_gives_what_the_plain_one_gives(tmp_path, fixture, suffix, pack):
+    src = FIXTURES / fixture
+    packed = _write(tmp_path, src.name + suffix, pack(src.read_bytes()))
+    got = {}
+    for name, path in (("plain", src), ("packed", packed)):
+        with Store(tmp_path / f"{name}.duckdb") as st:
+            s = ingest(st, path)
+            got[name] = (s.format, s.dataset, s.rows_read, s.posts_added, s.accounts_added, s.errors,
+                         rows(st, "SELECT count(*) AS n FROM actions")[0]["n"])
+    assert got["packed"] == got["plain"] and got["plain"][3] > 0
+
+
+def test_compressed_csv_in_several_pieces_keeps_lines_and_rows(tmp_path):
+    from cibscope.ingest.mapped import MappedCsvReader
+
+    body = HEADER + "".join(f"{i},acc{i % 7},2022-05-01T10:{i // 60:02d}:{i % 60:02d}Z,twitter,post {i} #t{i % 5}\n"
+                            for i in range(300)) + "301,bob,not a time,twitter,bad row\n"
+    plain, packed = _write(tmp_path, "p.csv", body), _write(tmp_path, "p.csv.gz", gzip.compress(body.encode()))
+    got = {}
+    for path in (plain, packed):  # pieces of about 1 KiB: the gzip stream is cut at record ends as the file is
+        with Store(tmp_path / f"{path.name}.duckdb") as st:
+            s = ingest(st, path, reader=MappedCsvReader(chunk_bytes=1024))
+            got[path.name] = (s.rows_read, s.posts_added, s.errors,
+                              rows(st, "SELECT line, field FROM ingest_errors"),
+                              rows(st, "SELECT max(source_row) AS r FROM posts"))
+    assert got["p.csv.gz"] == got["p.csv"]
+    assert got["p.csv"][:4] == (301, 300, 1, [{"line": 302, "field": "created_at"}])
 
 
 def test_compressed_json_lines_and_a_bad_line_in_them(store, tmp_path):
