@@ -19,7 +19,8 @@ from .common import DbOption, console, fail, open_store, out, progress_bar
 
 def ingest(
     paths: list[Path] = typer.Argument(
-        ..., help="Files or folders to ingest (a folder: each file, or one ira-csv or reddit input)."),
+        ..., help="Files or folders to ingest (a folder: each file, or one ira-csv or reddit input; several: each "
+                  "read, one that cannot be read set aside; .gz/.zst read as they are)."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f",
                                       help=f"Input format (detected when omitted): {', '.join(READERS)}."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: input name)."),
@@ -36,7 +37,10 @@ def ingest(
                            "(csv, parquet; needed for ambiguous ones; repeat)."),
     db: Path = DbOption,
 ) -> None:
-    """Read exports into the store. Bad rows go to ingest_errors; re-ingesting adds nothing."""
+    """Read exports into the store. Bad rows go to ingest_errors; re-ingesting adds nothing.
+
+    Exit status 0 when some input gave posts, 2 on an error or if every record was refused, 130/143 on Ctrl-C/SIGTERM.
+    """
     options = bool(mapping or platform or time_format or tz)
     zones = dict(z.partition("=")[::2] for z in tz or [])
 

@@ -281,7 +281,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
         raise IngestError(f"{path}: cannot be read as {fmt}: {str(exc).splitlines()[0]}") from exc
     except DAMAGED_STREAM as exc:  # a gzip/zstd file cut short or corrupt further on
         kept = f"; the {summary.posts_added:,} posts before the damage were stored" if summary.posts_added else ""
-        raise IngestError(f"{path}: a damaged or truncated {compression(path)} file ({exc}){kept}") from exc
+        raise IngestError(f"{path}: a damaged or truncated {packed or 'compressed'} file ({exc}){kept}") from exc
     finally:
         scratch.close()
     if not summary.rows_read and not summary.errors:  # a header line, an empty list: nothing to read

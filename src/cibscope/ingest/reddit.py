@@ -45,7 +45,7 @@ from typing import Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-from .base import Batch, IngestError, errors_table
+from .base import Batch, IngestError, compression, errors_table
 from .json_records import (JsonRecordsReader, Record, file_records, first_char, head_bytes, line_records,
                            struct_sql)
 from .tabular import (Check, concat_errors, header_fields, load_csv, physical_lines, records_read, split_checked,
@@ -67,8 +67,6 @@ THING_STRUCT = {
 DELETED_AUTHORS = ("[deleted]", "[removed]")
 #: Per-user CSV files read in one DuckDB scan.
 FILES_PER_BATCH = 200
-#: The first bytes of a zstd frame.
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 #: File name endings read as JSON (Pushshift dumps, API listings).
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".zst")
 #: Hosts of Reddit itself: a submission ``url`` there with ``/comments/`` is a permalink, not an external link.
@@ -85,21 +83,15 @@ def _history_files(path: Path) -> list[Path]:
 
 
 def _json_files(path: Path) -> list[Path]:
-    """The JSON inputs at ``path``: a file given is one whatever its name (``RC_2016-10`` after ``zstd -d``)
-    when it is zstd or starts with ``{`` or ``[``; in a folder, the files named :data:`JSON_SUFFIXES`, less any ``.zst`` that
-    gives no byte (truncated or corrupt from its start: the folder's summary names it, see
-    :func:`cibscope.ingest.ingest`)."""
+    """The JSON inputs at ``path``: a file given is one whatever its name (``RC_2016-10`` after
+    ``zstd -d``) when it is compressed or starts with ``{`` or ``[``; in a folder, the files named
+    :data:`JSON_SUFFIXES`, less any zstd file that gives no byte (truncated or corrupt from its start:
+    the folder's summary names it, see :func:`cibscope.ingest.ingest`)."""
     if path.is_file():
-        return [path] if path.name.lower().endswith(JSON_SUFFIXES) or _is_zst(path) \
+        return [path] if path.name.lower().endswith(JSON_SUFFIXES) or compression(path) \
             or first_char(path) in ("{", "[") else []
     return sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(JSON_SUFFIXES)
-                  and not (_is_zst(p) and zst_damage(p)))
-
-
-def _is_zst(path: Path) -> bool:
-    """True when the file starts with the zstd magic number."""
-    with open(path, "rb") as f:
-        return f.read(4) == ZSTD_MAGIC
+                  and not (compression(p) == "zstd" and zst_damage(p)))
 
 
 def _csv_columns(path: Path) -> list[str]:
@@ -215,7 +207,7 @@ class RedditReader(JsonRecordsReader):
             return first is not None and cls.sniff(first)
         if path.name in _CSV_KINDS:
             return tuple(_csv_columns(path)[1:]) == _CSV_KINDS[path.name][1]
-        if path.name.lower().endswith(".zst") or _is_zst(path):
+        if path.name.lower().endswith(".zst"):
             head = _zst_head(path)
         elif first_char(path) in ("{", "["):
             head = head_bytes(path)
@@ -224,8 +216,10 @@ class RedditReader(JsonRecordsReader):
         return b'"subreddit"' in head and any(k in head for k in (b'"link_id"', b'"selftext"', b'"Listing"'))
 
     def records(self, path: Path) -> Iterator[Record]:
-        """JSON lines of a zstd file (by its magic number), else :func:`file_records` (lines, array or pretty-printed values)."""
-        return zst_records(path) if path.name.lower().endswith(".zst") or _is_zst(path) else file_records(path)
+        """JSON lines of a zstd file (named .zst or told by its magic number), else :func:`file_records`
+        (lines, array or pretty-printed values)."""
+        zst = path.name.lower().endswith(".zst") or compression(path) == "zstd"
+        return zst_records(path) if zst else file_records(path)
 
     def read(self, path: Path, con: duckdb.DuckDBPyConnection,
              progress: Callable[[int], None] | None = None) -> Iterator[Batch]:
