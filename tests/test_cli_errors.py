@@ -191,22 +191,30 @@ def test_help_describes_every_out_option_and_keeps_one_line_per_command():
 
 
 def test_detect_on_a_dataset_without_actions_is_refused_before_a_run(tmp_path):
-    """A file whose every row is bad still makes its dataset (the errors belong to it); detecting on it
-    alone used to save an empty run and an empty report without a word."""
+    """A dataset whose posts give no action (no text, link or tag), or a file whose every row is bad (it
+    makes no dataset: its errors stay in ingest_errors); detecting on it alone used to save an empty run
+    and an empty report without a word."""
     first = next(SAMPLE_A.glob("*.csv"))
     header = first.read_text(encoding="utf-8").splitlines()[0]
     bad = tmp_path / "bad.csv"
     bad.write_text(header + "\n" + ",".join(["x"] * len(header.split(","))) + "\n", encoding="utf-8")
+    silent = tmp_path / "silent.csv"
+    silent.write_text("post_id,account_id,created_at,platform,text\n9,alice,2022-05-01T10:00:00Z,twitter,\n")
     db = tmp_path / "d.duckdb"
     r = CliRunner().invoke(app, ["ingest", str(first), "--format", "ira-csv", "--db", str(db)])
     assert r.exit_code == 0, r.output                  # a store with data, and one dataset without
     r = CliRunner().invoke(app, ["ingest", str(bad), "--format", "ira-csv", "--db", str(db)])
+    assert r.exit_code == 2, r.output
+    assert CliRunner().invoke(app, ["ingest", str(silent), "--db", str(db)]).exit_code == 0
     from cibscope.store.db import Store
 
     with Store(db, read_only=True) as s:
-        assert ("bad",) in s.con.execute("SELECT dataset FROM datasets").fetchall(), r.output
-    line = _error(["detect", "--db", str(db), "--dataset", "bad", "--out", str(tmp_path / "o")])
-    assert "dataset bad holds no actions" in line and "nothing to detect" in line
+        names = {d for (d,) in s.con.execute("SELECT dataset FROM datasets").fetchall()}
+        assert "silent" in names and "bad" not in names, r.output
+    line = _error(["detect", "--db", str(db), "--dataset", "silent", "--out", str(tmp_path / "o")])
+    assert "dataset silent holds no actions" in line and "nothing to detect" in line
+    assert "no dataset named bad" in _error(["detect", "--db", str(db), "--dataset", "bad", "--out",
+                                             str(tmp_path / "o")])
     assert _runs(db) == 0 and not (tmp_path / "o").exists()
 
 

@@ -50,8 +50,9 @@ def test_failed_first_ingest_leaves_no_store_and_an_existing_store_is_kept(tmp_p
     db = tmp_path / "new.duckdb"
     refused = _write(tmp_path, "dayfirst.csv", DAY_FIRST)
     r = _ingest(refused, "--format", "csv", "--platform", "twitter", "--db", db)
-    assert r.exit_code == 1, r.output
+    assert r.exit_code == 2, r.output
     assert "every record was refused" in r.output and "was not kept" in r.output
+    assert "kept in ingest_errors" not in r.output  # nothing was kept: the bad records are listed, not stored
     assert not db.exists() and not (tmp_path / "new.duckdb.wal").exists()
 
     png = tmp_path / "chart.png"
@@ -66,7 +67,7 @@ def test_failed_first_ingest_leaves_no_store_and_an_existing_store_is_kept(tmp_p
     assert _ingest(_write(tmp_path, "good.csv", GOOD), "--format", "csv", "--platform", "twitter",
                    "--db", db).exit_code == 0
     r = _ingest(refused, "--format", "csv", "--platform", "twitter", "--db", db)
-    assert r.exit_code == 1 and "(or ingest_errors)" in r.output
+    assert r.exit_code == 2 and "the refused records are kept in ingest_errors" in r.output
     assert _ingest(png, "--db", db).exit_code == 2
     assert db.exists() and _posts(db) == 2
 
@@ -80,7 +81,7 @@ def test_first_ingest_interrupted_leaves_no_store(tmp_path, monkeypatch):
     monkeypatch.setattr(cli_ingest, "ingest_path", interrupted)
     db = tmp_path / "new.duckdb"
     r = _ingest(_write(tmp_path, "good.csv", GOOD), "--format", "csv", "--platform", "twitter", "--db", db)
-    assert r.exit_code != 0
+    assert r.exit_code == 130 and f"interrupted: the new store {db} was not kept" in r.output
     assert not db.exists() and not (tmp_path / "new.duckdb.wal").exists()
 
 

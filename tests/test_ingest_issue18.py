@@ -44,7 +44,7 @@ def test_item2_all_rows_refused_exits_nonzero(tmp_path):
     p = _csv(tmp_path, DAY_FIRST)
     db = tmp_path / "s.duckdb"
     r = CliRunner().invoke(app, ["ingest", str(p), "--format", "csv", "--platform", "twitter", "--db", str(db)])
-    assert r.exit_code == 1, r.output
+    assert r.exit_code == 2, r.output
     assert "0 posts added" in r.output and "2 bad records" in r.output
     partly = _csv(tmp_path, DAY_FIRST + "3,carol,2015-02-24 11:35:54,third post here\n", "partly.csv")
     r = CliRunner().invoke(app, ["ingest", str(partly), "--format", "csv", "--platform", "twitter",

@@ -6,7 +6,9 @@ one transaction and returns an :class:`IngestSummary`.
 """
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -16,10 +18,11 @@ import datetime as dt
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import zstandard
 
 from ..store.db import Store, file_sha256
 from ..store.normalize import install_macros
-from .base import Batch, IngestError, Reader, errors_table
+from .base import Batch, IngestError, Reader, compression, errors_table, read_head
 from .bluesky import BlueskyReader
 from .cnt_csv import CntCsvReader
 from .coortweet import CooRTweetReader
@@ -113,6 +116,9 @@ def reader_options(reader: Reader) -> str:
         if opts else ""
 
 
+#: What reading a damaged gzip or zstd stream raises (:func:`cibscope.ingest.base.open_input`).
+DAMAGED_STREAM = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError)
+
 #: Compression suffixes a default dataset name drops (with the data suffix before them).
 COMPRESSION_SUFFIXES = (".zst", ".zstd", ".gz", ".bz2", ".xz", ".lz4", ".zip")
 #: Data suffixes a default dataset name drops after a compression suffix (alone, any last suffix goes).
@@ -147,7 +153,7 @@ def detect_format(path: Path) -> str:
         try:
             if reader.sniff(path):
                 return name
-        except (OSError, UnicodeError, ValueError):
+        except (OSError, UnicodeError, ValueError, *DAMAGED_STREAM):
             continue
     hint = ""
     if path.is_file():
@@ -155,6 +161,9 @@ def detect_format(path: Path) -> str:
         sep = other_delimiter(path)
         if sep:
             hint = delimiter_hint(sep)
+        packed = compression(path)
+        if packed:
+            hint += f" in the {packed}-compressed file"
     raise IngestError(f"{path}: format not recognised{hint}; pass --format (one of: {', '.join(READERS)})")
 
 
@@ -227,6 +236,10 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
             raise IngestError(f"{path}: unknown format {fmt!r}; known: {', '.join(READERS)}")
         reader = READERS[fmt]()
     fmt = reader.name
+    packed = compression(path) if path.is_file() else None
+    if packed and packed not in reader.reads_compressed:
+        raise IngestError(f"{path}: a {packed}-compressed file; format {fmt} needs it unpacked "
+                          f"({'gunzip' if packed == 'gzip' else 'zstd -d'} it first)")
     if fmt == "parquet" and path.is_file():
         with open(path, "rb") as f:
             if f.read(4) != b"PAR1":
@@ -266,10 +279,17 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     except (duckdb.IOException, duckdb.InvalidInputException, UnicodeError) as exc:
         # DuckDB's message ends with the SQL around the fault: the user needs its first line only
         raise IngestError(f"{path}: cannot be read as {fmt}: {str(exc).splitlines()[0]}") from exc
+    except DAMAGED_STREAM as exc:  # a gzip/zstd file cut short or corrupt further on
+        kept = f"; the {summary.posts_added:,} posts before the damage were stored" if summary.posts_added else ""
+        raise IngestError(f"{path}: a damaged or truncated {packed or 'compressed'} file ({exc}){kept}") from exc
     finally:
         scratch.close()
-    if summary.posts_added or summary.errors or not summary.posts_known:
-        store.ensure_dataset(dataset)  # not a dataset of no post and no error: its posts live elsewhere
+    if not summary.rows_read and not summary.errors:  # a header line, an empty list: nothing to read
+        raise IngestError(f"{path}: no records: " + (
+            "the file holds only a header line" if path.is_file() and not _starts_json(path)
+            else f"nothing to read as {fmt}"))
+    # the dataset is registered by the batch that adds its first post (Store.add_batch): an input that gave
+    # none adds no empty dataset; its refused records stay in ingest_errors under its name
     store.record_file(sha, str(path), fmt, dataset, summary.rows_read, summary.posts_added, summary.errors,
                       options)
     return summary
@@ -281,7 +301,7 @@ _REDDIT_HISTORY_FILES = ("comments.csv", "submissions.csv")
 #: Magic numbers of binary files people pass by mistake -> what they are.
 _MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
           b"PK\x03\x04": "a ZIP archive (an .xlsx workbook? save it as CSV; a zip: unpack it)",
-          b"\x1f\x8b": "a gzip file (unpack it first)", b"%PDF": "a PDF document",
+          b"%PDF": "a PDF document",
           b"SQLite format 3": "an SQLite database"}
 
 
@@ -304,25 +324,38 @@ def looks_binary(head: bytes) -> bool:
 
 
 def check_readable(path: Path) -> None:
-    """Raise :class:`IngestError` for a file no reader can take: empty, binary (other than Parquet or zstd),
-    or a zstd file that does not decompress from its start (truncated, corrupt)."""
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    if not head.strip(b" \t\r\n\xef\xbb\xbf"):
-        raise IngestError(f"{path}: the file is empty" + (" (only blank lines)" if head else ""))
-    if head.startswith(b"\x28\xb5\x2f\xfd"):  # zstd (a reddit .zst dump): read as such when it decompresses
+    """Raise :class:`IngestError` for a file no reader can take: empty, binary (other than Parquet), or a
+    gzip or zstd file that does not decompress from its start (truncated, corrupt); a compressed file is
+    judged by what it holds (an empty ``x.csv.gz`` is empty)."""
+    packed = compression(path)
+    if packed == "zstd":  # a reddit .zst dump, a .csv.zst: read when it decompresses
         from .reddit import zst_damage
 
         damage = zst_damage(path)
         if damage:
             raise IngestError(f"{path}: a damaged or truncated zstd file ({damage}); nothing read")
-        return
+    try:
+        head = read_head(path, 4096)
+    except zlib.error as exc:
+        raise IngestError(f"{path}: a damaged gzip file ({exc}); nothing read") from exc
+    if packed == "gzip" and not head:  # empty content, or a stream cut before its first byte
+        try:
+            gzip.decompress(path.read_bytes()[:1 << 20])
+        except DAMAGED_STREAM as exc:
+            raise IngestError(f"{path}: a damaged or truncated gzip file ({exc}); nothing read") from exc
+    if not head.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise IngestError(f"{path}: the file is empty" + (" (only blank lines)" if head else ""))
     if head.startswith(b"PAR1"):  # Parquet
         return
     kind = next((k for m, k in _MAGIC.items() if head.startswith(m)), None)
     if kind or looks_binary(head):
         what = kind or "a binary file (starts with bytes " + " ".join(f"{b:02x}" for b in head[:8]) + ")"
         raise IngestError(f"{path}: {what}, not a text export; formats: {', '.join(READERS)}")
+
+
+def _starts_json(path: Path) -> bool:
+    """True when the file's first non-blank character opens JSON (``[`` or ``{``)."""
+    return read_head(path, 4096).lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in (b"[", b"{")
 
 
 def _visible_files(path: Path) -> list[Path]:
@@ -346,6 +379,11 @@ def _outside_layout(cls: type[Reader], path: Path, *, give_up_on_other_format: b
                 continue
         except (OSError, UnicodeError, ValueError):
             pass
+        try:  # a damaged file (a truncated .zst) is named with its real reason; the reader leaves it out
+            check_readable(f)
+        except IngestError as exc:
+            out.append(f"{exc}" if str(exc).startswith(str(f)) else f"{f}: {exc}")
+            continue
         if give_up_on_other_format:
             try:
                 other = detect_format(f)
@@ -382,7 +420,6 @@ def _ingest_folder(store: Store, path: Path, *, fmt: str | None, dataset: str | 
                                   "named after the user and ingest that")
             s = ingest(store, f, fmt=fmt, dataset=dataset, reader=reader, progress=progress)
         except IngestError as exc:
-            store.ensure_dataset(dataset)
             store.add_errors(dataset, errors_table([dict(file=str(f), line=None, field=None, raw_value=None,
                                                          reason=f"file set aside: {exc}")]))
             total.skipped = False

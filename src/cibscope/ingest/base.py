@@ -12,9 +12,12 @@ A file that cannot be read at all raises :class:`IngestError` naming it.
 """
 from __future__ import annotations
 
+import gzip
+import io
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, Iterator
+from typing import BinaryIO, Callable, ClassVar, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -65,6 +68,9 @@ class Reader:
     #: Names of side files a folder layout holds besides its records (``ira-csv``: ``authors.csv``):
     #: a folder with such files still looks like the layout (:func:`cibscope.ingest.ingest`).
     folder_side_files: ClassVar[frozenset[str]] = frozenset()
+    #: Compressions (:func:`compression`) the reader reads as it goes; another compressed file is refused
+    #: with "needs it unpacked" (:func:`cibscope.ingest.ingest`).
+    reads_compressed: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def sniff(cls, path: Path) -> bool:
@@ -96,8 +102,79 @@ def errors_table(rows: list[dict]) -> pa.Table | None:
     return pa.table({c: pa.array([r.get(c) for r in rows], t) for c, t in ERROR_COLUMNS.items()})
 
 
-def read_header(path: Path, n_bytes: int = 65536) -> str:
-    """The first line of a text file (decoded leniently), for sniffing."""
+#: Magic numbers of the compressed files readers take (RFC 1952 section 2.3.1; RFC 8878 section 3.1.1).
+COMPRESSION_MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
+#: The compressions :func:`open_input` streams (a reader reading through it sets ``reads_compressed`` to them).
+STREAMED_COMPRESSIONS = frozenset(COMPRESSION_MAGIC.values())
+
+
+def compression(path: Path) -> str | None:
+    """``"gzip"`` or ``"zstd"`` when the file starts with that magic number (whatever its name), else None."""
     with open(path, "rb") as f:
-        head = f.read(n_bytes)
+        head = f.read(4)
+    return next((c for m, c in COMPRESSION_MAGIC.items() if head.startswith(m)), None)
+
+
+def data_suffix(path: Path) -> str:
+    """The file's data suffix, lower case, under a compression suffix: ``x.csv.gz`` -> ``.csv``."""
+    name = path.name.lower()
+    for comp in (".gz", ".zst", ".zstd"):
+        if name.endswith(comp):
+            name = name[:-len(comp)]
+            break
+    return Path(name).suffix
+
+
+def is_compressed(path: Path) -> bool:
+    """True when the file is compressed (:func:`compression`): readers then cannot seek in its bytes."""
+    return compression(path) is not None
+
+
+def open_input(path: Path) -> BinaryIO:
+    """``path`` opened for reading bytes; a gzip or zstd file (told by its magic number: ``x.csv.gz``,
+    ``x.csv.zst``) is decompressed as it is read (Python's :mod:`gzip`, :class:`cibscope.ingest.reddit.ZstdFrames`;
+    streamed: memory stays small).
+
+    Raises
+    ------
+    OSError
+        The file cannot be opened. Reading a damaged stream raises ``gzip.BadGzipFile`` (an ``OSError``),
+        ``EOFError`` (gzip cut short), ``zlib.error`` or ``zstandard.ZstdError``.
+    """
+    kind = compression(path)
+    if kind == "gzip":
+        return gzip.open(path, "rb")
+    if kind == "zstd":
+        from .reddit import ZstdFrames
+
+        return io.BufferedReader(ZstdFrames(open(path, "rb")), 1 << 20)
+    return open(path, "rb")
+
+
+def read_head(path: Path, n_bytes: int = 65536) -> bytes:
+    """Up to the first ``n_bytes`` of the file's content (a gzip or zstd file decompressed), for sniffing: a
+    stream cut short gives what decompresses before the cut (reading it whole then names the damage).
+
+    Raises
+    ------
+    zlib.error
+        A gzip file corrupt from its start.
+    """
+    kind = compression(path)
+    if kind == "zstd":
+        from .reddit import _zst_head
+
+        return _zst_head(path, n_bytes)
+    with open(path, "rb") as f:
+        if kind != "gzip":
+            return f.read(n_bytes)
+        raw = f.read(max(n_bytes, 1 << 16))
+    return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, n_bytes)  # 16+: a gzip header (zlib manual)
+
+
+def read_header(path: Path, n_bytes: int = 65536) -> str:
+    """The first line of a text file (decoded leniently; a gzip/zstd file decompressed), for sniffing."""
+    head = read_head(path, n_bytes)
     return head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()[0] if head else ""

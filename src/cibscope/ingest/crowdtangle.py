@@ -41,7 +41,7 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from .base import Batch, IngestError, Reader
+from .base import STREAMED_COMPRESSIONS, Batch, IngestError, Reader
 from .mapped import Mapping, derived_batches, start_carry
 from .tabular import AccountCarry, header_fields, scan_csv_chunks, time_sql, names_shown
 from .text_entities import DOTTED_HANDLE, TWITTER_HANDLE, distinct_sql, hashtags_sql, mentions_sql, urls_sql
@@ -79,6 +79,7 @@ class CrowdTangleReader(Reader):
     """CrowdTangle-style Facebook/Instagram post CSV (``--format crowdtangle``); mapping in the module doc."""
 
     name = "crowdtangle"
+    reads_compressed = STREAMED_COMPRESSIONS  # scan_csv_chunks reads a compressed file through open_input
     description = "CrowdTangle / Meta Content Library CSV of Facebook or Instagram posts"
 
     @classmethod

@@ -25,7 +25,8 @@ from typing import Callable, Iterable, Iterator
 import duckdb
 import pyarrow as pa
 
-from .base import Batch, IngestError, Reader, errors_table
+from .base import (STREAMED_COMPRESSIONS, Batch, IngestError, Reader, errors_table, is_compressed,
+                   open_input, read_head)
 from .tabular import Check, concat_errors, split_checked, sql_literal
 
 #: Records handed to DuckDB at once, at most (bounds memory: a batch's raw text and its parsed structs).
@@ -41,9 +42,8 @@ Record = tuple[int, "str | None", "str | None"]
 
 
 def head_bytes(path: Path, n_bytes: int = 65536) -> bytes:
-    """The first ``n_bytes`` of a file, for sniffing."""
-    with open(path, "rb") as f:
-        return f.read(n_bytes)
+    """The first ``n_bytes`` of a file (of its content when gzip/zstd-compressed), for sniffing."""
+    return read_head(path, n_bytes)
 
 
 def first_char(path: Path) -> str:
@@ -60,8 +60,8 @@ def sniff_json(path: Path, *keys: bytes, first: tuple[str, ...] = ("{", "[")) ->
 
 
 def jsonl_records(path: Path) -> Iterator[Record]:
-    """(line, raw text, decode problem) per non-blank line."""
-    with open(path, "rb") as f:
+    """(line, raw text, decode problem) per non-blank line (a gzip/zstd file decompressed as it is read)."""
+    with open_input(path) as f:
         yield from line_records(f)
 
 
@@ -173,7 +173,7 @@ def _elements(sc: _Scanner, by_element: bool, n: int = 0) -> Iterator[Record]:
 
 
 def _scan(path: Path, body: Callable[[_Scanner], Iterator[Record]]) -> Iterator[Record]:
-    with open(path, encoding="utf-8-sig") as f:
+    with io.TextIOWrapper(open_input(path), encoding="utf-8-sig") as f:
         sc = _Scanner(f)
         try:
             yield from body(sc)
@@ -194,7 +194,7 @@ def array_records(path: Path, *, by_element: bool = False) -> Iterator[Record]:
     an element holds a ``,`` before a closing bracket that JSON forbids but DuckDB accepts (checked
     with :func:`json.loads`), or when an element's text is not found where expected.
     """
-    if first_char(path) != "[":
+    if first_char(path) != "[" or is_compressed(path):  # DuckDB's split reads the bytes of the file as they lie
         return _python_array_records(path, by_element)
     return _duckdb_array_records(path, by_element)
 
@@ -341,7 +341,7 @@ def file_records(path: Path) -> Iterator[Record]:
         return array_records(path)
     if first != "{":
         raise IngestError(f"{path}: not JSON lines, a JSON array or a JSON object (starts with {first!r})")
-    with open(path, "rb") as f:
+    with open_input(path) as f:
         line = f.readline(MAX_ELEMENT_CHARS)
     try:
         json.loads(line.decode("utf-8-sig"))
@@ -391,6 +391,7 @@ class JsonRecordsReader(Reader):
 
     #: Appended to the reasons of errors, e.g. how ``line`` is numbered.
     where: str = ""
+    reads_compressed = STREAMED_COMPRESSIONS  # every record source goes through open_input
 
     def records(self, path: Path) -> Iterator[Record]:
         """The file's records (default: :func:`file_records`)."""

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..store.db import POST_COLUMNS
-from .base import Batch, IngestError, Reader
+from .base import STREAMED_COMPRESSIONS, Batch, IngestError, Reader, data_suffix
 from .tabular import (_NOT_NULL_TOKEN, Check, check_zones, chunked_posts, concat_errors, duplicate_errors,
                       duplicated_columns, header_fields, list_cell_sql, load_parquet, names_shown, records_read,
                       require_columns, scan_csv_chunks, split_checked, sql_literal, time_sql, tz_reason_sql)
@@ -371,6 +371,7 @@ class MappedCsvReader(Reader):
     """
 
     name = "csv"
+    reads_compressed = STREAMED_COMPRESSIONS  # scan_csv_chunks reads a compressed file through open_input
     description = "any CSV with a column mapping (--map column=field, --platform, --time-format)"
     #: With urls and text both mapped, add the text's URLs to the column's (see :func:`map_posts`).
     text_urls_too: ClassVar[bool] = True
@@ -387,7 +388,7 @@ class MappedCsvReader(Reader):
     @classmethod
     def sniff(cls, path: Path) -> bool:
         """A CSV whose header names ``account_id``, ``created_at`` and ``platform``."""
-        if path.is_dir() or path.suffix.lower() not in (".csv", ".txt"):
+        if path.is_dir() or data_suffix(path) not in (".csv", ".txt"):
             return False
         found = header_fields(path)
         return all(f in found for f in (*REQUIRED_FIELDS, "platform"))
@@ -423,6 +424,7 @@ class MappedParquetReader(MappedCsvReader):
     """
 
     name = "parquet"
+    reads_compressed = frozenset()  # DuckDB reads the Parquet file in place
     description = "any Parquet file with a column mapping (--map column=field, --platform, --time-format)"
 
     @classmethod

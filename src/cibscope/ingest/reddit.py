@@ -45,7 +45,7 @@ from typing import Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-from .base import Batch, IngestError, errors_table
+from .base import Batch, IngestError, compression, errors_table
 from .json_records import (JsonRecordsReader, Record, file_records, first_char, head_bytes, line_records,
                            struct_sql)
 from .tabular import (Check, concat_errors, header_fields, load_csv, physical_lines, records_read, split_checked,
@@ -83,9 +83,15 @@ def _history_files(path: Path) -> list[Path]:
 
 
 def _json_files(path: Path) -> list[Path]:
+    """The JSON inputs at ``path``: a file given is one whatever its name (``RC_2016-10`` after
+    ``zstd -d``) when it is compressed or starts with ``{`` or ``[``; in a folder, the files named
+    :data:`JSON_SUFFIXES`, less any zstd file that gives no byte (truncated or corrupt from its start:
+    the folder's summary names it, see :func:`cibscope.ingest.ingest`)."""
     if path.is_file():
-        return [path] if path.name.lower().endswith(JSON_SUFFIXES) else []
-    return sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(JSON_SUFFIXES))
+        return [path] if path.name.lower().endswith(JSON_SUFFIXES) or compression(path) \
+            or first_char(path) in ("{", "[") else []
+    return sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(JSON_SUFFIXES)
+                  and not (compression(p) == "zstd" and zst_damage(p)))
 
 
 def _csv_columns(path: Path) -> list[str]:
@@ -110,6 +116,12 @@ class ZstdFrames(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def close(self) -> None:
+        """Close the stream and the file it reads."""
+        if not self.closed:
+            self.f.close()
+        super().close()
 
     def readinto(self, b) -> int:
         import zstandard
@@ -204,8 +216,10 @@ class RedditReader(JsonRecordsReader):
         return b'"subreddit"' in head and any(k in head for k in (b'"link_id"', b'"selftext"', b'"Listing"'))
 
     def records(self, path: Path) -> Iterator[Record]:
-        """JSON lines of a ``.zst`` file, else :func:`file_records` (lines, array or pretty-printed values)."""
-        return zst_records(path) if path.name.lower().endswith(".zst") else file_records(path)
+        """JSON lines of a zstd file (named .zst or told by its magic number), else :func:`file_records`
+        (lines, array or pretty-printed values)."""
+        zst = path.name.lower().endswith(".zst") or compression(path) == "zstd"
+        return zst_records(path) if zst else file_records(path)
 
     def read(self, path: Path, con: duckdb.DuckDBPyConnection,
              progress: Callable[[int], None] | None = None) -> Iterator[Batch]:

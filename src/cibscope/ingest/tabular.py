@@ -37,7 +37,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Batch, IngestError, errors_table, read_header
+from .base import Batch, IngestError, errors_table, is_compressed, open_input, read_header
 
 #: Rows per batch handed to the store (bounds the Arrow tables held in memory).
 BATCH_ROWS = 500_000
@@ -383,7 +383,7 @@ def csv_pieces(path: Path, piece: Path, chunk_bytes: int = CSV_CHUNK_BYTES) -> I
     unterminated quote), at the last line end. ``piece`` is overwritten for
     each piece, so read it before asking for the next.
     """
-    with open(path, "rb") as f:
+    with open_input(path) as f:  # a gzip/zstd file is decompressed as it is read
         header = f.readline()
         buf = b""
         while True:
@@ -412,7 +412,7 @@ def scan_csv_chunks(con: duckdb.DuckDBPyConnection, table: str, path: Path, colu
     """Scan one CSV file into temp table ``table`` a piece at a time, as :func:`load_csv` would the whole file.
 
     A file of at most ``chunk_bytes`` (default :data:`CSV_CHUNK_BYTES`) is one
-    piece, read in place; a larger one is cut by :func:`csv_pieces` into a
+    piece, read in place; a larger one, or a gzip/zstd file (read decompressed), is cut by :func:`csv_pieces` into a
     temporary file. Each piece replaces ``table``, with ``filename`` = ``path``
     and ``line``, ``record`` and ``rec`` continued from the previous pieces, so
     the rows and errors of all pieces together equal those of one scan.
@@ -430,13 +430,14 @@ def scan_csv_chunks(con: duckdb.DuckDBPyConnection, table: str, path: Path, colu
         As :func:`load_csv`.
     """
     chunk_bytes = chunk_bytes or CSV_CHUNK_BYTES
-    if path.stat().st_size <= chunk_bytes:
+    if path.stat().st_size <= chunk_bytes and not is_compressed(path):
         rejects = load_csv(con, table, [path], columns)
         yield rejects, records_read(con, table, rejects)
         return
     records, recs = 0, 0  # records and largest rec of the pieces before
     with tempfile.TemporaryDirectory(prefix="cibscope-csv-") as tmp:
-        piece = Path(tmp) / path.name
+        # a piece is plain CSV: named .csv, never .gz (DuckDB would take it for gzip by its name)
+        piece = Path(tmp) / (path.name if not is_compressed(path) else "piece.csv")
         for _ in csv_pieces(path, piece, chunk_bytes):
             rejects = load_csv(con, table, [piece], columns)
             n = records_read(con, table, rejects)

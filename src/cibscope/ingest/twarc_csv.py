@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from .base import Batch, IngestError, Reader
+from .base import STREAMED_COMPRESSIONS, Batch, IngestError, Reader
 from .mapped import Mapping, map_posts, start_carry
 from .tabular import AccountCarry, chunked_posts, concat_errors, header_fields, scan_csv_chunks, time_sql, names_shown
 
@@ -48,6 +48,7 @@ class TwarcCsvReader(Reader):
     """twarc2 ``csv`` plugin output (``--format twarc-csv``); mapping in the module doc."""
 
     name = "twarc-csv"
+    reads_compressed = STREAMED_COMPRESSIONS  # scan_csv_chunks reads a compressed file through open_input
     description = "twarc2 csv plugin output (flattened X API v2 tweets, JSON entity cells)"
 
     def __init__(self, *, chunk_bytes: int | None = None):

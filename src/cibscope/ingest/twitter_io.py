@@ -37,7 +37,7 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from .base import Batch, IngestError, Reader
+from .base import STREAMED_COMPRESSIONS, Batch, IngestError, Reader
 from .mapped import Mapping, derived_batches, start_carry
 from .tabular import AccountCarry, header_fields, require_columns, scan_csv_chunks, time_sql
 
@@ -77,6 +77,7 @@ class TwitterIOReader(Reader):
     """Twitter Information Operations archive tweets (``--format twitter-io``); mapping in the module doc."""
 
     name = "twitter-io"
+    reads_compressed = STREAMED_COMPRESSIONS  # scan_csv_chunks reads a compressed file through open_input
     description = "Twitter Information Operations archive tweet CSV (tweetid, userid, tweet_time, ...)"
 
     @classmethod

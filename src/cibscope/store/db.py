@@ -231,7 +231,7 @@ class Store:
         """Add one reader batch in a single transaction.
 
         Posts whose ``post_key`` exists already are skipped (re-ingest adds
-        nothing); accounts are inserted when new and otherwise have their NULL
+        nothing); ``dataset`` is registered (``datasets``) with its first post; accounts are inserted when new and otherwise have their NULL
         fields filled in; errors are appended. Actions are derived from the new
         posts (see :meth:`_derive_actions`).
 
@@ -277,6 +277,9 @@ class Store:
                 con.execute("""CREATE OR REPLACE TEMP TABLE _new_posts AS
                                SELECT DISTINCT ON (post_key) * FROM _new_posts ORDER BY post_key, source_row""")
             con.execute("INSERT INTO posts SELECT * FROM _new_posts")
+            # the dataset is registered with its first post, in the same transaction: no dataset without posts
+            con.execute("INSERT INTO datasets SELECT $d, $t WHERE EXISTS (SELECT 1 FROM _new_posts) "
+                        "AND NOT EXISTS (SELECT 1 FROM datasets WHERE dataset = $d)", {"d": dataset, "t": _now()})
             n_acc = self._merge_accounts(dataset)
             # a file read again after it grew reports its old bad rows again: record each once
             con.execute(
@@ -293,8 +296,11 @@ class Store:
             )
             self._derive_actions()
             con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
+        except BaseException:  # an error, or an interrupt (Ctrl-C, SIGTERM) between two statements
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:  # interrupted just after COMMIT: nothing to roll back; the first error counts
+                pass
             raise
         finally:
             for name in ("_in_posts", "_in_accounts", "_in_errors"):
