@@ -76,7 +76,7 @@ def test_parameters_and_suggested_window_at_the_end(page):
     text, _, window = page
     tail = _plain(text[text.index('<section id="run"'):])
     assert "Parameters" in tail and "min_lift" in tail and "alpha" in tail
-    assert f"suggests a window of {duration_text(window.suggested_s)}" in tail
+    assert f"suggests a window of {duration_text(window.suggested_s)} (rounded up to whole minutes" in tail
     assert "min_lift" not in _plain(text[:text.index('<section id="clusters"')]).split("How to read")[0]
 
 
