@@ -103,3 +103,25 @@ def test_report_and_web_templates_show_the_evidence(store):
     from cibscope.report.query import authenticity
     html = _env.get_template("_fingerprints.html.j2").module.fingerprints(authenticity(store, 1, ["C2"])["C2"])
     assert "Look-alike" not in str(html)                 # the organic cluster has no look-alike table
+
+
+def test_impersonated_paths_reach_the_signal_in_every_url_form(store):
+    """Links that serve a path named after an outlet's domain from another site (kind ``path``) are found
+    whatever the URL's form; links that only mention an outlet further down the path are not (the SQL
+    pre-filter of ``lookalike_signals`` must keep every link ``match_url`` would flag)."""
+    urls = {"p": ["https://news-portal.ru/www.spiegel.de/politik/artikel-1"],
+            "q": ["HTTP://XqzReader.net//WWW.Bild.de/politik/x?id=1"],
+            "r": ["https://yzblog.net/about/spiegel.de", "https://www.spiegel.de/politik/artikel-1"]}
+    rows = [{"platform": "twitter", "post_id": f"{k}{j}", "account_id": k, "kind": "post",
+             "created_at": T0 + dt.timedelta(minutes=j), "urls": [u], "text": f"story {k}{j}"}
+            for k, us in urls.items() for j, u in enumerate(us)]
+    store.add_batch(dataset="hand", source_file="hand", posts=pa.Table.from_pylist(rows),
+                    accounts=pa.table({"platform": ["twitter"] * 3, "account_id": list(urls)}))
+    store.con.execute("INSERT INTO runs VALUES (1, TIMESTAMP '2024-03-05 00:00:00', '{}', NULL, 0, 0, 0, 1, 0)")
+    store.con.execute("INSERT INTO clusters VALUES (1, 'C1', 1, 3, 2, 10, 1.0, 1e-9, 9, 10, true, "
+                      "'{\"link\": 1.0}', TIMESTAMP '2024-03-04 09:00:00', TIMESTAMP '2024-03-04 09:10:00', 's', NULL, NULL)")
+    store.con.executemany("INSERT INTO cluster_members VALUES (1, 'C1', ?, 1, 1.0, 5.0)", [[f"twitter:{k}"] for k in urls])
+    la = cluster_authenticity(store, 1)["C1"]["lookalike_domains"]
+    paths = {d["domain"]: d["outlet"] for d in la.details["domains"] if d["kind"] == "path"}
+    assert paths == {"news-portal.ru": "spiegel.de", "xqzreader.net": "bild.de"}
+    assert la.value == pytest.approx(2 / 3)            # p and q; r's links are an aside and the real outlet

@@ -44,8 +44,8 @@ AI_CAVEAT = ("The classifier learnt 2019-2020 generators (GPT-2, RNN, Markov) on
              "paraphrased output and very short posts can pass as human.")
 
 
-def _rows(store: Store, sql: str) -> list[dict[str, Any]]:
-    cur = store.con.execute(sql)
+def _rows(store: Store, sql: str, params: dict | None = None) -> list[dict[str, Any]]:
+    cur = store.con.execute(sql, params) if params else store.con.execute(sql)
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
@@ -106,7 +106,8 @@ def ai_text_signals(store: Store, g: str) -> list:
 def lookalike_signals(store: Store, g: str) -> list:
     """Signal ``lookalike_domains`` of every group of ``g`` (SQL of ``(group_id, account_key)``).
 
-    Reads the members' ``domain`` and ``link`` actions (one check per distinct host or link) and
+    Reads the members' ``domain`` actions and the ``link`` actions whose first path segment names an
+    outlet's domain (one check per distinct host or link; the other links are dropped in SQL) and
     compares them with the shipped outlets plus the store's long-established domains
     (:func:`.lookalike.store_index`).
     ``details``: ``domains`` -- one entry per look-alike (``domain``, ``host``, ``kind``, ``outlet``,
@@ -116,17 +117,26 @@ def lookalike_signals(store: Store, g: str) -> list:
     from .authenticity import Signal
     from .lookalike import store_index
 
+    ix = store_index(store)
+    # a link counts only as an impersonated path (its host is judged by the post's domain action), so
+    # only links whose first path segment, without "www.", names an outlet's domain reach Python: the
+    # segment as match_url reads it (a key without a scheme is read as "//" + key)
+    url = ("lower(CASE WHEN starts_with(a.object_key, '//') OR regexp_matches(a.object_key, "
+           "'^[A-Za-z][A-Za-z0-9+.-]*://') THEN a.object_key ELSE '//' || a.object_key END)")
+    segment = f"regexp_extract({url}, '^(?:[a-z][a-z0-9+.-]*:)?//[^/?#]*/+([^/?#]*)', 1)"
+    named = f"list_contains($outlets, regexp_replace({segment}, '^www[.]', ''))"
     rows = _rows(store, f"""
-        WITH m AS ({g})
+        WITH m AS ({g}), a AS (
+            SELECT * FROM actions a
+            WHERE a.account_key IN (SELECT account_key FROM m)
+              AND (a.action_type = 'domain' OR (a.action_type = 'link' AND ({named}))))
         SELECT m.group_id, a.action_type, a.object_key, count(*) AS n_posts,
                count(DISTINCT a.account_key) AS n_accounts, list(DISTINCT a.account_key) AS accounts,
                min(a.post_key) AS example_post
-        FROM m JOIN actions a USING (account_key)
-        WHERE a.action_type IN ('domain', 'link')
+        FROM m JOIN a USING (account_key)
         GROUP BY ALL ORDER BY 1, 2, 3
-    """)
+    """, {"outlets": sorted(ix.by_domain)})
     members = dict(store.con.execute(f"SELECT group_id, count(DISTINCT account_key) FROM ({g}) GROUP BY 1").fetchall())
-    ix = store_index(store)
     found: dict[str, dict[str, dict]] = defaultdict(dict)
     who: dict[str, set] = defaultdict(set)
     for r in rows:

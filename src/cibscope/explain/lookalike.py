@@ -75,6 +75,8 @@ from importlib import resources
 from typing import Iterable, Sequence
 from urllib.parse import urlsplit
 
+#: A URL that starts with its scheme (RFC 3986 section 3.1) and an authority.
+HAS_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 #: Legacy generic TLDs; a look-alike on one of these needs more evidence than on a new gTLD.
 LEGACY_TLDS = frozenset({"com", "net", "org", "info", "biz", "edu", "gov", "mil", "int"})
 #: Country-code TLDs marketed as generic names and common in spoofing and throwaway domains.
@@ -343,9 +345,13 @@ class OutletIndex:
         return best[1] if best else None
 
     def match_url(self, url: str) -> Lookalike | None:
-        """As :meth:`match_host` for the URL's host; else a URL whose path starts with an outlet's domain (kind ``path``)."""
+        """As :meth:`match_host` for the URL's host; else a URL whose path starts with an outlet's domain (kind ``path``).
+
+        ``url`` with or without its scheme (the store keeps links as ``host/path``): without one it is
+        read as ``//url``, so a ``//`` later in the path does not hide the host.
+        """
         try:
-            parts = urlsplit(url if "//" in url else "//" + url)
+            parts = urlsplit(url if url.startswith("//") or HAS_SCHEME.match(url) else "//" + url)
         except ValueError:
             return None
         host = parts.hostname or ""
