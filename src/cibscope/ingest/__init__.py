@@ -22,12 +22,13 @@ import zstandard
 
 from ..store.db import Store, file_sha256
 from ..store.normalize import install_macros
-from .base import Batch, IngestError, Reader, compression, errors_table, read_head
+from .base import Batch, IngestError, Reader, compression, errors_table, read_head, read_header
 from .bluesky import BlueskyReader
 from .cnt_csv import CntCsvReader
 from .coortweet import CooRTweetReader
 from .crowdtangle import CrowdTangleReader
 from .ira_csv import IRACsvReader
+from .json_records import first_char
 from .mastodon import MastodonReader
 from .mapped import MappedCsvReader, MappedParquetReader, Mapping
 from .reddit import RedditReader
@@ -119,10 +120,13 @@ def reader_options(reader: Reader) -> str:
 #: What reading a damaged gzip or zstd stream raises (:func:`cibscope.ingest.base.open_input`).
 DAMAGED_STREAM = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError)
 
-#: Compression suffixes a default dataset name drops (with the data suffix before them).
-COMPRESSION_SUFFIXES = (".zst", ".zstd", ".gz", ".bz2", ".xz", ".lz4", ".zip")
 #: Data suffixes a default dataset name drops after a compression suffix (alone, any last suffix goes).
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet")
+
+
+#: Compression suffixes a default dataset name drops (with the data suffix before them); the ones
+#: readers stream are fewer (:data:`cibscope.ingest.base.STREAMED_COMPRESSIONS`).
+COMPRESSION_SUFFIXES = (".zst", ".zstd", ".gz", ".bz2", ".xz", ".lz4", ".zip")
 
 
 def default_dataset(path: Path) -> str:
@@ -170,8 +174,6 @@ def detect_format(path: Path) -> str:
 def other_delimiter(path: Path) -> str | None:
     """The separator of a text file's header line when it is one of :data:`OTHER_DELIMITERS` and not a
     comma (it splits the header into more names than the comma does), else None."""
-    from .base import read_header
-
     try:
         header = read_header(path, 8192)
     except OSError:
@@ -286,7 +288,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
         scratch.close()
     if not summary.rows_read and not summary.errors:  # a header line, an empty list: nothing to read
         raise IngestError(f"{path}: no records: " + (
-            "the file holds only a header line" if path.is_file() and not _starts_json(path)
+            "the file holds only a header line" if path.is_file() and first_char(path) not in ("[", "{")
             else f"nothing to read as {fmt}"))
     # the dataset is registered by the batch that adds its first post (Store.add_batch): an input that gave
     # none adds no empty dataset; its refused records stay in ingest_errors under its name
@@ -351,11 +353,6 @@ def check_readable(path: Path) -> None:
     if kind or looks_binary(head):
         what = kind or "a binary file (starts with bytes " + " ".join(f"{b:02x}" for b in head[:8]) + ")"
         raise IngestError(f"{path}: {what}, not a text export; formats: {', '.join(READERS)}")
-
-
-def _starts_json(path: Path) -> bool:
-    """True when the file's first non-blank character opens JSON (``[`` or ``{``)."""
-    return read_head(path, 4096).lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in (b"[", b"{")
 
 
 def _visible_files(path: Path) -> list[Path]:
