@@ -264,6 +264,22 @@ def test_item12_stray_file_in_watched_folder_is_set_aside(tmp_path):
     assert reason.startswith("file set aside by watch: ") and "format not recognised" in reason
 
 
+def test_a_file_watch_sets_aside_registers_no_empty_dataset(tmp_path):
+    """A dataset comes with its first post: a watched folder holding only a stray file keeps the file's
+    reason in ingest_errors and adds no dataset (before, watch registered one for the set-aside file)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "notes.csv").write_text("name,colour\napple,red\n")
+    db = tmp_path / "s.duckdb"
+    r = CliRunner().invoke(app, ["watch", str(folder), "--once", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    from cibscope.store.db import Store
+
+    with Store(db, read_only=True) as s:
+        assert s.con.execute("SELECT count(*) FROM datasets").fetchall()[0][0] == 0
+        assert s.con.execute("SELECT count(*) FROM ingest_errors WHERE file LIKE '%notes.csv'").fetchall()[0][0] == 1
+
+
 def test_item13_watch_runs_are_marked_and_defaults_take_the_full_run(tmp_path):
     from cibscope.store.db import Store, latest_run_id
 

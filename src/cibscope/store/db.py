@@ -200,12 +200,6 @@ class Store:
         self.con.execute(f"DELETE FROM ingest_errors WHERE {where}", params)
         return n
 
-    def ensure_dataset(self, dataset: str) -> None:
-        self.con.execute(
-            "INSERT INTO datasets SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM datasets WHERE dataset = ?)",
-            [dataset, _now(), dataset],
-        )
-
     def datasets_holding(self, posts: pa.Table, other_than: str, limit: int = 5) -> list[str]:
         """Datasets other than ``other_than`` that already hold posts of ``posts`` (``platform``,
         ``post_id`` columns), by name, at most ``limit``: where a re-ingested file's posts live."""

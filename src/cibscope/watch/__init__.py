@@ -68,7 +68,7 @@ class Watcher:
         try:
             summary = ingest(self.store, path, fmt=self.fmt, dataset=self.dataset)
         except IngestError as exc:  # a stray file (not an export, empty, half-written) never stops the watch
-            self.store.ensure_dataset(self.dataset)
+            # no dataset is registered for it: a dataset comes with its first post (Store.add_batch)
             self.store.add_errors(self.dataset, errors_table([dict(
                 file=str(path), line=None, field=None, raw_value=None, reason=f"file set aside by watch: {exc}")]))
             self.done.add(path.name)
