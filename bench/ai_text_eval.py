@@ -1,4 +1,7 @@
-"""AI-written-text classifier (explain/aitext.py): TweepFake test-split figures and throughput.
+"""AI-written-text classifiers (explain/aitext.py, explain/aitext_tuned.py): TweepFake test-split figures and throughput.
+
+``--model nbsvm`` (default) is the linear model every install has; ``--model tuned`` the fine-tuned
+MiniLM stacked with it (needs the ``embed`` extra), which ``cibscope explain`` uses when installed.
 
 Quality: accuracy, per-generator recall, Brier score, expected calibration error and the
 reliability table of the shipped model on TweepFake's ``test.csv`` (2,558 tweets; never used
@@ -15,7 +18,7 @@ both -- and the share flagged among ``bench/data/llm_posts_2026.txt``: 20 short 
 lifestyle posts written for this benchmark by a 2026 chat model (the assistant that built it),
 i.e. a generator the classifier never saw.
 
-Run: ``PYTHONPATH=src python bench/ai_text_eval.py [--shared ../shared]``. Reads ../shared only.
+Run: ``PYTHONPATH=src python bench/ai_text_eval.py [--shared ../shared] [--model tuned --repeats 3]``. Reads ../shared only.
 """
 from __future__ import annotations
 
@@ -33,17 +36,18 @@ import numpy as np
 def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
-    from cibscope.explain import aitext, embeddings
+    from cibscope.explain import aitext, aitext_tuned, embeddings
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--anchor-n", type=int, default=200)
+    ap.add_argument("--model", choices=("nbsvm", "tuned"), default="nbsvm")
     a = ap.parse_args(argv)
     te = pd.read_csv(a.shared / "data/tweepfake/data/splits/test.csv", sep=";", dtype=str, keep_default_na=False)
     texts = te["text"].tolist()
     y = (te["account.type"] == "bot").to_numpy().astype(int)
-    model = aitext.load_model()
+    model = aitext.load_model() if a.model == "nbsvm" else aitext_tuned.load_model()
     res = aitext.evaluate(model, texts, y, te["class_type"].tolist())
     times, cpu = [], []
     for _ in range(a.repeats):
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         times.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     med = statistics.median(times)
-    out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
+    out = {"model": a.model, "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
            "test": res, "posts_per_s": round(len(texts) / med, 1), "runs_s": [round(x, 3) for x in times],
            "posts_per_cpu_s": round(len(texts) / statistics.median(cpu), 1)}
     if embeddings.available():

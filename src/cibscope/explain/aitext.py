@@ -35,6 +35,9 @@ evidence.
 
 Throughput: featurising and scoring is set-based (sparse matrix times
 vector); ``bench/ai_text_eval.py`` measures posts per second.
+
+A stronger, slower model (a fine-tuned MiniLM stacked with this one) is :mod:`.aitext_tuned`;
+:func:`evaluate` scores either.
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -154,8 +157,9 @@ def reliability(prob: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict]:
     return out
 
 
-def evaluate(model: Model, texts: Sequence[str], y: np.ndarray, classes: Sequence[str] | None = None) -> dict:
-    """Accuracy (all texts, and ``accuracy_judged`` over the ``n_judged`` texts of at least
+def evaluate(model: Model | Any, texts: Sequence[str], y: np.ndarray, classes: Sequence[str] | None = None) -> dict:
+    """Accuracy of ``model`` (a :class:`Model` or an :class:`.aitext_tuned.TunedModel`: anything with
+    ``score(texts)`` and ``platt``) (all texts, and ``accuracy_judged`` over the ``n_judged`` texts of at least
     :data:`MIN_CHARS` characters without URLs), per-class recall, Brier score, expected calibration
     error and reliability table.
 

@@ -32,8 +32,8 @@ ai_text_tells       share of members with a post holding a stock LLM        ``po
                     refusal or disclaimer (:data:`AI_TELLS`)
 text_uniformity     mean TF-IDF cosine similarity between posts of          ``posts.text``
                     *different* members (a sample; :func:`text_uniformity`)
-ai_text_model       share of sampled posts an NB-SVM trained on TweepFake   ``posts.text``
-                    scores as machine-written (:mod:`.fingerprints`)
+ai_text_model       share of sampled posts a classifier trained on          ``posts.text``
+                    TweepFake scores as machine-written (:mod:`.fingerprints`)
 lookalike_domains   share of members who shared a domain imitating a news   ``actions`` (domain, link)
                     outlet (:mod:`.lookalike`, :mod:`.fingerprints`)
 ==================  =======================================================  =========================

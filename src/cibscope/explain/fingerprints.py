@@ -6,15 +6,20 @@ signals of :mod:`.authenticity` and stored with them in ``cluster_authenticity``
 =================  ==========================================================  ===============================
 signal             value (per group)                                           method
 =================  ==========================================================  ===============================
-ai_text_model      share of the sampled posts (>= ``aitext.MIN_CHARS``         :mod:`.aitext` (NB-SVM on
-                   characters) the classifier scores >= ``aitext.THRESHOLD``  TweepFake)
+ai_text_model      share of the sampled posts (>= ``aitext.MIN_CHARS``         :mod:`.aitext_tuned` (MiniLM
+                   characters) the classifier scores >= ``aitext.THRESHOLD``  fine-tuned on TweepFake,
+                                                                              stacked with the NB-SVM) with
+                                                                              the ``embed`` extra, else
+                                                                              :mod:`.aitext` (NB-SVM)
 lookalike_domains  share of members who shared at least one domain that        :mod:`.lookalike` (PSL +
                    imitates a reference news outlet                            skeletons + typo rules)
 =================  ==========================================================  ===============================
 
 Sampling rule for the classifier (documented in docs/explain.md): per member at
-most :data:`AI_PER_MEMBER` posts, per group at most :data:`AI_MAX_POSTS`, chosen by
-``hash(post_key)`` so that re-runs pick the same posts.
+most :data:`AI_PER_MEMBER` posts, per group at most :data:`AI_MAX_POSTS` (the NB-SVM, thousands
+of posts/s) or :data:`AI_TUNED_MAX_POSTS` (the fine-tuned encoder, about 350 posts/s on 2 cores),
+chosen by ``hash(post_key)`` so that re-runs pick the same posts; the group's share is then a
+sample proportion (standard error at most 0.5 / sqrt(n_posts), 0.05 at 100 posts).
 
 DISARM tags (:func:`disarm_tags`): a group with look-alike domains is tagged T0149.003
 *Lookalike Domain* and T0143.003 *Impersonated Persona*; one whose sampled posts are
@@ -32,6 +37,8 @@ from ..store.db import Store
 
 #: Posts sampled per member and per group for the AI-text classifier.
 AI_PER_MEMBER, AI_MAX_POSTS = 50, 2000
+#: Posts per group scored by the fine-tuned encoder (:mod:`.aitext_tuned`), the first of the sample above.
+AI_TUNED_MAX_POSTS = 100
 #: Posts shown as evidence (highest probability first).
 AI_EXAMPLES = 5
 #: Share of a group's sampled posts at or above which the group is tagged T0085.001.
@@ -57,6 +64,7 @@ def ai_text_signals(store: Store, g: str) -> list:
     the highest probability: ``post_key``, ``account_key``, ``p``, ``text``) and ``top_accounts``
     (members with the highest share, ``[account_key, share, n]``), ``model`` (training record).
     """
+    from . import aitext_tuned
     from .aitext import MIN_CHARS, THRESHOLD, load_model
     from .authenticity import Signal
 
@@ -74,9 +82,13 @@ def ai_text_signals(store: Store, g: str) -> list:
             by[r["group_id"]].append(r)
     if not by:
         return []
-    model = load_model()
+    if aitext_tuned.available():
+        model, cap, model_id = aitext_tuned.load_model(), AI_TUNED_MAX_POSTS, aitext_tuned.MODEL_ID
+    else:
+        model, cap, model_id = load_model(), AI_MAX_POSTS, "NB-SVM, TweepFake (explain/aitext.py)"
     out = []
     for gid, rs in sorted(by.items()):
+        rs = rs[:cap]
         p = model.predict_proba([r["text"] for r in rs])
         keep = ~np.isnan(p)                      # under MIN_CHARS once URLs are removed: not judged
         rs, p = [r for r, k in zip(rs, keep) if k], p[keep]
@@ -96,7 +108,7 @@ def ai_text_signals(store: Store, g: str) -> list:
         out.append(Signal(gid, "ai_text_model", v, n_acc,
                           {"n_posts": len(rs), "n_likely": int(hit.sum()), "mean_p": round(float(p.mean()), 3),
                            "examples": ex, "top_accounts": [[a, round(s, 3), n] for a, s, n in top],
-                           "model": "NB-SVM, TweepFake (explain/aitext.py)"},
+                           "model": model_id},
                           f"{int(hit.sum())} of {len(rs)} sampled posts ({100 * v:.0f}%) of {n_acc} members score as "
                           f"likely machine-written (p >= {THRESHOLD}); the top one: \"{ex[0]['text'][:120]}\" "
                           f"(p = {ex[0]['p']}). " + AI_CAVEAT))
