@@ -100,6 +100,7 @@ def test_report_and_web_templates_show_the_evidence(store):
     assert "Look-alike news domains (2;" in page and "<code>bild.pics</code>" in page
     assert "Bild (<code>bild.de</code>)" in page
     assert "Posts most like machine-written text" in page and "does not prove machine authorship" in page
+    assert "Classifier: " in page and ("MiniLM" in page or "NB-SVM" in page)   # the reader sees which model scored
     from cibscope.report.query import authenticity
     html = _env.get_template("_fingerprints.html.j2").module.fingerprints(authenticity(store, 1, ["C2"])["C2"])
     assert "Look-alike" not in str(html)                 # the organic cluster has no look-alike table
