@@ -156,6 +156,32 @@ def test_explain_profiles_that_cannot_be_read_name_the_file(sample_db, tmp_path)
     assert f"--profiles {garbage}: cannot read it as a user CSV" in line
 
 
+def test_explain_refuses_an_edited_ai_text_model_before_any_work(sample_db, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    import shutil
+    from importlib import resources
+
+    import duckdb
+
+    from cibscope.explain import aitext_tuned
+
+    ref = resources.files("cibscope.explain").joinpath("data/ai_text_tuned.onnx")
+    with resources.as_file(ref) as p:
+        shutil.copy(p, tmp_path / "m.onnx")
+        shutil.copy(Path(p).with_suffix(".json"), tmp_path / "m.json")
+    blob = bytearray((tmp_path / "m.onnx").read_bytes())
+    blob[-100] ^= 0x01                                    # an insider's one-bit edit of a weight
+    (tmp_path / "m.onnx").write_bytes(bytes(blob))
+    real = aitext_tuned.load_model
+    monkeypatch.setattr(aitext_tuned, "load_model", lambda *a, **k: real(tmp_path / "m.onnx"))
+    with duckdb.connect(str(sample_db), read_only=True) as con:
+        before = con.execute("SELECT count(*) FROM cluster_authenticity").fetchone()[0]
+    line = _error(["explain", "--db", str(sample_db)])
+    assert f"{tmp_path / 'm.onnx'}: sha256" in line and "differs from the record" in line
+    with duckdb.connect(str(sample_db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM cluster_authenticity").fetchone()[0] == before
+
+
 def test_watch_webhook_that_is_not_a_url_is_refused_at_start(tmp_path):
     db = tmp_path / "w.duckdb"
     line = _error(["watch", str(tmp_path), "--once", "--webhook", "notaurl", "--db", str(db)])

@@ -28,6 +28,7 @@ def explain(
     db: Path = DbOption,
 ) -> None:
     """Store authenticity signals of every cluster, and narratives of the best-ranked, for the report."""
+    from ..explain import aitext_tuned
     from ..explain.authenticity import save_authenticity
     from ..explain.embeddings import EmbeddingsUnavailable
     from ..explain.narratives import load_library, resolve_representation, sample_size, save_narratives
@@ -48,6 +49,8 @@ def explain(
         try:
             lib = load_library(library or [])
             rep = resolve_representation(representation)
+            if aitext_tuned.available():
+                aitext_tuned.load_model()           # its sha256 checked before any work (an edited file is refused)
         except (OSError, ValueError, EmbeddingsUnavailable) as exc:
             fail(str(exc))
         with progress_bar() as bar:
