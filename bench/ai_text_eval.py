@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         anchor = a.anchor_n / (time.perf_counter() - t)
         out["anchor_minilm_posts_per_s"] = round(anchor, 1)
         out["speedup_vs_minilm"] = round(out["posts_per_s"] / anchor, 1)
+    if a.model == "tuned":
+        out["batch_shift"] = _batch_shift(model, texts)
     bot, hum = y == 1, y == 0
     rewrites = {"as posted": lambda t: t, "lower-cased": str.lower,
                 "t.co link appended": lambda t: t + " https://t.co/Xk2b9QpL4m",
@@ -86,6 +88,31 @@ def main(argv: list[str] | None = None) -> int:
     for r in res["reliability"]:
         print(f"| {r['lo']:.1f}-{r['hi']:.1f} | {r['n']} | {r['mean_p']:.3f} | {r['observed']:.3f} |")
     return 0
+
+
+def _batch_shift(model, texts: list[str], batch: int = 64) -> dict:
+    """Why the fine-tuned model scores one post per call: its logits alone (``model.logits``) against
+    padded batches of ``batch`` sorted by length (the int8 graph quantises activations per call), and
+    the speed of each way on the same texts."""
+    from cibscope.explain.aitext import clean
+    from cibscope.explain.embeddings import encode_tokens
+
+    t = time.perf_counter()
+    alone = model.logits(texts)
+    t_alone = time.perf_counter() - t
+    cleaned = [clean(x) for x in texts]
+    order = np.argsort([len(x) for x in cleaned], kind="stable")
+    padded = np.zeros(len(texts))
+    t = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        idx = order[i:i + batch]
+        ids, mask = encode_tokens(model.tokenizer, [cleaned[j] for j in idx])
+        padded[idx] = model.session.run(["logit"], {"input_ids": ids, "attention_mask": mask})[0]
+    t_padded = time.perf_counter() - t
+    shift = np.abs(alone - padded)
+    return {"max_abs_logit_shift": round(float(shift.max()), 3), "median_abs_logit_shift": round(float(np.median(shift)), 3),
+            "decisions_changed": int(((alone > 0) != (padded > 0)).sum()),
+            "alone_posts_per_s": round(len(texts) / t_alone, 1), f"padded{batch}_posts_per_s": round(len(texts) / t_padded, 1)}
 
 
 if __name__ == "__main__":

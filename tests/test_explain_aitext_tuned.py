@@ -120,7 +120,8 @@ def test_explain_scores_a_bounded_sample_with_the_tuned_model(store):
     ai = cluster_authenticity(store, 1)["C1"]["ai_text_model"]
     assert ai.details["model"] == aitext_tuned.MODEL_ID
     assert ai.details["n_posts"] == AI_TUNED_MAX_POSTS              # 150 eligible posts (50 per member), 100 scored
-    assert len({e["account_key"] for e in ai.details["examples"]}) >= 1
+    ps = [e["p"] for e in ai.details["examples"]]
+    assert ps == sorted(ps, reverse=True) and len(ps) == 5 and ps[0] >= ai.details["mean_p"]   # the top posts, first
     assert sum(n for _, _, n in ai.details["top_accounts"]) == AI_TUNED_MAX_POSTS
 
 
@@ -131,5 +132,5 @@ def test_without_the_embed_extra_explain_falls_back_to_the_linear_model(store, m
     _one_cluster(store, "ab", lambda k, j: f"Post {j} by {k}: the council meeting ran late again and nobody "
                                            "answered my question")
     ai = cluster_authenticity(store, 1)["C1"]["ai_text_model"]
-    assert ai.details["model"].startswith("NB-SVM")
+    assert ai.details["model"] == aitext.MODEL_ID
     assert ai.details["n_posts"] == 100                               # 50 per member, all scored by the fast model

@@ -59,6 +59,8 @@ CHAR_NGRAMS, WORD_NGRAMS = (1, 5), (1, 3)
 MIN_CHARS = 20
 #: A post is called likely machine-written at or above this probability.
 THRESHOLD = 0.5
+#: What the results name as their model (``details.model`` of the ``ai_text_model`` signal).
+MODEL_ID = "NB-SVM, TweepFake (explain/aitext.py)"
 
 
 @lru_cache(maxsize=1)

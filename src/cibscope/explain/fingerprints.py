@@ -64,31 +64,31 @@ def ai_text_signals(store: Store, g: str) -> list:
     the highest probability: ``post_key``, ``account_key``, ``p``, ``text``) and ``top_accounts``
     (members with the highest share, ``[account_key, share, n]``), ``model`` (training record).
     """
-    from . import aitext_tuned
-    from .aitext import MIN_CHARS, THRESHOLD, load_model
+    from . import aitext, aitext_tuned
+    from .aitext import MIN_CHARS, THRESHOLD
     from .authenticity import Signal
 
+    tuned = aitext_tuned.available()
+    cap = AI_TUNED_MAX_POSTS if tuned else AI_MAX_POSTS
     rows = _rows(store, f"""
-        WITH m AS ({g})
-        SELECT m.group_id, p.account_key, p.post_key, p.text FROM m JOIN posts p USING (account_key)
-        WHERE length(trim(p.text)) >= {MIN_CHARS} AND p.kind <> 'repost'
-        QUALIFY row_number() OVER (PARTITION BY m.group_id, p.account_key ORDER BY hash(p.post_key), p.post_key)
-                <= {AI_PER_MEMBER}
-        ORDER BY m.group_id, hash(p.post_key), p.post_key
+        WITH m AS ({g}), per_member AS (
+            SELECT m.group_id, p.account_key, p.post_key, p.text FROM m JOIN posts p USING (account_key)
+            WHERE length(trim(p.text)) >= {MIN_CHARS} AND p.kind <> 'repost'
+            QUALIFY row_number() OVER (PARTITION BY m.group_id, p.account_key ORDER BY hash(p.post_key), p.post_key)
+                    <= {AI_PER_MEMBER})
+        SELECT * FROM per_member
+        QUALIFY row_number() OVER (PARTITION BY group_id ORDER BY hash(post_key), post_key) <= {cap}
+        ORDER BY group_id, hash(post_key), post_key
     """)
     by: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        if len(by[r["group_id"]]) < AI_MAX_POSTS:
-            by[r["group_id"]].append(r)
+        by[r["group_id"]].append(r)
     if not by:
         return []
-    if aitext_tuned.available():
-        model, cap, model_id = aitext_tuned.load_model(), AI_TUNED_MAX_POSTS, aitext_tuned.MODEL_ID
-    else:
-        model, cap, model_id = load_model(), AI_MAX_POSTS, "NB-SVM, TweepFake (explain/aitext.py)"
+    mod = aitext_tuned if tuned else aitext
+    model, model_id = mod.load_model(), mod.MODEL_ID
     out = []
     for gid, rs in sorted(by.items()):
-        rs = rs[:cap]
         p = model.predict_proba([r["text"] for r in rs])
         keep = ~np.isnan(p)                      # under MIN_CHARS once URLs are removed: not judged
         rs, p = [r for r, k in zip(rs, keep) if k], p[keep]
