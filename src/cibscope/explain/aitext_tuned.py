@@ -17,7 +17,7 @@ Method
    (Wolpert 1992, stacked generalisation), which also calibrates it.
 
 Run time: ``onnxruntime`` and ``tokenizers`` (the ``embed`` extra, as for :mod:`.embeddings`); the
-tokeniser is :func:`.embeddings.wordpiece_tokenizer`. About 350 posts/s on 2 idle CPU cores (the
+tokeniser is :func:`.embeddings.wordpiece_tokenizer`. About 250 posts/s on 2 CPU cores (``bench/ai_text_eval.py --model tuned``; the
 NB-SVM alone: thousands), so callers score a bounded sample (:mod:`.fingerprints`). Without the
 extra :func:`available` is false and callers use :mod:`.aitext` alone.
 
@@ -71,8 +71,9 @@ class TunedModel:
 
         One onnxruntime call per text, unpadded: the int8 graph quantises activations per call
         (dynamic quantisation), so in a padded batch a text's logit would move with its neighbours
-        (by up to 1.0 on TweepFake tweets). Alone, it is a function of the text; and faster on 2
-        cores than batches of 64 (no padding): 365 against 304 posts/s.
+        (TweepFake's test split in batches of 64: median shift 0.14, up to 2.0, 69 of 2,558 decisions
+        flipped; ``bench/ai_text_eval.py --model tuned``). Alone, it is a function of the text; and
+        faster on 2 cores than batches of 64 (no padding): 401 against 315 posts/s.
         """
         from .embeddings import encode_tokens
 

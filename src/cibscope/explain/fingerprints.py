@@ -17,7 +17,7 @@ lookalike_domains  share of members who shared at least one domain that        :
 
 Sampling rule for the classifier (documented in docs/explain.md): per member at
 most :data:`AI_PER_MEMBER` posts, per group at most :data:`AI_MAX_POSTS` (the NB-SVM, thousands
-of posts/s) or :data:`AI_TUNED_MAX_POSTS` (the fine-tuned encoder, about 350 posts/s on 2 cores),
+of posts/s) or :data:`AI_TUNED_MAX_POSTS` (the fine-tuned encoder, about 250 posts/s on 2 cores),
 chosen by ``hash(post_key)`` so that re-runs pick the same posts; the group's share is then a
 sample proportion (standard error at most 0.5 / sqrt(n_posts), 0.05 at 100 posts).
 
