@@ -16,8 +16,10 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# --no-compile: pip would byte-compile every installed module (about 140 MB of .pyc, most never imported);
+# Python compiles what the jobs import on first use instead (docs/benchmarks.md, "Lean install").
 $(RUNTIME): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-compile -e .
 	touch $@
 
 $(TEST): pyproject.toml | $(BIN)/python

@@ -19,6 +19,16 @@ records without mapping anything (``read_csv`` of every column as text for CSV, 
 for JSON lines and arrays; a Telegram export is one object, so its anchor is reading its bytes),
 median of the same number of runs; ``ratio`` = ingest time / anchor time.
 
+Second anchor, the **store floor**: the same split with every record written once into a fresh DuckDB
+file and the file closed (``CREATE TABLE raw AS SELECT * FROM read_csv(..., all_varchar=true)`` or
+``read_json_objects``), the least any ingest that keeps its records must do; ``ratio to floor`` = ingest
+time / floor time. (An ingest also writes about five action rows per post and the accounts.)
+
+Run it with the runtime install's Python (``make demo``'s ``.venv`` before ``make test`` adds the test
+extras, or any venv with ``pip install .``): with pandas installed (the test extras bring it), pyarrow
+imports it on the first Arrow array a process builds, inside the timed ingest (0.8-2 s, more on a cold
+disk cache).
+
 Usage::
 
     python bench/bench_ingest.py --records 1000000 --repeat 3 --out /tmp/bench_ingest.md
@@ -268,6 +278,35 @@ print(time.perf_counter() - t)
 """
 
 
+#: The floor of any ingest that keeps the records: the same split as ANCHOR, with every record written
+#: once into a fresh DuckDB file (CSV: all columns as text; JSON: each record's text), closed (checkpoint).
+STORE_FLOOR = """
+import duckdb, os, sys, tempfile, time
+f, kind = sys.argv[1], sys.argv[2]
+with tempfile.TemporaryDirectory() as tmp:
+    con = duckdb.connect(os.path.join(tmp, "floor.duckdb"))
+    con.execute("SET enable_progress_bar = false")
+    t = time.perf_counter()
+    if kind == "csv":
+        con.execute("CREATE TABLE raw AS SELECT * FROM read_csv($f, all_varchar=true)", {"f": f})
+    else:
+        fmt = "newline_delimited" if kind == "jsonl" else "array"
+        con.execute(f"CREATE TABLE raw AS SELECT * FROM read_json_objects($f, format='{fmt}')", {"f": f})
+    con.close()
+    print(time.perf_counter() - t)
+"""
+
+
+def store_floor(path: Path, fmt: str, repeat: int) -> float | None:
+    """Median seconds of :data:`STORE_FLOOR` on ``path``; None for Telegram (one JSON object: no record split)."""
+    kind = {"telegram": "bytes", "mastodon": "array"}.get(fmt, path.suffix.lstrip("."))
+    if kind == "bytes":
+        return None
+    return statistics.median(float(subprocess.run([sys.executable, "-c", STORE_FLOOR, str(path), kind], check=True,
+                                                  capture_output=True, text=True).stdout.split()[-1])
+                             for _ in range(repeat))
+
+
 def anchor(path: Path, fmt: str, repeat: int) -> float:
     """Median seconds of the anchor scan of ``path`` (see the module doc)."""
     kind = {"telegram": "bytes", "mastodon": "array"}.get(fmt, path.suffix.lstrip("."))
@@ -306,8 +345,9 @@ def main() -> None:
     what = f"{a.records:,} posts per generated file, {a.accounts:,} accounts" if a.formats else "given files"
     head = (f"{what}, median of {a.repeat} runs; "
             f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start\n\n"
-            "| format | file MiB | ingest s (median) | posts/s | CPU s (median) | peak RSS MiB | anchor s | ratio | runs s |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+            "| format | file MiB | ingest s (median) | posts/s | CPU s (median) | peak RSS MiB | anchor s | ratio | "
+            "store floor s | ratio to floor | runs s |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
     print(head, end="")
     if a.out:
         a.out.write_text(head)
@@ -322,9 +362,11 @@ def main() -> None:
         try:
             m = measure(fmt, path, a.repeat, a.reader_only)
             base = anchor(path, fmt, a.repeat)
+            floor = store_floor(path, fmt, a.repeat)
+            floor_cells = f"{floor:.1f} | {m['wall'] / floor:.1f}" if floor else "- | -"
             row = (f"| `{fmt}` | {path.stat().st_size / 2**20:,.0f} | {m['wall']:.1f} | "
                    f"{m['posts'] / m['wall']:,.0f} | {m['cpu']:.1f} | {m['peak_mib']:,.0f} | {base:.1f} | {m['wall'] / base:.0f} | "
-                   f"{', '.join(f'{w:.1f}' for w in m['walls'])} |\n")
+                   f"{floor_cells} | {', '.join(f'{w:.1f}' for w in m['walls'])} |\n")
             if (m["posts"] != a.records and not given) or m["errors"]:
                 row = row.rstrip("\n") + f" posts {m['posts']:,}, errors {m['errors']:,} |\n"
         finally:

@@ -11,7 +11,7 @@ import json
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import datetime as dt
 
@@ -31,6 +31,7 @@ from .ira_csv import IRACsvReader
 from .json_records import first_char
 from .mastodon import MastodonReader
 from .mapped import MappedCsvReader, MappedParquetReader, Mapping
+from .prefetch import prefetched
 from .reddit import RedditReader
 from .tabular import OTHER_DELIMITERS, delimiter_hint
 from .telegram import TelegramReader
@@ -259,9 +260,10 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     scratch.execute("SET enable_progress_bar = false")
     scratch.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> TIMESTAMP casts give UTC
     install_macros(scratch)
+    # the reader runs one batch ahead in a thread while the store writes the last one (see .prefetch)
+    batches = prefetched(_checked_batches(reader.read(path, scratch, progress), str(path)))
     try:
-        for batch in reader.read(path, scratch, progress):
-            batch = implausible_times(batch, str(path))
+        for batch in batches:
             res = store.add_batch(dataset=dataset, source_file=batch.source_file or str(path),
                                   posts=batch.posts, accounts=batch.accounts, errors=batch.errors)
             summary.rows_read += batch.rows_read
@@ -285,6 +287,7 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
         kept = f"; the {summary.posts_added:,} posts before the damage were stored" if summary.posts_added else ""
         raise IngestError(f"{path}: a damaged or truncated {packed or 'compressed'} file ({exc}){kept}") from exc
     finally:
+        batches.close()  # stops and joins the reader's thread before its connection is closed
         scratch.close()
     if not summary.rows_read and not summary.errors:  # a header line, an empty list: nothing to read
         raise IngestError(f"{path}: no records: " + (
@@ -451,6 +454,12 @@ def bad_records(errors: pa.Table | None) -> int:
 #: (year 47120) or a zero date is a wrong value, not a post.
 EARLIEST_POST = dt.datetime(1990, 1, 1)
 FUTURE_SLACK = dt.timedelta(days=2)
+
+
+def _checked_batches(batches: Iterator[Batch], source_file: str) -> Iterator[Batch]:
+    """``batches`` with :func:`implausible_times` applied (in the reader's thread, see :mod:`.prefetch`)."""
+    for batch in batches:
+        yield implausible_times(batch, source_file)
 
 
 def implausible_times(batch: Batch, source_file: str) -> Batch:
