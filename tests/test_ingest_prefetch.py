@@ -76,3 +76,28 @@ def test_an_error_while_storing_stops_the_reader_and_keeps_earlier_batches(tmp_p
         with pytest.raises(RuntimeError, match="disk full"):
             ingest(store, src, fmt="csv")
         assert not [t for t in threading.enumerate() if t.name == "cibscope-reader"]
+
+
+def test_a_second_interrupt_while_stopping_still_waits_for_the_reader_and_calls_on_stop():
+    """Closing the reader's DuckDB connection while its thread is inside a statement aborts the process: the
+    consumer's stop waits for the thread even when a second Ctrl-C arrives, and asks it to stop (on_stop)."""
+    release = threading.Event()
+    stops = []
+
+    def items():
+        yield 1
+        release.wait(5)  # a long statement of the reader, ended by on_stop (the connection's interrupt)
+        yield 2
+
+    def on_stop():
+        stops.append(1)
+        if len(stops) == 1:
+            raise KeyboardInterrupt  # the second signal lands while the first stop is under way
+        release.set()
+
+    gen = prefetched(items(), on_stop=on_stop)
+    assert next(gen) == 1
+    time.sleep(0.1)  # the thread is now waiting inside items()
+    gen.close()
+    assert len(stops) >= 2 and release.is_set()
+    assert not [t for t in threading.enumerate() if t.name == "cibscope-reader"]

@@ -261,7 +261,8 @@ def ingest(store: Store, path: str | Path, *, fmt: str | None = None, dataset: s
     scratch.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> TIMESTAMP casts give UTC
     install_macros(scratch)
     # the reader runs one batch ahead in a thread while the store writes the last one (see .prefetch)
-    batches = prefetched(_checked_batches(reader.read(path, scratch, progress), str(path)))
+    batches = prefetched(_checked_batches(reader.read(path, scratch, progress), str(path)),
+                         on_stop=scratch.interrupt)
     try:
         for batch in batches:
             res = store.add_batch(dataset=dataset, source_file=batch.source_file or str(path),

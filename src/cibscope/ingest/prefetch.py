@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Iterator, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -25,14 +25,17 @@ class _Raised:
         self.exc = exc
 
 
-def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+def prefetched(items: Iterator[T], depth: int = 1, on_stop: Callable[[], None] | None = None) -> Iterator[T]:
     """Yield what ``items`` yields, in order, while a thread computes up to ``depth`` items ahead.
 
     An exception raised by ``items`` is raised here, at the point of the stream where it happened
     (items before it are yielded first). When the consumer stops early (an error while storing a
     batch, Ctrl-C, ``close()``), the thread is told to stop, ``items`` is closed in that thread and
     joined before this generator returns, so the caller may then close what ``items`` used (its
-    DuckDB connection).
+    DuckDB connection). ``on_stop`` (e.g. that connection's ``interrupt``) is called when the consumer
+    stops while the thread still runs, so a long statement of the reader ends at once; a second
+    Ctrl-C while waiting for the thread calls it again and keeps waiting (closing a connection that a
+    thread is still inside aborts the process).
 
     Raises
     ------
@@ -77,4 +80,10 @@ def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
             yield item
     finally:
         stop.set()
-        worker.join()
+        while worker.is_alive():
+            try:
+                if on_stop is not None:
+                    on_stop()
+                worker.join()
+            except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM: the first one is already being handled
+                continue

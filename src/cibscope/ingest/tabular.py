@@ -665,7 +665,7 @@ def split_checked(con: duckdb.DuckDBPyConnection, table: str, checks: list[Check
         f"{f'coalesce({c.reason_sql}, {sql_literal(c.reason)})' if c.reason_sql else sql_literal(c.reason)} AS reason, "
         f"CAST({c.raw} AS VARCHAR) AS raw_value "
         f"FROM {table} WHERE coalesce({c.bad}, true)" for c in checks)
-    errors = con.sql(f"SELECT * FROM ({union}) ORDER BY file, line").to_arrow_table()
+    errors = con.sql(f"SELECT * FROM ({union}) ORDER BY file, line, field, reason").to_arrow_table()
     good = " AND ".join(f"NOT coalesce({c.bad}, true)" for c in checks)
     return good, errors if errors.num_rows else None
 
