@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cibscope.ingest import ingest
+from cibscope.ingest.mapped import MappedCsvReader
 from cibscope.ingest.prefetch import prefetched
 from cibscope.store.db import Store
 
@@ -64,17 +65,26 @@ def test_stopping_early_closes_the_reader_in_its_thread_and_joins_it():
     assert not [t for t in threading.enumerate() if t.name == "cibscope-reader"]
 
 
-def test_an_error_while_storing_stops_the_reader_and_keeps_earlier_batches(tmp_path: Path, monkeypatch):
-    """A failure in the store's thread ends the ingest with that error; the reader thread is gone after it."""
+def test_an_error_while_storing_keeps_the_batches_before_it_and_stops_the_reader(tmp_path: Path, monkeypatch):
+    """A failure in the store's thread on the second batch ends the ingest with that error; the first batch
+    stays stored (one transaction each) and the reader thread is gone."""
     src = tmp_path / "p.csv"
     src.write_text("post_id,account_id,created_at,platform,text\n"
                    + "".join(f"{i},acc{i % 7},2022-05-01T10:00:{i % 60:02d}Z,twitter,post {i}\n" for i in range(200)))
     with Store(tmp_path / "s.duckdb") as store:
-        def boom(**kw):
-            raise RuntimeError("disk full")
-        monkeypatch.setattr(store, "add_batch", boom)
+        real, calls = store.add_batch, []
+
+        def second_fails(**kw):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("disk full")
+            return real(**kw)
+
+        monkeypatch.setattr(store, "add_batch", second_fails)
         with pytest.raises(RuntimeError, match="disk full"):
-            ingest(store, src, fmt="csv")
+            ingest(store, src, reader=MappedCsvReader(chunk_bytes=2000))  # pieces of about 45 rows
+        stored = store.con.execute("SELECT count(*), min(post_id::INT) FROM posts").fetchall()[0]
+        assert 0 < stored[0] < 200 and stored[1] == 0  # the first piece, from the top of the file
         assert not [t for t in threading.enumerate() if t.name == "cibscope-reader"]
 
 

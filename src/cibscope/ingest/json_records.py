@@ -30,8 +30,8 @@ from .base import (STREAMED_COMPRESSIONS, Batch, IngestError, Reader, errors_tab
 from .tabular import Check, concat_errors, split_checked, sql_literal
 
 #: Records handed to DuckDB at once, at most (bounds memory: a batch's raw text and its parsed structs).
-#: Each batch is one store transaction: 50,000 instead of 20,000 took a 1M-post Bluesky file from 33 s to
-#: 27 s (peak RSS 743 -> 996 MiB; docs/benchmarks.md, "Reading and storing overlap").
+#: Each batch is one store transaction (fewer, larger ones store faster; see docs/benchmarks.md, "Reading
+#: and storing overlap"), and an interrupted or damaged input keeps whole batches.
 RECORDS_PER_BATCH = 50_000
 #: Characters of raw JSON handed to DuckDB at once, at most: an API response holds a page of posts
 #: (100 tweets, 10 kB and more), so a batch is also closed at this size.
