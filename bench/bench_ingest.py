@@ -297,22 +297,27 @@ with tempfile.TemporaryDirectory() as tmp:
 """
 
 
-def store_floor(path: Path, fmt: str, repeat: int) -> float | None:
-    """Median seconds of :data:`STORE_FLOOR` on ``path``; None for Telegram (one JSON object: no record split)."""
-    kind = {"telegram": "bytes", "mastodon": "array"}.get(fmt, path.suffix.lstrip("."))
-    if kind == "bytes":
-        return None
-    return statistics.median(float(subprocess.run([sys.executable, "-c", STORE_FLOOR, str(path), kind], check=True,
+def _split_kind(path: Path, fmt: str) -> str:
+    """How the anchors split ``path`` into records: ``csv``, ``jsonl``, ``array`` or ``bytes`` (Telegram)."""
+    return {"telegram": "bytes", "mastodon": "array"}.get(fmt, path.suffix.lstrip("."))
+
+
+def _median_child(code: str, path: Path, kind: str, repeat: int) -> float:
+    """Median of the seconds that ``code`` prints, run ``repeat`` times in a fresh process on ``path``."""
+    return statistics.median(float(subprocess.run([sys.executable, "-c", code, str(path), kind], check=True,
                                                   capture_output=True, text=True).stdout.split()[-1])
                              for _ in range(repeat))
+
+
+def store_floor(path: Path, fmt: str, repeat: int) -> float | None:
+    """Median seconds of :data:`STORE_FLOOR` on ``path``; None for Telegram (one JSON object: no record split)."""
+    kind = _split_kind(path, fmt)
+    return None if kind == "bytes" else _median_child(STORE_FLOOR, path, kind, repeat)
 
 
 def anchor(path: Path, fmt: str, repeat: int) -> float:
     """Median seconds of the anchor scan of ``path`` (see the module doc)."""
-    kind = {"telegram": "bytes", "mastodon": "array"}.get(fmt, path.suffix.lstrip("."))
-    return statistics.median(float(subprocess.run([sys.executable, "-c", ANCHOR, str(path), kind], check=True,
-                                                  capture_output=True, text=True).stdout.split()[-1])
-                             for _ in range(repeat))
+    return _median_child(ANCHOR, path, _split_kind(path, fmt), repeat)
 
 
 def measure(fmt: str, path: Path, repeat: int, reader_only: bool = False) -> dict:
