@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
 
@@ -149,6 +150,10 @@ class Engine:
             self.backend.con.execute(f"DROP TABLE IF EXISTS {name}")
 
     def count(self, t: ir.Table) -> int:
+        """Rows of ``t``. A table kept on DuckDB is counted by one plain statement: Ibis compiles and runs a
+        count through a relation and Arrow (about 0.1 s per call at 1M posts, for a figure DuckDB keeps)."""
+        if self.name == "duckdb" and isinstance(t.op(), ops.DatabaseTable):
+            return int(self.backend.con.execute(f'SELECT count(*) FROM "{t.get_name()}"').fetchall()[0][0])
         return int(t.count().to_pyarrow().as_py())
 
     def to_arrow(self, expr: ir.Table) -> pa.Table:
