@@ -85,3 +85,34 @@ def test_a_failed_output_keeps_its_alerts_and_delivers_them_later(tmp_path):
             http.shutdown()
         assert [a["alert_id"] for a in got] == ["A1", "A2"] and deliver(s, sinks) == {"sent": [], "failed": []}
     assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_stop_inside_a_duckdb_statement_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    # Ctrl-C while DuckDB runs a statement surfaces as DuckDB's error, not as KeyboardInterrupt; the
+    # watch reports it like any stop (it printed a "Query interrupted" traceback and exited 1 before)
+    import duckdb
+
+    from cibscope.watch import Watcher
+
+    for error in (duckdb.InterruptException("INTERRUPT Error: Interrupted!"), RuntimeError("Query interrupted"),
+                  KeyboardInterrupt()):
+        def interrupted(self, *args, error=error, **kwargs):
+            raise error
+
+        monkeypatch.setattr(Watcher, "run", interrupted)
+        code, msg = _run(tmp_path, "--db", tmp_path / "s.duckdb")
+        assert code == 0, msg
+        assert msg.startswith("watching ") and msg.endswith(
+            "stopped (Ctrl-C); an update in progress is finished at the next start"), msg
+        assert "Traceback" not in msg
+
+
+def test_an_error_that_is_not_a_stop_still_fails(tmp_path, monkeypatch):
+    from cibscope.watch import Watcher
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Watcher, "run", broken)
+    r = CliRunner().invoke(app, ["watch", str(tmp_path), "--db", str(tmp_path / "s.duckdb")])
+    assert r.exit_code == 1 and isinstance(r.exception, RuntimeError) and "stopped" not in r.output

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import socket
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional, Protocol
 
 import duckdb
 import typer
@@ -263,3 +265,38 @@ def detection_params(window: Optional[str], signals: str, min_coactions: int, mi
     except ValueError as exc:
         fail(f"bad detection parameters: {exc}")
         raise  # unreachable
+
+
+class Stoppable(Protocol):
+    """What :func:`signals_interrupt` records: the first SIGINT or SIGTERM received (0: none)."""
+
+    signum: int
+
+
+@contextmanager
+def signals_interrupt(record: Stoppable) -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM stop it as Ctrl-C does (``KeyboardInterrupt``, which DuckDB
+    turns into its "Query interrupted" error inside a statement) and the first one is recorded in
+    ``record.signum``, so a command can clean up, say what it left in one line and choose its exit status
+    (``cibscope ingest``: 128 + the signal; ``cibscope watch``: 0, a stop is how a watch ends). Outside the
+    main thread (no handler can be set) it does nothing."""
+    def stop(signum, frame):
+        record.signum = record.signum or signum
+        raise KeyboardInterrupt
+
+    try:
+        before = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """True for a Ctrl-C or a signal that stopped the work: ``KeyboardInterrupt`` in Python, or DuckDB's
+    ``InterruptException`` / "Query interrupted" error when it arrived inside a statement."""
+    return isinstance(exc, (KeyboardInterrupt, duckdb.InterruptException)) or str(exc) == "Query interrupted"

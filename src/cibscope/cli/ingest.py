@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import signal
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -14,7 +13,7 @@ from rich.markup import escape
 from ..ingest import READERS, IngestError, ingest as ingest_path, make_reader
 from ..store.db import Store
 from ..text import plural
-from .common import DbOption, console, fail, open_store, out, progress_bar
+from .common import DbOption, console, fail, is_interrupt, open_store, out, progress_bar, signals_interrupt
 
 
 def ingest(
@@ -57,11 +56,10 @@ def ingest(
         reader_for(paths[0])  # a bad option fails before the store is opened
     run = _Run(created=not Path(db).exists())
     try:
-        with _signals_interrupt(run):
+        with signals_interrupt(run):
             _ingest_all(paths, fmt, dataset, reader_for, db, run)
     except BaseException as exc:  # an error exit, an interrupt, a crash: a failed first ingest leaves no store
-        if run.signum or isinstance(exc, (KeyboardInterrupt, duckdb.InterruptException)) \
-                or str(exc) == "Query interrupted":  # DuckDB's RuntimeError when a signal stops a query
+        if run.signum or is_interrupt(exc):
             _interrupted(db, run)
         if run.created and getattr(exc, "exit_code", 1) != 0:
             _remove_unused_store(db)
@@ -80,28 +78,6 @@ class _Run:
     refused: list[str] = field(default_factory=list)    # inputs read whose every record was refused
     set_aside: list[str] = field(default_factory=list)  # inputs not read: "<why>" naming the input
     posts_added: int = 0
-
-
-@contextmanager
-def _signals_interrupt(run: _Run):
-    """While the ingest runs, SIGINT and SIGTERM stop it as Ctrl-C does (``KeyboardInterrupt``, which DuckDB
-    turns into its "Query interrupted" error inside a query) and are recorded in ``run.signum``, so the
-    command cleans up and exits 128 + the signal. Outside the main thread (no handler can be set) it does
-    nothing."""
-    def stop(signum, frame):
-        run.signum = run.signum or signum
-        raise KeyboardInterrupt
-
-    try:
-        before = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
 
 
 def _interrupted(db: Path, run: _Run) -> None:

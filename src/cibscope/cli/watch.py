@@ -1,7 +1,9 @@
 """``cibscope watch SOURCE``: continuous monitoring with alerts (thin wrapper over :mod:`cibscope.watch`)."""
 from __future__ import annotations
 
+import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -16,7 +18,7 @@ from ..watch import Cycle, Rules, StdinSpool, Watcher, WatchError, load_operatio
 from ..watch.sinks import LogSink, TaxiiSink, WebhookSink, check_http_url
 from ..watch.state import reset as reset_state
 from .common import (DbOption, MinCoactionsOption, MinLiftOption, SignalsOption, console, detection_params, fail,
-                     lower_case, open_store, out)
+                     is_interrupt, lower_case, open_store, out, signals_interrupt)
 
 
 def watch(
@@ -83,14 +85,24 @@ def watch(
             fail(f"{source}: no such folder to watch")
         console.print(f"watching {escape(str(folder))} (horizon {horizon_s:g} s); alerts to "
                       + ", ".join(s.column.removeprefix('sent_') for s in sinks))
+        stop = _Stop()
         try:
-            n = watcher.run(folder, poll_s=poll, once=once and until is None, on_cycle=_show, until=until)
+            with signals_interrupt(stop):
+                n = watcher.run(folder, poll_s=poll, once=once and until is None, on_cycle=_show, until=until)
         except WatchError as exc:
             fail(str(exc))
-        except KeyboardInterrupt:
-            console.print("stopped")
+        except BaseException as exc:  # Ctrl-C or SIGTERM, in Python or inside a DuckDB statement: one line
+            if not is_interrupt(exc):
+                raise
+            what = {signal.SIGTERM: "SIGTERM"}.get(stop.signum, "Ctrl-C")
+            console.print(f"stopped ({what}); an update in progress is finished at the next start")
             return
         out.print(f"{plural(n, 'file')} processed")
+
+
+@dataclass
+class _Stop:
+    signum: int = 0  # the first SIGINT or SIGTERM received (common.signals_interrupt)
 
 
 def _show(c: Cycle) -> None:
