@@ -85,6 +85,72 @@ def test_first_ingest_interrupted_leaves_no_store(tmp_path, monkeypatch):
     assert not db.exists() and not (tmp_path / "new.duckdb.wal").exists()
 
 
+
+#: Runs the CLI in a child with its ingest stopped by SIGTERM and a second signal during the clean-up (in a
+#: child: a regression must fail the test, not kill the test run with the signal).
+SECOND_SIGNAL = """
+import os, signal, sys
+import cibscope.cli.ingest as cli_ingest
+from cibscope.cli import app
+def stopped(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+real_count = cli_ingest._post_count
+def count_under_a_second_signal(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)
+    return real_count(*args, **kwargs)
+cli_ingest.ingest_path = stopped
+cli_ingest._post_count = count_under_a_second_signal
+app(sys.argv[1:], prog_name="cibscope")
+"""
+
+
+def test_a_second_signal_during_the_clean_up_of_an_interrupted_ingest_is_ignored(tmp_path):
+    # SIGTERM stops the ingest; a second signal while it counts what was kept and removes the new store (a
+    # service manager repeating SIGTERM, an impatient Ctrl-C) used to hit the default handlers, restored by
+    # then: the process died without its line and left the empty store behind
+    import os
+
+    db = tmp_path / "new.duckdb"
+    r = subprocess.run([sys.executable, "-c", SECOND_SIGNAL, "ingest", str(_write(tmp_path, "good.csv", GOOD)),
+                        "--format", "csv", "--platform", "twitter", "--db", str(db)], capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "COLUMNS": "400"})
+    assert r.returncode == 143, r.stdout + r.stderr                          # the first signal's status
+    assert f"interrupted: the new store {db} was not kept" in r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert not db.exists() and not (tmp_path / "new.duckdb.wal").exists()
+
+
+STARTING = """
+import os, sys, time
+SIG = int(sys.argv[1])
+class SignalWhileLoading:  # the signal arrives while the CLI's modules load
+    def find_spec(self, name, path=None, target=None):
+        if name == "cibscope.cli":
+            os.kill(os.getpid(), SIG)
+            time.sleep(1)
+        return None
+sys.meta_path.insert(0, SignalWhileLoading())
+sys.argv[1:] = ["--version"]
+from cibscope.launcher import main
+main()
+"""
+
+
+@pytest.mark.parametrize("signum, name", [(2, "Ctrl-C"), (15, "SIGTERM")])
+def test_a_signal_while_the_cli_loads_ends_it_in_one_line(signum, name):
+    r = subprocess.run([sys.executable, "-c", STARTING, str(signum)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 128 + signum, r.stderr
+    assert r.stderr == f"stopped ({name}) while starting: nothing was read or written\n" and r.stdout == ""
+
+
+def test_a_sigint_the_parent_ignores_stays_ignored_while_the_cli_loads():
+    import signal
+
+    r = subprocess.run([sys.executable, "-c", STARTING, "2"], capture_output=True, text=True, timeout=60,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert r.returncode == 0 and r.stdout.startswith("cibscope "), r.stderr   # went on to `cibscope --version`
+
+
 # -- 2. a port in use is named before anything is printed or opened ----------------------------------------------
 
 @pytest.mark.parametrize("command", [["serve", "--web-db", "{tmp}/web.sqlite", "--db", "{tmp}/s.duckdb"],

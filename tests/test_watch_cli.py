@@ -116,3 +116,36 @@ def test_an_error_that_is_not_a_stop_still_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(Watcher, "run", broken)
     r = CliRunner().invoke(app, ["watch", str(tmp_path), "--db", str(tmp_path / "s.duckdb")])
     assert r.exit_code == 1 and isinstance(r.exception, RuntimeError) and "stopped" not in r.output
+
+
+#: The watch in a child, stopped by SIGTERM, with two more signals while it closes its store (in a child: a
+#: regression must fail the test, not kill the test run with the signal).
+SECOND_SIGNAL = """
+import os, signal, sys
+from cibscope.cli import app
+from cibscope.store.db import Store
+from cibscope.watch import Watcher
+def stopped(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+real_close = Store.close
+def close_under_more_signals(self):
+    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGINT)
+    return real_close(self)
+Watcher.run = stopped
+Store.close = close_under_more_signals
+app(sys.argv[1:], prog_name="cibscope")
+"""
+
+
+def test_a_second_signal_while_the_watch_closes_its_store_is_ignored(tmp_path):
+    # the first SIGTERM stops the watch; more while the store closes (a service manager repeating it) hit the
+    # default handlers, restored by then: the process died by the signal instead of the stop's status 0
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", SECOND_SIGNAL, "watch", str(tmp_path), "--db", str(tmp_path / "s.duckdb")],
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "400"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stderr.rstrip().splitlines()[-1] == "stopped (SIGTERM); an update in progress is finished at the next start"

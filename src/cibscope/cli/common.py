@@ -275,17 +275,23 @@ class Stoppable(Protocol):
 
 @contextmanager
 def signals_interrupt(record: Stoppable) -> Iterator[None]:
-    """While the block runs, SIGINT and SIGTERM stop it as Ctrl-C does (``KeyboardInterrupt``, which DuckDB
-    turns into its "Query interrupted" error inside a statement) and the first one is recorded in
-    ``record.signum``, so a command can clean up, say what it left in one line and choose its exit status
-    (``cibscope ingest``: 128 + the signal; ``cibscope watch``: 0, a stop is how a watch ends). Outside the
-    main thread (no handler can be set) it does nothing."""
+    """While the block runs, the first SIGINT or SIGTERM stops it as Ctrl-C does (``KeyboardInterrupt``,
+    which DuckDB turns into its "Query interrupted" error inside a statement) and is recorded in
+    ``record.signum``; later ones are ignored until the block ends, so a command that keeps its clean-up
+    inside the block (a rollback, the one line saying what it left, removing a new empty store) is not cut
+    short by an impatient second Ctrl-C or a service manager's repeated SIGTERM, and exits with the first
+    signal's status (``cibscope ingest``: 128 + the signal; ``cibscope watch``: 0, a stop is how a watch
+    ends). SIGKILL still ends it; a signal the parent set to be ignored stays ignored. Outside the main thread (no handler can be set) it does nothing."""
     def stop(signum, frame):
-        record.signum = record.signum or signum
+        if record.signum:  # a stop is under way: let its clean-up finish
+            return
+        record.signum = signum
         raise KeyboardInterrupt
 
     try:
-        before = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        # a signal the parent set to be ignored stays ignored (a background job of a script ignores SIGINT)
+        before = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)
+                  if signal.getsignal(s) is not signal.SIG_IGN}
     except ValueError:  # not the main thread
         yield
         return

@@ -55,15 +55,15 @@ def ingest(
     if options and fmt:
         reader_for(paths[0])  # a bad option fails before the store is opened
     run = _Run(created=not Path(db).exists())
-    try:
-        with signals_interrupt(run):
+    with signals_interrupt(run):  # the clean-up below stays inside: a second signal does not cut it short
+        try:
             _ingest_all(paths, fmt, dataset, reader_for, db, run)
-    except BaseException as exc:  # an error exit, an interrupt, a crash: a failed first ingest leaves no store
-        if run.signum or is_interrupt(exc):
-            _interrupted(db, run)
-        if run.created and getattr(exc, "exit_code", 1) != 0:
-            _remove_unused_store(db)
-        raise
+        except BaseException as exc:  # an error exit, an interrupt, a crash: a failed first ingest leaves no store
+            if run.signum or is_interrupt(exc):
+                _interrupted(db, run)
+            if run.created and getattr(exc, "exit_code", 1) != 0:
+                _remove_unused_store(db)
+            raise
     _finish(paths, db, run)
 
 

@@ -65,29 +65,29 @@ def watch(
         fail(f"unknown purpose {purpose!r}; known: {', '.join(PURPOSES)}")
     if tlp not in TLP_LEVELS:
         fail(f"unknown TLP level {tlp!r}; known: {', '.join(TLP_LEVELS)}")
-    with open_store(db) as store:
-        if reset:
-            reset_state(store.con)
-        sinks = [LogSink(alert_log or Path(f"{db}.alerts.jsonl"))]
-        if webhook:
-            sinks.append(WebhookSink(webhook))
-        if taxii_url:
-            sinks.append(TaxiiSink(store, taxii_url, taxii_collection, tlp=tlp, purpose=purpose, token=token))
-        watcher = Watcher(store, params, horizon_s, rules=Rules(grow_factor=grow, operations=ops), sinks=sinks,
-                          fmt=fmt, dataset=dataset)
-        until = None
-        folder = Path(source)
-        if source == "-":
-            folder = Path(f"{db}.spool")
-            spool = StdinSpool(sys.stdin, folder, idle_s=min(poll, 1.0))
-            until = spool.done.is_set
-        elif not folder.is_dir():
-            fail(f"{source}: no such folder to watch")
-        console.print(f"watching {escape(str(folder))} (horizon {horizon_s:g} s); alerts to "
-                      + ", ".join(s.column.removeprefix('sent_') for s in sinks))
-        stop = _Stop()
+    stop = _Stop()
+    with signals_interrupt(stop):  # the store is closed inside: a second signal does not cut that short
         try:
-            with signals_interrupt(stop):
+            with open_store(db) as store:
+                if reset:
+                    reset_state(store.con)
+                sinks = [LogSink(alert_log or Path(f"{db}.alerts.jsonl"))]
+                if webhook:
+                    sinks.append(WebhookSink(webhook))
+                if taxii_url:
+                    sinks.append(TaxiiSink(store, taxii_url, taxii_collection, tlp=tlp, purpose=purpose, token=token))
+                watcher = Watcher(store, params, horizon_s, rules=Rules(grow_factor=grow, operations=ops),
+                                  sinks=sinks, fmt=fmt, dataset=dataset)
+                until = None
+                folder = Path(source)
+                if source == "-":
+                    folder = Path(f"{db}.spool")
+                    spool = StdinSpool(sys.stdin, folder, idle_s=min(poll, 1.0))
+                    until = spool.done.is_set
+                elif not folder.is_dir():
+                    fail(f"{source}: no such folder to watch")
+                console.print(f"watching {escape(str(folder))} (horizon {horizon_s:g} s); alerts to "
+                              + ", ".join(s.column.removeprefix('sent_') for s in sinks))
                 n = watcher.run(folder, poll_s=poll, once=once and until is None, on_cycle=_show, until=until)
         except WatchError as exc:
             fail(str(exc))
@@ -97,7 +97,7 @@ def watch(
             what = {signal.SIGTERM: "SIGTERM"}.get(stop.signum, "Ctrl-C")
             console.print(f"stopped ({what}); an update in progress is finished at the next start")
             return
-        out.print(f"{plural(n, 'file')} processed")
+    out.print(f"{plural(n, 'file')} processed")
 
 
 @dataclass
