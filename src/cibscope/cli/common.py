@@ -277,11 +277,12 @@ class Stoppable(Protocol):
 def signals_interrupt(record: Stoppable) -> Iterator[None]:
     """While the block runs, the first SIGINT or SIGTERM stops it as Ctrl-C does (``KeyboardInterrupt``,
     which DuckDB turns into its "Query interrupted" error inside a statement) and is recorded in
-    ``record.signum``; later ones are ignored until the block ends, so a command that keeps its clean-up
-    inside the block (a rollback, the one line saying what it left, removing a new empty store) is not cut
-    short by an impatient second Ctrl-C or a service manager's repeated SIGTERM, and exits with the first
-    signal's status (``cibscope ingest``: 128 + the signal; ``cibscope watch``: 0, a stop is how a watch
-    ends). SIGKILL still ends it; a signal the parent set to be ignored stays ignored. Outside the main thread (no handler can be set) it does nothing."""
+    ``record.signum``; later ones are ignored (to the end of the process once a stop began), so a command
+    that keeps its clean-up inside the block (a rollback, the one line saying what it left, removing a new
+    empty store) is not cut short by an impatient second Ctrl-C or a service manager's repeated SIGTERM,
+    and exits with the first signal's status (``cibscope ingest``: 128 + the signal; ``cibscope watch``:
+    0, a stop is how a watch ends). SIGKILL still ends it; a signal the parent set to be ignored stays
+    ignored. Outside the main thread (no handler can be set) it does nothing."""
     def stop(signum, frame):
         if record.signum:  # a stop is under way: let its clean-up finish
             return
@@ -299,7 +300,9 @@ def signals_interrupt(record: Stoppable) -> Iterator[None]:
         yield
     finally:
         for s, handler in before.items():
-            signal.signal(s, handler)
+            # after a stop the command is on its way out: restoring the previous handlers let a second Ctrl-C
+            # end it with 130 between its last line and its exit; ignore further signals to the end instead
+            signal.signal(s, signal.SIG_IGN if record.signum else handler)
 
 
 def is_interrupt(exc: BaseException) -> bool:
