@@ -4,8 +4,8 @@ A reader's work (DuckDB scans and mapping on its scratch connection, Arrow conve
 store's (inserting posts, deriving actions, committing) alternate in one thread otherwise, and each
 keeps the 2 cores of a small machine only partly busy. DuckDB releases the GIL while a statement
 runs, so the reader can parse piece n+1 while the store writes piece n (a two-stage pipeline; memory
-holds up to ``depth`` queued batches and the one being read besides the one being stored). The order of batches, and so every stored row, error and
-count, is that of the plain loop.
+holds up to ``depth`` queued batches and the one being read besides the one being stored). The order
+of batches, and so every stored row, error and count, is that of the plain loop.
 """
 from __future__ import annotations
 
