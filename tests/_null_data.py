@@ -65,3 +65,58 @@ def write_posts(path: Path, *parts: list[list]) -> Path:
         w.writerow(HEADER)
         w.writerows(rows)
     return path
+
+
+def trend_rows(tag: str, n_trends_per_day: int, days: int, seed: int) -> list[tuple[str, int]]:
+    """``(hashtag, start)`` of ``n_trends_per_day`` trending topics per day (start: seconds after ``T0``);
+    each trends for the hour after its start."""
+    rng = np.random.default_rng(seed)
+    starts = np.sort(rng.uniform(0, days * 86400 - 3600, n_trends_per_day * days)).astype(np.int64)
+    return [(f"{tag}trend{i}", int(s)) for i, s in enumerate(starts)]
+
+
+def hijack_rows(tag: str, n_accounts: int, trends: list[tuple[str, int]], join: float, own_per_day: int,
+                days: int, seed: int) -> list[list]:
+    """An operation that hijacks trending conversations: each of ``n_accounts`` accounts joins a share ``join``
+    of the trends, all within 60 s of the operator's cue (a minute after the trend starts), with a text of
+    its own; besides, each posts ``own_per_day`` texts of its own a day, so the joint posts are a small share
+    of what each account does (the ../shared IRA hashtag clusters: overlap 0.004-0.06, docs/detection.md)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k, (h, start) in enumerate(trends):
+        cue = start + 60
+        for a in np.flatnonzero(rng.uniform(size=n_accounts) < join):
+            words = " ".join(f"{tag}v{int(x)}" for x in rng.integers(0, 10**6, 10))
+            rows.append([f"{tag}h{k}_{a}", f"{tag}op{a}", f"{tag}op{a}", "", "", f"{words} #{h}",
+                         T0 + cue + int(rng.uniform(0, 60)), ""])
+    for a in range(n_accounts):
+        for j, t in enumerate(rng.uniform(0, days * 86400, own_per_day * days).astype(np.int64)):
+            words = " ".join(f"{tag}v{int(x)}" for x in rng.integers(0, 10**6, 12))
+            rows.append([f"{tag}own{a}_{j}", f"{tag}op{a}", f"{tag}op{a}", "", "", words, T0 + int(t), ""])
+    return rows
+
+
+def surfer_rows(tag: str, n_accounts: int, trends: list[tuple[str, int]], join: float, seed: int) -> list[list]:
+    """Organic trend surfers: each of ``n_accounts`` accounts joins a share ``join`` of the trends, each at its
+    own moment in the trend's hour (minutes, not seconds, apart), with a text of its own."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k, (h, start) in enumerate(trends):
+        for a in np.flatnonzero(rng.uniform(size=n_accounts) < join):
+            words = " ".join(f"{tag}s{int(x)}" for x in rng.integers(0, 10**6, 10))
+            rows.append([f"{tag}t{k}_{a}", f"{tag}u{a}", f"{tag}u{a}", "", "", f"{words} #{h}",
+                         T0 + start + int(rng.exponential(900)) % 3600, ""])
+    return rows
+
+
+def trend_scenario_rows(same_trends: bool) -> list[list]:
+    """Organic background (60,000 posts of 4,000 accounts, 14 days), 400 organic trend surfers (``su*``) joining a
+    third of 280 trends (20 a day) at their own moments in each trend's hour, and a 25-account operation
+    (``hop*``) that joins half of 280 trends within a minute of a cue, each with its own text, and posts 80
+    texts a day of its own: like the ../shared IRA hashtag clusters it co-acts on a few percent of its
+    activity, as feed mirrors do - but across hundreds of unrelated conversations, not one publisher.
+    ``same_trends``: the operation hijacks the surfers' trends (else trends of its own, in the same days)."""
+    surfed = trend_rows("x", 20, 14, seed=21)
+    hijacked = surfed if same_trends else trend_rows("y", 20, 14, seed=25)
+    return [*organic_rows("o", 60_000, 4_000, 14, seed=22), *hijack_rows("h", 25, hijacked, 0.5, 80, 14, seed=23),
+            *surfer_rows("s", 400, surfed, 0.3, seed=24)]

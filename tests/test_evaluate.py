@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from cibscope.cli import app
 from cibscope.evaluate import evaluate, read_labels
 from cibscope.store.db import Store
+from _store_rows import CLUSTER_INSERT
 
 # positives r1-r3 (RightTroll), h1-h3 (HashtagGamer; h3 has 5 posts: out); negatives n1-n4 (organic)
 LABELS = {"r1": "IRA:RightTroll", "r2": "IRA:RightTroll", "r3": "IRA:RightTroll",
@@ -29,7 +30,7 @@ def _fill(store: Store) -> None:
     con = store.con
     con.execute("INSERT INTO runs VALUES (1, now()::TIMESTAMP, '{}', NULL, 0, 0, 0, 3, 0)")
     for rank, (cid, flagged, members, score) in enumerate(CLUSTERS, start=1):
-        con.execute("INSERT INTO clusters VALUES (1, ?, ?, ?, 1, 5, 1.0, 1e-5, 5, 5, ?, '{}', now()::TIMESTAMP, "
+        con.execute(CLUSTER_INSERT + "VALUES (1, ?, ?, ?, 1, 5, 1.0, 1e-5, 5, 5, ?, '{}', now()::TIMESTAMP, "
                     "now()::TIMESTAMP, 's', NULL, NULL)", [cid, rank, len(members), flagged])
         con.executemany("INSERT INTO cluster_members VALUES (1, ?, ?, 1, 1.0, ?)",
                         [[cid, f"twitter:{m}", score] for m in members])

@@ -15,6 +15,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("tokenizers")
 
 from cibscope.explain import aitext, aitext_tuned  # noqa: E402
+from _store_rows import CLUSTER_INSERT
 
 SPLITS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tweepfake" / "data" / "splits"
 #: Issue 21's target on the test split, and the level the shipped model reaches (docs/evaluation.md).
@@ -104,7 +105,7 @@ def _one_cluster(store, accounts: str, text):
     store.add_batch(dataset="hand", source_file="hand", posts=pa.Table.from_pylist(rows),
                     accounts=pa.table({"platform": ["twitter"] * len(accounts), "account_id": list(accounts)}))
     store.con.execute("INSERT INTO runs VALUES (1, TIMESTAMP '2024-03-05 00:00:00', '{}', NULL, 0, 0, 0, 1, 0)")
-    store.con.execute(f"INSERT INTO clusters VALUES (1, 'C1', 1, {len(accounts)}, 2, 10, 1.0, 1e-9, 9, 10, true, "
+    store.con.execute(CLUSTER_INSERT + f"VALUES (1, 'C1', 1, {len(accounts)}, 2, 10, 1.0, 1e-9, 9, 10, true, "
                       "'{\"text\": 1.0}', TIMESTAMP '2024-03-04 09:00:00', TIMESTAMP '2024-03-04 10:00:00', 's', NULL, NULL)")
     store.con.executemany("INSERT INTO cluster_members VALUES (1, 'C1', ?, 1, 1.0, 5.0)",
                           [[f"twitter:{k}"] for k in accounts])

@@ -12,6 +12,7 @@ from cibscope.explain.authenticity import (SIGNALS, cluster_authenticity, datase
                                            save_authenticity, text_uniformity)
 
 from conftest import IRA_CLUSTERS, rows
+from _store_rows import CLUSTER_INSERT
 
 T0 = dt.datetime(2024, 3, 4)  # a Monday
 
@@ -52,7 +53,7 @@ def _hand_store(store):
                               "kind": "post", "text": text, "lang": "Russian" if k == "d" else "English",
                               "client": "IFTTT" if k == "b" else "Twitter Web App"})
     store.add_batch(dataset="hand", source_file="hand", posts=pa.Table.from_pylist(post_rows), accounts=accounts)
-    store.con.execute("INSERT INTO clusters VALUES (1, 'C1', 1, 5, 4, 10, 1.0, 1e-9, 9, 10, true, '{}', "
+    store.con.execute(CLUSTER_INSERT + "VALUES (1, 'C1', 1, 5, 4, 10, 1.0, 1e-9, 9, 10, true, '{}', "
                       "now()::TIMESTAMP, now()::TIMESTAMP, 's', NULL, NULL)")
     store.con.executemany("INSERT INTO cluster_members VALUES (1, 'C1', ?, 1, 1.0, 5.0)",
                           [[f"twitter:{k}"] for k in keys])

@@ -9,6 +9,7 @@ import pytest
 
 from cibscope.explain.authenticity import cluster_authenticity, save_authenticity
 from cibscope.explain.fingerprints import AI_CAVEAT, disarm_tags
+from _store_rows import CLUSTER_INSERT
 
 T0 = dt.datetime(2024, 3, 4, 9)
 
@@ -30,7 +31,7 @@ def _store(store):
                     accounts=pa.table({"platform": ["twitter"] * 5, "account_id": list(urls)}))
     store.con.execute("INSERT INTO runs VALUES (1, TIMESTAMP '2024-03-05 00:00:00', '{}', NULL, 0, 0, 0, 1, 0)")
     for cid, rank, mem in (("C1", 1, "abc"), ("C2", 2, "de")):
-        store.con.execute(f"INSERT INTO clusters VALUES (1, '{cid}', {rank}, {len(mem)}, 2, 10, 1.0, 1e-9, 9, 10, "
+        store.con.execute(CLUSTER_INSERT + f"VALUES (1, '{cid}', {rank}, {len(mem)}, 2, 10, 1.0, 1e-9, 9, 10, "
                           "true, '{\"link\": 1.0}', TIMESTAMP '2024-03-04 09:00:00', TIMESTAMP '2024-03-04 09:10:00', "
                           "'s', NULL, NULL)")
         store.con.executemany(f"INSERT INTO cluster_members VALUES (1, '{cid}', ?, 1, 1.0, 5.0)",
@@ -119,7 +120,7 @@ def test_impersonated_paths_reach_the_signal_in_every_url_form(store):
     store.add_batch(dataset="hand", source_file="hand", posts=pa.Table.from_pylist(rows),
                     accounts=pa.table({"platform": ["twitter"] * 3, "account_id": list(urls)}))
     store.con.execute("INSERT INTO runs VALUES (1, TIMESTAMP '2024-03-05 00:00:00', '{}', NULL, 0, 0, 0, 1, 0)")
-    store.con.execute("INSERT INTO clusters VALUES (1, 'C1', 1, 3, 2, 10, 1.0, 1e-9, 9, 10, true, "
+    store.con.execute(CLUSTER_INSERT + "VALUES (1, 'C1', 1, 3, 2, 10, 1.0, 1e-9, 9, 10, true, "
                       "'{\"link\": 1.0}', TIMESTAMP '2024-03-04 09:00:00', TIMESTAMP '2024-03-04 09:10:00', 's', NULL, NULL)")
     store.con.executemany("INSERT INTO cluster_members VALUES (1, 'C1', ?, 1, 1.0, 5.0)", [[f"twitter:{k}"] for k in urls])
     la = cluster_authenticity(store, 1)["C1"]["lookalike_domains"]

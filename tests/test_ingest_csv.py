@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from cibscope.cli import app
 from cibscope.ingest import IngestError, ingest, make_reader
 from conftest import FIXTURES, errors, rows, with_bad_rows
+from _store_rows import CLUSTER_INSERT
 
 TWEETS = FIXTURES / "airline" / "Tweets.csv"
 MAP = ["tweet_id=post_id", "name=account_id", "text=text", "tweet_created=created_at"]
@@ -225,7 +226,7 @@ def test_label_is_mapped_to_the_account_and_evaluate_uses_it(store, tmp_path):
         assert {r["account_key"]: r["label"] for r in rows(s, "SELECT account_key, label FROM accounts")} == {
             "reddit:alice": "troll:Right", "reddit:bob": "troll:Left", "reddit:carol": None}
         s.con.execute("INSERT INTO runs VALUES (1, now()::TIMESTAMP, '{}', NULL, 0, 0, 0, 1, 0)")
-        s.con.execute("INSERT INTO clusters VALUES (1, 'A', 1, 2, 1, 5, 1.0, 1e-5, 5, 5, true, '{}', "
+        s.con.execute(CLUSTER_INSERT + "VALUES (1, 'A', 1, 2, 1, 5, 1.0, 1e-5, 5, 5, true, '{}', "
                       "now()::TIMESTAMP, now()::TIMESTAMP, 's', NULL, NULL)")
         s.con.executemany("INSERT INTO cluster_members VALUES (1, 'A', ?, 1, 1.0, 5.0)",
                           [["reddit:alice"], ["reddit:carol"]])

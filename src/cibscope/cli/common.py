@@ -230,7 +230,10 @@ def detection_params(window: Optional[str], signals: str, min_coactions: int, mi
                      fast_repost: str = "30s", burst_gap: str = "60s", burst_min_posts: int = 3, *,
                      windows: Optional[str] = None,
                      max_object_accounts_slow: int = DetectionParams.model_fields["max_object_accounts_slow"].default,
-                     min_overlap: float = 0.07) -> DetectionParams:
+                     min_overlap: float = 0.07,
+                     max_source_share: float = DetectionParams.model_fields["max_source_share"].default,
+                     min_sources_per_member: float = DetectionParams.model_fields["min_sources_per_member"].default,
+                     ) -> DetectionParams:
     """Detection parameters from CLI options: ``window`` (one scale) or ``windows`` (a comma-separated list;
     default :data:`DEFAULT_WINDOWS_OPTION`), not both (exits via :func:`fail`).
 
@@ -253,7 +256,8 @@ def detection_params(window: Optional[str], signals: str, min_coactions: int, mi
             windows=scales, signals=[x.strip() for x in signals.split(",") if x.strip()],
             min_coactions=min_coactions, min_account_actions=min_account_actions,
             max_object_accounts=max_object_accounts, max_object_accounts_slow=max_object_accounts_slow,
-            min_overlap=min_overlap, alpha=alpha, significance=not no_significance,
+            min_overlap=min_overlap, max_source_share=max_source_share,
+            min_sources_per_member=min_sources_per_member, alpha=alpha, significance=not no_significance,
             discount=not no_discount, min_cluster_size=min_cluster_size, min_lift=min_lift,
             resolution=resolution, seed=seed, datasets=datasets or None,
             near_dup_threshold=near_dup_threshold, near_dup_num_perm=near_dup_num_perm,

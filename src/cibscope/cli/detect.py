@@ -94,6 +94,13 @@ def detect(
     min_lift: float = MinLiftOption,
     min_overlap: float = typer.Option(0.07, help="Flag a cluster only if its pairs co-act on this share of "
                                       "their activity (median over edges)."),
+    max_source_share: float = typer.Option(
+        DetectionParams.model_fields["max_source_share"].default,
+        help="Waive min-overlap for a cluster whose top source (link host, reposted author, object) holds less "
+        "than this share of its co-actions (0: never) ..."),
+    min_sources_per_member: float = typer.Option(
+        DetectionParams.model_fields["min_sources_per_member"].default,
+        help="... and whose co-actions span at least this many distinct sources per member."),
     near_dup_threshold: float = typer.Option(0.6, help="Jaccard threshold of near-duplicate text (text_near)."),
     near_dup_num_perm: int = typer.Option(32, help="MinHash permutations (text_near)."),
     fast_repost: str = typer.Option("30s", "--fast-repost", help="Max delay of a fast repost (fast_repost)."),
@@ -118,7 +125,8 @@ def detect(
                               no_significance, no_discount, min_cluster_size, min_lift, resolution, seed, dataset,
                               near_dup_threshold, near_dup_num_perm, fast_repost, burst_gap, burst_min_posts,
                               windows=windows, max_object_accounts_slow=max_object_accounts_slow,
-                              min_overlap=min_overlap)
+                              min_overlap=min_overlap, max_source_share=max_source_share,
+                              min_sources_per_member=min_sources_per_member)
     check_outputs(tlp, top)
     if engine not in ("duckdb", "spark"):
         fail(f"--engine must be duckdb or spark, not {engine!r}")

@@ -123,7 +123,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
     by the ``_pair_obj`` table (one row per co-acting pair and object). Significance
     (numpy) and Leiden run in-process on the candidate pairs only.
     """
-    from .core import Engine, edge_details, evidence_rows, pair_table
+    from .core import Engine, edge_details, evidence_rows, hourly_background, object_authors, pair_table
 
     params = params or DetectionParams()
     con = store.con
@@ -160,6 +160,10 @@ def detect(store: Store, params: DetectionParams | None = None, *,
         if not embedded:  # bring the evidence rows of the edges' accounts into the store
             for name, table in evidence_rows(core, pa.array(accs)).items():
                 _temp_from_arrow(con, name, table)
+            hourly = lambda: None  # noqa: E731  (evidence_rows brought _acc_hour and _strata_h)
+        else:
+            engine.keep("_obj_author", object_authors(core))
+            hourly = lambda: hourly_background(core)  # noqa: E731  (only if rule 4's waiver needs it)
         acc_map = con.sql("SELECT acc, account_key FROM _acc_map ORDER BY acc").to_arrow_table()
         keys = np.full(int(acc_map.column("acc").to_numpy().max(initial=0)) + 1, "", dtype=object)
         keys[acc_map.column("acc").to_numpy()] = acc_map.column("account_key").to_numpy(zero_copy_only=False)
@@ -172,7 +176,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
         con.execute("BEGIN TRANSACTION")
         try:
             _save_edges(con, run_id, edges)
-            n_clusters = _save_clusters(con, run_id, clusters, params)
+            n_clusters = _save_clusters(con, run_id, clusters, params, hourly)
             seconds = time.perf_counter() - started
             con.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -188,7 +192,7 @@ def detect(store: Store, params: DetectionParams | None = None, *,
             engine.release()
         for t in ("_raw", "_act", "_acc_map", "_obj_map", "_post_map", "_obj", "_acc_day", "_pair_obj", "_pair_rows", "_pair_events", "_pair_rows_ev",
                   "_strata", "_pairs", "_edge_scale", "_edges_in", "_members_in", "_pair_in", "_edges_inside",
-                  "_derived"):
+                  "_derived", "_obj_author", "_ev_acc", "_acc_hour", "_strata_h"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
     return RunResult(run_id, n_actions, n_accounts, n_candidates, edges.num_rows, n_clusters,
                      time.perf_counter() - started)
@@ -304,7 +308,7 @@ def _save_edges(con, run_id: int, edges: pa.Table) -> None:
     """, [run_id])  # unordered: every reader orders what it shows (sorting 755k rows took 0.5 s at 1M posts)
 
 
-def cluster_tests(con, params: DetectionParams) -> list[dict]:
+def cluster_tests(con, params: DetectionParams, hourly: Callable[[], object] = lambda: None) -> list[dict]:
     """Test every cluster of ``_members_in`` at every scale against the background of ``_strata``.
 
     At scale ``x`` a cluster's observed count ``O`` is its internal co-actions (rows of ``_pair_in``
@@ -332,15 +336,7 @@ def cluster_tests(con, params: DetectionParams) -> list[dict]:
     observed = con.sql(f"""
         SELECT cluster_id, signal, {", ".join(f"count(*) FILTER (WHERE at_{x}) AS o_{x}" for x in range(n_sc))}
         FROM _pair_in GROUP BY ALL ORDER BY cluster_id, signal""").to_arrow_table().to_pylist()
-    expected = con.sql(f"""
-        WITH deg AS (
-            SELECT m.cluster_id, k.signal, k.day, sum(k.k) AS sk, sum(k.k * k.k) AS sk2
-            FROM _members_in m JOIN _acc_day k ON k.acc = m.acc GROUP BY ALL)
-        SELECT d.cluster_id, {", ".join(
-            f"sum(CAST(round(s.kappa_{x} * (d.sk * d.sk - d.sk2) / 2.0 * {EXPECT_SCALE}) AS HUGEINT))"
-            f"::DOUBLE / {EXPECT_SCALE}.0 AS e_{x}" for x in range(n_sc))}
-        FROM deg d JOIN _strata s USING (signal, day) GROUP BY d.cluster_id ORDER BY d.cluster_id""").fetchall()
-    exp = {r[0]: np.array(r[1:], dtype=float) for r in expected}
+    exp = _cluster_expectation(con, n_sc, "_acc_day", "_strata", "day")
     per: dict[str, dict] = {}
     for r in observed:
         c = per.setdefault(r["cluster_id"], {"o": np.zeros(n_sc), "signals": [{} for _ in range(n_sc)]})
@@ -367,10 +363,26 @@ def cluster_tests(con, params: DetectionParams) -> list[dict]:
     overlap = cluster_overlap(con)
     ov = np.array([overlap.get(c, 0.0) for c in ids])
     size = dict(con.execute("SELECT cluster_id, count(*) FROM _members_in GROUP BY cluster_id").fetchall())
+    n_members = np.array([size[c] for c in ids], dtype=float)[:, None]
     # evidence of a group, not of a few pairs: min_coactions co-action events per member at the scale
-    enough = n_events >= params.min_coactions * np.array([size[c] for c in ids], dtype=float)[:, None]
-    flag = (tested & (q <= params.alpha) & (lift >= params.min_lift) & enough & (ov >= params.min_overlap)[:, None]
-            if params.significance else tested)
+    enough = n_events >= params.min_coactions * n_members
+    sources = cluster_sources(con, n_sc)
+    share = np.stack([sources.get(c, {}).get("share", np.ones(n_sc)) for c in ids])
+    n_src = np.stack([sources.get(c, {}).get("n", np.zeros(n_sc)) for c in ids])
+    rules_1_3 = tested & (q <= params.alpha) & (lift >= params.min_lift) & enough
+    # rule 4: the overlap tells feed mirrors from an operation, unless no source explains the co-actions and
+    # they stand out from the background of their own hours too (not only of their days)
+    overlap_ok = (ov >= params.min_overlap)[:, None]
+    diverse = (share < params.max_source_share) & (n_src >= params.min_sources_per_member * n_members)
+    hour_lift = np.full_like(o, np.nan)
+    waiver = rules_1_3 & diverse & ~overlap_ok
+    if params.significance and waiver.any():
+        hourly()
+        e_hour = _cluster_expectation(con, n_sc, "_acc_hour", "_strata_h", "hour")
+        for i in np.flatnonzero(waiver.any(axis=1)):
+            hour_lift[i] = n_events[i] / np.maximum(e_hour.get(ids[i], np.zeros(n_sc)), 1e-12)
+        waiver &= hour_lift >= params.min_lift
+    flag = rules_1_3 & (overlap_ok | waiver) if params.significance else tested
     out = []
     for i, cid in enumerate(ids):
         # the scale it is judged at: the best-scoring flagged scale, else the best-scoring scale
@@ -379,7 +391,66 @@ def cluster_tests(con, params: DetectionParams) -> list[dict]:
         out.append({"cluster_id": cid, "scale": x, "n_coactions": int(o[i, x]), "expected": float(e[i, x]),
                     "p_value": float(p[i, x]), "score": float(score[i, x]), "lift": float(lift[i, x]),
                     "flagged": bool(flag[i].any()), "signal_counts": per[cid]["signals"][x],
-                    "overlap": float(ov[i])})
+                    "overlap": float(ov[i]), "source_share": float(share[i, x]), "n_sources": int(n_src[i, x]),
+                    "top_source": sources.get(cid, {}).get("top", [None] * n_sc)[x],
+                    "hour_lift": None if np.isnan(hour_lift[i, x]) else float(hour_lift[i, x])})
+    return out
+
+
+def _cluster_expectation(con, n_sc: int, degrees: str, strata: str, key: str) -> dict[str, np.ndarray]:
+    """Per cluster of ``_members_in``: ``E = sum over (signal, key) of kappa_x ((sum_i k_i)^2 - sum_i k_i^2) / 2``
+    over its members' degrees in ``degrees`` (acc, signal, ``key``, k) and the rates of ``strata``
+    (``_strata`` per day, ``_strata_h`` per hour), summed in fixed point; an array of ``n_sc`` scales each."""
+    rows = con.sql(f"""
+        WITH deg AS (
+            SELECT m.cluster_id, k.signal, k.{key}, sum(k.k) AS sk, sum(k.k * k.k) AS sk2
+            FROM _members_in m JOIN {degrees} k ON k.acc = m.acc GROUP BY ALL)
+        SELECT d.cluster_id, {", ".join(
+            f"sum(CAST(round(s.kappa_{x} * (d.sk * d.sk - d.sk2) / 2.0 * {EXPECT_SCALE}) AS HUGEINT))"
+            f"::DOUBLE / {EXPECT_SCALE}.0 AS e_{x}" for x in range(n_sc))}
+        FROM deg d JOIN {strata} s USING (signal, {key}) GROUP BY d.cluster_id ORDER BY d.cluster_id""").fetchall()
+    return {r[0]: np.array(r[1:], dtype=float) for r in rows}
+
+
+def cluster_sources(con, n_sc: int) -> dict[str, dict]:
+    """Per cluster of ``_pair_in`` and scale number ``x``: where its internal co-actions come from.
+
+    The *source* of a co-action row is the host of a ``link`` (or ``domain``) object without ``www.``
+    (a shortener's link is its own source: ``t.co`` is no publisher), the author of the post an
+    :data:`~cibscope.detect.core.AUTHORED_SIGNALS` object names (``_obj_author``; the object itself when
+    the run lacks that post), else the object (a hashtag, a text, an image). Returns
+    ``{cluster_id: {"share": array (n_sc,), "n": array (n_sc,), "top": list of str or None}}``: the top
+    source's share of the rows that are co-actions at ``x``, the number of distinct sources among them
+    and the top source (ties: the greater name). A cluster without rows at ``x`` has share 1 and 0 sources.
+
+    Why: accounts that each react to one publisher, one account, one trend or one event co-act on
+    that source's objects (feed mirrors, fans, a viral post); members of an operation that hijacks
+    many conversations co-act across many unrelated ones (docs/detection.md, rule 4).
+    """
+    from ..store.normalize import SHORTENER_HOSTS
+
+    shorteners = ", ".join(f"'{h}'" for h in SHORTENER_HOSTS)
+    host = "regexp_replace(split_part(om.object, '/', 1), '^www[.]', '')"
+    counts = ", ".join(f"count(*) FILTER (WHERE p.at_{x}) AS n_{x}" for x in range(n_sc))
+    per_scale = ", ".join(f"max(n_{x}), sum(n_{x}), count(*) FILTER (WHERE n_{x} > 0), "
+                          f"max(struct_pack(n := n_{x}, s := source)).s" for x in range(n_sc))
+    rows = con.execute(f"""
+        WITH src AS (
+            SELECT p.cluster_id, p.oid, {", ".join(f"p.at_{x}" for x in range(n_sc))}, CASE
+                WHEN om.signal IN ('link', 'domain') AND {host} NOT IN ({shorteners}) THEN {host}
+                WHEN a.author IS NOT NULL THEN 'account ' || a.author
+                ELSE om.signal || ' ' || om.object END AS source
+            FROM _pair_in p JOIN _obj_map om USING (oid) LEFT JOIN _obj_author a USING (oid)),
+        per AS (SELECT cluster_id, source, {counts} FROM src p GROUP BY cluster_id, source)
+        SELECT cluster_id, {per_scale} FROM per GROUP BY cluster_id""").fetchall()
+    out = {}
+    for r in rows:
+        share, n, top = np.ones(n_sc), np.zeros(n_sc), [None] * n_sc
+        for x in range(n_sc):
+            mx, total, n_x, name = r[1 + 4 * x: 5 + 4 * x]
+            if total:
+                share[x], n[x], top[x] = mx / total, n_x, name
+        out[r[0]] = {"share": share, "n": n, "top": top}
     return out
 
 
@@ -414,7 +485,8 @@ def cluster_overlap(con) -> dict[str, float]:
     return {cid: float(v) for cid, v in rows}
 
 
-def _save_clusters(con, run_id: int, clusters: dict[str, np.ndarray], params: DetectionParams) -> int:
+def _save_clusters(con, run_id: int, clusters: dict[str, np.ndarray], params: DetectionParams,
+                   hourly: Callable[[], object] = lambda: None) -> int:
     from .core import WEIGHT_SCALE
 
     if not clusters:
@@ -424,7 +496,7 @@ def _save_clusters(con, run_id: int, clusters: dict[str, np.ndarray], params: De
     _temp_from_arrow(con, "_members_in", pa.table({"cluster_id": pa.array(cids, pa.string()), "acc": accs}))
     _inside_clusters(con, "_pair_rows", "_pair_in")
     _inside_clusters(con, "_edges_in", "_edges_inside")
-    tests = cluster_tests(con, params)
+    tests = cluster_tests(con, params, hourly)
     edge_stats = {r[0]: r[1:] for r in con.execute("""
         SELECT cluster_id, count(*), min(first_seen), max(last_seen) FROM _edges_inside GROUP BY cluster_id
     """).fetchall()}
@@ -445,8 +517,9 @@ def _save_clusters(con, run_id: int, clusters: dict[str, np.ndarray], params: De
         summary = _summary(n_members[cid], t, first_seen, last_seen, shares, top_objects.get(cid, []), scale_s)
         out_rows.append((run_id, cid, rank[cid], n_members[cid], n_edges, t["n_coactions"], t["expected"],
                          t["p_value"], t["score"], t["lift"], t["flagged"], json.dumps(shares),
-                         first_seen, last_seen, summary, scale_s, t["overlap"]))
-    con.executemany("INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out_rows)
+                         first_seen, last_seen, summary, scale_s, t["overlap"], t["source_share"], t["n_sources"],
+                         t["top_source"], t["hour_lift"]))
+    con.executemany(f"INSERT INTO clusters VALUES ({', '.join('?' * 21)})", out_rows)
     con.execute(f"""
         INSERT INTO cluster_members
         WITH inside AS (

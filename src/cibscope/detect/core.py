@@ -38,6 +38,9 @@ Tables (materialised by the :class:`Engine`; on DuckDB as TEMP tables of these n
 ``_pair_events`` acc_a, acc_b, c_<x>, n_<x>: events and objects per co-acting pair (:func:`pair_events`)
 ``_strata``    signal, day, d, n_<x>, kappa_<x>: background rate per scale (:func:`background`)
 ``_pairs``     candidate pairs with their co-actions per scale (:func:`pair_table`)
+``_acc_hour``, ``_strata_h``  degrees and background rates per UTC hour (:func:`hourly_background`; only when
+               rule 4's source waiver has a cluster to judge)
+``_obj_author`` oid, author: who wrote the post a repost, quote or reply names (:func:`object_authors`)
 
 References
 ----------
@@ -65,6 +68,8 @@ from .significance import EXPECT_SCALE
 WEIGHT_SCALE = 1_000_000
 #: Seconds of the null model's time stratum: UTC days.
 DAY_S = 86400
+#: Seconds of the burst-aware stratum of rule 4's source waiver (:func:`hourly_background`): UTC hours.
+HOUR_S = 3600
 #: Weight, in account-incidence pairs, of the prior that pulls a day's background rate towards the
 #: signal's rate over all days (a day with few accounts says little about chance co-action).
 PRIOR_PAIRS = 1000
@@ -427,19 +432,41 @@ def background(core: Core) -> ir.Table:
     Pairs that co-act ``min_coactions`` times or more are the candidates under test; their co-actions
     are left out of the background, so an operation never sets its own baseline.
     """
+    core.strata = core.engine.keep("_strata", _stratum_rates(core, scale_rows(core), core.acc_day, "day"))
+    return core.strata
+
+
+def hourly_background(core: Core) -> tuple[ir.Table, ir.Table]:
+    """Create ``_acc_hour`` (acc, signal, hour, k) and ``_strata_h`` (:func:`background`'s columns per UTC
+    hour instead of day): the burst-aware null of rule 4's source waiver (docs/detection.md).
+
+    ``hour`` is ``floor(t / 3600)`` (UTC hours since the epoch); a co-action row belongs to the hour of its
+    earlier action. Within an hour, a trending topic's burst is most of the background: accounts that
+    each join the same trends at their own moments co-act at that hour's rate, an operation acting on a
+    cue beyond it. Computed only for runs that have a cluster the waiver could flag.
+    """
+    a = core.act.mutate(hour=(core.act.t / HOUR_S).floor().cast("int32"))
+    acc_hour = core.engine.keep("_acc_hour", a.group_by(["acc", "signal", "hour"]).aggregate(
+        k=a.oid.nunique().cast("int64")))
+    rows = scale_rows(core)
+    rows = rows.mutate(hour=(ibis.least(rows.t_a, rows.t_b) / HOUR_S).floor().cast("int32"))
+    return acc_hour, core.engine.keep("_strata_h", _stratum_rates(core, rows, acc_hour, "hour"))
+
+
+def _stratum_rates(core: Core, rows: ir.Table, degrees: ir.Table, key: str) -> ir.Table:
+    """The background rates of :func:`background` per (signal, ``key``): ``rows`` are :func:`scale_rows`'
+    with a ``key`` column, ``degrees`` (acc, signal, ``key``, k) the accounts' distinct objects per stratum."""
     p, n_sc = core.params, len(core.params.windows)
     m = int(p.min_coactions)
-    rows = scale_rows(core)
     r = rows.join(pair_events(core), ["acc_a", "acc_b"])
-    incidental = r.group_by(["signal", "day"]).aggregate(
+    incidental = r.group_by(["signal", key]).aggregate(
         **{f"n_{x}": ibis.ifelse(r[f"at_{x}"] & (r[f"c_{x}"] < m), r.ev_fix, 0).sum() for x in range(n_sc)})
-    incidental = incidental.select("signal", "day", **{
+    incidental = incidental.select("signal", key, **{
         f"n_{x}": incidental[f"n_{x}"].cast("float64") / EVENT_SCALE for x in range(n_sc)})
-    ad = core.acc_day
-    deg = ad.group_by(["signal", "day"]).aggregate(m=ad.k.sum(), m2=(ad.k * ad.k).sum())
-    deg = deg.select("signal", "day", d=((deg.m * deg.m - deg.m2) / 2).cast("int64"))
-    s = deg.left_join(incidental, ["signal", "day"]).select(
-        "signal", "day", "d", **{f"n_{x}": ibis.coalesce(incidental[f"n_{x}"], 0.0) for x in range(n_sc)})
+    deg = degrees.group_by(["signal", key]).aggregate(m=degrees.k.sum(), m2=(degrees.k * degrees.k).sum())
+    deg = deg.select("signal", key, d=((deg.m * deg.m - deg.m2) / 2).cast("int64"))
+    s = deg.left_join(incidental, ["signal", key]).select(
+        "signal", key, "d", **{f"n_{x}": ibis.coalesce(incidental[f"n_{x}"], 0.0) for x in range(n_sc)})
     tot = s.group_by("signal").aggregate(d_all=s.d.sum(), **{f"nall_{x}": s[f"n_{x}"].sum() for x in range(n_sc)})
     s = s.join(tot, "signal")
     prior = ibis.literal(float(PRIOR_PAIRS), type="float64")
@@ -447,9 +474,7 @@ def background(core: Core) -> ir.Table:
     for x in range(n_sc):
         rate = s[f"nall_{x}"].cast("float64") / ibis.greatest(s.d_all, 1).cast("float64")
         kap[f"kappa_{x}"] = (s[f"n_{x}"].cast("float64") + prior * rate) / (s.d.cast("float64") + prior)
-    core.strata = core.engine.keep("_strata", s.select("signal", "day", "d", *[f"n_{x}" for x in range(n_sc)],
-                                                       **kap))
-    return core.strata
+    return s.select("signal", key, "d", *[f"n_{x}" for x in range(n_sc)], **kap)
 
 
 def pair_table(core: Core) -> pa.Table:
@@ -518,13 +543,33 @@ def edge_details(core: Core, edges: pa.Table) -> pa.Table:
     return core.engine.to_arrow(g.order_by(["acc_a", "acc_b"]))
 
 
+#: Signals whose object is a post key: the object's *source* is that post's author (docs/detection.md, rule 4).
+AUTHORED_SIGNALS = ("repost", "quote", "reply", "fast_repost")
+
+
+def object_authors(core: Core) -> ir.Table:
+    """The author of every pairable object of :data:`AUTHORED_SIGNALS` whose post is in the run.
+
+    Columns: oid, author (account key). A reposted (quoted, replied-to) post is in the run when it has
+    an action of the run's signals (its text, a hashtag, a link...); one it lacks has no row, and the
+    cluster decision then counts the object as its own source. A post has one author, so the
+    ``min`` only picks that one key.
+    """
+    o = core.obj_map.filter(core.obj_map.signal.isin(AUTHORED_SIGNALS)).semi_join(core.obj, "oid")
+    j = o.join(core.post_map, o.object == core.post_map.post_key)
+    by_post = core.act.select("pid", "acc").distinct()
+    j = j.join(by_post, "pid").join(core.acc_map, "acc")
+    return j.group_by("oid").aggregate(author=j.account_key.min())
+
+
 def evidence_rows(core: Core, accounts: pa.Array) -> dict[str, pa.Table]:
     """The rows needed to save a run whose edges join ``accounts`` (int ids), as Arrow tables.
 
-    ``_pair_rows`` (:func:`scale_rows`) among those accounts (both ends), the ``_obj``, ``_obj_map`` and ``_post_map``
-    rows it refers to, the ``_acc_map`` and ``_acc_day`` rows of the accounts and the whole
-    ``_strata``. Used by engines whose tables do not live in the store (Spark): a small part of the
-    run's data.
+    ``_pair_rows`` (:func:`scale_rows`) among those accounts (both ends), the ``_obj``, ``_obj_map``, ``_post_map``
+    and ``_obj_author`` (:func:`object_authors`) rows it refers to, the ``_acc_map`` and ``_acc_day`` rows of
+    the accounts and the whole ``_strata``; the accounts' ``_acc_hour`` and the whole ``_strata_h``
+    (:func:`hourly_background`). Used by engines whose tables do not live in the store (Spark): a small part
+    of the run's data.
     """
     ids = core.engine.upload("_ev_acc", pa.table({"acc": pa.array(accounts, pa.int32())}))
     rows = scale_rows(core)
@@ -540,5 +585,8 @@ def evidence_rows(core: Core, accounts: pa.Array) -> dict[str, pa.Table]:
         "_acc_map": core.acc_map.semi_join(ids, "acc"),
         "_acc_day": core.acc_day.semi_join(ids, "acc"),
         "_strata": core.strata,
+        "_obj_author": object_authors(core).semi_join(oids, "oid"),
     }
+    acc_hour, strata_h = hourly_background(core)  # rule 4's waiver may need them (Spark: computed every run)
+    tables.update({"_acc_hour": acc_hour.semi_join(ids, "acc"), "_strata_h": strata_h})
     return {name: core.engine.to_arrow(t) for name, t in tables.items()}

@@ -102,6 +102,16 @@ class DetectionParams(BaseModel):
         A cluster is flagged only if, over its edges, the median share of the less active
         member's objects that the two co-acted on is at least this (an effect size independent of
         the rest of the data: accounts mirroring one public feed co-act on a few percent of it).
+        Waived for a cluster whose co-actions no single source explains (``max_source_share``,
+        ``min_sources_per_member``): the overlap rule tells feed mirrors from operations.
+    max_source_share : float
+        A cluster below ``min_overlap`` is still flagged when, at its scale, the top *source* of its
+        internal co-actions (a link's host, the author of a reposted, quoted or replied-to post, else
+        the object itself) holds less than this share of them ...
+    min_sources_per_member : float
+        ... and they span at least this many distinct sources per member: many unrelated occasions,
+        not one publisher, account, trend or event that every member reacts to (docs/detection.md,
+        "Cluster decision", rule 4).
     resolution : float
         Leiden resolution (modularity objective); higher gives smaller clusters.
     seed : int
@@ -135,6 +145,8 @@ class DetectionParams(BaseModel):
     min_cluster_size: int = Field(3, ge=2)
     min_lift: float = Field(5.0, ge=1)
     min_overlap: float = Field(0.07, ge=0, le=1)
+    max_source_share: float = Field(0.5, ge=0, le=1)
+    min_sources_per_member: float = Field(5.0, ge=0)
     resolution: float = Field(1.0, gt=0)
     seed: int = 42
     datasets: list[str] | None = None

@@ -64,7 +64,8 @@ def covered_accounts_sql(run_id: int) -> str:
 def unflagged_reason_sql(c: str = "c", r: str = "r") -> str:
     """SQL of a cluster's ``not_flagged_because``: the rules of the flag (docs/detection.md, "Cluster
     decision") that the cluster ``c`` fails at its scale, from its run ``r``'s parameters, as
-    ``lift 4.2 < min_lift 5; overlap 0.052 < min_overlap 0.07``; the false-discovery rule
+    ``lift 4.2 < min_lift 5; overlap 0.052 < min_overlap 0.07 and one source holds 100% of the co-actions
+    (outlet.example; max_source_share 0.5)``; the false-discovery rule
     (``q > alpha``) when every other rule holds; NULL for a flagged cluster."""
     par = f"{r}.params::JSON"
     return f"""CASE WHEN {c}.flagged THEN NULL ELSE coalesce(nullif(concat_ws('; ',
@@ -73,8 +74,22 @@ def unflagged_reason_sql(c: str = "c", r: str = "r") -> str:
         CASE WHEN {c}.n_coactions < ({par}->>'min_coactions')::DOUBLE * {c}.n_accounts
              THEN printf('%d co-action events < min_coactions %s x %d members', {c}.n_coactions,
                          {par}->>'min_coactions', {c}.n_accounts) END,
-        CASE WHEN {c}.overlap < ({par}->>'min_overlap')::DOUBLE
-             THEN printf('overlap %.3f < min_overlap %s', {c}.overlap, {par}->>'min_overlap') END), ''),
+        CASE WHEN {c}.overlap < ({par}->>'min_overlap')::DOUBLE AND NOT coalesce(
+                  {c}.source_share < ({par}->>'max_source_share')::DOUBLE
+                  AND {c}.n_sources >= ({par}->>'min_sources_per_member')::DOUBLE * {c}.n_accounts
+                  AND {c}.hour_lift >= ({par}->>'min_lift')::DOUBLE, FALSE)
+             THEN printf('overlap %.3f < min_overlap %s', {c}.overlap, {par}->>'min_overlap') || CASE
+                 WHEN {c}.source_share IS NULL OR coalesce(({par}->>'max_source_share')::DOUBLE, 0) = 0 THEN ''
+                 WHEN {c}.source_share >= ({par}->>'max_source_share')::DOUBLE
+                 THEN printf(' and one source holds %.0f%% of the co-actions (%s; max_source_share %s)',
+                             100 * {c}.source_share, {c}.top_source, {par}->>'max_source_share')
+                 WHEN {c}.n_sources < ({par}->>'min_sources_per_member')::DOUBLE * {c}.n_accounts
+                 THEN printf(' and %d sources < min_sources_per_member %s x %d members', {c}.n_sources,
+                             {par}->>'min_sources_per_member', {c}.n_accounts)
+                 WHEN {c}.hour_lift IS NOT NULL
+                 THEN printf(' and lift against its hours %.1f < min_lift %s', {c}.hour_lift,
+                             {par}->>'min_lift')
+                 ELSE '' END END), ''),
         printf('not significant after the false-discovery correction (q > alpha %s)', {par}->>'alpha')) END"""
 
 

@@ -13,7 +13,8 @@ from .query import covered_accounts_sql, run_info, unflagged_reason_sql
 
 #: Columns of ``clusters.csv``, in order.
 CLUSTER_COLUMNS = ("cluster_id", "rank", "flagged", "not_flagged_because", "n_accounts", "n_edges", "n_coactions",
-                   "expected", "lift", "overlap", "scale_s", "score", "p_value", "signals", "first_seen", "last_seen",
+                   "expected", "lift", "overlap", "source_share", "n_sources", "top_source", "hour_lift",
+                   "scale_s", "score", "p_value", "signals", "first_seen", "last_seen",
                    "summary")
 #: Columns of ``accounts.csv``, in order.
 ACCOUNT_COLUMNS = ("platform", "account_id", "handle", "cluster_id", "flagged", "score", "label")
@@ -34,14 +35,17 @@ def write_clusters_csv(store: Store, run_id: int, path: str | Path) -> Path:
     Columns: :data:`CLUSTER_COLUMNS`; ``flagged`` is the detector's verdict
     (a candidate operation), ``not_flagged_because`` the rules an unflagged cluster fails
     (:func:`~cibscope.report.query.unflagged_reason_sql`), ``n_accounts`` the cluster's size, ``lift``
-    ``n_coactions / expected``, ``score`` is ``-log10(p_value)`` (capped at 300), ``signals`` the JSON
+    ``n_coactions / expected``, ``source_share``/``n_sources``/``top_source`` where the co-actions at its scale come
+    from and ``hour_lift`` its lift against the hourly background (rule 4 of docs/detection.md; empty for
+    runs before them, ``hour_lift`` empty unless the source waiver judged the cluster), ``score`` is ``-log10(p_value)`` (capped at 300), ``signals`` the JSON
     object ``{signal: share of the cluster's co-actions}``, ``first_seen``/
     ``last_seen`` the first and last co-action (UTC).
     """
     rid = int(run_id)
     return _copy(store, f"""
         SELECT c.cluster_id, c.rank, c.flagged, {unflagged_reason_sql()} AS not_flagged_because, c.n_accounts,
-               c.n_edges, c.n_coactions, c.expected, c.lift, c.overlap, c.scale_s, c.score, c.p_value,
+               c.n_edges, c.n_coactions, c.expected, c.lift, c.overlap, c.source_share,
+               c.n_sources, c.top_source, c.hour_lift, c.scale_s, c.score, c.p_value,
                c.signals::VARCHAR AS signals, strftime(c.first_seen, {_ISO}) AS first_seen,
                strftime(c.last_seen, {_ISO}) AS last_seen, c.summary
         FROM clusters c JOIN runs r USING (run_id) WHERE c.run_id = {rid} ORDER BY c.rank, c.cluster_id

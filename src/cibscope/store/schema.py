@@ -169,13 +169,17 @@ CREATE TABLE IF NOT EXISTS clusters (
     p_value       DOUBLE NOT NULL,
     score         DOUBLE NOT NULL,        -- -log10(p_value), capped at 300
     lift          DOUBLE NOT NULL,        -- n_coactions / expected: how many times chance
-    flagged       BOOLEAN NOT NULL,       -- q <= alpha, lift >= min_lift, events >= min_coactions x members, overlap >= min_overlap
+    flagged       BOOLEAN NOT NULL,       -- q <= alpha, lift >= min_lift, events >= min_coactions x members, overlap >= min_overlap (or sources diverse: rule 4)
     signals       JSON NOT NULL,          -- {signal: share of the cluster's co-actions}
     first_seen    TIMESTAMP NOT NULL,
     last_seen     TIMESTAMP NOT NULL,
     summary       VARCHAR NOT NULL,
     scale_s       DOUBLE,                 -- the time scale (window, seconds) the cluster is judged at
     overlap       DOUBLE,                 -- median share of the less active member's objects co-acted on, per edge
+    source_share  DOUBLE,                 -- at scale_s: the top source's share of the internal co-actions (rule 4)
+    n_sources     INTEGER,                -- at scale_s: distinct sources of the internal co-actions
+    top_source    VARCHAR,                -- at scale_s: the top source (a host, 'account <key>', '<signal> <object>')
+    hour_lift     DOUBLE,                 -- at scale_s: lift against the hourly background (rule 4's waiver; else NULL)
     PRIMARY KEY (run_id, cluster_id)
 );
 
@@ -295,4 +299,8 @@ ALTER TABLE clusters ADD COLUMN IF NOT EXISTS scale_s DOUBLE;
 ALTER TABLE clusters ADD COLUMN IF NOT EXISTS overlap DOUBLE;
 ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS options VARCHAR;
 ALTER TABLE posts ADD COLUMN IF NOT EXISTS quote_of VARCHAR;
+ALTER TABLE clusters ADD COLUMN IF NOT EXISTS source_share DOUBLE;
+ALTER TABLE clusters ADD COLUMN IF NOT EXISTS n_sources INTEGER;
+ALTER TABLE clusters ADD COLUMN IF NOT EXISTS top_source VARCHAR;
+ALTER TABLE clusters ADD COLUMN IF NOT EXISTS hour_lift DOUBLE;
 """
