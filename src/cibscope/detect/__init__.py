@@ -431,17 +431,21 @@ def cluster_sources(con, n_sc: int) -> dict[str, dict]:
 
     shorteners = ", ".join(f"'{h}'" for h in SHORTENER_HOSTS)
     host = "regexp_replace(split_part(om.object, '/', 1), '^www[.]', '')"
-    counts = ", ".join(f"count(*) FILTER (WHERE p.at_{x}) AS n_{x}" for x in range(n_sc))
+    counts = ", ".join(f"count(*) FILTER (WHERE at_{x}) AS n_{x}" for x in range(n_sc))
+    sums = ", ".join(f"sum(n_{x}) AS n_{x}" for x in range(n_sc))
     per_scale = ", ".join(f"max(n_{x}), sum(n_{x}), count(*) FILTER (WHERE n_{x} > 0), "
                           f"max(struct_pack(n := n_{x}, s := source)).s" for x in range(n_sc))
+    # counted per (cluster, object) first: the source of each distinct object is then named once
     rows = con.execute(f"""
-        WITH src AS (
-            SELECT p.cluster_id, p.oid, {", ".join(f"p.at_{x}" for x in range(n_sc))}, CASE
+        WITH per_obj AS (SELECT cluster_id, oid, {counts} FROM _pair_in GROUP BY cluster_id, oid),
+        src AS (
+            SELECT o.oid, CASE
                 WHEN om.signal IN ('link', 'domain') AND {host} NOT IN ({shorteners}) THEN {host}
                 WHEN a.author IS NOT NULL THEN 'account ' || a.author
                 ELSE om.signal || ' ' || om.object END AS source
-            FROM _pair_in p JOIN _obj_map om USING (oid) LEFT JOIN _obj_author a USING (oid)),
-        per AS (SELECT cluster_id, source, {counts} FROM src p GROUP BY cluster_id, source)
+            FROM (SELECT DISTINCT oid FROM per_obj) o JOIN _obj_map om USING (oid)
+            LEFT JOIN _obj_author a USING (oid)),
+        per AS (SELECT cluster_id, source, {sums} FROM per_obj JOIN src USING (oid) GROUP BY cluster_id, source)
         SELECT cluster_id, {per_scale} FROM per GROUP BY cluster_id""").fetchall()
     out = {}
     for r in rows:
