@@ -296,24 +296,26 @@ def object_stats(core: Core) -> None:
         k=act.oid.nunique().cast("int64")))
 
 
-def _window_join(x: ir.Table, w: float) -> ir.Table:
+def _window_join(x: ir.Table, w: float, carry: tuple[str, ...] = ()) -> ir.Table:
     """Every pair of actions of two accounts on the same object at most ``w`` seconds apart.
 
-    ``x``: acc, oid, t, pid. Buckets of width ``w``: only the same and the next bucket can hold a
-    partner, then the exact test ``|t_x - t_y| <= w``. Returns oid, acc_x, acc_y, pid_x, pid_y, t_x, t_y.
+    ``x``: acc, oid, t, pid and the object's columns ``carry`` (e.g. signal, k_o: the same on both sides).
+    Buckets of width ``w``: only the same and the next bucket can hold a partner, then the exact test
+    ``|t_x - t_y| <= w``. Returns oid, acc_x, acc_y, pid_x, pid_y, t_x, t_y, ``*carry``.
     """
-    x = x.select("acc", "oid", "t", "pid", b=(x.t / w).floor().cast("int64"))
+    x = x.select("acc", "oid", "t", "pid", *carry, b=(x.t / w).floor().cast("int64"))
     # view(): a distinct relation for the self-join. Without it ibis 12 compiled
     # ``x.b == y.b_y`` as ``b_y = b_y`` (always true): the join ran on the object alone, quadratic in an
     # object's actions (68M rows and > 8 GB on the ../shared IRA hashtags; same result, found late)
     y = x.select(oid_y="oid", b_y="b", acc_y="acc", t_y="t", pid_y="pid")
     x = x.view()
-    out = ["oid", "acc_x", "acc_y", "pid_x", "pid_y", "t_x", "t_y"]
+    out = ["oid", "acc_x", "acc_y", "pid_x", "pid_y", "t_x", "t_y", *carry]
     same = x.join(y, [x.oid == y.oid_y, x.b == y.b_y, x.acc < y.acc_y])
     same = same.filter((same.t - same.t_y).abs() <= w)
     nxt = x.join(y, [x.oid == y.oid_y, y.b_y == x.b + 1, x.acc != y.acc_y])
     nxt = nxt.filter(nxt.t_y - nxt.t <= w)
-    same, nxt = (j.select(oid=j.oid, acc_x=j.acc, acc_y=j.acc_y, pid_x=j.pid, pid_y=j.pid_y, t_x=j.t, t_y=j.t_y)
+    same, nxt = (j.select(oid=j.oid, acc_x=j.acc, acc_y=j.acc_y, pid_x=j.pid, pid_y=j.pid_y, t_x=j.t, t_y=j.t_y,
+                          **{c: j[c] for c in carry})
                  .select(*out) for j in (same, nxt))
     return same.union(nxt, distinct=False)
 
@@ -332,20 +334,24 @@ def coaction_pairs(core: Core, only_objects: ir.Table | None = None, *, keep: bo
     run reads them nowhere else; writing 2.8M rows at 1M posts and reading them back cost ~0.5 s).
     """
     p = core.params
-    x = core.act.semi_join(core.obj, "oid")
+    # the object's columns ride along the self-join (the same on both sides) and are group keys below: a join
+    # of the grouped rows to _obj made DuckDB build its hash table on the 2.8M grouped rows (misestimated
+    # as ~900) instead of _obj's 46k at 1M posts (0.3 s)
+    extra = [] if keep else ["k_o", "w_fixed"]
+    x = core.act.join(core.obj.select("oid", "k_o", *[c for c in extra if c != "k_o"]), "oid")
     if only_objects is not None:
         x = x.semi_join(only_objects, "oid")
+    carry = ("signal", *extra)
     if len(p.windows) == 1:
-        raw = _window_join(x, p.windows[0])
+        raw = _window_join(x, p.windows[0], carry)
     else:
         slow_cap = p.object_cap(1)
-        raw = _window_join(x.semi_join(core.obj.filter(core.obj.k_o <= slow_cap), "oid"), p.max_window_s)
+        raw = _window_join(x.filter(x.k_o <= slow_cap), p.max_window_s, carry)
         if p.max_object_accounts > slow_cap:
-            popular = x.semi_join(core.obj.filter(core.obj.k_o > slow_cap), "oid")
-            raw = raw.union(_window_join(popular, p.windows[0]), distinct=False)
+            raw = raw.union(_window_join(x.filter(x.k_o > slow_cap), p.windows[0], carry), distinct=False)
     first = raw.acc_x < raw.acc_y
     oriented = raw.select(
-        "oid",
+        "oid", *carry,
         acc_a=ibis.least(raw.acc_x, raw.acc_y), acc_b=ibis.greatest(raw.acc_x, raw.acc_y),
         pid_a=ibis.ifelse(first, raw.pid_x, raw.pid_y), pid_b=ibis.ifelse(first, raw.pid_y, raw.pid_x),
         t_a=ibis.ifelse(first, raw.t_x, raw.t_y), t_b=ibis.ifelse(first, raw.t_y, raw.t_x))
@@ -353,11 +359,9 @@ def coaction_pairs(core: Core, only_objects: ir.Table | None = None, *, keep: bo
     # (min of a struct compares field by field: a plain aggregate on both engines, faster than arg_min)
     closest = ibis.struct({"d": (oriented.t_b - oriented.t_a).abs(), "pid_a": oriented.pid_a,
                            "pid_b": oriented.pid_b, "t_a": oriented.t_a, "t_b": oriented.t_b})
-    g = oriented.group_by(["acc_a", "acc_b", "oid"]).aggregate(n_post_pairs=oriented.count(),
-                                                               closest=closest.min())
     # unkept rows also carry the object's k_o and w_fixed, which scale_rows would join again
-    extra = [] if keep else ["k_o", "w_fixed"]
-    g = g.join(core.obj.select("oid", "signal", *extra), "oid")
+    g = oriented.group_by(["acc_a", "acc_b", "oid", *carry]).aggregate(n_post_pairs=oriented.count(),
+                                                                       closest=closest.min())
     c = g.closest
     rows = g.select("acc_a", "acc_b", "signal", "oid", "n_post_pairs", pid_a=c.pid_a, pid_b=c.pid_b, t_a=c.t_a,
                     t_b=c.t_b, gap_s=c.t_b - c.t_a, *extra)
