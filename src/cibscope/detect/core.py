@@ -338,7 +338,7 @@ def coaction_pairs(core: Core, only_objects: ir.Table | None = None, *, keep: bo
     # of the grouped rows to _obj made DuckDB build its hash table on the 2.8M grouped rows (misestimated
     # as ~900) instead of _obj's 46k at 1M posts (0.3 s)
     extra = [] if keep else ["k_o", "w_fixed"]
-    x = core.act.join(core.obj.select("oid", "k_o", *[c for c in extra if c != "k_o"]), "oid")
+    x = core.act.join(core.obj.select("oid", "k_o", "w_fixed"), "oid")
     if only_objects is not None:
         x = x.semi_join(only_objects, "oid")
     carry = ("signal", *extra)
@@ -359,7 +359,7 @@ def coaction_pairs(core: Core, only_objects: ir.Table | None = None, *, keep: bo
     # (min of a struct compares field by field: a plain aggregate on both engines, faster than arg_min)
     closest = ibis.struct({"d": (oriented.t_b - oriented.t_a).abs(), "pid_a": oriented.pid_a,
                            "pid_b": oriented.pid_b, "t_a": oriented.t_a, "t_b": oriented.t_b})
-    # unkept rows also carry the object's k_o and w_fixed, which scale_rows would join again
+    # unkept rows also carry the object's k_o and w_fixed (scale_rows reads them), kept ones only the signal
     g = oriented.group_by(["acc_a", "acc_b", "oid", *carry]).aggregate(n_post_pairs=oriented.count(),
                                                                        closest=closest.min())
     c = g.closest
