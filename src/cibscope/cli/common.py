@@ -229,6 +229,7 @@ def detection_params(window: Optional[str], signals: str, min_coactions: int, mi
                      datasets: Optional[list[str]], near_dup_threshold: float = 0.6, near_dup_num_perm: int = 32,
                      fast_repost: str = "30s", burst_gap: str = "60s", burst_min_posts: int = 3, *,
                      windows: Optional[str] = None,
+                     max_object_accounts_mid: int = DetectionParams.model_fields["max_object_accounts_mid"].default,
                      max_object_accounts_slow: int = DetectionParams.model_fields["max_object_accounts_slow"].default,
                      min_overlap: float = 0.07,
                      max_source_share: float = DetectionParams.model_fields["max_source_share"].default,
@@ -255,7 +256,8 @@ def detection_params(window: Optional[str], signals: str, min_coactions: int, mi
         return DetectionParams(
             windows=scales, signals=[x.strip() for x in signals.split(",") if x.strip()],
             min_coactions=min_coactions, min_account_actions=min_account_actions,
-            max_object_accounts=max_object_accounts, max_object_accounts_slow=max_object_accounts_slow,
+            max_object_accounts=max_object_accounts, max_object_accounts_mid=max_object_accounts_mid,
+            max_object_accounts_slow=max_object_accounts_slow,
             min_overlap=min_overlap, max_source_share=max_source_share,
             min_sources_per_member=min_sources_per_member, alpha=alpha, significance=not no_significance,
             discount=not no_discount, min_cluster_size=min_cluster_size, min_lift=min_lift,

@@ -83,9 +83,12 @@ def detect(
     min_coactions: int = MinCoactionsOption,
     min_account_actions: int = typer.Option(2, help="Ignore accounts with fewer actions."),
     max_object_accounts: int = typer.Option(1000, help="Do not expand objects shared by more accounts."),
+    max_object_accounts_mid: int = typer.Option(DetectionParams.model_fields["max_object_accounts_mid"].default,
+                                                help="At the scales between the fastest and the slowest, do "
+                                                "not expand objects shared by more accounts."),
     max_object_accounts_slow: int = typer.Option(DetectionParams.model_fields["max_object_accounts_slow"].default,
-                                                 help="Above the fastest scale, do not expand objects "
-                                                 "shared by more accounts."),
+                                                 help="At the slowest scale, do not expand objects shared by "
+                                                 "more accounts (at most --max-object-accounts-mid)."),
     alpha: float = typer.Option(0.01, help="False-discovery rate for edges."),
     no_significance: bool = typer.Option(False, "--no-significance",
                                          help="Keep every pair with min-coactions (parity mode)."),
@@ -124,7 +127,8 @@ def detect(
     params = detection_params(window, signals, min_coactions, min_account_actions, max_object_accounts, alpha,
                               no_significance, no_discount, min_cluster_size, min_lift, resolution, seed, dataset,
                               near_dup_threshold, near_dup_num_perm, fast_repost, burst_gap, burst_min_posts,
-                              windows=windows, max_object_accounts_slow=max_object_accounts_slow,
+                              windows=windows, max_object_accounts_mid=max_object_accounts_mid,
+                              max_object_accounts_slow=max_object_accounts_slow,
                               min_overlap=min_overlap, max_source_share=max_source_share,
                               min_sources_per_member=min_sources_per_member)
     check_outputs(tlp, top)

@@ -18,10 +18,11 @@ Scales ``W_0 < ... < W_k`` (``params.windows``). For every signal ``s`` and obje
 are bucketed by ``b = floor(t / W)``: two actions can only be within ``W`` seconds if their buckets
 are equal or adjacent, so the self-join is on ``(o, b)`` and ``(o, b + 1)`` followed by the exact
 test ``|t_x - t_y| <= W``: a sliding window on exact timestamps, and pairs are only generated for
-actions less than ``2W`` apart - never all pairs of an object. One join at the slowest scale serves
-every scale (each (pair, object) row keeps its closest post pair, so it is a co-action at ``W`` when
-its gap is at most ``W``); objects with more than ``max_object_accounts_slow`` accounts are joined at
-the fastest scale only, and those with more than ``max_object_accounts`` not at all.
+actions less than ``2W`` apart - never all pairs of an object. Each object is joined once, at the
+slowest scale whose cap admits it (:meth:`DetectionParams.object_cap`: ``max_object_accounts_slow`` at
+the slowest, ``max_object_accounts_mid`` between, ``max_object_accounts`` at the fastest; those above
+``max_object_accounts`` not at all), and that join serves every faster scale too (each (pair, object)
+row keeps its closest post pair, so it is a co-action at ``W`` when its gap is at most ``W``).
 
 Tables (materialised by the :class:`Engine`; on DuckDB as TEMP tables of these names)
 --------------------------------------------------------------------------------------
@@ -323,10 +324,12 @@ def _window_join(x: ir.Table, w: float, carry: tuple[str, ...] = ()) -> ir.Table
 def coaction_pairs(core: Core, only_objects: ir.Table | None = None, *, keep: bool = True) -> ir.Table:
     """Create ``_pair_obj``: one row per (account pair, object) with a co-action at some scale.
 
-    One self-join serves every scale: objects with at most ``max_object_accounts_slow`` accounts are
-    paired at the slowest window, the more popular ones (up to ``max_object_accounts``) at the
-    fastest only. Each row keeps the closest post pair, so the row is a co-action at scale ``W``
-    exactly when ``|gap_s| <= W`` (and the object is within that scale's cap, :func:`scale_rows`).
+    Each object is paired once, at the slowest scale whose cap (:meth:`DetectionParams.object_cap`)
+    admits its ``k_o``: objects with at most ``max_object_accounts_slow`` accounts at the slowest window,
+    up to ``max_object_accounts_mid`` at the middle ones, up to ``max_object_accounts`` at the fastest
+    (a pair's cost grows with the object's accounts squared times the window). Each row keeps the
+    closest post pair, so the row is a co-action at scale ``W`` exactly when ``|gap_s| <= W`` (and the
+    object is within that scale's cap, :func:`scale_rows`).
     ``only_objects`` (a table with an ``oid`` column) restricts the pairs to those objects:
     ``cibscope watch`` re-pairs only the objects that received or lost actions (an object's
     rows depend on its own actions alone). With ``keep=False`` the rows are not materialised:
@@ -342,13 +345,14 @@ def coaction_pairs(core: Core, only_objects: ir.Table | None = None, *, keep: bo
     if only_objects is not None:
         x = x.semi_join(only_objects, "oid")
     carry = ("signal", *extra)
-    if len(p.windows) == 1:
-        raw = _window_join(x, p.windows[0], carry)
-    else:
-        slow_cap = p.object_cap(1)
-        raw = _window_join(x.filter(x.k_o <= slow_cap), p.max_window_s, carry)
-        if p.max_object_accounts > slow_cap:
-            raw = raw.union(_window_join(x.filter(x.k_o > slow_cap), p.windows[0], carry), distinct=False)
+    # each object is joined once, at the slowest scale whose cap admits it (caps do not grow with the scale)
+    raw, lower = None, 0
+    for sc in reversed(range(len(p.windows))):
+        cap = p.object_cap(sc)
+        if cap > lower:
+            part = _window_join(x.filter((x.k_o > lower) & (x.k_o <= cap)), p.windows[sc], carry)
+            raw = part if raw is None else raw.union(part, distinct=False)
+            lower = cap
     first = raw.acc_x < raw.acc_y
     oriented = raw.select(
         "oid", *carry,

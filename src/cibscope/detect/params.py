@@ -78,12 +78,16 @@ class DetectionParams(BaseModel):
         Objects acted on by more distinct accounts than this are not expanded into
         pairs (a viral post carries no evidence of coordination and would explode
         the pair count); they still count towards account activity.
+    max_object_accounts_mid : int
+        At the scales between the fastest and the slowest (10 min by default), objects acted on by
+        more distinct accounts than this are not expanded (they are paired at the fastest scale only).
     max_object_accounts_slow : int
-        At every scale but the fastest, objects acted on by more distinct accounts than this
-        are not expanded either (an object shared by hundreds of accounts within an hour is a
-        trend, not evidence; it would also dominate the cost of the slow scales). 200 would find the
-        generator alt mix's largest slow groups (F1 0.979 instead of 0.835 at 1M, seed 1234) but
-        flags organic triads of a sports event's hashtag sequences at 1 h (docs/detection.md).
+        At the slowest scale (1 h by default), objects acted on by more distinct accounts than this are
+        not expanded (they are paired at the fastest scale that admits them): an object shared by
+        hundreds of accounts within an hour is a trend, not evidence, and the cost of pairing an
+        object grows with its accounts squared times the window. Never above
+        ``max_object_accounts_mid``. The defaults (200 and 70) were measured on the generator, the
+        adversarial scenarios and the IRA runs (docs/detection.md, "Time scales").
     alpha : float
         False-discovery rate for edges (Benjamini-Hochberg q-value) and clusters.
     significance : bool
@@ -138,7 +142,8 @@ class DetectionParams(BaseModel):
     min_coactions: int = Field(3, ge=1)
     min_account_actions: int = Field(2, ge=1)
     max_object_accounts: int = Field(1000, ge=2)
-    max_object_accounts_slow: int = Field(100, ge=2)
+    max_object_accounts_mid: int = Field(200, ge=2)
+    max_object_accounts_slow: int = Field(70, ge=2)
     alpha: float = Field(0.01, gt=0, lt=1)
     significance: bool = True
     discount: bool = True
@@ -187,8 +192,11 @@ class DetectionParams(BaseModel):
 
     def object_cap(self, scale: int) -> int:
         """Most distinct accounts an object may have to be expanded into pairs at scale number ``scale``."""
-        return self.max_object_accounts if scale == 0 else min(self.max_object_accounts,
-                                                               self.max_object_accounts_slow)
+        if scale == 0:
+            return self.max_object_accounts
+        cap = self.max_object_accounts_slow if scale == len(self.windows) - 1 else self.max_object_accounts_mid
+        # never above a faster scale's cap: each object is joined once, at the slowest scale admitting it
+        return min(self.max_object_accounts, self.max_object_accounts_mid, cap)
 
     @field_validator("signals")
     @classmethod
