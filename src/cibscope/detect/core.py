@@ -401,13 +401,17 @@ def scale_rows(core: Core) -> ir.Table:
     # pair too: one BIGINT key (a window partitioned by the four ids took twice as long at 1M posts)
     event = j.pid_a.cast("int64") * PID_SPAN + j.pid_b.cast("int64")
     j = j.mutate(day=(ibis.least(j.t_a, j.t_b) / DAY_S).floor().cast("int32"), event=event, **flags)
+    # most events are one row (2.7M of 2.9M rows at 1M posts): join back only the events of several rows,
+    # so the join's hash table holds those (0.1-0.2 s less than joining every event back)
     per_event = j.group_by("event").aggregate(r=j.count(), k_min=j.k_o.min(), oid_min=j.oid.min())
-    j = j.join(per_event, "event")
+    multi = per_event.filter(per_event.r > 1).rename(event_m="event")
+    j = j.left_join(multi, j.event == multi.event_m)
+    j = j.mutate(r=j.r.fill_null(1), k_min=j.k_min.fill_null(j.k_o), oid_min=j.oid_min.fill_null(j.oid))
     first = j.oid == j.oid_min  # an event's rows have distinct objects
     j = j.mutate(ev_fix=(ibis.literal(EVENT_SCALE, type="int64") // j.r).cast("int64"), **{
         f"ev_{x}": (first & (gap <= w) & (j.k_min <= p.object_cap(x))).cast("int64")
         for x, w in enumerate(p.windows)})
-    core.rows = core.engine.keep("_pair_rows", j.drop("r", "k_min", "oid_min", "event"))
+    core.rows = core.engine.keep("_pair_rows", j.drop("r", "k_min", "oid_min", "event", "event_m"))
     # every later step reads _pair_rows (a superset of _pair_obj's columns): free _pair_obj's memory
     core.engine.drop("_pair_obj")
     core.pair_obj = core.rows
