@@ -141,8 +141,8 @@ def test_hashtag_game_is_not_flagged(world):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "measured: the 300 fans form one flagged 313-account cluster (298 fans), 324,106 repost co-actions "
-    "within 60 s against 4,674 expected (lift 69, overlap 0.19): the null (configuration model per "
+    "measured 2026-12-04: the 300 fans form one flagged 309-account cluster (298 fans), 326,421 co-action "
+    "events within 60 s against 4,545 expected (lift 72, overlap 0.19): the null (configuration model per "
     "UTC day and signal) does not know that an account's audience reacts to its posts at once, so "
     "a loyal audience is judged like an amplification network (docs/evaluation.md)"))
 def test_fans_reposting_their_celebrity_are_not_flagged(world):
