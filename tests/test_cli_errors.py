@@ -101,7 +101,12 @@ def test_detect_options_are_checked_before_detection_saves_a_run(sample_db, tmp_
              (["--tlp", "purple"], "--tlp purple: must be one of clear, green, amber"),
              (["--out", str(afile / "sub")], f"--out {afile / 'sub'}: {afile} is a file, not a folder"),
              (["--window", "1h", "--windows", "60s"], "--window 1h and --windows 60s exclude each other"),
-             (["--dataset", "A,B"], "no dataset named A,B; known: A; --dataset takes one name and repeats")]
+             (["--dataset", "A,B"], "no dataset named A,B; known: A; --dataset takes one name and repeats"),
+             (["--windows", ""], "--windows is empty"),
+             (["--max-object-accounts", "9223372036854775808"], "max_object_accounts"),
+             (["--min-lift", "inf"], "min_lift"),
+             (["--signals", "burst", "--burst-gap", "inf"], "burst_gap_s"),
+             (["--signals", "fast_repost", "--fast-repost", "inf"], "fast_repost_s")]
     for extra, msg in cases:
         line = _error(["detect", "--db", str(sample_db), "--out", str(tmp_path / "o"), *extra])
         assert msg in line, (extra, line)

@@ -241,9 +241,32 @@ def test_large_slow_network_is_paired_at_ten_minutes(tmp_path):
 def test_object_caps_shrink_with_the_scale():
     p = DetectionParams()
     assert [p.object_cap(x) for x in range(3)] == [1000, 200, 70]
-    # a slow cap above the middle one is clipped to it: each object is joined at one scale
-    assert DetectionParams(max_object_accounts_slow=500).object_cap(2) == 200
+    # a scale's cap follows its length, whatever else the run tests
+    assert DetectionParams(windows=[60, 600]).object_cap(1) == 200
     assert DetectionParams(windows=[60, 3600]).object_cap(1) == 70
+    assert DetectionParams(window_s=3600).object_cap(0) == 70
+    assert [DetectionParams(windows=[30, 300, 1200]).object_cap(x) for x in range(3)] == [1000, 200, 70]
+    # a slower scale never pairs more popular objects than a faster one: clipped, and saved clipped
+    q = DetectionParams(max_object_accounts_slow=500, max_object_accounts_mid=100)
+    assert (q.max_object_accounts_mid, q.max_object_accounts_slow) == (100, 100)
+    r = DetectionParams(max_object_accounts=50)
+    assert (r.max_object_accounts_mid, r.max_object_accounts_slow) == (50, 50)
+    assert json.loads(r.model_dump_json())["max_object_accounts_slow"] == 50
+
+
+@pytest.mark.parametrize("bad", [dict(max_object_accounts=2**63), dict(max_object_accounts_mid=1),
+                                 dict(min_lift=float("inf")), dict(burst_gap_s=float("inf")),
+                                 dict(fast_repost_s=float("nan")), dict(min_sources_per_member=float("inf")),
+                                 dict(window_s=60, windows=[600])])
+def test_detection_parameters_that_make_no_sense_are_refused(bad):
+    with pytest.raises(ValueError):
+        DetectionParams(**bad)
+
+
+def test_saved_parameters_read_back_and_duplicate_scales_count_once():
+    p = DetectionParams()
+    assert DetectionParams(**json.loads(p.model_dump_json())) == p   # window_s and windows both saved
+    assert DetectionParams(windows=[60] * 7 + [600]).windows == [60.0, 600.0]
 
 
 @pytest.mark.parametrize("bad", [[0], [-60], [], [float("inf")], [float("nan")], [1e308], [60, 40 * 86400]])

@@ -40,7 +40,8 @@ def run_detection(store: Store, params: DetectionParams, run: Optional[Callable]
             limit = store.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
             fail(f"detection ran out of memory (DuckDB memory_limit {limit}) while {state.get('step', 'running')}: "
                   f"raise {MEMORY_LIMIT_ENV} (e.g. {MEMORY_LIMIT_ENV}=8GB), or make the slow scales cheaper "
-                  f"(--max-object-accounts-slow 30, or --windows 60s,10m, or one scale: --window 60s) "
+                  f"(--max-object-accounts-slow 30 --max-object-accounts-mid 100, or --windows 60s,10m, "
+                  f"or one scale: --window 60s) "
                   f"[{str(exc).splitlines()[0][:200]}]")
         bar.update(task, completed=len(STEPS), description="detect: done")
     out.print(f"run {result.run_id}: {plural(result.n_actions, 'action')} of {plural(result.n_accounts, 'account')} -> "
@@ -76,19 +77,20 @@ def detect(
     out_dir: Path = typer.Option(Path("out"), "--out", file_okay=False,
                                  help="Folder for report.html, bundle.json, CSVs."),
     windows: Optional[str] = typer.Option(None, "--windows", help="Time scales tested in one run, "
-                                          f"comma-separated (default: {DEFAULT_WINDOWS_OPTION})."),
+                                          f"comma-separated, at most 6 (default: {DEFAULT_WINDOWS_OPTION})."),
     window: Optional[str] = typer.Option(None, "--window", help="One time scale only, e.g. 30s, 5m, 1h "
                                          "(instead of --windows; not both)."),
     signals: str = SignalsOption,
     min_coactions: int = MinCoactionsOption,
     min_account_actions: int = typer.Option(2, help="Ignore accounts with fewer actions."),
-    max_object_accounts: int = typer.Option(1000, help="Do not expand objects shared by more accounts."),
+    max_object_accounts: int = typer.Option(1000, help="At scales up to 60 s, do not expand objects shared by "
+                                            "more accounts (and never at longer scales)."),
     max_object_accounts_mid: int = typer.Option(DetectionParams.model_fields["max_object_accounts_mid"].default,
-                                                help="At the scales between the fastest and the slowest, do "
-                                                "not expand objects shared by more accounts."),
+                                                help="At scales over 60 s up to 10 min, do not expand objects "
+                                                "shared by more accounts (clipped to --max-object-accounts)."),
     max_object_accounts_slow: int = typer.Option(DetectionParams.model_fields["max_object_accounts_slow"].default,
-                                                 help="At the slowest scale, do not expand objects shared by "
-                                                 "more accounts (at most --max-object-accounts-mid)."),
+                                                 help="At scales over 10 min, do not expand objects shared by "
+                                                 "more accounts (clipped to --max-object-accounts-mid)."),
     alpha: float = typer.Option(0.01, help="False-discovery rate for edges."),
     no_significance: bool = typer.Option(False, "--no-significance",
                                          help="Keep every pair with min-coactions (parity mode)."),

@@ -582,8 +582,18 @@ def _summary(n: int, t: dict, first_seen, last_seen, shares: dict, top: list, sc
     objs = "; ".join(f"{sig} {_short(obj)} ({npairs} pair{'' if npairs == 1 else 's'})" for sig, obj, npairs in top)
     return (f"{n} accounts made {t['n_coactions']:,} co-actions (same object within ±{_window_text(scale_s)}, the scale "
             f"it is judged at) between {first_seen:%Y-%m-%d %H:%M} and {last_seen:%Y-%m-%d %H:%M} UTC, "
-            f"against {t['expected']:,.1f} expected by chance ({t['lift']:,.0f}x, {p_phrase(t['p_value'])}). "
+            f"against {_expected_text(t['expected'], t['lift'], p_phrase(t['p_value']))}. "
             f"Signals: {main}. Top shared objects: {objs}.")
+
+
+def _expected_text(expected: float, lift: float, p: str) -> str:
+    """``12.3 expected by chance (8x, p = ...)``; when the background expects nothing - signals without a
+    single incidental co-action in the run, as in small or synthetic stores - the ratio (observed / 1e-12)
+    is not given."""
+    if expected <= 1e-9:
+        return (f"0 expected by chance ({p}; the run has no incidental co-actions in these signals to compare "
+                "with, so the lift is not meaningful)")
+    return f"{expected:,.1f} expected by chance ({lift:,.0f}x, {p})"
 
 
 def _window_text(seconds: float) -> str:

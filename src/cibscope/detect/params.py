@@ -29,6 +29,13 @@ DEFAULT_WINDOWS: tuple[float, ...] = (60.0, 600.0, 3600.0)
 #: The longest window accepted (31 days): beyond it "at the same time" means nothing, and a huge or
 #: infinite number would only fail deep inside the engine.
 MAX_WINDOW_S = 31 * 86400.0
+#: Scales up to this many seconds pair objects of up to ``max_object_accounts`` accounts ...
+FAST_SCALE_MAX_S = 60.0
+#: ... longer ones up to this many seconds up to ``max_object_accounts_mid``, longer ones up to
+#: ``max_object_accounts_slow``: pairing an object costs its accounts squared times the window.
+MID_SCALE_MAX_S = 600.0
+#: The largest cap accepted (object and account counts are 32-bit integers in the core).
+MAX_CAP = 2**31 - 1
 
 
 def parse_duration(value: str | int | float) -> float:
@@ -78,16 +85,19 @@ class DetectionParams(BaseModel):
         Objects acted on by more distinct accounts than this are not expanded into
         pairs (a viral post carries no evidence of coordination and would explode
         the pair count); they still count towards account activity.
+        This is the cap of scales up to :data:`FAST_SCALE_MAX_S` (60 s) and the ceiling of the others.
     max_object_accounts_mid : int
-        At the scales between the fastest and the slowest (10 min by default), objects acted on by
-        more distinct accounts than this are not expanded (they are paired at the fastest scale only).
+        At scales longer than 60 s and up to :data:`MID_SCALE_MAX_S` (10 min), objects acted on by
+        more distinct accounts than this are not expanded (they are paired at a faster scale only, if
+        the run has one). Clipped to ``max_object_accounts``.
     max_object_accounts_slow : int
-        At the slowest scale (1 h by default), objects acted on by more distinct accounts than this are
-        not expanded (they are paired at the fastest scale that admits them): an object shared by
-        hundreds of accounts within an hour is a trend, not evidence, and the cost of pairing an
-        object grows with its accounts squared times the window. Never above
-        ``max_object_accounts_mid``. The defaults (200 and 70) were measured on the generator, the
-        adversarial scenarios and the IRA runs (docs/detection.md, "Time scales").
+        At scales longer than 10 min (1 h by default), objects acted on by more distinct accounts than
+        this are not expanded: an object shared by hundreds of accounts within an hour is a trend, not
+        evidence, and the cost of pairing an object grows with its accounts squared times the window.
+        Clipped to ``max_object_accounts_mid``. A scale's cap depends on its length alone, so adding or
+        removing another scale changes nothing at it. The defaults (200 and 70) were measured on the
+        generator, the adversarial scenarios and the IRA runs (docs/detection.md, "Object caps per
+        scale").
     alpha : float
         False-discovery rate for edges (Benjamini-Hochberg q-value) and clusters.
     significance : bool
@@ -135,15 +145,16 @@ class DetectionParams(BaseModel):
         A session with at least this many posts is an activity burst (``burst``).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: an infinite min_lift or gap would be stored as JSON null and written into SQL as "inf"
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     windows: list[float] = Field(default_factory=lambda: list(DEFAULT_WINDOWS), min_length=1, max_length=6)
     signals: list[Signal] = Field(default_factory=lambda: list(DEFAULT_SIGNALS), min_length=1)
     min_coactions: int = Field(3, ge=1)
     min_account_actions: int = Field(2, ge=1)
-    max_object_accounts: int = Field(1000, ge=2)
-    max_object_accounts_mid: int = Field(200, ge=2)
-    max_object_accounts_slow: int = Field(70, ge=2)
+    max_object_accounts: int = Field(1000, ge=2, le=MAX_CAP)
+    max_object_accounts_mid: int = Field(200, ge=2, le=MAX_CAP)
+    max_object_accounts_slow: int = Field(70, ge=2, le=MAX_CAP)
     alpha: float = Field(0.01, gt=0, lt=1)
     significance: bool = True
     discount: bool = True
@@ -170,7 +181,29 @@ class DetectionParams(BaseModel):
             single = data.pop("window_s")
             if "windows" not in data:
                 data["windows"] = [single]
+            elif not data["windows"] or single != min(data["windows"]):  # saved runs hold both, consistent
+                raise ValueError(f"window_s={single} and windows={data['windows']} exclude each other: "
+                                 "window_s is one scale, windows several")
         return data
+
+    @model_validator(mode="after")
+    def _caps_shrink(self):
+        """A slower scale never pairs more popular objects than a faster one: clip the mid and slow caps, so
+        the saved parameters are the caps the run used."""
+        self.max_object_accounts_mid = min(self.max_object_accounts_mid, self.max_object_accounts)
+        self.max_object_accounts_slow = min(self.max_object_accounts_slow, self.max_object_accounts_mid)
+        return self
+
+    @field_validator("windows", mode="before")
+    @classmethod
+    def _distinct(cls, v):
+        """Duplicates are one scale (``60s,1m``), before the count of scales is checked."""
+        if isinstance(v, (list, tuple)):
+            try:
+                return sorted(set(float(w) for w in v))
+            except (TypeError, ValueError):
+                return v  # the type check reports it
+        return v
 
     @field_validator("windows")
     @classmethod
@@ -191,12 +224,14 @@ class DetectionParams(BaseModel):
         return self.windows[-1]
 
     def object_cap(self, scale: int) -> int:
-        """Most distinct accounts an object may have to be expanded into pairs at scale number ``scale``."""
-        if scale == 0:
+        """Most distinct accounts an object may have to be expanded into pairs at scale number ``scale``: by
+        the scale's length, ``max_object_accounts`` up to 60 s, ``max_object_accounts_mid`` up to 10 min,
+        ``max_object_accounts_slow`` beyond (never growing with the scale: each object is joined once, at
+        the slowest scale admitting it)."""
+        w = self.windows[scale]
+        if w <= FAST_SCALE_MAX_S:
             return self.max_object_accounts
-        cap = self.max_object_accounts_slow if scale == len(self.windows) - 1 else self.max_object_accounts_mid
-        # never above a faster scale's cap: each object is joined once, at the slowest scale admitting it
-        return min(self.max_object_accounts, self.max_object_accounts_mid, cap)
+        return self.max_object_accounts_mid if w <= MID_SCALE_MAX_S else self.max_object_accounts_slow
 
     @field_validator("signals")
     @classmethod
