@@ -147,6 +147,8 @@ def test_suggest_window_names_a_bad_signal_or_dataset_and_a_covered_scale(sample
     assert "already tests it: 60s is one of its default scales" in _window_advice(60.0)
     assert "add it with --windows 60s,480s,10m,1h" in _window_advice(480.0)
     assert "add it with --windows 60s,10m,1h,7200s" in _window_advice(7200.0)
+    assert "add it with --windows 60s,10m,1h,2000000s" in _window_advice(2_000_000.0)   # 23 days: exact
+    assert "longer than the longest window" in _window_advice(3_446_160.0)   # 39.9 days: detect refuses it
     r = CliRunner().invoke(app, ["suggest-window", "--db", str(sample_db), "--signals", "repost"])
     assert r.exit_code == 0, r.output
     assert "suggested window:" in r.output and ("already tests it" in r.output or "add it with" in r.output)
@@ -255,3 +257,10 @@ def test_tlp_levels_are_accepted_in_any_case(sample_db, tmp_path):
     assert "<title>cibscope run 1 - TLP:RED</title>" in (tmp_path / "o" / "report.html").read_text()
     line = _error(["report", "--db", str(sample_db), "--tlp", "Purple", "--out", str(tmp_path / "p")])
     assert "purple" in line and "amber+strict" in line
+
+
+def test_a_run_whose_filters_select_nothing_says_so(sample_db, tmp_path):
+    # the IRA sample has no images: the run is saved (it is a valid, empty run) and the user is told why
+    r = CliRunner().invoke(app, ["detect", "--db", str(sample_db), "--signals", "image", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert "0 actions of 0 accounts" in r.output and "covered no action" in " ".join(r.output.split())

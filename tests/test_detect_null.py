@@ -269,7 +269,8 @@ def test_saved_parameters_read_back_and_duplicate_scales_count_once():
     assert DetectionParams(windows=[60] * 7 + [600]).windows == [60.0, 600.0]
 
 
-@pytest.mark.parametrize("bad", [[0], [-60], [], [float("inf")], [float("nan")], [1e308], [60, 40 * 86400]])
+@pytest.mark.parametrize("bad", [[0], [-60], [], [float("inf")], [float("nan")], [1e308], [60, 40 * 86400],
+                                 [1e-10]])
 def test_bad_windows_are_refused(bad):
     with pytest.raises(ValueError):
         DetectionParams(windows=bad)

@@ -152,6 +152,20 @@ def test_cli_labels_with_organic_need_a_negative_label(tmp_path, mix_db):
     assert res.exit_code == 0 and "(2 positive" in res.output, res.output
 
 
+def test_cli_conflicting_labels_are_refused(tmp_path, mix_db):
+    # the last row winning would turn every organic account into a positive without a word
+    base = ["evaluate", "--run", "1", "--db", str(mix_db), "--min-posts", "1", "--negative-label", "organic"]
+    twice = tmp_path / "twice.csv"
+    twice.write_text("account,label\nr1,ira\nn1,organic\nn1,ira\n")
+    assert "twice.csv:4: n1 is labelled 'ira' here and 'organic' on line 3" in _err([*base, "--labels", str(twice)])
+    # the same account by key and by bare name
+    both = tmp_path / "both.csv"
+    both.write_text("account,label\ntwitter:r1,ira\nR1,organic\n")
+    line = _err([*base, "--labels", str(both)])
+    assert "twitter:r1 is labelled both" in line and "R1, twitter:r1" in line
+    assert "exclude each other" in _err([*base, "--labels", str(twice), "--all-positive"])
+
+
 def test_cli_unreadable_labels_and_json_name_the_path(tmp_path, mix_db):
     db = mix_db
     base = ["evaluate", "--run", "1", "--db", str(db)]

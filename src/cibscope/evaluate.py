@@ -72,12 +72,19 @@ def _read_labels(path: Path) -> dict[str, str]:
         if missing:
             raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))} "
                              "(need account_key,label or account,label)")
-        out = {}
+        out: dict[str, str] = {}
+        first: dict[str, int] = {}
         for line, r in enumerate(rows, start=2):
             if not (r[key] or "").strip():
                 raise ValueError(f"{path}:{line}: empty {key}")
-            if (r["label"] or "").strip():
-                out[r[key].strip()] = r["label"].strip()
+            acc, label = r[key].strip(), (r["label"] or "").strip()
+            if not label:
+                continue
+            if acc in out and out[acc] != label:  # the last row winning would decide the figures silently
+                raise ValueError(f"{path}:{line}: {acc} is labelled {label!r} here and {out[acc]!r} on line "
+                                 f"{first[acc]}; give each account one label")
+            out[acc] = label
+            first.setdefault(acc, line)
     return out
 
 
@@ -128,6 +135,11 @@ def match_labels(store: Store, labels: dict[str, str]) -> tuple[dict[str, str], 
         ``{account_key: category}`` of the accounts found.
     unmatched : list of str
         The keys of ``labels`` that match no account, in file order.
+
+    Raises
+    ------
+    ValueError
+        Two keys of ``labels`` (an account key and a bare name) resolve to one account with different labels.
     """
     rows = store.con.execute("""
         WITH l AS (SELECT unnest($keys) AS k, unnest($cats) AS category),
@@ -137,7 +149,13 @@ def match_labels(store: Store, labels: dict[str, str]) -> tuple[dict[str, str], 
         UNION SELECT b.k, a.account_key, b.category FROM b JOIN accounts a ON lower(a.handle) = b.name
     """, {"keys": list(labels), "cats": list(labels.values())}).fetchall()
     found = {r[0] for r in rows}
-    return {r[1]: r[2] for r in rows}, [k for k in labels if k not in found]
+    resolved: dict[str, str] = {}
+    for key, account, category in sorted(rows):
+        if resolved.setdefault(account, category) != category:
+            names = sorted(k for k, a, _ in rows if a == account)
+            raise ValueError(f"{account} is labelled both {resolved[account]!r} and {category!r} (by "
+                             f"{', '.join(names)} in the labels file): give each account one label")
+    return resolved, [k for k in labels if k not in found]
 
 
 def evaluate(store: Store, run_id: int, *, labels: dict[str, str] | None = None, label_prefix: str | None = "IRA:",

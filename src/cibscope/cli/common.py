@@ -247,7 +247,7 @@ def detection_params(window: Optional[str], signals: str, min_coactions: int, mi
         fail(f"--window {window} and --windows {windows} exclude each other: pass one scale with --window, "
              "or several with --windows")
     try:
-        if windows is not None and not windows.strip():
+        if windows is not None and not windows.replace(",", "").strip():
             fail("--windows is empty: give one or more time scales, e.g. --windows 60s,10m,1h")
         scales = [parse_duration(window)] if window is not None else \
             [parse_duration(w) for w in (windows or DEFAULT_WINDOWS_OPTION).split(",") if w.strip()]

@@ -47,6 +47,9 @@ def run_detection(store: Store, params: DetectionParams, run: Optional[Callable]
     out.print(f"run {result.run_id}: {plural(result.n_actions, 'action')} of {plural(result.n_accounts, 'account')} -> "
               f"{plural(result.n_candidate_pairs, 'candidate pair')}, {plural(result.n_edges, 'significant edge')}, "
               f"{plural(result.n_clusters, 'cluster')} in {result.seconds:.1f} s")
+    if result.n_actions == 0:
+        out.print(f"warning: run {result.run_id} covered no action: its --signals, --dataset and "
+                  "--min-account-actions selected nothing in this store (cibscope status lists what it holds)")
     return result.run_id
 
 
@@ -55,8 +58,8 @@ def check_outputs(tlp: str, top: int) -> None:
     before any work."""
     if tlp not in TLP_LEVELS:
         fail(f"--tlp {tlp}: must be one of {', '.join(TLP_LEVELS)}")
-    if top < 0:
-        fail(f"--top {top}: must be 0 or more (clusters drawn in full in report.html)")
+    if not 0 <= top <= 2**31 - 1:
+        fail(f"--top {top}: must be 0 or more, at most 2147483647 (clusters drawn in full in report.html)")
 
 
 def write_run(store: Store, run_id: int, out_dir: Path, tlp: str, top: int) -> None:
@@ -91,7 +94,7 @@ def detect(
     max_object_accounts_slow: int = typer.Option(DetectionParams.model_fields["max_object_accounts_slow"].default,
                                                  help="At scales over 10 min, do not expand objects shared by "
                                                  "more accounts (clipped to --max-object-accounts-mid)."),
-    alpha: float = typer.Option(0.01, help="False-discovery rate for edges."),
+    alpha: float = typer.Option(0.01, help="False-discovery rate for edges and clusters."),
     no_significance: bool = typer.Option(False, "--no-significance",
                                          help="Keep every pair with min-coactions (parity mode)."),
     no_discount: bool = typer.Option(False, "--no-discount", help="Weigh every object 1 (no popularity discount)."),
@@ -219,12 +222,16 @@ def suggest_window(
 
 def _window_advice(suggested_s: float) -> str:
     """Whether ``detect``'s default scales already test ``suggested_s`` (seconds), or the --windows that add it."""
-    from ..detect.params import DEFAULT_WINDOWS
+    from ..detect.params import DEFAULT_WINDOWS, MAX_WINDOW_S
 
     names = dict(zip(DEFAULT_WINDOWS, DEFAULT_WINDOWS_OPTION.split(",")))
+    if suggested_s > MAX_WINDOW_S:
+        return (f"That is longer than the longest window `detect` accepts (31 days): accounts here follow each "
+                f"other too slowly for a time window to mean \"at the same time\"; try a lower --q.")
     if suggested_s in names:
         return (f"`detect` already tests it: {names[suggested_s]} is one of its default scales "
                 f"({DEFAULT_WINDOWS_OPTION}).")
     scales = sorted([*DEFAULT_WINDOWS, suggested_s])
     return (f"`detect` tests {DEFAULT_WINDOWS_OPTION} by default; add it with --windows "
-            f"{','.join(names.get(w, f'{w:g}s') for w in scales)} if it is not close to one.")
+            f"{','.join(names.get(w, f'{int(w)}s' if w == int(w) else f'{w}s') for w in scales)} if it is not "
+            "close to one.")

@@ -34,6 +34,9 @@ def evaluate(
 
     if (negative_label or all_positive) and not labels:
         fail("--negative-label and --all-positive apply to --labels only")
+    if negative_label and all_positive:
+        fail("--negative-label and --all-positive exclude each other: name the negatives' label, or say every "
+             "label is an operation category")
     if json_out:
         out_file(json_out, "--json")
     known = None

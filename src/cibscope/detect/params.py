@@ -29,6 +29,9 @@ DEFAULT_WINDOWS: tuple[float, ...] = (60.0, 600.0, 3600.0)
 #: The longest window accepted (31 days): beyond it "at the same time" means nothing, and a huge or
 #: infinite number would only fail deep inside the engine.
 MAX_WINDOW_S = 31 * 86400.0
+#: The shortest window accepted (1 ms): bucket numbers are ``floor(t / W)`` in 64 bits, and timestamps
+#: are kept to the microsecond.
+MIN_WINDOW_S = 0.001
 #: Scales up to this many seconds pair objects of up to ``max_object_accounts`` accounts ...
 FAST_SCALE_MAX_S = 60.0
 #: ... longer ones up to this many seconds up to ``max_object_accounts_mid``, longer ones up to
@@ -150,8 +153,8 @@ class DetectionParams(BaseModel):
 
     windows: list[float] = Field(default_factory=lambda: list(DEFAULT_WINDOWS), min_length=1, max_length=6)
     signals: list[Signal] = Field(default_factory=lambda: list(DEFAULT_SIGNALS), min_length=1)
-    min_coactions: int = Field(3, ge=1)
-    min_account_actions: int = Field(2, ge=1)
+    min_coactions: int = Field(3, ge=1, le=MAX_CAP)
+    min_account_actions: int = Field(2, ge=1, le=MAX_CAP)
     max_object_accounts: int = Field(1000, ge=2, le=MAX_CAP)
     max_object_accounts_mid: int = Field(200, ge=2, le=MAX_CAP)
     max_object_accounts_slow: int = Field(70, ge=2, le=MAX_CAP)
@@ -208,8 +211,9 @@ class DetectionParams(BaseModel):
     @field_validator("windows")
     @classmethod
     def _scales(cls, v: list[float]) -> list[float]:
-        if any(not 0 < w <= MAX_WINDOW_S for w in v):  # also refuses NaN and infinity
-            raise ValueError(f"every window must be greater than 0 and at most {MAX_WINDOW_S:g} seconds (31 days)")
+        if any(not MIN_WINDOW_S <= w <= MAX_WINDOW_S for w in v):  # also refuses NaN and infinity
+            raise ValueError(f"every window must be at least {MIN_WINDOW_S:g} s (1 ms) and at most "
+                             f"{MAX_WINDOW_S:g} seconds (31 days)")
         return sorted(set(float(w) for w in v))
 
     @computed_field  # kept in the saved parameters: the fastest scale
