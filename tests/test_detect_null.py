@@ -38,14 +38,19 @@ def _network_of(flagged: dict[str, dict], prefix: str) -> set[str]:
     return {m for c in flagged.values() for m in c["members"] if m.startswith(f"twitter:{prefix}op")}
 
 
+def _ingested(tmp_path, *parts: list[list]) -> Store:
+    """A store of ``parts`` (rows of :mod:`_null_data`), written as one cnt-csv file."""
+    store = Store(tmp_path / "s.duckdb")
+    ingest(store, write_posts(tmp_path / "posts.csv", *parts), fmt="cnt-csv")
+    return store
+
+
 def test_lone_network_among_organic_posts_is_flagged(tmp_path):
     # the issue's case: 20 accounts posting the same 30 texts, each within 10 minutes, among 150,000
     # organic posts of 8,000 accounts: the old null (kappa from shared objects only) expected 28.5 of
     # the 30 co-actions of each pair and flagged nothing
-    path = write_posts(tmp_path / "posts.csv", organic_rows("o", 150_000, 8_000, 14, seed=1),
-                       network_rows("n", 20, 30, 600, 14, seed=2))
-    with Store(tmp_path / "s.duckdb") as store:
-        ingest(store, path, fmt="cnt-csv")
+    with _ingested(tmp_path, organic_rows("o", 150_000, 8_000, 14, seed=1),
+                   network_rows("n", 20, 30, 600, 14, seed=2)) as store:
         run = detect(store, DetectionParams())
         flagged = _flagged(store, run.run_id)
         net = _network_of(flagged, "n")
@@ -151,9 +156,7 @@ def test_feed_mirrors_co_act_but_are_not_an_operation(tmp_path):
 
 def _trend_store(tmp_path, same_trends: bool) -> Store:
     """A store of :func:`_null_data.trend_scenario_rows`."""
-    store = Store(tmp_path / "s.duckdb")
-    ingest(store, write_posts(tmp_path / "posts.csv", trend_scenario_rows(same_trends)), fmt="cnt-csv")
-    return store
+    return _ingested(tmp_path, trend_scenario_rows(same_trends))
 
 
 def _surfers(flagged: dict[str, dict]) -> set[str]:
@@ -220,10 +223,8 @@ def test_large_slow_network_is_paired_at_ten_minutes(tmp_path):
     # 150 accounts each post 10 texts, the copies of a text spread over an hour: every text has 150
     # accounts, above the 1 h scale's cap (70) but within the 10 min scale's (200). Paired at 60 s only
     # (the caps before: 100 at every slow scale) a pair co-acts on ~3 % of the texts, at 10 min on ~31 %
-    path = write_posts(tmp_path / "posts.csv", organic_rows("o", 40_000, 3_000, 7, seed=3),
-                       network_rows("b", 150, 10, 3600, 7, seed=8))
-    with Store(tmp_path / "s.duckdb") as store:
-        ingest(store, path, fmt="cnt-csv")
+    with _ingested(tmp_path, organic_rows("o", 40_000, 3_000, 7, seed=3),
+                   network_rows("b", 150, 10, 3600, 7, seed=8)) as store:
         now = detect(store, DetectionParams())
         before = detect(store, DetectionParams(max_object_accounts_mid=100, max_object_accounts_slow=100))
         flagged = _flagged(store, now.run_id)
