@@ -14,6 +14,7 @@ Mixes: ``default`` (the generator's defaults: 20 groups, 40 feed bots, 5 % coord
 Usage::
 
     python bench/bench_quality.py --sizes 200000 1000000 --seeds 7 1234 99 --work /tmp/bq
+    python bench/bench_quality.py --sizes 1000000 --mixes alt --seeds 1234 --params '{"max_object_accounts_mid": 100}'
 
 Prints Markdown rows for docs/benchmarks.md and writes ``<work>/quality.json``.
 """
@@ -42,7 +43,7 @@ def score(pred: set[str], truth: dict[str, dict]) -> dict:
             "organic": sum(truth[u]["label"] == "organic" for u in pred)}
 
 
-def one(size: int, mix: str, seed: int, work: Path) -> dict:
+def one(size: int, mix: str, seed: int, work: Path, params: dict | None = None) -> dict:
     from cibscope.detect import DetectionParams, detect
     from cibscope.ingest import ingest
     from cibscope.store.db import Store
@@ -58,7 +59,7 @@ def one(size: int, mix: str, seed: int, work: Path) -> dict:
     with Store(db) as s:
         ingest(s, d / "posts.csv", fmt="cnt-csv")
         t = time.perf_counter()
-        run = detect(s, DetectionParams())
+        run = detect(s, DetectionParams(**(params or {})))
         seconds = time.perf_counter() - t
         rows = s.con.execute("""SELECT m.account_key, c.flagged FROM cluster_members m
                                 JOIN clusters c USING (run_id, cluster_id) WHERE m.run_id = ?""", [run.run_id]).fetchall()
@@ -79,6 +80,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[200_000, 1_000_000])
     ap.add_argument("--seeds", type=int, nargs="+", default=[7, 1234, 99])
     ap.add_argument("--mixes", nargs="+", default=list(MIXES))
+    ap.add_argument("--params", default="{}", help="DetectionParams fields as JSON (default: the defaults), "
+                    "e.g. '{\"max_object_accounts_slow\": 50}'")
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench_quality"))
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
@@ -88,7 +91,7 @@ def main() -> None:
     for size in a.sizes:
         for mix in a.mixes:
             for seed in a.seeds:
-                r = one(size, mix, seed, a.work)
+                r = one(size, mix, seed, a.work, json.loads(a.params))
                 out.append(r)
                 f, b = r["flagged"], r["every_clustered"]
                 print(f"| {size:,} | {mix} | {seed} | {f['precision']:.3f} | {f['recall']:.3f} | {f['f1']:.3f} | "

@@ -58,8 +58,10 @@ def check_outputs(tlp: str, top: int) -> None:
     before any work."""
     if tlp not in TLP_LEVELS:
         fail(f"--tlp {tlp}: must be one of {', '.join(TLP_LEVELS)}")
-    if not 0 <= top <= 2**31 - 1:
-        fail(f"--top {top}: must be 0 or more, at most 2147483647 (clusters drawn in full in report.html)")
+    from ..detect.params import MAX_CAP
+
+    if not 0 <= top <= MAX_CAP:
+        fail(f"--top {top}: must be 0 or more, at most {MAX_CAP} (clusters drawn in full in report.html)")
 
 
 def write_run(store: Store, run_id: int, out_dir: Path, tlp: str, top: int) -> None:

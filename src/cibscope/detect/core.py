@@ -19,10 +19,10 @@ are bucketed by ``b = floor(t / W)``: two actions can only be within ``W`` secon
 are equal or adjacent, so the self-join is on ``(o, b)`` and ``(o, b + 1)`` followed by the exact
 test ``|t_x - t_y| <= W``: a sliding window on exact timestamps, and pairs are only generated for
 actions less than ``2W`` apart - never all pairs of an object. Each object is joined once, at the
-slowest scale whose cap admits it (:meth:`DetectionParams.object_cap`: ``max_object_accounts_slow`` at
-the slowest, ``max_object_accounts_mid`` between, ``max_object_accounts`` at the fastest; those above
-``max_object_accounts`` not at all), and that join serves every faster scale too (each (pair, object)
-row keeps its closest post pair, so it is a co-action at ``W`` when its gap is at most ``W``).
+slowest scale whose cap admits it (:meth:`DetectionParams.object_cap`, by the scale's length:
+``max_object_accounts`` up to 60 s, ``max_object_accounts_mid`` up to 10 min, ``max_object_accounts_slow``
+beyond; objects above every cap not at all), and that join serves every faster scale too (each (pair,
+object) row keeps its closest post pair, so it is a co-action at ``W`` when its gap is at most ``W``).
 
 Tables (materialised by the :class:`Engine`; on DuckDB as TEMP tables of these names)
 --------------------------------------------------------------------------------------
@@ -324,10 +324,9 @@ def _window_join(x: ir.Table, w: float, carry: tuple[str, ...] = ()) -> ir.Table
 def coaction_pairs(core: Core, only_objects: ir.Table | None = None, *, keep: bool = True) -> ir.Table:
     """Create ``_pair_obj``: one row per (account pair, object) with a co-action at some scale.
 
-    Each object is paired once, at the slowest scale whose cap (:meth:`DetectionParams.object_cap`)
-    admits its ``k_o``: objects with at most ``max_object_accounts_slow`` accounts at the slowest window,
-    up to ``max_object_accounts_mid`` at the middle ones, up to ``max_object_accounts`` at the fastest
-    (a pair's cost grows with the object's accounts squared times the window). Each row keeps the
+    Each object is paired once, at the slowest scale whose cap (:meth:`DetectionParams.object_cap`, which
+    follows the scale's length and never grows with it) admits its ``k_o`` (a pair's cost grows with the
+    object's accounts squared times the window). Each row keeps the
     closest post pair, so the row is a co-action at scale ``W`` exactly when ``|gap_s| <= W`` (and the
     object is within that scale's cap, :func:`scale_rows`).
     ``only_objects`` (a table with an ``oid`` column) restricts the pairs to those objects:

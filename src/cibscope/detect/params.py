@@ -214,7 +214,7 @@ class DetectionParams(BaseModel):
         if any(not MIN_WINDOW_S <= w <= MAX_WINDOW_S for w in v):  # also refuses NaN and infinity
             raise ValueError(f"every window must be at least {MIN_WINDOW_S:g} s (1 ms) and at most "
                              f"{MAX_WINDOW_S:g} seconds (31 days)")
-        return sorted(set(float(w) for w in v))
+        return v  # sorted and distinct already (_distinct)
 
     @computed_field  # kept in the saved parameters: the fastest scale
     @property
