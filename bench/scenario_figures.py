@@ -31,21 +31,14 @@ from cibscope.store.db import Store  # noqa: E402
 
 
 def scenarios(work: Path, params: dict) -> None:
-    bg = S.background(N_BG, 150_000, seed=0)
-    v_rows, v_accs = S.viral(N_BG)
-    hg_rows, _ = S.hashtag_game(N_BG)
-    fan_rows, fans = S.fans(N_BG)
-    sp_rows, _ = S.sports(N_BG)
-    hd_rows, _ = S.hidden(v_accs)
-    parts = [S.newsroom(), hg_rows, fan_rows, v_rows, sp_rows, S.jittered(), S.paraphrased(), S.rotating(),
-             S.slow(), hd_rows]
+    bg, rows, sets = S.world(N_BG)
     with Store(work / "scenarios.duckdb") as store:
         ingest(store, write_posts(work / "bg.csv", bg), fmt="cnt-csv")
-        ingest(store, write_posts(work / "sc.csv", *parts), fmt="cnt-csv")
+        ingest(store, write_posts(work / "sc.csv", rows), fmt="cnt-csv")
         run = Run(store, detect(store, DetectionParams(**params)).run_id)
         for name, prefixes in PREFIXES.items():
             for c in run.due_to(prefixes).values():
-                extra = f", {len(c['members'] & fans)} fans" if name == "fans" else ""
+                extra = f", {len(c['members'] & sets['fans'])} fans" if name == "fans" else ""
                 print(f"{name}: {c['n']} accounts{extra}, {c['coactions']:,} events vs {c['expected']:,.1f}, "
                       f"lift {c['lift']:.1f}, overlap {c['overlap']:.3f}, {c['scale']:g} s")
         print(f"flagged accounts in the store: {len(run.flagged_accounts)}")

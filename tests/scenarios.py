@@ -302,3 +302,19 @@ def hidden(viral_accounts: list[int], seed: int = 205) -> tuple[list[list], set[
             rows.append([f"hd{k}_{i}", f"{BG}u{a}", f"{BG}u{a}", "", "", f"so true {rng.integers(10**6)} {link}",
                          T0 + int(start[k] + rng.uniform(0, 300)), link])
     return rows, {f"twitter:{BG}u{a}" for a in accs}
+
+
+def world(n_background: int) -> tuple[list[list], list[list], dict[str, set[str]]]:
+    """Every scenario beside the organic background: ``(background rows, scenario rows, participants)``,
+    where participants maps hashtag_game, fans, viral, sports and hidden to their account keys
+    (``tests/test_detect_scenarios.py`` and ``bench/scenario_figures.py`` build the same store from it)."""
+    bg = background(n_background, 150_000, seed=0)
+    v_rows, v_accs = viral(n_background)
+    hg_rows, hg = hashtag_game(n_background)
+    fan_rows, fan = fans(n_background)
+    sp_rows, sp = sports(n_background)
+    hd_rows, hd = hidden(v_accs)
+    rows = [r for part in (newsroom(), hg_rows, fan_rows, v_rows, sp_rows, jittered(), paraphrased(), rotating(),
+                           slow(), hd_rows) for r in part]
+    return bg, rows, {"hashtag_game": hg, "fans": fan, "viral": {f"twitter:{BG}u{a}" for a in v_accs},
+                      "sports": sp, "hidden": hd}

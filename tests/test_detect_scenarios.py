@@ -77,15 +77,8 @@ def _accounts(prefix: str, n: int) -> set[str]:
 def world(tmp_path_factory):
     """The background alone and the background with every scenario, each detected at defaults."""
     tmp = tmp_path_factory.mktemp("scenarios")
-    bg = S.background(N_BG, 150_000, seed=0)
-    v_rows, v_accs = S.viral(N_BG)
-    hg_rows, hg = S.hashtag_game(N_BG)
-    fan_rows, fan = S.fans(N_BG)
-    sp_rows, sp = S.sports(N_BG)
-    hd_rows, hd = S.hidden(v_accs)
-    parts = [S.newsroom(), hg_rows, fan_rows, v_rows, sp_rows, S.jittered(), S.paraphrased(), S.rotating(),
-             S.slow(), hd_rows]
-    bg_csv, sc_csv = write_posts(tmp / "bg.csv", bg), write_posts(tmp / "sc.csv", *parts)
+    bg, rows, sets = S.world(N_BG)
+    bg_csv, sc_csv = write_posts(tmp / "bg.csv", bg), write_posts(tmp / "sc.csv", rows)
     runs = {}
     for name, files in (("background", [bg_csv]), ("all", [bg_csv, sc_csv])):
         store = Store(tmp / f"{name}.duckdb")
@@ -93,8 +86,7 @@ def world(tmp_path_factory):
         for f in files:
             ingest(store, f, fmt="cnt-csv")
         runs[name] = Run(store, detect(store, DetectionParams()).run_id)
-    runs["sets"] = {"hashtag_game": hg, "fans": fan, "viral": {f"twitter:{S.BG}u{a}" for a in v_accs},
-                    "sports": sp, "hidden": hd}
+    runs["sets"] = sets
     yield runs
     for name in ("background", "all"):
         runs[name].store.close()
