@@ -221,7 +221,11 @@ GENERATORS: dict[str, tuple[Callable[[Path, int, int], None], str]] = {
 
 CHILD = """
 import json, resource, sys, time
-from cibscope.ingest import ingest
+from cibscope.ingest import ingest, tabular
+if sys.argv[4] != "0":
+    tabular.CSV_CHUNK_BYTES = int(sys.argv[4]) << 20
+if sys.argv[5] != "0":
+    tabular.BATCH_ROWS = int(sys.argv[5])
 from cibscope.store.db import Store
 s = Store(sys.argv[2])
 u0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -320,13 +324,20 @@ def anchor(path: Path, fmt: str, repeat: int) -> float:
     return _median_child(ANCHOR, path, _split_kind(path, fmt), repeat)
 
 
-def measure(fmt: str, path: Path, repeat: int, reader_only: bool = False) -> dict:
-    """Median wall time, posts, and the largest peak RSS over ``repeat`` fresh-process ingests."""
+def measure(fmt: str, path: Path, repeat: int, reader_only: bool = False, csv_chunk_mib: int = 0,
+            batch_rows: int = 0) -> dict:
+    """Median wall time, posts, and the largest peak RSS over ``repeat`` fresh-process ingests.
+
+    ``csv_chunk_mib``: the CSV readers' piece size (``ingest.tabular.CSV_CHUNK_BYTES``) in MiB;
+    ``batch_rows``: posts per batch handed to the store by the CSV readers (``ingest.tabular.BATCH_ROWS``);
+    0 keeps the shipped value.
+    """
     runs = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
             child = CHILD_READER if reader_only else CHILD
-            out = subprocess.run([sys.executable, "-c", child, str(path), os.path.join(tmp, "b.duckdb"), fmt],
+            out = subprocess.run([sys.executable, "-c", child, str(path), os.path.join(tmp, "b.duckdb"), fmt,
+                                  str(csv_chunk_mib), str(batch_rows)],
                                  check=True, capture_output=True, text=True).stdout
             runs.append(json.loads(out.strip().splitlines()[-1]))
     wall = statistics.median(r["wall"] for r in runs)
@@ -346,8 +357,18 @@ def main() -> None:
     ap.add_argument("--reader-only", action="store_true",
                     help="time the reader alone: batches are counted, not stored (posts = valid records)")
     ap.add_argument("--out", type=Path, help="append the Markdown rows here as they are measured")
+    ap.add_argument("--csv-chunk-mib", type=int, default=0,
+                    help="CSV piece size in MiB (ingest.tabular.CSV_CHUNK_BYTES; default: the shipped 64): "
+                         "the memory / speed trade-off of the CSV readers")
+    ap.add_argument("--batch-rows", type=int, default=0,
+                    help="posts per batch the CSV readers hand to the store (ingest.tabular.BATCH_ROWS; default: "
+                         "the shipped 500,000)")
     a = ap.parse_args()
     what = f"{a.records:,} posts per generated file, {a.accounts:,} accounts" if a.formats else "given files"
+    if a.csv_chunk_mib:
+        what += f", CSV pieces of {a.csv_chunk_mib} MiB"
+    if a.batch_rows:
+        what += f", batches of {a.batch_rows:,} posts"
     head = (f"{what}, median of {a.repeat} runs; "
             f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start\n\n"
             "| format | file MiB | ingest s (median) | posts/s | CPU s (median) | peak RSS MiB | anchor s | ratio | "
@@ -365,7 +386,7 @@ def main() -> None:
             path = a.tmp / f"bench_ingest_{fmt}{suffix}"
             gen(path, a.records, a.accounts)
         try:
-            m = measure(fmt, path, a.repeat, a.reader_only)
+            m = measure(fmt, path, a.repeat, a.reader_only, a.csv_chunk_mib, a.batch_rows)
             base = anchor(path, fmt, a.repeat)
             floor = store_floor(path, fmt, a.repeat)
             floor_cells = f"{floor:.1f} | {m['wall'] / floor:.1f}" if floor else "- | -"
