@@ -29,7 +29,7 @@ network it returns (``subgraph = 0``, the default) and the vertices of edges abo
 Usage::
 
     python3 ../shared/bench/gen_posts.py --posts 200000 --out /tmp/g200k
-    python bench/bench_coortweet.py --data /tmp/g200k --work /tmp/bench_coortweet
+    python bench/bench_coortweet.py --data /tmp/g200k --work /tmp/bench_coortweet --repeat 3   # medians of 3 runs each
 
 CooRTweet and its R dependencies: ``../shared/anchors/coortweet/README.md``. Writes
 ``<work>/results-coortweet.json`` and prints lines for docs/benchmarks.md.
@@ -41,6 +41,7 @@ import csv
 import json
 import os
 import platform
+import statistics
 import sys
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def main() -> None:
     ap.add_argument("--signals", default=",".join(SIGNALS), help="CooRTweet signals (comma-separated)")
     ap.add_argument("--edge-weight", type=float, default=0.5)
     ap.add_argument("--skip-coortweet", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each tool (medians; cibscope also warms up once)")
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     posts, truth = a.data / "posts.csv", read_truth(a.data)
@@ -89,29 +91,43 @@ def main() -> None:
     print(f"{res['machine']}, load average at start {res['load_start']:.1f}", flush=True)
 
     if not a.skip_coortweet:
-        ct = run_coortweet(posts, a.work / "coortweet", tuple(a.signals.split(",")), 60, a.edge_weight)
-        res["coortweet"] = {k: v for k, v in ct.items() if k != "vertices"}
+        cts = [run_coortweet(posts, a.work / "coortweet", tuple(a.signals.split(",")), 60, a.edge_weight)
+               for _ in range(a.repeat)]
+        ct = sorted(cts, key=lambda r: r["wall"])[len(cts) // 2]   # the median run (its steps and vertices)
+        res["coortweet"] = {k: v for k, v in ct.items() if k != "vertices"} | {"walls": [r["wall"] for r in cts]}
         res["coortweet_quality"] = {
             "all_vertices": scores(set(ct["vertices"]), truth),
             "above_threshold": scores({v for v, x in ct["vertices"].items() if x}, truth)}
-        print(f"CooRTweet: wall {ct['wall']:.1f} s, CPU {ct['cpu']:.1f} s, peak {ct['peak_mib']:.0f} MiB", flush=True)
+        print(f"CooRTweet: wall {ct['wall']:.1f} s (median of {', '.join(f'{w:.1f}' for w in res['coortweet']['walls'])}), "
+              f"CPU {ct['cpu']:.1f} s, peak {ct['peak_mib']:.0f} MiB", flush=True)
         for s in ct["steps"]:
             print(f"  {s['step']}: {s['seconds']:.1f} s {s['status']} {s['message']}", flush=True)
 
     cli = str(Path(sys.executable).with_name("cibscope"))
     store = a.work / "store.duckdb"
-    for p in (store, Path(str(store) + ".wal")):
-        p.unlink(missing_ok=True)
-    wi, pi, ci = timed([cli, "ingest", str(posts), "--format", "cnt-csv", "--db", str(store)])
-    wd, pd, cd = timed([cli, "detect", "--window", "60s", "--db", str(store), "--out", str(a.work / "out")])
-    run_id, det_s = last_run(store)
-    res["cibscope"] = {"ingest": wi, "ingest_cpu": ci, "ingest_peak_mib": pi, "detect": wd, "detect_cpu": cd,
-                       "detect_peak_mib": pd, "detect_run_s": det_s, "total": wi + wd}
+    # As on a user's machine, Python keeps the bytecode of what it imports: with PYTHONDONTWRITEBYTECODE
+    # set (some shells and CI images set it) every command would compile its ~1,000 modules again (1.6 s
+    # here). The first, untimed run writes the bytecode.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    runs = []
+    for i in range(a.repeat + 1):
+        for p in (store, Path(str(store) + ".wal")):
+            p.unlink(missing_ok=True)
+        wi, pi, ci = timed([cli, "ingest", str(posts), "--format", "cnt-csv", "--db", str(store)])
+        wd, pd, cd = timed([cli, "detect", "--window", "60s", "--db", str(store), "--out", str(a.work / "out")])
+        if i:
+            runs.append({"ingest": wi, "ingest_cpu": ci, "ingest_peak_mib": pi, "detect": wd, "detect_cpu": cd,
+                         "detect_peak_mib": pd, "detect_run_s": last_run(store)[1], "total": wi + wd})
+    run_id = last_run(store)[0]
+    res["cibscope"] = {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"totals": [r["total"] for r in runs]}
+    wi, pi, wd, pd, det_s = (res["cibscope"][k] for k in ("ingest", "ingest_peak_mib", "detect", "detect_peak_mib",
+                                                           "detect_run_s"))
     res["cibscope_quality"] = scores(cibscope_flagged(store, run_id), truth)
     res["load_end"] = os.getloadavg()[0]
     c = res["cibscope"]
     print(f"cibscope: ingest {wi:.1f} s (peak {pi:.0f} MiB), detect command {wd:.1f} s (peak {pd:.0f} MiB; "
-          f"detection {det_s:.1f} s), total {c['total']:.1f} s", flush=True)
+          f"detection {det_s:.1f} s), total {c['total']:.1f} s (medians; totals "
+          f"{', '.join(f'{t:.1f}' for t in c['totals'])})", flush=True)
     if "coortweet" in res:
         print(f"ratio CooRTweet whole R process / cibscope ingest + detect: {res['coortweet']['wall'] / c['total']:.1f}x")
         for k, q in res["coortweet_quality"].items():
