@@ -46,7 +46,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_detect import cibscope_flagged, last_run, read_truth, scores, timed  # noqa: E402
+from bench_detect import cibscope_flagged, fresh_store, last_run, read_truth, scores, timed, warm_up  # noqa: E402
 
 R_SCRIPT = Path(__file__).resolve().parent / "coortweet_detect.R"
 SIGNALS = ("link", "hashtag", "text", "reply", "retweet")
@@ -81,7 +81,8 @@ def main() -> None:
     ap.add_argument("--signals", default=",".join(SIGNALS), help="CooRTweet signals (comma-separated)")
     ap.add_argument("--edge-weight", type=float, default=0.5)
     ap.add_argument("--skip-coortweet", action="store_true")
-    ap.add_argument("--repeat", type=int, default=1, help="runs of each tool (medians; cibscope also warms up once)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each tool (medians; cibscope also runs once untimed first: bench_detect.warm_up)")
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     posts, truth = a.data / "posts.csv", read_truth(a.data)
@@ -105,19 +106,14 @@ def main() -> None:
 
     cli = str(Path(sys.executable).with_name("cibscope"))
     store = a.work / "store.duckdb"
-    # As on a user's machine, Python keeps the bytecode of what it imports: with PYTHONDONTWRITEBYTECODE
-    # set (some shells and CI images set it) every command would compile its ~1,000 modules again (1.6 s
-    # here). The first, untimed run writes the bytecode.
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    warm_up(cli, posts, store, a.work / "out")
     runs = []
-    for i in range(a.repeat + 1):
-        for p in (store, Path(str(store) + ".wal")):
-            p.unlink(missing_ok=True)
+    for _ in range(a.repeat):
+        fresh_store(store)
         wi, pi, ci = timed([cli, "ingest", str(posts), "--format", "cnt-csv", "--db", str(store)])
         wd, pd, cd = timed([cli, "detect", "--window", "60s", "--db", str(store), "--out", str(a.work / "out")])
-        if i:
-            runs.append({"ingest": wi, "ingest_cpu": ci, "ingest_peak_mib": pi, "detect": wd, "detect_cpu": cd,
-                         "detect_peak_mib": pd, "detect_run_s": last_run(store)[1], "total": wi + wd})
+        runs.append({"ingest": wi, "ingest_cpu": ci, "ingest_peak_mib": pi, "detect": wd, "detect_cpu": cd,
+                     "detect_peak_mib": pd, "detect_run_s": last_run(store)[1], "total": wi + wd})
     run_id = last_run(store)[0]
     res["cibscope"] = {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"totals": [r["total"] for r in runs]}
     wi, pi, wd, pd, det_s = (res["cibscope"][k] for k in ("ingest", "ingest_peak_mib", "detect", "detect_peak_mib",

@@ -39,8 +39,8 @@ Usage::
     # issue 19's end to end: the toolkit at its CLI default --min_edge_weight 2, 3 runs of each tool
     python bench/bench_detect.py --data /tmp/g1m --repeat 3 --ingest-repeat 3 --toolkit-repeat 3 --toolkit-min-edge-weight 2
 
-Before the timed cibscope commands, one untimed ingest and detection let Python write the bytecode of
-what they import (``PYTHONDONTWRITEBYTECODE`` is unset for the children), as after a user's first run.
+Before the timed cibscope commands, one untimed ingest and detection let Python write the byte-code of
+what they import (:func:`warm_up`), as after a user's first run.
 
 Writes ``<work>/results-<name>.json`` and prints Markdown rows for docs/benchmarks.md.
 """
@@ -167,13 +167,15 @@ def scores(predicted: set[str], truth: dict[str, str]) -> dict[str, float]:
 CUTS = (1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50, None)
 
 
-def toolkit_quality(max_w: dict[str, dict[str, int]], truth: dict[str, str]) -> dict:
+def toolkit_quality(max_w: dict[str, dict[str, int]], truth: dict[str, str], min_edge_weight: int = 1) -> dict:
     """Scores of the union of the toolkit's networks, each cut at a weight.
 
     ``default``: every network cut at the CLI default ``--min_edge_weight 2``; ``best_single``: one
     cut for all networks, the best F1 over :data:`CUTS`; ``best_tuned``: a cut per network, the best
-    F1 over all :data:`CUTS` combinations (an oracle, hand-tuning at its best).
+    F1 over all :data:`CUTS` combinations (an oracle, hand-tuning at its best). Cuts below
+    ``min_edge_weight`` (the networks' own cut) are left out: they would equal that cut.
     """
+    cuts = [c for c in CUTS if c is None or c >= min_edge_weight]
     users = np.array(sorted(truth))
     pos = np.array([truth[u] == "coordinated" for u in users])
     feed = np.array([truth[u] == "feedbot" for u in users])
@@ -195,9 +197,9 @@ def toolkit_quality(max_w: dict[str, dict[str, int]], truth: dict[str, str]) -> 
         return {"precision": prec, "recall": rec, "f1": f1, "feedbots": int((pred & feed).sum()),
                 "predicted": n_pred, "cuts": dict(zip(NETWORKS, cuts))}
 
-    grid = itertools.product(CUTS, repeat=len(NETWORKS))
+    grid = itertools.product(cuts, repeat=len(NETWORKS))
     return {"default": score([TOOLKIT_DEFAULT_MIN_WEIGHT] * len(NETWORKS)),
-            "best_single": max((score([c] * len(NETWORKS)) for c in CUTS if c is not None), key=lambda s: s["f1"]),
+            "best_single": max((score([c] * len(NETWORKS)) for c in cuts if c is not None), key=lambda s: s["f1"]),
             "best_tuned": max((score(c) for c in grid if any(x is not None for x in c)), key=lambda s: s["f1"])}
 
 
@@ -226,6 +228,25 @@ def last_run(store: Path) -> tuple[int, float]:
         con.close()
 
 
+def fresh_store(store: Path) -> None:
+    """Delete the DuckDB file ``store`` and its WAL, if present."""
+    for p in (store, Path(str(store) + ".wal")):
+        p.unlink(missing_ok=True)
+
+
+def warm_up(cli: str, posts: Path, store: Path, out: Path) -> None:
+    """One untimed ``cibscope ingest`` and ``detect`` of ``posts``, so that the timed commands run as a user's second run.
+
+    Python keeps the byte-code of what a command imports (``__pycache__``); with ``PYTHONDONTWRITEBYTECODE``
+    set (the development machine's shell sets it, as some CI images do) every command would compile its
+    ~1,000 modules again (1.6 s per command there). The variable is unset for this process and its children.
+    """
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    fresh_store(store)
+    for cmd in (["ingest", str(posts), "--format", "cnt-csv"], ["detect", "--window", "60s", "--out", str(out)]):
+        subprocess.run([cli, *cmd, "--db", str(store)], check=True, capture_output=True)
+
+
 # ---- driver -------------------------------------------------------------------------------------
 
 def bench(data: Path, work: Path, repeat: int, toolkit_repeat: int, ingest_repeat: int = 1,
@@ -247,22 +268,14 @@ def bench(data: Path, work: Path, repeat: int, toolkit_repeat: int, ingest_repea
         print(f"toolkit run {i + 1}: {json.dumps({k: round(v, 1) for k, v in steps.items()})}", flush=True)
     if toolkit_repeat:
         res["toolkit_max_weights"] = toolkit_max_weights(work / "cnt.sqlite")
-        res["toolkit_quality"] = toolkit_quality(res["toolkit_max_weights"], truth)
+        res["toolkit_quality"] = toolkit_quality(res["toolkit_max_weights"], truth, toolkit_min_edge_weight)
         for suffix in ("", "-wal", "-shm"):
             Path(str(work / "cnt.sqlite") + suffix).unlink(missing_ok=True)
 
     store = work / "store.duckdb"
-    # Python keeps the bytecode of what it imports, as on a user's machine after the first command: with
-    # PYTHONDONTWRITEBYTECODE set (some shells and CI images set it) every command would compile its
-    # ~1,000 modules again (1.6 s). An untimed ingest and detection first write it.
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    for p in (store, Path(str(store) + ".wal")):
-        p.unlink(missing_ok=True)
-    for cmd in (["ingest", str(posts), "--format", "cnt-csv"], ["detect", "--window", "60s", "--out", str(work / "out-warm")]):
-        subprocess.run([cli, *cmd, "--db", str(store)], check=True, capture_output=True)
+    warm_up(cli, posts, store, work / "out-warm")
     for i in range(ingest_repeat):
-        for p in (store, Path(str(store) + ".wal")):
-            p.unlink(missing_ok=True)
+        fresh_store(store)
         wall, peak, cpu = timed([cli, "ingest", str(posts), "--format", "cnt-csv", "--db", str(store)])
         res["ingest"].append({"ingest": wall, "ingest_cpu": cpu, "ingest_peak_mib": peak})
         print(f"cibscope ingest {i + 1}: {json.dumps({k: round(v, 1) for k, v in res['ingest'][-1].items()})}",

@@ -219,13 +219,20 @@ GENERATORS: dict[str, tuple[Callable[[Path, int, int], None], str]] = {
     "tiktok": (gen_tiktok, ".jsonl"), "youtube": (gen_youtube, ".jsonl"),
 }
 
-CHILD = """
-import json, resource, sys, time
-from cibscope.ingest import ingest, tabular
+#: Run first in both children: the CSV readers' piece size (argv 4, MiB) and batch size (argv 5, posts)
+#: when given ("0" keeps the shipped ``ingest.tabular`` values).
+SIZES = """
+import sys
+from cibscope.ingest import tabular
 if sys.argv[4] != "0":
     tabular.CSV_CHUNK_BYTES = int(sys.argv[4]) << 20
 if sys.argv[5] != "0":
     tabular.BATCH_ROWS = int(sys.argv[5])
+"""
+
+CHILD = """
+import json, resource, sys, time
+from cibscope.ingest import ingest
 from cibscope.store.db import Store
 s = Store(sys.argv[2])
 u0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -335,7 +342,7 @@ def measure(fmt: str, path: Path, repeat: int, reader_only: bool = False, csv_ch
     runs = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
-            child = CHILD_READER if reader_only else CHILD
+            child = SIZES + (CHILD_READER if reader_only else CHILD)
             out = subprocess.run([sys.executable, "-c", child, str(path), os.path.join(tmp, "b.duckdb"), fmt,
                                   str(csv_chunk_mib), str(batch_rows)],
                                  check=True, capture_output=True, text=True).stdout
@@ -358,11 +365,11 @@ def main() -> None:
                     help="time the reader alone: batches are counted, not stored (posts = valid records)")
     ap.add_argument("--out", type=Path, help="append the Markdown rows here as they are measured")
     ap.add_argument("--csv-chunk-mib", type=int, default=0,
-                    help="CSV piece size in MiB (ingest.tabular.CSV_CHUNK_BYTES; default: the shipped 64): "
+                    help="CSV piece size in MiB (ingest.tabular.CSV_CHUNK_BYTES; default 0: the shipped value): "
                          "the memory / speed trade-off of the CSV readers")
     ap.add_argument("--batch-rows", type=int, default=0,
-                    help="posts per batch the CSV readers hand to the store (ingest.tabular.BATCH_ROWS; default: "
-                         "the shipped 500,000)")
+                    help="posts per batch the CSV readers hand to the store (ingest.tabular.BATCH_ROWS; default 0: "
+                         "the shipped value)")
     a = ap.parse_args()
     what = f"{a.records:,} posts per generated file, {a.accounts:,} accounts" if a.formats else "given files"
     if a.csv_chunk_mib:
