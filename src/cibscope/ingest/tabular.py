@@ -43,8 +43,8 @@ from .base import Batch, IngestError, errors_table, is_compressed, open_input, r
 BATCH_ROWS = 500_000
 
 #: Bytes of CSV handed to DuckDB at once, about (bounds memory: one piece is staged and mapped at a time).
-#: 48 MiB: at 1M posts the same speed as 64 MiB with a 7-14 % lower peak; 32 MiB is 17-35 % slower
-#: (``bench/bench_ingest.py --csv-chunk-mib``, docs/benchmarks.md "CSV piece size").
+#: 48 MiB: at 1M posts the same speed as 64 MiB with a lower peak; 32 MiB is 17-35 % slower
+#: (``bench/bench_ingest.py --csv-chunk-mib``, docs/benchmarks.md "Issue 19's targets, where each stands").
 CSV_CHUNK_BYTES = 48 << 20
 #: How far past a piece's end a record end is looked for before the piece is cut at a line end
 #: anyway: only an unterminated quote (a bad row DuckDB reports) makes a record this long.
