@@ -43,9 +43,10 @@ from .base import Batch, IngestError, errors_table, is_compressed, open_input, r
 BATCH_ROWS = 500_000
 
 #: Bytes of CSV handed to DuckDB at once, about (bounds memory: one piece is staged and mapped at a time).
-#: 48 MiB: at 1M posts the same speed as 64 MiB with a lower peak; 32 MiB is 17-35 % slower
-#: (``bench/bench_ingest.py --csv-chunk-mib``, docs/benchmarks.md "Issue 19's targets, where each stands").
-CSV_CHUNK_BYTES = 48 << 20
+#: 64 MiB: smaller pieces lower the peak but cost time (48 MiB: cnt-csv 27 % slower at 1M; 32 MiB:
+#: twitter-io and crowdtangle 17-35 % slower): ``bench/bench_ingest.py --csv-chunk-mib``,
+#: docs/benchmarks.md "Issue 19's targets, where each stands".
+CSV_CHUNK_BYTES = 64 << 20
 #: How far past a piece's end a record end is looked for before the piece is cut at a line end
 #: anyway: only an unterminated quote (a bad row DuckDB reports) makes a record this long.
 MAX_RECORD_BYTES = 64 << 20
